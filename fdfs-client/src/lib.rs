@@ -1,0 +1,18 @@
+//! FastDFS for Rust.
+//!
+//! The lower half has no I/O and no tokio, so the nginx module can use it inside a worker:
+//! - [`proto`]: the wire protocol, bytes to frames and back;
+//! - [`file_id`]: parsing, decoding and encoding file ids (with [`base64`], FastDFS's variant);
+//! - [`conf`]: the libfastcommon ini dialect and the typed configs built on it;
+//! - [`token`]: the anti-steal token.
+//!
+//! The upper half (feature `client`, on by default) is an async tokio client.
+
+pub mod base64;
+pub mod conf;
+pub mod file_id;
+pub mod proto;
+pub mod token;
+
+#[cfg(feature = "client")]
+pub mod client;

@@ -1,0 +1,52 @@
+//! Loopback helpers: free ports and extra 127.0.0.x addresses for the storages of a test cluster.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// A port that is free on `ip` right now. Ports are handed out from a per-process counter seeded by the
+/// process id, then checked with a bind, so tests that run in parallel (threads or processes) do not clash.
+pub fn free_port(ip: Ipv4Addr) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = 20_000 + (std::process::id() % 200) as u16 * 150;
+    let _ = NEXT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = if port < 20_000 || port > 60_000 {
+            NEXT.store(20_000, Ordering::SeqCst);
+            20_000
+        } else {
+            port
+        };
+        if TcpListener::bind(SocketAddr::from((ip, port))).is_ok()
+            && TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
+/// Makes sure `ip` is an address of `lo` with the interface label `label` (e.g. `lo:a0`), so that code that
+/// lists interface addresses (the module's local-address check, `if_alias_prefix`) sees it.
+/// Linux lets a process bind any 127.0.0.0/8 address without this; it is about being *seen* as local.
+/// Needs root; returns an error otherwise.
+pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
+    let shown = Command::new("ip").args(["-4", "addr", "show", "dev", "lo"]).output()?;
+    let wanted = format!("inet {ip}/32");
+    if String::from_utf8_lossy(&shown.stdout).lines().any(|l| l.contains(&wanted)) {
+        return Ok(());
+    }
+    let out = Command::new("ip")
+        .args(["addr", "add", &format!("{ip}/32"), "dev", "lo", "label", label])
+        .output()?;
+    // Another test process may have added it between our check and our add.
+    if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("File exists") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip addr add {ip}/32 dev lo label {label}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
