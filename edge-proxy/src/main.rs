@@ -1,1 +1,114 @@
-fn main() {}
+//! `fdfs-edge -c edge.toml` runs the edge; `-t` checks the file; `check` asks /readyz.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use edge_proxy::config::Config;
+use edge_proxy::server::{run, RunFlags};
+
+const DEFAULT_CONF: &str = "/etc/fdfs-edge/edge.toml";
+
+#[derive(Parser, Debug)]
+#[command(name = "fdfs-edge", version, about = "Caching HTTP edge for FastDFS storages (Pingora)")]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long = "conf", global = true, default_value = DEFAULT_CONF)]
+    conf: PathBuf,
+    /// Check the configuration file and exit (like nginx -t).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Graceful upgrade: take over the listening sockets of the running instance
+    /// (send it SIGQUIT right after starting this one).
+    #[arg(short = 'u', long = "upgrade")]
+    upgrade: bool,
+    /// Run in the background.
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Exit 0 when /readyz on the admin listener says ready, 1 otherwise (for keepalived).
+    Check,
+}
+
+fn check(cfg: &Config) -> Result<(), String> {
+    let Some(admin) = &cfg.admin else {
+        return Err("no [admin] listen in the configuration".into());
+    };
+    let mut addr: SocketAddr = admin.listen.0;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let t = Duration::from_secs(3);
+    let mut s = TcpStream::connect_timeout(&addr, t).map_err(|e| format!("{addr}: {e}"))?;
+    s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
+    s.write_all(format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let status = resp.split_whitespace().nth(1).unwrap_or("");
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string();
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(format!("{status} {body}"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let conf = cli.conf.display().to_string();
+    let cfg = match Config::load(&cli.conf) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fdfs-edge: [emerg] {e}");
+            if cli.test {
+                eprintln!("fdfs-edge: configuration file {conf} test failed");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if cli.test {
+        eprintln!("fdfs-edge: the configuration file {conf} syntax is ok");
+        eprintln!("fdfs-edge: configuration file {conf} test is successful");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Cmd::Check) = cli.cmd {
+        return match check(&cfg) {
+            Ok(()) => {
+                println!("ready");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("not ready: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let flags = RunFlags {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+    };
+    match run(cfg, flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fdfs-edge: [emerg] {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,56 @@
-//! TODO
+//! `ngx_http_fastdfs_module` in Rust: a drop-in replacement for the C fastdfs-nginx-module, loaded
+//! into stock nginx with `load_module`.
+//!
+//! - [`logic`]: URL → file id → decision (spec §1.2, §2, §3.6), no nginx types, unit-tested.
+//! - [`instance`]: one loaded `mod_fastdfs.conf` and what it refers to (per nginx cycle).
+//! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (spec §4.3).
+//! - `ffi` (not in unit-test builds, which cannot link nginx symbols): module, directives,
+//!   variables and the content handler.
+
+pub mod instance;
+pub mod logic;
+pub mod tracker;
+
+#[cfg(not(test))]
+mod ffi;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use instance::{Instance, InstanceError};
+
+/// Log levels used while loading (mapped to nginx's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `error`.
+    Error,
+    /// `warn`.
+    Warn,
+    /// `info`.
+    Info,
+}
+
+impl Level {
+    /// The `NGX_LOG_*` value.
+    pub fn nginx_level(self) -> u32 {
+        match self {
+            Level::Error => 4,
+            Level::Warn => 5,
+            Level::Info => 7,
+        }
+    }
+}
+
+/// Load one `mod_fastdfs.conf` for a configuration cycle, including the tracker fetch when
+/// `load_fdfs_parameters_from_tracker` is set (failures are logged, never fatal).
+pub fn load_instance(
+    path: &Path,
+    ifaddrs: &[(String, IpAddr)],
+    log: &mut dyn FnMut(Level, &str),
+) -> Result<Instance, InstanceError> {
+    let mut inst = Instance::load(path, ifaddrs)?;
+    if inst.conf.load_fdfs_parameters_from_tracker {
+        tracker::load_from_trackers(&mut inst, log);
+    }
+    Ok(inst)
+}

@@ -1,1 +1,701 @@
-//! TODO
+//! Harness for `fdfs-edge`: write an `edge.toml` with free ports and a private cache directory,
+//! start the real binary, wait until it listens, and tear it down on drop (printing its logs when
+//! the test failed).
+//!
+//! The binary is located like this: `FDFS_EDGE_BIN` if set; otherwise the harness runs
+//! `cargo build -p edge-proxy --bin fdfs-edge` once per test process (with `--release` when the
+//! tests themselves are built without debug assertions) and uses
+//! `$CARGO_TARGET_DIR/<profile>/fdfs-edge` (default target dir: `<workspace>/target`).
+//!
+//! Also here: [`Origin`], a tiny HTTP/1.1 server standing in for a storage (counts requests,
+//! can answer 502, delay, or be killed), and [`http`], a minimal client that can bind its socket to
+//! a chosen local address (for purge ACL tests).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::net::free_port;
+
+/// Path of the fdfs-edge binary (see the module docs).
+pub fn edge_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("FDFS_EDGE_BIN") {
+            return PathBuf::from(p);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let release = !cfg!(debug_assertions);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&workspace)
+            .args(["build", "-p", "edge-proxy", "--bin", "fdfs-edge"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for fdfs-edge");
+        assert!(status.success(), "cargo build -p edge-proxy failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("fdfs-edge")
+    })
+    .clone()
+}
+
+/// A group of the generated configuration.
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    pub name: String,
+    pub storages: Vec<SocketAddr>,
+}
+
+/// What goes into the generated `edge.toml`.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub groups: Vec<GroupSpec>,
+    pub purge_allow: Vec<String>,
+    pub threads: usize,
+    pub max_size: String,
+    pub valid: String,
+    /// Extra TOML appended to `[cache]`.
+    pub cache_extra: String,
+    /// Extra TOML appended to `[upstream]`.
+    pub upstream_extra: String,
+    /// The `[health]` table body.
+    pub health: String,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            groups: Vec::new(),
+            purge_allow: vec!["127.0.0.1/32".into()],
+            threads: 2,
+            max_size: "1GiB".into(),
+            valid: "12h".into(),
+            cache_extra: String::new(),
+            upstream_extra: String::new(),
+            health: "interval = \"1s\"\ntimeout = \"1s\"\nfails = 1\npasses = 1\n".into(),
+        }
+    }
+}
+
+impl EdgeConfig {
+    pub fn group(mut self, name: &str, storages: &[SocketAddr]) -> Self {
+        self.groups.push(GroupSpec {
+            name: name.into(),
+            storages: storages.to_vec(),
+        });
+        self
+    }
+}
+
+/// A running fdfs-edge process.
+pub struct Edge {
+    pub dir: tempfile::TempDir,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    pub conf_path: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Edge {
+    /// Writes the configuration and starts the edge; panics (with logs) if it does not come up.
+    pub fn start(cfg: &EdgeConfig) -> Edge {
+        let dir = tempfile::Builder::new()
+            .prefix("fdfs-edge-test")
+            .tempdir()
+            .expect("tempdir");
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let d = dir.path();
+        let mut toml = format!(
+            "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"0s\"\ngraceful_shutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
+            cfg.threads,
+            d.join("edge.pid").display(),
+            d.join("upgrade.sock").display(),
+            d.join("access.log").display(),
+            cfg.upstream_extra,
+            cfg.health,
+        );
+        for g in &cfg.groups {
+            let list: Vec<String> = g.storages.iter().map(|a| format!("\"{a}\"")).collect();
+            toml.push_str(&format!(
+                "[[group]]\nname = \"{}\"\nstorages = [{}]\n\n",
+                g.name,
+                list.join(", ")
+            ));
+        }
+        let allow: Vec<String> = cfg.purge_allow.iter().map(|a| format!("\"{a}\"")).collect();
+        toml.push_str(&format!(
+            "[cache]\ndir = \"{}\"\nmax_size = \"{}\"\nvalid = \"{}\"\n{}\n\n[response]\nexpires = \"30d\"\n\n[purge]\nallow = [{}]\n",
+            d.join("cache").display(),
+            cfg.max_size,
+            cfg.valid,
+            cfg.cache_extra,
+            allow.join(", ")
+        ));
+        let conf_path = d.join("edge.toml");
+        std::fs::write(&conf_path, toml).expect("write edge.toml");
+        let mut e = Edge {
+            dir,
+            listen,
+            admin,
+            conf_path,
+            child: None,
+            starts: 0,
+        };
+        e.spawn();
+        e
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let d = self.dir.path();
+        let out = std::fs::File::create(d.join(format!("stdout.{}.log", self.starts))).expect("log");
+        let err = std::fs::File::create(d.join(format!("stderr.{}.log", self.starts))).expect("log");
+        let child = Command::new(edge_bin())
+            .arg("-c")
+            .arg(&self.conf_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn fdfs-edge");
+        self.child = Some(child);
+        self.wait_up();
+    }
+
+    fn wait_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.dump_logs();
+                    panic!("fdfs-edge exited during start: {st}");
+                }
+            }
+            let up = std::net::TcpStream::connect(self.listen).is_ok()
+                && std::net::TcpStream::connect(self.admin).is_ok();
+            if up {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("fdfs-edge did not start listening on {}", self.listen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Peak resident memory (VmHWM) of the edge process in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Stops and starts again with the same configuration and cache directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for i in 1..=self.starts {
+            for kind in ["stdout", "stderr"] {
+                let p = self.dir.path().join(format!("{kind}.{i}.log"));
+                let mut t = String::new();
+                if let Ok(mut f) = std::fs::File::open(&p) {
+                    let _ = f.read_to_string(&mut t);
+                }
+                s.push_str(&format!("----- {} -----\n{t}\n", p.display()));
+            }
+        }
+        s
+    }
+
+    pub fn dump_logs(&self) {
+        eprintln!("===== fdfs-edge logs ({}) =====\n{}", self.dir.path().display(), self.logs());
+        eprintln!("----- access.log -----\n{}", self.access_log());
+    }
+
+    /// Runs the binary with extra arguments against this configuration (`-t`, `check`).
+    pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(edge_bin())
+            .args(args)
+            .arg("-c")
+            .arg(&self.conf_path)
+            .output()
+            .expect("run fdfs-edge")
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn cache_status(&self) -> &str {
+        self.header("x-cache-status").unwrap_or("")
+    }
+}
+
+/// One request over a fresh connection (`Connection: close`), optionally from `bind` as local address.
+/// `extra` headers are raw `Name: value` lines. Bodies are read until EOF (or Content-Length).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[&str],
+    bind: Option<IpAddr>,
+) -> std::io::Result<Response> {
+    let (status, headers, body, _) = http_inner(addr, method, path, extra, bind, true).await?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Like [`http`] but does not keep the body: returns status, headers, body length and a FNV-1a hash.
+pub async fn http_streamed(
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<(u16, Vec<(String, String)>, u64, u64)> {
+    let (status, headers, _, (len, hash)) = http_inner(addr, "GET", path, &[], None, false).await?;
+    Ok((status, headers, len, hash))
+}
+
+type Parsed = (u16, Vec<(String, String)>, Vec<u8>, (u64, u64));
+
+async fn http_inner(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[&str],
+    bind: Option<IpAddr>,
+    keep: bool,
+) -> std::io::Result<Parsed> {
+    let sock = TcpSocket::new_v4()?;
+    if let Some(ip) = bind {
+        sock.bind(SocketAddr::new(ip, 0))?;
+    }
+    let mut s = sock.connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    let head_end = loop {
+        if let Some(p) = find(&buf, b"\r\n\r\n") {
+            break p;
+        }
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "connection closed before the response header ({} bytes)",
+                buf.len()
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let clen: Option<u64> = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok());
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let no_body = method == "HEAD" || status == 304 || status == 204;
+    let mut body = Vec::new();
+    let mut len = 0u64;
+    let mut hash = 0xcbf29ce484222325u64;
+    let mut raw = buf[head_end + 4..].to_vec();
+    if !no_body {
+        // Read everything (Connection: close), then de-chunk if needed.
+        if chunked {
+            loop {
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&chunk[..n]);
+            }
+            raw = dechunk(&raw);
+            for b in &raw {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+            }
+            len = raw.len() as u64;
+            if keep {
+                body = raw;
+            }
+        } else {
+            let mut feed = |data: &[u8], body: &mut Vec<u8>| {
+                for b in data {
+                    hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+                }
+                len += data.len() as u64;
+                if keep {
+                    body.extend_from_slice(data);
+                }
+            };
+            feed(&raw, &mut body);
+            loop {
+                if clen.is_some_and(|c| len >= c) {
+                    break;
+                }
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                feed(&chunk[..n], &mut body);
+            }
+        }
+    }
+    Ok((status, headers, body, (len, hash)))
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(p) = find(raw, b"\r\n") {
+        let size_str = String::from_utf8_lossy(&raw[..p]).to_string();
+        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        raw = &raw[p + 2..];
+        if size == 0 || raw.len() < size {
+            break;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[(size + 2).min(raw.len())..];
+    }
+    out
+}
+
+/// FNV-1a of a byte slice, the same hash [`http_streamed`] computes.
+pub fn fnv(data: &[u8]) -> u64 {
+    let mut hash = 0xcbf29ce484222325u64;
+    for b in data {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
+/// The deterministic body [`Origin`] serves for a generated object of `len` bytes.
+pub fn pattern_byte(i: u64) -> u8 {
+    (i.wrapping_mul(2654435761) >> 7) as u8
+}
+
+/// Mode of an [`Origin`].
+pub const MODE_OK: u8 = 0;
+/// Answer every request (except `/`) with 502.
+pub const MODE_502: u8 = 1;
+
+/// A stand-in storage: serves `/<anything>` with a body derived from the path, or a generated
+/// object of N bytes for paths containing `size=N` in the query. Counts requests per path and keeps
+/// the headers of the last request.
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub total: Arc<AtomicU64>,
+    pub per_path: Arc<Mutex<HashMap<String, u64>>>,
+    pub last_headers: Arc<Mutex<Vec<(String, String)>>>,
+    pub mode: Arc<AtomicU8>,
+    /// Delay before answering, in milliseconds (to make concurrent cold requests overlap).
+    pub delay_ms: Arc<AtomicU64>,
+    /// Extra header lines added to every response.
+    pub extra_headers: Arc<Mutex<Vec<String>>>,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// The body the origin serves for `path` when no `size=` is given.
+pub fn small_body(addr: SocketAddr, path: &str) -> Vec<u8> {
+    let _ = addr;
+    format!("body of {path}\n").repeat(50).into_bytes()
+}
+
+impl Origin {
+    /// Starts on `ip` (a free port) in the current tokio runtime.
+    pub async fn start(ip: Ipv4Addr) -> Origin {
+        let port = free_port(ip);
+        let listener = TcpListener::bind(SocketAddr::from((ip, port)))
+            .await
+            .expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let o = Origin {
+            addr,
+            total: Arc::default(),
+            per_path: Arc::default(),
+            last_headers: Arc::default(),
+            mode: Arc::default(),
+            delay_ms: Arc::default(),
+            extra_headers: Arc::default(),
+            accept: None,
+            conns: Arc::default(),
+        };
+        let (total, per_path, last, mode, delay, extra, conns) = (
+            o.total.clone(),
+            o.per_path.clone(),
+            o.last_headers.clone(),
+            o.mode.clone(),
+            o.delay_ms.clone(),
+            o.extra_headers.clone(),
+            o.conns.clone(),
+        );
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    break;
+                };
+                let st = ConnState {
+                    total: total.clone(),
+                    per_path: per_path.clone(),
+                    last: last.clone(),
+                    mode: mode.clone(),
+                    delay: delay.clone(),
+                    extra: extra.clone(),
+                };
+                let h = tokio::spawn(serve_conn(s, st));
+                conns.lock().expect("conns").push(h);
+            }
+        });
+        Origin {
+            accept: Some(accept),
+            ..o
+        }
+    }
+
+    pub fn count(&self, path: &str) -> u64 {
+        self.per_path.lock().expect("lock").get(path).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::SeqCst)
+    }
+
+    pub fn last_header(&self, name: &str) -> Option<String> {
+        self.last_headers
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Stops listening and drops every open connection (like a killed storage).
+    pub fn kill(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        for c in self.conns.lock().expect("lock").drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct ConnState {
+    total: Arc<AtomicU64>,
+    per_path: Arc<Mutex<HashMap<String, u64>>>,
+    last: Arc<Mutex<Vec<(String, String)>>>,
+    mode: Arc<AtomicU8>,
+    delay: Arc<AtomicU64>,
+    extra: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve_conn(mut s: TcpStream, st: ConnState) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let end = loop {
+            if let Some(p) = find(&buf, b"\r\n\r\n") {
+                break p;
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        buf.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let first = lines.next().unwrap_or("");
+        let mut parts = first.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("/").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let close = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (target.clone(), String::new()),
+        };
+        let is_probe = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("user-agent") && v.contains("fdfs-edge-health"));
+        if !is_probe {
+            st.total.fetch_add(1, Ordering::SeqCst);
+            *st.per_path.lock().expect("lock").entry(target.clone()).or_insert(0) += 1;
+            *st.last.lock().expect("lock") = headers.clone();
+        }
+        let d = st.delay.load(Ordering::SeqCst);
+        if d > 0 && !is_probe {
+            tokio::time::sleep(Duration::from_millis(d)).await;
+        }
+        let extra: String = st
+            .extra
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|h| format!("{h}\r\n"))
+            .collect();
+        if st.mode.load(Ordering::SeqCst) == MODE_502 && path != "/" {
+            let msg = b"bad gateway";
+            let h = format!("HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\n\r\n", msg.len());
+            if s.write_all(h.as_bytes()).await.is_err() || s.write_all(msg).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let size: Option<u64> = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("size="))
+            .and_then(|v| v.parse().ok());
+        let head_only = method == "HEAD";
+        match size {
+            None => {
+                let body = small_body(SocketAddr::from(([0, 0, 0, 0], 0)), &path);
+                let h = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nETag: \"e-{}\"\r\n{extra}\r\n",
+                    body.len(),
+                    fnv(&body)
+                );
+                if s.write_all(h.as_bytes()).await.is_err() {
+                    return;
+                }
+                if !head_only && s.write_all(&body).await.is_err() {
+                    return;
+                }
+            }
+            Some(n) => {
+                let h = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\n{extra}\r\n"
+                );
+                if s.write_all(h.as_bytes()).await.is_err() {
+                    return;
+                }
+                if !head_only {
+                    let mut off = 0u64;
+                    let mut block = vec![0u8; 256 * 1024];
+                    while off < n {
+                        let k = (n - off).min(block.len() as u64) as usize;
+                        for (i, b) in block[..k].iter_mut().enumerate() {
+                            *b = pattern_byte(off + i as u64);
+                        }
+                        if s.write_all(&block[..k]).await.is_err() {
+                            return;
+                        }
+                        off += k as u64;
+                    }
+                }
+            }
+        }
+        if close {
+            return;
+        }
+    }
+}

@@ -1,1 +1,283 @@
-//! TODO
+//! Stock Debian nginx (`/usr/sbin/nginx`) with our module loaded (`load_module <so>`), in a temporary
+//! prefix: its own pid file, error log and temp paths, loopback ports from [`crate::net::free_port`].
+//! Stopped on drop; if the test is panicking, the error log is printed first.
+//!
+//! The module is found through `NGX_FASTDFS_MODULE`, else `<repo>/build/modules/ngx_http_fastdfs_module.so`
+//! (`make module`).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nginx binary.
+pub const NGINX_BIN: &str = "/usr/sbin/nginx";
+
+/// Where the module `.so` is, if it exists.
+pub fn module_path() -> Option<PathBuf> {
+    let p = match std::env::var_os("NGX_FASTDFS_MODULE") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../build/modules/ngx_http_fastdfs_module.so"),
+    };
+    p.exists().then_some(p)
+}
+
+/// The `nginx.conf` around an `http { … }` body: module, pid, logs, temp paths, one worker.
+pub fn main_conf(prefix: &Path, module: &Path, http_body: &str) -> String {
+    let p = prefix.display();
+    format!(
+        "load_module {module};\n\
+         daemon off;\n\
+         master_process on;\n\
+         worker_processes 1;\n\
+         user root;\n\
+         pid {p}/logs/nginx.pid;\n\
+         error_log {p}/logs/error.log info;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n\
+           include /etc/nginx/mime.types;\n\
+           default_type application/octet-stream;\n\
+           log_format fdfs '$request $status $fastdfs_status';\n\
+           access_log {p}/logs/access.log fdfs;\n\
+           client_body_temp_path {p}/tmp/body;\n\
+           proxy_temp_path {p}/tmp/proxy;\n\
+           fastcgi_temp_path {p}/tmp/fastcgi;\n\
+           uwsgi_temp_path {p}/tmp/uwsgi;\n\
+           scgi_temp_path {p}/tmp/scgi;\n\
+           sendfile on;\n\
+         {http_body}\n\
+         }}\n",
+        module = module.display(),
+    )
+}
+
+/// A running nginx.
+pub struct Nginx {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    listen: Vec<SocketAddr>,
+}
+
+/// A prepared prefix directory (conf/, logs/, tmp/).
+pub fn make_prefix() -> io::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("fdfs-nginx-").tempdir()?;
+    for d in ["conf", "logs", "tmp"] {
+        fs::create_dir_all(dir.path().join(d))?;
+    }
+    Ok(dir)
+}
+
+/// Run `nginx -t` on `http_body` (with the module loaded).
+pub fn test_config(module: &Path, http_body: &str) -> io::Result<Output> {
+    let dir = make_prefix()?;
+    let conf = dir.path().join("conf/nginx.conf");
+    fs::write(&conf, main_conf(dir.path(), module, http_body))?;
+    Command::new(NGINX_BIN)
+        .arg("-t")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(dir.path().join("logs/error.log"))
+        .output()
+}
+
+impl Nginx {
+    /// Start nginx with `http_body` inside `http {}` and wait until every address in `listen`
+    /// accepts connections. `{prefix}` in `http_body` is replaced by the prefix directory.
+    pub fn start(module: &Path, http_body: &str, listen: &[SocketAddr]) -> io::Result<Nginx> {
+        let dir = make_prefix()?;
+        let body = http_body.replace("{prefix}", &dir.path().display().to_string());
+        let conf = dir.path().join("conf/nginx.conf");
+        fs::write(&conf, main_conf(dir.path(), module, &body))?;
+        let child = Command::new(NGINX_BIN)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("logs/error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut n = Nginx {
+            dir,
+            child: Some(child),
+            listen: listen.to_vec(),
+        };
+        n.wait_listening()?;
+        Ok(n)
+    }
+
+    fn wait_listening(&mut self) -> io::Result<()> {
+        // Not a timed assertion: a generous bound on how long we wait for nginx to come up.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for addr in self.listen.clone() {
+            loop {
+                if let Some(child) = self.child.as_mut() {
+                    if let Some(st) = child.try_wait()? {
+                        let mut err = String::new();
+                        if let Some(mut e) = child.stderr.take() {
+                            let _ = e.read_to_string(&mut err);
+                        }
+                        self.child = None;
+                        return Err(io::Error::other(format!(
+                            "nginx exited ({st}) at start: {err}\n{}",
+                            self.error_log()
+                        )));
+                    }
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "nginx does not listen on {addr}\n{}",
+                        self.error_log()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// The prefix directory.
+    pub fn prefix(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The error log so far.
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("logs/error.log")).unwrap_or_default()
+    }
+
+    /// The access log so far (`$request $status $fastdfs_status` per line).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("logs/access.log")).unwrap_or_default()
+    }
+
+    /// True if a worker died on a signal (a crash or an abort).
+    pub fn worker_crashed(&self) -> bool {
+        self.error_log().contains("exited on signal")
+    }
+
+    /// The listen addresses.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM to the master we started (by its pid), then reap it.
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc_kill(child.id() as i32, 15);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- nginx error log ({}) ----\n{}\n---- access log ----\n{}",
+                self.dir.path().display(),
+                self.error_log(),
+                self.access_log()
+            );
+        }
+        self.stop();
+    }
+}
+
+/// A parsed HTTP response read until the server closed the connection.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header lines in order (name, value).
+    pub headers: Vec<(String, String)>,
+    /// Every byte after the header block (so a body sent after a 304 shows up).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// First header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Send `method target` with extra header lines and `Connection: close`; read everything.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    parse_response(&buf)
+}
+
+/// Parse a raw response.
+pub fn parse_response(buf: &[u8]) -> io::Result<Response> {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::other(format!("no header end in {:?}", String::from_utf8_lossy(buf))))?;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("bad status line {status_line:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: buf[end + 4..].to_vec(),
+    })
+}

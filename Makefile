@@ -1,0 +1,83 @@
+# FastDFS HTTP tier in Rust. `make demo` runs it locally, `make test` passes the tests; see README.md.
+SHELL := /bin/bash
+CARGO ?= cargo
+BUILD := $(CURDIR)/build
+NGINX_SRC := $(BUILD)/nginx-src
+MODULE_SO := $(BUILD)/modules/ngx_http_fastdfs_module.so
+export NGINX_SOURCE_DIR := $(NGINX_SRC)
+export NGINX_BUILD_DIR := $(NGINX_SRC)/objs
+
+# Debian packages the build, the tests, the demo and the benchmarks need.
+APT_PACKAGES := nginx nginx-dev libnginx-mod-http-cache-purge libclang-dev clang libpcre2-dev libssl-dev \
+	zlib1g-dev pkg-config cmake make gcc wrk curl iproute2 procps
+
+.PHONY: all deps nginx-src module test demo bench fuzz clean
+
+all: nginx-src
+	$(CARGO) build --release --workspace
+	$(MAKE) --no-print-directory module
+
+# Installs missing Debian packages; a second run finds none missing and skips apt.
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "==> apt-get install $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+# A copy of Debian's nginx source tree (from nginx-dev), configured with the package's own flags
+# (--with-compat), so the module's ABI signature matches /usr/sbin/nginx. Redone when nginx-dev changes.
+NGINX_DEV_VERSION = $(shell dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null)
+nginx-src: deps
+	@stamp="$(NGINX_SRC)/.configured-$(NGINX_DEV_VERSION)"; \
+	if [ ! -f "$$stamp" ]; then \
+		echo "==> configuring nginx $(NGINX_DEV_VERSION) source tree in $(NGINX_SRC)"; \
+		rm -rf $(NGINX_SRC) && mkdir -p $(BUILD) && cp -a /usr/share/nginx/src $(NGINX_SRC) && cd $(NGINX_SRC) && \
+		. ./conf_flags && \
+		./configure "$${NGX_CONF_FLAGS[@]}" \
+			--with-cc-opt='-g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2' \
+			--with-ld-opt='-Wl,-z,relro -Wl,-z,now -fPIC' > configure.log 2>&1 \
+			|| { tail -30 configure.log; exit 1; }; \
+		touch "$$stamp"; \
+	fi
+
+# The nginx module, where the README says: build/modules/ngx_http_fastdfs_module.so
+module: nginx-src
+	$(CARGO) build --release -p ngx-fastdfs-rs
+	@mkdir -p $(dir $(MODULE_SO))
+	install -m 0644 target/release/libngx_http_fastdfs_module.so $(MODULE_SO)
+	@echo "module: $(MODULE_SO)"
+
+# Everything a newcomer needs: packages, nginx tree, format, lints, the module, then every test.
+# Integration suites start the emulator, /usr/sbin/nginx with build/modules/ngx_http_fastdfs_module.so and
+# fdfs-edge themselves, on loopback addresses 127.0.0.x (adding them to `lo` needs root).
+test: nginx-src
+	@start=$$(date +%s); set -o pipefail; rm -f $(BUILD)/test.log; \
+	step() { echo "==> $$*"; }; \
+	step "cargo fmt --check" && $(CARGO) fmt --all --check && \
+	step "clippy -D warnings" && $(CARGO) clippy --workspace --all-targets -- -D warnings && \
+	step "module (release .so)" && $(MAKE) --no-print-directory module && \
+	step "binaries for the suites" && $(CARGO) build --workspace --bins && \
+	step "cargo test" && $(CARGO) test --workspace --no-fail-fast 2>&1 | tee $(BUILD)/test.log; \
+	rc=$$?; \
+	echo; echo "==> summary ($$(( $$(date +%s) - start ))s)"; \
+	grep -E '^test result:' $(BUILD)/test.log 2>/dev/null | awk '{p+=$$4; f+=$$6; i+=$$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}'; \
+	if [ $$rc -eq 0 ]; then echo "make test: OK"; else echo "make test: FAILED"; fi; \
+	exit $$rc
+
+# The whole thing on loopback: emulator (2 groups x 2 storages), one nginx + module per storage, one edge.
+demo: all
+	@bash scripts/demo.sh
+
+bench: all
+	@bash bench/run.sh
+
+fuzz:
+	@bash fuzz/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make bench`: every part's benchmark, each printing its figures and its ratios against a baseline measured
+# in the same run (absolute numbers on shared machines mean little; ratios do). Results go to BENCHMARKS.md
+# by hand, with the commands.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+parts=(client module edge)
+status=0
+for part in "${parts[@]}"; do
+    script="bench/$part.sh"
+    echo "================ $part ================"
+    if [ -x "$script" ]; then
+        "$script" || { echo "bench $part: FAILED"; status=1; }
+    else
+        echo "bench $part: not written yet"
+    fi
+done
+exit $status

@@ -1,0 +1,92 @@
+//! The admin listener: `/healthz` (process alive), `/readyz` (ready for traffic) and `/metrics`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::background::RunState;
+use crate::cache::disk::DiskCache;
+use crate::metrics::Metrics;
+use crate::topology::Topology;
+
+pub struct Admin {
+    pub listen: Vec<SocketAddr>,
+    pub topology: Arc<Topology>,
+    pub cache: &'static DiskCache,
+    pub metrics: Arc<Metrics>,
+    pub state: Arc<RunState>,
+}
+
+fn loopback_for(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(v) if v.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, a.port())),
+        IpAddr::V6(v) if v.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, a.port())),
+        _ => a,
+    }
+}
+
+impl Admin {
+    /// The reasons the edge is not ready; empty = ready.
+    pub async fn not_ready(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.state.draining.load(Ordering::SeqCst) {
+            why.push("draining".to_string());
+        }
+        for a in &self.listen {
+            let t = loopback_for(*a);
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(t)).await,
+                Ok(Ok(_))
+            );
+            if !ok {
+                why.push(format!("not listening on {a}"));
+            }
+        }
+        if !self.cache.writable() {
+            why.push(format!("cache dir {} not writable", self.cache.dir().display()));
+        }
+        if !self.topology.any_healthy() {
+            why.push("no healthy storage".to_string());
+        }
+        why
+    }
+}
+
+fn text(status: u16, ctype: &str, body: String) -> http::Response<Vec<u8>> {
+    let body = body.into_bytes();
+    http::Response::builder()
+        .status(status)
+        .header("Content-Type", ctype)
+        .header("Content-Length", body.len())
+        .header("Cache-Control", "no-store")
+        .body(body)
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        match session.req_header().uri.path() {
+            "/healthz" => text(200, "text/plain", "ok\n".into()),
+            "/readyz" => {
+                let why = self.not_ready().await;
+                if why.is_empty() {
+                    text(200, "text/plain", "ready\n".into())
+                } else {
+                    text(503, "text/plain", format!("not ready: {}\n", why.join("; ")))
+                }
+            }
+            "/metrics" => text(
+                200,
+                "text/plain; version=0.0.4",
+                self.metrics.render(&self.topology, self.cache),
+            ),
+            _ => text(404, "text/plain", "not found\n".into()),
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! `edge.toml`: the configuration file of fdfs-edge.
+//!
+//! Every table denies unknown keys. Durations are written `90s`, `5m`, `12h`, `30d` (also `500ms`),
+//! sizes `300MiB`, `1GiB`, `64KiB` (also `k`/`m`/`g` and plain bytes). Errors carry the line of the
+//! offending value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// A configuration error, with the 1-based line of the first error when known.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {msg}")]
+    Parse {
+        path: String,
+        line: usize,
+        msg: String,
+    },
+    #[error("{path}: {msg}")]
+    Invalid { path: String, msg: String },
+}
+
+/// A duration written like `90s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("duration `{s}` needs a unit (ms, s, m, h, d)"))?;
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{s}` (e.g. 90s, 12h, 30d)"))?;
+        let secs = match unit {
+            "ms" => return Ok(Dur(Duration::from_millis(n))),
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(format!("invalid duration unit in `{s}` (ms, s, m, h, d, w)")),
+        };
+        n.checked_mul(secs)
+            .map(|v| Dur(Duration::from_secs(v)))
+            .ok_or_else(|| format!("duration `{s}` too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A duration or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptDur(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for OptDur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "off" {
+            return Ok(OptDur(None));
+        }
+        s.parse::<Dur>()
+            .map(|d| OptDur(Some(d.0)))
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A byte size written like `1GiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size `{s}` (e.g. 300MiB, 1GiB)"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            "t" | "tb" | "tib" => 1 << 40,
+            _ => return Err(format!("invalid size unit in `{s}` (KiB, MiB, GiB, TiB)")),
+        };
+        n.checked_mul(mult)
+            .map(Size)
+            .ok_or_else(|| format!("size `{s}` too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Size(n)),
+            Raw::S(s) => s.parse().map_err(de::Error::custom),
+        }
+    }
+}
+
+/// A socket address `ip:port`, checked at parse time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Addr(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for Addr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.trim()
+            .parse()
+            .map(Addr)
+            .map_err(|_| de::Error::custom(format!("invalid address `{s}` (want ip:port)")))
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub IpNet);
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        if let Ok(n) = t.parse::<IpNet>() {
+            return Ok(Cidr(n));
+        }
+        t.parse::<std::net::IpAddr>()
+            .map(|ip| Cidr(IpNet::from(ip)))
+            .map_err(|_| de::Error::custom(format!("invalid CIDR `{s}`")))
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub admin: Option<AdminSection>,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default)]
+    pub health: HealthSection,
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupSection>,
+    #[serde(default)]
+    pub trackers: Option<TrackersSection>,
+    pub cache: CacheSection,
+    #[serde(default)]
+    pub response: ResponseSection,
+    #[serde(default)]
+    pub purge: PurgeSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Vec<Addr>,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
+    #[serde(default)]
+    pub upgrade_sock: Option<PathBuf>,
+    #[serde(default)]
+    pub error_log: Option<PathBuf>,
+    #[serde(default)]
+    pub access_log: Option<String>,
+    #[serde(default)]
+    pub daemon: bool,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default = "default_grace")]
+    pub grace_period: Dur,
+    #[serde(default = "default_graceful_timeout")]
+    pub graceful_shutdown_timeout: Dur,
+    #[serde(default = "default_body")]
+    pub client_max_body_size: Size,
+    #[serde(default = "default_keepalive_pool")]
+    pub upstream_keepalive_pool: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: Addr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    #[serde(default = "default_90s")]
+    pub connect_timeout: Dur,
+    #[serde(default = "default_90s")]
+    pub read_timeout: Dur,
+    #[serde(default = "default_90s")]
+    pub write_timeout: Dur,
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    #[serde(default = "default_fail_timeout")]
+    pub fail_timeout: Dur,
+    /// 0 = every storage of the group once.
+    #[serde(default)]
+    pub tries: usize,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        UpstreamSection {
+            connect_timeout: default_90s(),
+            read_timeout: default_90s(),
+            write_timeout: default_90s(),
+            max_fails: default_max_fails(),
+            fail_timeout: default_fail_timeout(),
+            tries: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_health_interval")]
+    pub interval: Dur,
+    #[serde(default = "default_health_timeout")]
+    pub timeout: Dur,
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_health_fails")]
+    pub fails: u32,
+    #[serde(default = "default_health_passes")]
+    pub passes: u32,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            enabled: true,
+            interval: default_health_interval(),
+            timeout: default_health_timeout(),
+            path: default_health_path(),
+            fails: default_health_fails(),
+            passes: default_health_passes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSection {
+    pub name: String,
+    #[serde(default)]
+    pub storages: Vec<StorageEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StorageEntry {
+    Plain(Addr),
+    Weighted(WeightedStorage),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedStorage {
+    pub addr: Addr,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+impl StorageEntry {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            StorageEntry::Plain(a) => a.0,
+            StorageEntry::Weighted(w) => w.addr.0,
+        }
+    }
+    pub fn weight(&self) -> u32 {
+        match self {
+            StorageEntry::Plain(_) => 1,
+            StorageEntry::Weighted(w) => w.weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackersSection {
+    pub servers: Vec<Addr>,
+    #[serde(default = "default_refresh")]
+    pub refresh: Dur,
+    #[serde(default = "default_tracker_timeout")]
+    pub timeout: Dur,
+    /// Use this HTTP port for every storage instead of the one the tracker reports.
+    #[serde(default)]
+    pub http_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    pub dir: PathBuf,
+    #[serde(default = "default_max_size")]
+    pub max_size: Size,
+    #[serde(default = "default_valid")]
+    pub valid: Dur,
+    #[serde(default = "default_inactive")]
+    pub inactive: Dur,
+    #[serde(default = "default_stale_if_error")]
+    pub stale_if_error: Dur,
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: Dur,
+    #[serde(default)]
+    pub max_object_size: Option<Size>,
+    #[serde(default = "default_memory_size")]
+    pub memory_size: Size,
+    #[serde(default = "default_memory_object_size")]
+    pub memory_object_size: Size,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSection {
+    /// `expires` like nginx: a duration, or `"off"`.
+    #[serde(default = "default_expires")]
+    pub expires: OptDur,
+}
+
+impl Default for ResponseSection {
+    fn default() -> Self {
+        ResponseSection {
+            expires: default_expires(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeSection {
+    #[serde(default = "default_purge_allow")]
+    pub allow: Vec<Cidr>,
+}
+
+impl Default for PurgeSection {
+    fn default() -> Self {
+        PurgeSection {
+            allow: default_purge_allow(),
+        }
+    }
+}
+
+fn default_threads() -> usize {
+    1
+}
+fn default_grace() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn default_graceful_timeout() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_body() -> Size {
+    Size(300 << 20)
+}
+fn default_keepalive_pool() -> usize {
+    128
+}
+fn default_90s() -> Dur {
+    Dur(Duration::from_secs(90))
+}
+fn default_max_fails() -> u32 {
+    3
+}
+fn default_fail_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_health_interval() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_health_timeout() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+fn default_health_path() -> String {
+    "/".to_string()
+}
+fn default_health_fails() -> u32 {
+    2
+}
+fn default_health_passes() -> u32 {
+    1
+}
+fn default_weight() -> u32 {
+    1
+}
+fn default_refresh() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_tracker_timeout() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_max_size() -> Size {
+    Size(1 << 30)
+}
+fn default_valid() -> Dur {
+    Dur(Duration::from_secs(12 * 3600))
+}
+fn default_inactive() -> Dur {
+    Dur(Duration::from_secs(30 * 86_400))
+}
+fn default_stale_if_error() -> Dur {
+    Dur(Duration::from_secs(86_400))
+}
+fn default_lock_timeout() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_memory_size() -> Size {
+    Size(64 << 20)
+}
+fn default_memory_object_size() -> Size {
+    Size(64 << 10)
+}
+fn default_expires() -> OptDur {
+    OptDur(Some(Duration::from_secs(30 * 86_400)))
+}
+fn default_purge_allow() -> Vec<Cidr> {
+    vec![Cidr(IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])))]
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a configuration text; `name` is used in messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_string(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            msg: e.message().trim().to_string(),
+        })?;
+        cfg.validate().map_err(|msg| {
+            // Point at the first line that mentions the culprit when we can.
+            match msg.1.as_deref().and_then(|needle| text.find(needle)) {
+                Some(off) => ConfigError::Parse {
+                    path: name.to_string(),
+                    line: line_of(text, off),
+                    msg: msg.0,
+                },
+                None => ConfigError::Invalid {
+                    path: name.to_string(),
+                    msg: msg.0,
+                },
+            }
+        })?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks. Returns the message and optionally a text to locate the line.
+    fn validate(&self) -> Result<(), (String, Option<String>)> {
+        if self.server.listen.is_empty() {
+            return Err(("[server] listen must not be empty".into(), Some("listen".into())));
+        }
+        if self.server.threads == 0 {
+            return Err(("[server] threads must be >= 1".into(), Some("threads".into())));
+        }
+        if self.groups.is_empty() && self.trackers.is_none() {
+            return Err((
+                "no [[group]] and no [trackers]: nothing to proxy to".into(),
+                None,
+            ));
+        }
+        let mut names = HashSet::new();
+        for g in &self.groups {
+            if g.name.is_empty()
+                || !g
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err((
+                    format!("invalid group name `{}`", g.name),
+                    Some(format!("\"{}\"", g.name)),
+                ));
+            }
+            if !names.insert(g.name.clone()) {
+                return Err((
+                    format!("group `{}` defined twice", g.name),
+                    Some(format!("\"{}\"", g.name)),
+                ));
+            }
+            if g.storages.is_empty() && self.trackers.is_none() {
+                return Err((
+                    format!("group `{}` has no storages", g.name),
+                    Some(format!("\"{}\"", g.name)),
+                ));
+            }
+            let mut seen = HashSet::new();
+            for s in &g.storages {
+                if s.weight() == 0 {
+                    return Err((
+                        format!("storage {} of group `{}`: weight must be >= 1", s.addr(), g.name),
+                        Some("weight".into()),
+                    ));
+                }
+                if !seen.insert(s.addr()) {
+                    return Err((
+                        format!("storage {} listed twice in group `{}`", s.addr(), g.name),
+                        Some(s.addr().to_string()),
+                    ));
+                }
+            }
+        }
+        if let Some(t) = &self.trackers {
+            if t.servers.is_empty() {
+                return Err(("[trackers] servers must not be empty".into(), Some("servers".into())));
+            }
+        }
+        if self.upstream.max_fails == 0 {
+            // nginx: max_fails=0 disables accounting; we accept it.
+        }
+        if !self.health.path.starts_with('/') {
+            return Err((
+                "[health] path must start with /".into(),
+                Some("path".into()),
+            ));
+        }
+        if self.cache.max_size.0 == 0 {
+            return Err(("[cache] max_size must be > 0".into(), Some("max_size".into())));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0.as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+threads = 2
+
+[admin]
+listen = "127.0.0.1:9900"
+
+[[group]]
+name = "group1"
+storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
+
+[cache]
+dir = "/tmp/x"
+max_size = "1GiB"
+valid = "12h"
+inactive = "30d"
+
+[response]
+expires = "30d"
+
+[purge]
+allow = ["127.0.0.1/32", "10.0.0.0/8"]
+"#;
+
+    #[test]
+    fn parses_good() {
+        let c = Config::parse(GOOD, "t").unwrap();
+        assert_eq!(c.server.threads, 2);
+        assert_eq!(c.groups[0].storages[1].weight(), 2);
+        assert_eq!(c.cache.max_size.0, 1 << 30);
+        assert_eq!(c.cache.valid.0, Duration::from_secs(43200));
+        assert_eq!(c.response.expires, OptDur(Some(Duration::from_secs(2_592_000))));
+        assert_eq!(c.upstream.connect_timeout.0, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn unknown_key_has_line() {
+        let bad = GOOD.replace("threads = 2", "threads = 2\nbogus = 1");
+        match Config::parse(&bad, "t") {
+            Err(ConfigError::Parse { line, msg, .. }) => {
+                assert_eq!(line, 5, "{msg}");
+                assert!(msg.contains("bogus"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_duration_has_line() {
+        let bad = GOOD.replace("valid = \"12h\"", "valid = \"12x\"");
+        match Config::parse(&bad, "t") {
+            Err(ConfigError::Parse { line, .. }) => assert_eq!(line, 16),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!("200MiB".parse::<Size>().unwrap().0, 200 << 20);
+        assert_eq!("64k".parse::<Size>().unwrap().0, 64 << 10);
+        assert!("1 parsec".parse::<Size>().is_err());
+        assert_eq!("30d".parse::<Dur>().unwrap().0.as_secs(), 2_592_000);
+        assert_eq!("500ms".parse::<Dur>().unwrap().0.as_millis(), 500);
+        assert!("30".parse::<Dur>().is_err());
+    }
+
+    #[test]
+    fn duplicate_group_rejected() {
+        let bad = GOOD.replace(
+            "[cache]",
+            "[[group]]\nname = \"group1\"\nstorages = [\"10.0.0.3:80\"]\n\n[cache]",
+        );
+        assert!(Config::parse(&bad, "t").is_err());
+    }
+}

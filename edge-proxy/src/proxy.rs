@@ -1,0 +1,543 @@
+//! The `ProxyHttp` implementation: routing by group, retries (nginx `proxy_next_upstream error
+//! timeout invalid_header http_502 http_504`), caching with the disk storage, purge, headers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::cache::cache_control::CacheControl;
+use pingora::cache::filters::resp_cacheable;
+use pingora::cache::lock::CacheKeyLockImpl;
+use pingora::cache::{
+    CacheKey, CacheMetaDefaults, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable,
+};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::access_log::AccessLog;
+use crate::cache::disk::DiskCache;
+use crate::metrics::Metrics;
+use crate::topology::{Group, Peer, Topology};
+
+/// `proxy_cache_valid 200 304 <valid>`: read by the plain `fn` Pingora wants.
+static VALID_SECS: AtomicU64 = AtomicU64::new(12 * 3600);
+
+fn fresh_by_status(status: http::StatusCode) -> Option<Duration> {
+    match status.as_u16() {
+        200 | 304 => Some(Duration::from_secs(VALID_SECS.load(Ordering::Relaxed))),
+        _ => None,
+    }
+}
+
+/// Settings of the proxy, derived from the configuration.
+pub struct EdgeSettings {
+    pub valid: Duration,
+    pub stale_if_error: Duration,
+    pub expires: Option<Duration>,
+    pub purge_allow: Vec<ipnet::IpNet>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_tries: usize,
+    pub client_max_body_size: u64,
+    pub lock_timeout: Duration,
+    pub max_object_size: Option<u64>,
+}
+
+/// The shared state of the edge.
+pub struct Edge {
+    pub settings: EdgeSettings,
+    pub topology: Arc<Topology>,
+    pub cache: &'static DiskCache,
+    pub lock: &'static CacheKeyLockImpl,
+    pub metrics: Arc<Metrics>,
+    pub access_log: Option<AccessLog>,
+    defaults: CacheMetaDefaults,
+}
+
+impl Edge {
+    pub fn new(
+        settings: EdgeSettings,
+        topology: Arc<Topology>,
+        cache: &'static DiskCache,
+        lock: &'static CacheKeyLockImpl,
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLog>,
+    ) -> Edge {
+        VALID_SECS.store(settings.valid.as_secs(), Ordering::Relaxed);
+        let sie = u32::try_from(settings.stale_if_error.as_secs()).unwrap_or(u32::MAX);
+        Edge {
+            defaults: CacheMetaDefaults::new(fresh_by_status, 0, sie),
+            settings,
+            topology,
+            cache,
+            lock,
+            metrics,
+            access_log,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Ctx {
+    key: String,
+    group: Option<Arc<Group>>,
+    tried: Vec<SocketAddr>,
+    current: Option<Arc<Peer>>,
+    cacheable: bool,
+    downstream_started: bool,
+    /// Set when the response was produced in `request_filter` (purge, errors).
+    local_status: Option<u16>,
+    cache_status: &'static str,
+    start: Option<Instant>,
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    match session.client_addr() {
+        Some(PSocketAddr::Inet(a)) => Some(a.ip()),
+        _ => None,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = b.get(i + 1..i + 3)?;
+            let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Rejects paths that are not absolute, contain NUL, a bad escape, or a `..` segment (also encoded).
+fn path_is_safe(path: &str) -> bool {
+    if !path.starts_with('/') {
+        return false;
+    }
+    let Some(dec) = percent_decode(path) else {
+        return false;
+    };
+    if dec.contains(&0) {
+        return false;
+    }
+    !dec.split(|&c| c == b'/' || c == b'\\').any(|seg| seg == b"..")
+}
+
+fn cache_key_of(path: &str, query: Option<&str>) -> String {
+    // $uri$is_args$args
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
+}
+
+impl Edge {
+    fn purge_allowed(&self, session: &Session) -> bool {
+        client_ip(session).is_some_and(|ip| {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+                v4 => v4,
+            };
+            self.settings.purge_allow.iter().any(|n| n.contains(&ip))
+        })
+    }
+
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        status: u16,
+        body: &str,
+    ) -> Result<bool> {
+        let mut h = ResponseHeader::build(status, Some(4))?;
+        h.insert_header("Content-Type", "text/plain")?;
+        h.insert_header("Content-Length", body.len().to_string())?;
+        h.insert_header("Cache-Control", "no-store")?;
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(Box::new(h), head_only).await?;
+        if !head_only {
+            session
+                .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
+                .await?;
+        }
+        ctx.local_status = Some(status);
+        Ok(true)
+    }
+
+    fn more_candidates(&self, ctx: &Ctx) -> bool {
+        let Some(g) = &ctx.group else {
+            return false;
+        };
+        if ctx.tried.len() >= self.max_tries(g) {
+            return false;
+        }
+        g.peers.iter().any(|p| !ctx.tried.contains(&p.addr))
+    }
+
+    fn max_tries(&self, g: &Group) -> usize {
+        match self.settings.max_tries {
+            0 => g.peers.len(),
+            n => n.min(g.peers.len()),
+        }
+    }
+
+    async fn handle_purge(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().map(str::to_string);
+        let target = if let Some(rest) = path.strip_prefix("/purge") {
+            rest.to_string()
+        } else {
+            path
+        };
+        if !self.purge_allowed(session) {
+            self.metrics.purge("forbidden");
+            return self.respond(session, ctx, 403, "403 Forbidden\n").await;
+        }
+        if !target.starts_with('/') {
+            return self.respond(session, ctx, 400, "400 Bad Request\n").await;
+        }
+        let key = cache_key_of(&target, query.as_deref());
+        let (n, what) = match key.strip_suffix('*') {
+            Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
+            None => (usize::from(self.cache.purge_key(&key)), "key"),
+        };
+        if n > 0 {
+            self.metrics.purge("purged");
+            tracing::info!("purged {n} object(s) for {what} {key}");
+            self.respond(session, ctx, 200, &format!("Successful purge: {n} object(s)\nKey: {key}\n"))
+                .await
+        } else {
+            self.metrics.purge("not_found");
+            self.respond(session, ctx, 404, &format!("Not found in cache\nKey: {key}\n"))
+                .await
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Edge {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Some(Instant::now()),
+            cache_status: "-",
+            ..Ctx::default()
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        if !path_is_safe(&path) {
+            return self.respond(session, ctx, 400, "400 Bad Request\n").await;
+        }
+        if req.method.as_str() == "PURGE" || path.starts_with("/purge/") {
+            return self.handle_purge(session, ctx).await;
+        }
+        let too_big = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > self.settings.client_max_body_size);
+        if too_big {
+            return self.respond(session, ctx, 413, "413 Request Entity Too Large\n").await;
+        }
+        let group_name = path[1..].split('/').next().unwrap_or("");
+        let Some(group) = self.topology.group(group_name) else {
+            return self.respond(session, ctx, 404, "404 Not Found\n").await;
+        };
+        ctx.group = Some(group);
+        let req = session.req_header();
+        ctx.cacheable = req.method == http::Method::GET || req.method == http::Method::HEAD;
+        ctx.key = cache_key_of(&path, req.uri.query());
+        Ok(false)
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        if !ctx.cacheable {
+            return Ok(());
+        }
+        let mut o = CacheOptionOverrides::default();
+        o.wait_timeout = Some(self.settings.lock_timeout);
+        session
+            .cache
+            .enable(self.cache, None, None, Some(self.lock), Some(o));
+        if let Some(max) = self.settings.max_object_size {
+            session
+                .cache
+                .set_max_file_size_bytes(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut Ctx) -> Result<CacheKey> {
+        Ok(CacheKey::new(ctx.key.clone(), ""))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<RespCacheable> {
+        // nginx does not cache responses that set cookies.
+        if resp.headers.contains_key(http::header::SET_COOKIE) {
+            return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
+        }
+        let cc = CacheControl::from_resp_headers(resp);
+        Ok(resp_cacheable(cc.as_ref(), resp.clone(), false, &self.defaults))
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+        error: Option<&Error>,
+    ) -> bool {
+        // Stale-if-error: any upstream failure (including "no storage left" and 5xx),
+        // never stale-while-revalidate.
+        error.is_some_and(|e| {
+            e.esource() == &ErrorSource::Upstream
+                || matches!(e.etype(), ErrorType::ConnectNoRoute | ErrorType::HTTPStatus(_))
+        })
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let Some(group) = ctx.group.clone() else {
+            return Err(Error::explain(ErrorType::InternalError, "no group for request"));
+        };
+        let peer = if ctx.tried.len() < self.max_tries(&group) {
+            group.select(&ctx.tried)
+        } else {
+            None
+        };
+        let Some(peer) = peer else {
+            return Err(Error::create(
+                ErrorType::ConnectNoRoute,
+                ErrorSource::Upstream,
+                Some(format!("no storage left in {}", group.name).into()),
+                None,
+            ));
+        };
+        peer.attempts.fetch_add(1, Ordering::Relaxed);
+        ctx.tried.push(peer.addr);
+        let mut hp = HttpPeer::new(peer.addr, false, String::new());
+        hp.options.connection_timeout = Some(self.settings.connect_timeout);
+        hp.options.read_timeout = Some(self.settings.read_timeout);
+        hp.options.write_timeout = Some(self.settings.write_timeout);
+        hp.options.idle_timeout = Some(Duration::from_secs(60));
+        ctx.current = Some(peer);
+        Ok(Box::new(hp))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(ip) = client_ip(session) {
+            let ip = ip.to_string();
+            // proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for
+            let xff = match session
+                .req_header()
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(v) if !v.trim().is_empty() => format!("{v}, {ip}"),
+                _ => ip.clone(),
+            };
+            req.insert_header("X-Real-IP", ip)?;
+            req.insert_header("X-Forwarded-For", xff)?;
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let code = resp.status.as_u16();
+        let Some(peer) = ctx.current.clone() else {
+            return Ok(());
+        };
+        if code == 502 || code == 504 {
+            self.topology.failure(&peer);
+            let idempotent = session.req_header().method.is_idempotent();
+            if idempotent && !ctx.downstream_started && self.more_candidates(ctx) {
+                let mut e = Error::create(
+                    ErrorType::HTTPStatus(code),
+                    ErrorSource::Upstream,
+                    Some(format!("storage {} answered {code}, trying the next one", peer.addr).into()),
+                    None,
+                );
+                e.set_retry(true);
+                return Err(e);
+            }
+        } else {
+            self.topology.success(&peer);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.downstream_started = true;
+        let status = match session.cache.phase() {
+            CachePhase::Hit => "HIT",
+            CachePhase::Miss => "MISS",
+            CachePhase::Expired => "EXPIRED",
+            CachePhase::Stale => "STALE",
+            CachePhase::StaleUpdating => "UPDATING",
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "REVALIDATED",
+            // cache enabled but the response was not cacheable: nginx says MISS
+            CachePhase::Disabled(_) if ctx.cacheable => "MISS",
+            _ => "BYPASS",
+        };
+        ctx.cache_status = status;
+        resp.insert_header("X-Cache-Status", status)?;
+        if let Some(exp) = self.settings.expires {
+            if matches!(
+                resp.status.as_u16(),
+                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+            ) {
+                let when = SystemTime::now() + exp;
+                resp.insert_header("Expires", httpdate::fmt_http_date(when))?;
+                resp.insert_header("Cache-Control", format!("max-age={}", exp.as_secs()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(p) = &ctx.current {
+            self.topology.failure(p);
+        }
+        // Nothing was sent yet: always safe to try the next storage.
+        e.set_retry(self.more_candidates(ctx));
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let status_retry = matches!(e.etype(), ErrorType::HTTPStatus(_)) && e.retry();
+        if !status_retry && e.esource() == &ErrorSource::Upstream {
+            // timeout, reset, invalid header
+            if let Some(p) = &ctx.current {
+                self.topology.failure(p);
+            }
+        }
+        let idempotent = session.req_header().method.is_idempotent();
+        let can_retry = idempotent
+            && !ctx.downstream_started
+            && !session.as_ref().retry_buffer_truncated()
+            && self.more_candidates(ctx);
+        let upstream_fault = status_retry || e.esource() == &ErrorSource::Upstream || client_reused;
+        e.set_retry(can_retry && upstream_fault);
+        e
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let cs = ctx.cache_status;
+        self.metrics.request(status, cs);
+        if let Some(log) = &self.access_log {
+            let req = session.req_header();
+            let upstream = ctx
+                .tried
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let hv = |n: http::header::HeaderName| {
+                req.headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string()
+            };
+            let elapsed = ctx.start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+            let line = format!(
+                "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" cache={} upstream={} rt={:.3}{}\n",
+                client_ip(session).map_or_else(|| "-".to_string(), |i| i.to_string()),
+                httpdate::fmt_http_date(SystemTime::now()),
+                req.method,
+                req.uri,
+                req.version,
+                status,
+                session.body_bytes_sent(),
+                hv(http::header::REFERER),
+                hv(http::header::USER_AGENT),
+                cs,
+                if upstream.is_empty() { "-" } else { &upstream },
+                elapsed,
+                e.map(|e| format!(" err=\"{}\"", e.etype().as_str())).unwrap_or_default(),
+            );
+            log.write(line.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_rejected() {
+        assert!(path_is_safe("/group1/M00/00/00/a.jpg"));
+        assert!(!path_is_safe("/group1/../etc/passwd"));
+        assert!(!path_is_safe("/group1/%2e%2e/x"));
+        assert!(!path_is_safe("/group1/%2E%2E"));
+        assert!(!path_is_safe("/group1/a%00b"));
+        assert!(!path_is_safe("/group1/a%zz"));
+        assert!(!path_is_safe("relative"));
+        assert!(path_is_safe("/group1/a..b"));
+    }
+
+    #[test]
+    fn key_format() {
+        assert_eq!(cache_key_of("/g/a", None), "/g/a");
+        assert_eq!(cache_key_of("/g/a", Some("x=1")), "/g/a?x=1");
+    }
+}

@@ -1,0 +1,194 @@
+//! Builds the Pingora server from an [`crate::config::Config`]: the proxy service, the admin
+//! listener and the background service.
+
+use std::sync::Arc;
+
+use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use crate::access_log::AccessLog;
+use crate::admin::Admin;
+use crate::background::{Background, RunState};
+use crate::cache::disk::{DiskCache, DiskCacheOptions};
+use crate::config::Config;
+use crate::discovery::Discovery;
+use crate::metrics::Metrics;
+use crate::proxy::{Edge, EdgeSettings};
+use crate::topology::Topology;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cache directory {dir}: {source}")]
+    Cache {
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("access log {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Command-line switches that matter to Pingora.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    /// `-u`: take over the listening sockets of a running instance (graceful upgrade).
+    pub upgrade: bool,
+    /// `-d`: run in the background.
+    pub daemon: bool,
+}
+
+fn static_groups(cfg: &Config) -> Vec<(String, Vec<(std::net::SocketAddr, u32)>)> {
+    cfg.groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                g.storages.iter().map(|s| (s.addr(), s.weight())).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Starts the edge; only returns on a start-up error.
+pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
+    let cache = DiskCache::open(DiskCacheOptions {
+        dir: cfg.cache.dir.clone(),
+        max_size: cfg.cache.max_size.0,
+        memory_size: cfg.cache.memory_size.0,
+        memory_object_size: cfg.cache.memory_object_size.0,
+    })
+    .map_err(|source| StartError::Cache {
+        dir: cfg.cache.dir.display().to_string(),
+        source,
+    })?;
+    let cache: &'static DiskCache = Box::leak(Box::new(cache));
+    tracing::info!(
+        "cache {}: {} object(s), {} bytes",
+        cfg.cache.dir.display(),
+        cache.total_items(),
+        cache.total_size()
+    );
+    let lock: &'static CacheKeyLockImpl =
+        Box::leak(CacheLock::new_boxed(cfg.cache.lock_timeout.0));
+
+    let topology = Arc::new(Topology::new(
+        cfg.upstream.max_fails,
+        cfg.upstream.fail_timeout.0,
+    ));
+    topology.set(static_groups(&cfg));
+
+    let discovery = cfg.trackers.as_ref().map(|t| Discovery {
+        trackers: t.servers.iter().map(|a| a.0).collect(),
+        refresh: t.refresh.0,
+        timeout: t.timeout.0,
+        http_port: t.http_port,
+        static_groups: static_groups(&cfg),
+    });
+    if let Some(d) = &discovery {
+        // First topology before we accept requests; later refreshes run in the background.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        rt.block_on(d.refresh_once(&topology));
+    }
+
+    let access_log = match cfg.server.access_log.as_deref() {
+        None | Some("off") => None,
+        Some(p) => Some(AccessLog::open(p).map_err(|source| StartError::AccessLog {
+            path: p.to_string(),
+            source,
+        })?),
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(RunState::default());
+
+    let mut conf = ServerConf {
+        threads: cfg.server.threads,
+        daemon: flags.daemon || cfg.server.daemon,
+        grace_period_seconds: Some(cfg.server.grace_period.0.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout.0.as_secs()),
+        upstream_keepalive_pool_size: cfg.server.upstream_keepalive_pool,
+        user: cfg.server.user.clone(),
+        group: cfg.server.group.clone(),
+        error_log: cfg.server.error_log.as_ref().map(|p| p.display().to_string()),
+        ..ServerConf::default()
+    };
+    conf.pid_file = cfg
+        .server
+        .pid_file
+        .as_ref()
+        .map_or_else(|| "/tmp/fdfs-edge.pid".to_string(), |p| p.display().to_string());
+    conf.upgrade_sock = cfg.server.upgrade_sock.as_ref().map_or_else(
+        || "/tmp/fdfs-edge-upgrade.sock".to_string(),
+        |p| p.display().to_string(),
+    );
+    let opt = Opt {
+        upgrade: flags.upgrade,
+        daemon: flags.daemon || cfg.server.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let edge = Edge::new(
+        EdgeSettings {
+            valid: cfg.cache.valid.0,
+            stale_if_error: cfg.cache.stale_if_error.0,
+            expires: cfg.response.expires.0,
+            purge_allow: cfg.purge.allow.iter().map(|c| c.0).collect(),
+            connect_timeout: cfg.upstream.connect_timeout.0,
+            read_timeout: cfg.upstream.read_timeout.0,
+            write_timeout: cfg.upstream.write_timeout.0,
+            max_tries: cfg.upstream.tries,
+            client_max_body_size: cfg.server.client_max_body_size.0,
+            lock_timeout: cfg.cache.lock_timeout.0,
+            max_object_size: cfg.cache.max_object_size.map(|s| s.0),
+        },
+        topology.clone(),
+        cache,
+        lock,
+        metrics.clone(),
+        access_log,
+    );
+    let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "fdfs-edge proxy");
+    for a in &cfg.server.listen {
+        proxy.add_tcp(&a.0.to_string());
+    }
+    server.add_service(proxy);
+
+    if let Some(admin) = &cfg.admin {
+        let app = Admin {
+            listen: cfg.server.listen.iter().map(|a| a.0).collect(),
+            topology: topology.clone(),
+            cache,
+            metrics,
+            state: state.clone(),
+        };
+        let mut svc = Service::new("fdfs-edge admin".to_string(), app);
+        svc.add_tcp(&admin.listen.0.to_string());
+        server.add_service(svc);
+    }
+
+    let bg = Background {
+        topology,
+        health: cfg.health.clone(),
+        cache,
+        inactive: cfg.cache.inactive.0,
+        state,
+        discovery,
+    };
+    server.add_service(background_service("fdfs-edge background", bg));
+    server.run_forever()
+}

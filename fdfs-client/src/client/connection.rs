@@ -1,0 +1,337 @@
+//! [`Connection`]: one TCP connection to a tracker or storage, with FastDFS framing and timeouts.
+//!
+//! Every read and write is bounded by the network timeout; connecting by the connect timeout. Reply
+//! bodies are read into memory only after their declared length was checked against the command's
+//! maximum ([`Connection::recv_body`]); file contents are streamed through a fixed-size buffer
+//! ([`Connection::copy_body_to`], [`Connection::send_from`]).
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::addr::ServerAddr;
+use super::error::{Error, Result, Role};
+use crate::proto::{self, Header, Reply, Request};
+
+/// The size of the buffer file contents are streamed through.
+pub const STREAM_BUF_SIZE: usize = 256 * 1024;
+
+/// The longest body accepted with a non-zero status (skipped).
+const MAX_ERROR_BODY: u64 = 1024;
+
+/// What a failing call was doing, for error messages: the server and the operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub role: Role,
+    pub addr: String,
+    pub op: String,
+}
+
+impl Ctx {
+    pub fn status(&self, status: u8) -> Error {
+        Error::Status {
+            role: self.role,
+            addr: self.addr.clone(),
+            op: self.op.clone(),
+            status,
+        }
+    }
+
+    pub fn protocol(&self, source: proto::ProtoError) -> Error {
+        Error::Protocol {
+            role: self.role,
+            addr: self.addr.clone(),
+            op: self.op.clone(),
+            source,
+        }
+    }
+
+    pub fn io(&self, source: io::Error) -> Error {
+        Error::Io {
+            role: self.role,
+            addr: self.addr.clone(),
+            op: self.op.clone(),
+            source,
+        }
+    }
+
+    pub fn timeout(&self, after: Duration) -> Error {
+        Error::Timeout {
+            role: self.role,
+            addr: self.addr.clone(),
+            op: self.op.clone(),
+            after,
+        }
+    }
+}
+
+/// One connection to a server.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    addr: ServerAddr,
+    addr_text: String,
+    role: Role,
+    network_timeout: Duration,
+    last_used: Instant,
+}
+
+impl Connection {
+    /// Connects to `addr` within `connect_timeout`; later reads and writes each get `network_timeout`.
+    pub async fn connect(
+        role: Role,
+        addr: &ServerAddr,
+        op: &str,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<Connection> {
+        let addr_text = addr.to_string();
+        let op = op.to_owned();
+        let attempt = TcpStream::connect((addr.host(), addr.port()));
+        let stream = match tokio::time::timeout(connect_timeout, attempt).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(Error::Connect {
+                    role,
+                    addr: addr_text,
+                    op,
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(Error::ConnectTimeout {
+                    role,
+                    addr: addr_text,
+                    op,
+                    after: connect_timeout,
+                });
+            }
+        };
+        // Small frames (headers, queries) must not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        tracing::debug!(%role, addr = %addr_text, "connected");
+        Ok(Connection {
+            stream,
+            addr: addr.clone(),
+            addr_text,
+            role,
+            network_timeout,
+            last_used: Instant::now(),
+        })
+    }
+
+    /// The server address.
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
+    }
+
+    /// Tracker or storage.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// When the connection last completed a call.
+    pub fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    pub(crate) fn touch(&mut self) {
+        self.last_used = Instant::now();
+    }
+
+    pub(crate) fn ctx(&self, op: impl Into<String>) -> Ctx {
+        Ctx {
+            role: self.role,
+            addr: self.addr_text.clone(),
+            op: op.into(),
+        }
+    }
+
+    /// Writes all of `data`.
+    pub(crate) async fn write_all(&mut self, ctx: &Ctx, data: &[u8]) -> Result<()> {
+        let t = self.network_timeout;
+        match tokio::time::timeout(t, self.stream.write_all(data)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ctx.io(e)),
+            Err(_) => Err(ctx.timeout(t)),
+        }
+    }
+
+    /// Copies exactly `len` bytes from `reader` to the server through a fixed-size buffer.
+    /// A reader that ends early is a local error (the frame is then broken: drop the connection).
+    pub(crate) async fn send_from<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        ctx: &Ctx,
+        reader: &mut R,
+        len: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            let n = reader
+                .read(chunk)
+                .await
+                .map_err(|e| Error::local("read the data to send", e))?;
+            if n == 0 {
+                return Err(Error::local(
+                    "read the data to send",
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("source ended {left} bytes short of the declared {len}"),
+                    ),
+                ));
+            }
+            let sent = chunk.get(..n).unwrap_or_default();
+            self.write_all(ctx, sent).await?;
+            left -= n as u64;
+            progress(n as u64);
+        }
+        Ok(())
+    }
+
+    /// Reads a reply header: checks the command is RESP and the status is 0.
+    pub(crate) async fn recv_header(&mut self, ctx: &Ctx) -> Result<Header> {
+        let mut raw = [0u8; proto::HEADER_LEN];
+        let t = self.network_timeout;
+        match tokio::time::timeout(t, self.stream.read_exact(&mut raw)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(ctx.io(e)),
+            Err(_) => return Err(ctx.timeout(t)),
+        }
+        let header = Header::decode(&raw);
+        if header.cmd != proto::cmd::RESP {
+            return Err(ctx.protocol(proto::ProtoError::UnexpectedCmd {
+                expected: proto::cmd::RESP,
+                got: header.cmd,
+            }));
+        }
+        if header.status != 0 {
+            // FastDFS error replies normally carry no body; a short one is skipped so the connection
+            // stays usable (a status error leaves it in sync), a long one is a protocol error.
+            if header.body_len > MAX_ERROR_BODY {
+                return Err(ctx.protocol(proto::ProtoError::BodyTooLong {
+                    what: "error reply",
+                    len: header.body_len,
+                    max: MAX_ERROR_BODY,
+                }));
+            }
+            let mut skip = [0u8; MAX_ERROR_BODY as usize];
+            let n = header.body_len as usize;
+            self.read_exact(ctx, skip.get_mut(..n).unwrap_or_default())
+                .await?;
+            return Err(ctx.status(header.status));
+        }
+        Ok(header)
+    }
+
+    /// Reads exactly `buf.len()` bytes.
+    pub(crate) async fn read_exact(&mut self, ctx: &Ctx, buf: &mut [u8]) -> Result<()> {
+        let t = self.network_timeout;
+        match tokio::time::timeout(t, self.stream.read_exact(buf)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ctx.io(e)),
+            Err(_) => Err(ctx.timeout(t)),
+        }
+    }
+
+    /// Reads a reply body of `header.body_len` bytes into memory, after checking it is at most `max`.
+    pub(crate) async fn recv_body(
+        &mut self,
+        ctx: &Ctx,
+        header: &Header,
+        what: &'static str,
+        max: u64,
+    ) -> Result<Vec<u8>> {
+        if header.body_len > max {
+            return Err(ctx.protocol(proto::ProtoError::BodyTooLong {
+                what,
+                len: header.body_len,
+                max,
+            }));
+        }
+        // `max` is small for every in-memory reply, so this conversion cannot truncate.
+        let len = usize::try_from(header.body_len).map_err(|_| {
+            ctx.protocol(proto::ProtoError::BodyTooLong {
+                what,
+                len: header.body_len,
+                max,
+            })
+        })?;
+        let mut body = vec![0u8; len];
+        self.read_exact(ctx, &mut body).await?;
+        Ok(body)
+    }
+
+    /// Reads up to `buf.len()` bytes (at least one); end of stream is an error.
+    pub(crate) async fn read_some(&mut self, ctx: &Ctx, buf: &mut [u8]) -> Result<usize> {
+        let t = self.network_timeout;
+        let n = match tokio::time::timeout(t, self.stream.read(buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(ctx.io(e)),
+            Err(_) => return Err(ctx.timeout(t)),
+        };
+        if n == 0 && !buf.is_empty() {
+            return Err(ctx.io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of the reply",
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Streams `len` body bytes to `writer` through a fixed-size buffer.
+    pub(crate) async fn copy_body_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        ctx: &Ctx,
+        len: u64,
+        writer: &mut W,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            let n = self.read_some(ctx, chunk).await?;
+            let got = chunk.get(..n).unwrap_or_default();
+            writer
+                .write_all(got)
+                .await
+                .map_err(|e| Error::local("write the downloaded data", e))?;
+            left -= n as u64;
+            progress(n as u64);
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|e| Error::local("write the downloaded data", e))?;
+        Ok(len)
+    }
+
+    /// Sends a request held in memory and reads its reply (length checked before allocating).
+    pub(crate) async fn request<R: Request>(&mut self, ctx: &Ctx, req: &R) -> Result<R::Reply> {
+        let frame = req.to_frame();
+        self.write_all(ctx, &frame).await?;
+        self.recv_reply::<R::Reply>(ctx).await
+    }
+
+    /// Reads a reply: RESP, status 0, a body no longer than `P::MAX_BODY`, decoded.
+    pub(crate) async fn recv_reply<P: Reply>(&mut self, ctx: &Ctx) -> Result<P> {
+        let header = self.recv_header(ctx).await?;
+        let body = self.recv_body(ctx, &header, "reply", P::MAX_BODY).await?;
+        P::decode_reply(&header, &body).map_err(|e| ctx.protocol(e))
+    }
+
+    /// ACTIVE_TEST: is the server still there and the connection in sync?
+    pub(crate) async fn active_test(&mut self) -> Result<()> {
+        let ctx = self.ctx("active test");
+        self.request(&ctx, &proto::ActiveTest).await?;
+        self.touch();
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Tracker calls: where to upload, download, update; the cluster's groups, storages, parameters, ids.
+
+use super::addr::ServerAddr;
+use super::error::{Error, Result};
+use super::types::{split_file_id, GroupInfo, StorageServer};
+use super::Client;
+use crate::proto::{self, GroupStat, StorageStat};
+
+fn store_server(r: proto::StoreServer) -> StorageServer {
+    StorageServer {
+        group: r.group,
+        addr: ServerAddr::new(r.ip, r.port),
+        store_path_index: Some(r.store_path_index),
+    }
+}
+
+fn fetch_server(r: proto::FetchServer) -> StorageServer {
+    StorageServer {
+        group: r.group,
+        addr: ServerAddr::new(r.ip, r.port),
+        store_path_index: None,
+    }
+}
+
+fn check_group(group: &str) -> Result<()> {
+    if group.is_empty() || group.len() > proto::wire::GROUP_NAME_LEN {
+        return Err(Error::invalid(format!(
+            "invalid group {group:?}: 1 to 16 bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// A storage to upload to, in `group` or in a group the tracker picks.
+    pub async fn query_store(&self, group: Option<&str>) -> Result<StorageServer> {
+        let reply = match group {
+            Some(g) => {
+                check_group(g)?;
+                let op = format!("query store in {g}");
+                self.tracker_request(&op, &proto::QueryStoreWithGroupOne::new(g))
+                    .await?
+            }
+            None => {
+                self.tracker_request("query store", &proto::QueryStoreWithoutGroupOne)
+                    .await?
+            }
+        };
+        Ok(store_server(reply))
+    }
+
+    /// Every storage one can upload to, in `group` or in a group the tracker picks.
+    pub async fn query_store_all(&self, group: Option<&str>) -> Result<Vec<StorageServer>> {
+        let reply = match group {
+            Some(g) => {
+                check_group(g)?;
+                let op = format!("query all stores in {g}");
+                self.tracker_request(&op, &proto::QueryStoreWithGroupAll::new(g))
+                    .await?
+            }
+            None => {
+                self.tracker_request("query all stores", &proto::QueryStoreWithoutGroupAll)
+                    .await?
+            }
+        };
+        let index = reply.store_path_index;
+        Ok(reply
+            .servers
+            .into_iter()
+            .map(|s| StorageServer {
+                group: reply.group.clone(),
+                addr: ServerAddr::new(s.ip, s.port),
+                store_path_index: Some(index),
+            })
+            .collect())
+    }
+
+    /// A storage to download `file_id` from.
+    pub async fn query_fetch(&self, file_id: &str) -> Result<StorageServer> {
+        let p = split_file_id(file_id)?;
+        let op = format!("query fetch {file_id}");
+        let reply = self
+            .tracker_request(&op, &proto::QueryFetchOne::new(p.group, p.filename))
+            .await?;
+        Ok(fetch_server(reply))
+    }
+
+    /// Every storage `file_id` can be downloaded from.
+    pub async fn query_fetch_all(&self, file_id: &str) -> Result<Vec<StorageServer>> {
+        let p = split_file_id(file_id)?;
+        let op = format!("query fetch all {file_id}");
+        let reply = self
+            .tracker_request(&op, &proto::QueryFetchAll::new(p.group, p.filename))
+            .await?;
+        Ok(reply
+            .servers
+            .into_iter()
+            .map(|s| StorageServer {
+                group: reply.group.clone(),
+                addr: ServerAddr::new(s.ip, s.port),
+                store_path_index: None,
+            })
+            .collect())
+    }
+
+    /// The storage to update `file_id` on (delete, metadata, append...): its source server.
+    pub async fn query_update(&self, file_id: &str) -> Result<StorageServer> {
+        let p = split_file_id(file_id)?;
+        let op = format!("query update {file_id}");
+        let reply = self
+            .tracker_request(&op, &proto::QueryUpdate::new(p.group, p.filename))
+            .await?;
+        Ok(fetch_server(reply))
+    }
+
+    /// Stat of every group.
+    pub async fn list_groups(&self) -> Result<Vec<GroupStat>> {
+        Ok(self
+            .tracker_request("list groups", &proto::ListAllGroups)
+            .await?
+            .groups)
+    }
+
+    /// Stat of one group.
+    pub async fn list_group(&self, group: &str) -> Result<GroupStat> {
+        check_group(group)?;
+        let op = format!("list group {group}");
+        self.tracker_request(&op, &proto::ListOneGroup::new(group))
+            .await
+    }
+
+    /// Stat of the storages of `group` (or of one storage, by id or IP).
+    pub async fn list_storages(
+        &self,
+        group: &str,
+        storage_id: Option<&str>,
+    ) -> Result<Vec<StorageStat>> {
+        check_group(group)?;
+        let op = format!("list storages of {group}");
+        let mut req = proto::ListStorage::new(group);
+        if let Some(id) = storage_id {
+            if id.len() > proto::wire::STORAGE_ID_LEN {
+                return Err(Error::invalid(format!(
+                    "invalid storage id {id:?}: at most 16 bytes"
+                )));
+            }
+            req.storage_id = Some(id.to_owned());
+        }
+        Ok(self.tracker_request(&op, &req).await?.storages)
+    }
+
+    /// Every group with its storages (what `fdfs monitor` shows).
+    pub async fn cluster(&self) -> Result<Vec<GroupInfo>> {
+        let groups = self.list_groups().await?;
+        let mut out = Vec::with_capacity(groups.len());
+        for stat in groups {
+            let storages = self.list_storages(&stat.group_name, None).await?;
+            out.push(GroupInfo { stat, storages });
+        }
+        Ok(out)
+    }
+
+    /// The storage ids the tracker knows (its storage_ids.conf, when `use_storage_id` is on).
+    pub async fn storage_ids(&self) -> Result<Vec<proto::StorageIdEntry>> {
+        let mut entries = Vec::new();
+        // Paged: ask from `start_index` until every id was received.
+        loop {
+            let req = proto::FetchStorageIds {
+                start_index: entries.len() as u32,
+                allow_empty: None,
+            };
+            let reply = self.tracker_request("fetch storage ids", &req).await?;
+            let page = reply.entries();
+            let got = page.len();
+            entries.extend(page);
+            if got == 0 || entries.len() as u64 >= u64::from(reply.total) {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The cluster parameters the tracker hands to storages (`key=value` pairs).
+    pub async fn storage_parameters(&self) -> Result<Vec<(String, String)>> {
+        let reply = self
+            .tracker_request("storage parameters", &proto::StorageParameterReq)
+            .await?;
+        Ok(reply
+            .pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+
+    /// The leader tracker's address, as a tracker reports it.
+    pub async fn tracker_leader(&self) -> Result<String> {
+        Ok(self
+            .tracker_request("get leader", &proto::GetLeader)
+            .await?
+            .addr)
+    }
+}

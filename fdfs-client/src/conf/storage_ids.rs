@@ -1,0 +1,184 @@
+//! `storage_ids.conf` (`fdfs_load_storage_ids`, spec §7): one storage per line,
+//! `<id> <group> <host>[:port] [option=value ...]`.
+//!
+//! - `id`: decimal 1..=16777215 without leading zeros (`fdfs_is_server_id_valid`);
+//! - `host`: an IP/hostname, a 6.x dual address `ip1,ip2`, or IPv6 in brackets `[v6]` / `[v6a,v6b]`;
+//! - `:port` (5.05+): either every line has a port or none does;
+//! - options after the host (6.13 `rw=r|w|rw|none`) are kept but not interpreted by the module;
+//! - `#` comments and blank lines are skipped; duplicate ids are an error.
+//!
+//! Resolving a file id's storage id uses the entry's **first** address.
+
+use std::path::Path;
+
+use super::addr::ServerAddr;
+use super::error::ConfError;
+
+/// `FDFS_MAX_SERVER_ID`.
+pub const MAX_SERVER_ID: u32 = 0xFF_FFFF;
+
+/// One storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageIdEntry {
+    /// The numeric id.
+    pub id: u32,
+    /// Its group.
+    pub group_name: String,
+    /// Its addresses (the module uses the first).
+    pub addrs: Vec<String>,
+    /// The port, if written.
+    pub port: Option<u16>,
+    /// `key=value` options after the host (e.g. `rw=none`), in order.
+    pub options: Vec<(String, String)>,
+    /// Line number in the file.
+    pub line: usize,
+}
+
+impl StorageIdEntry {
+    /// The first address.
+    pub fn first_ip(&self) -> &str {
+        self.addrs.first().map_or("", String::as_str)
+    }
+
+    /// The value of option `key` (e.g. `rw`).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The parsed table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StorageIdsConf {
+    /// The file it came from.
+    pub file: String,
+    /// Entries in file order.
+    pub entries: Vec<StorageIdEntry>,
+}
+
+/// `fdfs_is_server_id_valid`: decimal, no sign, no leading zero, 1..=16777215.
+pub fn parse_server_id(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 8 || !s.bytes().all(|c| c.is_ascii_digit()) || s.starts_with('0') {
+        return None;
+    }
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_SERVER_ID).contains(n))
+}
+
+impl StorageIdsConf {
+    /// Load from a path.
+    pub fn load(path: impl AsRef<Path>) -> Result<StorageIdsConf, ConfError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfError::Io {
+            file: name.clone(),
+            line: 0,
+            msg: e.to_string(),
+        })?;
+        Self::parse_str(&text, &name)
+    }
+
+    /// Parse text as the file `name`.
+    pub fn parse_str(text: &str, name: &str) -> Result<StorageIdsConf, ConfError> {
+        let syntax = |line: usize, msg: String| ConfError::Syntax {
+            file: name.to_owned(),
+            line,
+            msg,
+        };
+        let mut entries: Vec<StorageIdEntry> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut it = line.split_whitespace();
+            let (Some(id_s), Some(group), Some(host)) = (it.next(), it.next(), it.next()) else {
+                return Err(syntax(
+                    line_no,
+                    format!("expected \"<id> <group> <ip>[:port]\", got {line:?}"),
+                ));
+            };
+            let id = parse_server_id(id_s).ok_or_else(|| {
+                syntax(
+                    line_no,
+                    format!("storage id: expected an integer 1..{MAX_SERVER_ID} without leading zeros, got {id_s:?}"),
+                )
+            })?;
+            if group.len() > crate::file_id::GROUP_NAME_MAX_LEN {
+                return Err(syntax(
+                    line_no,
+                    format!(
+                        "group name: expected at most {} chars, got {group:?}",
+                        crate::file_id::GROUP_NAME_MAX_LEN
+                    ),
+                ));
+            }
+            let addr = ServerAddr::parse(host).map_err(|m| syntax(line_no, m))?;
+            let mut options = Vec::new();
+            for opt in it {
+                let (k, v) = opt.split_once('=').ok_or_else(|| {
+                    syntax(
+                        line_no,
+                        format!("expected an option \"key=value\" after the address, got {opt:?}"),
+                    )
+                })?;
+                options.push((k.to_owned(), v.to_owned()));
+            }
+            if let Some(prev) = entries.iter().find(|e| e.id == id) {
+                return Err(syntax(
+                    line_no,
+                    format!("duplicate storage id {id} (first on line {})", prev.line),
+                ));
+            }
+            entries.push(StorageIdEntry {
+                id,
+                group_name: group.to_owned(),
+                addrs: addr.hosts,
+                port: addr.port,
+                options,
+                line: line_no,
+            });
+        }
+        if entries.is_empty() {
+            return Err(ConfError::Missing {
+                file: name.to_owned(),
+                key: "storage ids".into(),
+                msg: "no storage id: expected lines \"<id> <group> <ip>[:port]\"".into(),
+            });
+        }
+        let with_port = entries.iter().filter(|e| e.port.is_some()).count();
+        if with_port != 0 && with_port != entries.len() {
+            let odd = entries
+                .iter()
+                .find(|e| e.port.is_none())
+                .map_or(0, |e| e.line);
+            return Err(syntax(
+                odd,
+                "some storages have a port and some do not: expected the same form (host:port) on every line".into(),
+            ));
+        }
+        Ok(StorageIdsConf {
+            file: name.to_owned(),
+            entries,
+        })
+    }
+
+    /// The entry for an id.
+    pub fn get(&self, id: u32) -> Option<&StorageIdEntry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    /// The first IP of an id (what the module proxies to), `None` if unknown.
+    pub fn first_ip(&self, id: u32) -> Option<&str> {
+        self.get(id).map(StorageIdEntry::first_ip)
+    }
+
+    /// The entries of a group.
+    pub fn group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a StorageIdEntry> + 'a {
+        self.entries.iter().filter(move |e| e.group_name == group)
+    }
+}

@@ -1,0 +1,496 @@
+//! The request logic of the module, without any nginx type: URL → file id → what to do (spec §1.2, §2,
+//! §3.6), with the fixes listed in the crate docs. Everything here is unit-tested; the FFI layer only
+//! moves bytes between nginx and these functions.
+
+use std::net::IpAddr;
+
+use fdfs_client::file_id::{FileIdError, FileInfo, FileKind, LogicName, Source};
+use fdfs_client::token::{self, TokenError};
+
+use crate::instance::{Instance, Peer};
+
+/// Longest `uri?args` the C module accepts (`url` buffer of 4 KiB).
+pub const MAX_URL_LEN: usize = 4095;
+/// Longest URI path the C module accepts (512-byte buffer).
+pub const MAX_URI_LEN: usize = 512;
+/// Shortest URL the C module accepts.
+pub const MIN_URL_LEN: usize = 16;
+/// At most 32 query parameters are parsed (libfastcommon `http_parse_query`).
+pub const MAX_QUERY_PARAMS: usize = 32;
+
+/// What the request ended as; also the value of `$fastdfs_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Served from the local disk.
+    Local,
+    /// Handed to nginx's proxy module.
+    Proxy,
+    /// Answered with a 302.
+    Redirect,
+    /// 404.
+    NotFound,
+    /// 400.
+    BadRequest,
+    /// Token refused (403 or the token_check_fail file).
+    TokenDenied,
+    /// 500 (unresolvable storage id, internal error).
+    Error,
+    /// 405.
+    MethodNotAllowed,
+}
+
+impl Status {
+    /// The `$fastdfs_status` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Local => "local",
+            Status::Proxy => "proxy",
+            Status::Redirect => "redirect",
+            Status::NotFound => "not_found",
+            Status::BadRequest => "bad_request",
+            Status::TokenDenied => "token_denied",
+            Status::Error => "error",
+            Status::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+/// A request that is refused before any disk access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400 with the reason for the error log.
+    BadRequest(String),
+    /// The anti-steal token was refused (missing, expired or wrong).
+    Token(TokenError),
+}
+
+/// A parsed query string: `(key, decoded value)` in order, first match wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    params: Vec<(String, String)>,
+}
+
+impl Query {
+    /// libfastcommon's `http_parse_query`: split on `&`, drop items without `=` or with an empty key,
+    /// URL-decode values (`%XX`, `+`), keep the first 32.
+    pub fn parse(args: &[u8]) -> Query {
+        let mut params = Vec::new();
+        for item in args.split(|&b| b == b'&') {
+            if params.len() >= MAX_QUERY_PARAMS {
+                break;
+            }
+            let Some(eq) = item.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (k, v) = (&item[..eq], &item[eq + 1..]);
+            if k.is_empty() {
+                continue;
+            }
+            params.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(&url_decode(v)).into_owned(),
+            ));
+        }
+        Query { params }
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True if no parameter was parsed.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `%XX` and `+` decoding; a malformed `%` is kept literally.
+pub fn url_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (v.get(i + 1).and_then(|&c| hex(c)), v.get(i + 2).and_then(|&c| hex(c))) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A file id accepted by the checks that need no disk.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Index into [`Instance::groups`], `None` for a foreign group.
+    pub group: Option<usize>,
+    /// The group name from the URL (or the configured one).
+    pub group_name: String,
+    /// The logic name.
+    pub logic: LogicName,
+    /// What the name carries.
+    pub info: FileInfo,
+    /// `?filename=`.
+    pub filename: Option<String>,
+    /// A `redirect` parameter is present (loop guard).
+    pub has_redirect_param: bool,
+    /// The query had parameters (for `?`/`&` when appending `redirect=1`).
+    pub has_query: bool,
+}
+
+impl Target {
+    /// True if the group is one this instance serves.
+    pub fn same_group(&self) -> bool {
+        self.group.is_some()
+    }
+
+    /// `Last-Modified` from the id (normal and trunk files); `None` for slave/appender files.
+    pub fn id_mtime(&self) -> Option<i64> {
+        match self.info.kind {
+            FileKind::Normal | FileKind::Trunk => Some(self.info.timestamp),
+            FileKind::Slave | FileKind::Appender => None,
+        }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> Refusal {
+    Refusal::BadRequest(reason.into())
+}
+
+fn id_err(e: FileIdError) -> Refusal {
+    bad(format!("invalid file id: {e}"))
+}
+
+/// Steps 1–9 of spec §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
+/// `bypass_token` is true when the anti-steal bypass header matched.
+pub fn analyze(
+    inst: &Instance,
+    uri: &[u8],
+    args: &[u8],
+    bypass_token: bool,
+    now: i64,
+) -> Result<Target, Refusal> {
+    let url_len = uri.len() + if args.is_empty() { 0 } else { 1 + args.len() };
+    if url_len < MIN_URL_LEN {
+        return Err(bad(format!("url too short ({url_len} < {MIN_URL_LEN})")));
+    }
+    if url_len >= MAX_URL_LEN {
+        return Err(bad(format!("url too long ({url_len} bytes)")));
+    }
+    if uri.len() >= MAX_URI_LEN {
+        return Err(bad(format!("uri too long ({} bytes)", uri.len())));
+    }
+    if uri.contains(&0) {
+        return Err(bad("NUL byte in uri"));
+    }
+    let path = uri.strip_prefix(b"/").unwrap_or(uri);
+    let query = Query::parse(args);
+
+    let (group, group_name, rest) = if inst.conf.url_have_group_name {
+        let Some(slash) = path.iter().position(|&b| b == b'/') else {
+            return Err(bad("no group name in the url"));
+        };
+        let g = String::from_utf8_lossy(&path[..slash]).into_owned();
+        let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
+        (idx, g, &path[slash + 1..])
+    } else {
+        let name = inst
+            .conf
+            .groups
+            .first()
+            .map(|g| g.group_name.clone())
+            .unwrap_or_default();
+        (Some(0), name, path)
+    };
+
+    if rest.len() < fdfs_client::file_id::MIN_LOGIC_NAME_LEN {
+        return Err(bad(format!("file id too short ({} chars)", rest.len())));
+    }
+
+    let http = &inst.conf.http;
+    if !http.disabled && http.anti_steal.check_token && !bypass_token {
+        let rest_str = String::from_utf8_lossy(rest);
+        token::check(
+            &rest_str,
+            &http.anti_steal.secret_key,
+            query.get("token"),
+            query.get("ts"),
+            http.anti_steal.token_ttl,
+            now,
+        )
+        .map_err(Refusal::Token)?;
+    }
+
+    let logic = LogicName::parse_bytes(rest).map_err(id_err)?;
+    if let Some(gi) = group {
+        let count = inst.conf.groups.get(gi).map_or(0, |g| g.store_paths.len());
+        logic.check_store_path_index(count).map_err(id_err)?;
+    }
+    let info = FileInfo::decode(&logic).map_err(id_err)?;
+    Ok(Target {
+        group,
+        group_name,
+        logic,
+        info,
+        filename: query.get("filename").map(str::to_owned),
+        has_redirect_param: query.get("redirect").is_some(),
+        has_query: !query.is_empty(),
+    })
+}
+
+/// Where a file that is not on this node's disk should be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The host part: an IPv4 address, or an IPv6 address in brackets.
+    pub host: String,
+    /// The HTTP port, when known from `storage_peers`; else the local port is used.
+    pub port: Option<u16>,
+}
+
+/// The §2 decision for a file that is not local.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotLocal {
+    /// 404 with the reason.
+    NotFound(String),
+    /// 400 with the reason (the loop guard).
+    BadRequest(String),
+    /// 500 with the reason.
+    Error(String),
+    /// Proxy or redirect there.
+    Forward(Forward),
+}
+
+/// Spec §2 plus the membership check.
+pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
+    let resolved = resolve_source(inst, t.info.source);
+    if t.same_group() {
+        if let Some((ip, _)) = &resolved {
+            if inst.is_self(ip, t.group) {
+                return NotLocal::NotFound(format!(
+                    "file {}/{} not found on this storage, which is its source",
+                    t.group_name,
+                    t.logic.as_str()
+                ));
+            }
+        }
+        let age = now - t.info.timestamp;
+        if t.info.timestamp > 0 && age > inst.sync_max_delay {
+            return NotLocal::NotFound(format!(
+                "file {}/{} not found, and older ({age} s) than storage_sync_file_max_delay ({} s)",
+                t.group_name,
+                t.logic.as_str(),
+                inst.sync_max_delay
+            ));
+        }
+    }
+    if t.has_redirect_param {
+        return NotLocal::BadRequest(format!(
+            "file {}/{} not found and the request was already forwarded (redirect parameter)",
+            t.group_name,
+            t.logic.as_str()
+        ));
+    }
+    let Some((ip, port)) = resolved else {
+        return NotLocal::Error(format!(
+            "cannot resolve the source storage of {}/{} ({:?})",
+            t.group_name,
+            t.logic.as_str(),
+            t.info.source
+        ));
+    };
+    let port = match inst.member(&ip) {
+        Membership::Unknown => port,
+        Membership::Member(p) => p.or(port),
+        Membership::Stranger => {
+            return NotLocal::NotFound(format!(
+                "file {}/{}: source {ip} is not a known storage of the cluster, not forwarding",
+                t.group_name,
+                t.logic.as_str()
+            ))
+        }
+    };
+    let host = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    NotLocal::Forward(Forward { host, port })
+}
+
+/// The membership of a source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// Nothing is configured: forward like the C module.
+    Unknown,
+    /// A known storage, with its HTTP port if `storage_peers` gives one.
+    Member(Option<u16>),
+    /// Not a member: refuse.
+    Stranger,
+}
+
+/// The source storage's address (and HTTP port if a peer entry gives it). `None`: unresolvable id.
+pub fn resolve_source(inst: &Instance, src: Source) -> Option<(IpAddr, Option<u16>)> {
+    match src {
+        Source::Ip(ip) => Some((IpAddr::V4(ip), None)),
+        Source::StorageId(id) => inst.storage_id_ip(id).map(|ip| (ip, None)),
+    }
+}
+
+/// The `Location` of a redirect: `<scheme>://<host>[:port]<url>{?|&}redirect=1`.
+/// `url` is the request's URI as sent (raw, so percent-escapes survive) with its query.
+pub fn redirect_location(
+    scheme: &str,
+    fwd: &Forward,
+    local_port: u16,
+    raw_uri: &[u8],
+    has_args: bool,
+) -> Vec<u8> {
+    let port = fwd.port.unwrap_or(local_port);
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let mut out = Vec::with_capacity(raw_uri.len() + 64);
+    out.extend_from_slice(scheme.as_bytes());
+    out.extend_from_slice(b"://");
+    out.extend_from_slice(fwd.host.as_bytes());
+    if port != default_port {
+        out.extend_from_slice(format!(":{port}").as_bytes());
+    }
+    out.extend_from_slice(raw_uri);
+    out.extend_from_slice(if has_args { b"&redirect=1" } else { b"?redirect=1" });
+    out
+}
+
+/// The URI sent upstream when proxying: the raw request URI plus `{?|&}redirect=1`.
+pub fn proxy_uri(raw_uri: &[u8], has_args: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw_uri.len() + 12);
+    out.extend_from_slice(raw_uri);
+    out.extend_from_slice(if has_args { b"&redirect=1" } else { b"?redirect=1" });
+    out
+}
+
+/// Percent-escape what may not appear raw in a request target (used when the URI was rewritten and
+/// only the decoded form exists).
+pub fn escape_path(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    for &b in p {
+        if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+/// `Content-Disposition` for `?filename=`: never a header injection. ASCII printable names go in a
+/// quoted string with `"` and `\` escaped; anything else (non-ASCII, controls) gets an ASCII fallback
+/// plus RFC 5987 `filename*=UTF-8''…`.
+pub fn content_disposition(name: &str) -> String {
+    let plain = name.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let mut fallback = String::with_capacity(name.len() + 2);
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                fallback.push('\\');
+                fallback.push(c);
+            }
+            c if (' '..='~').contains(&c) => fallback.push(c),
+            _ => fallback.push('_'),
+        }
+    }
+    if plain {
+        return format!("attachment; filename=\"{fallback}\"");
+    }
+    let mut ext = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            ext.push(b as char);
+        } else {
+            ext.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{ext}")
+}
+
+/// A parsed `storage_peers` entry match: does `peers` contain `ip`?
+pub fn find_peer<'a>(peers: &'a [Peer], ip: &IpAddr) -> Option<&'a Peer> {
+    peers.iter().find(|p| &p.ip == ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let q = Query::parse(b"a=1&b&=x&filename=a%20b+c.pdf&a=2&redirect=");
+        assert_eq!(q.get("a"), Some("1"));
+        assert_eq!(q.get("b"), None);
+        assert_eq!(q.get("filename"), Some("a b c.pdf"));
+        assert_eq!(q.get("redirect"), Some(""));
+        assert!(Query::parse(b"x&y").is_empty());
+    }
+
+    #[test]
+    fn disposition_is_safe() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\""
+        );
+        assert_eq!(
+            content_disposition("a\"b\\c"),
+            "attachment; filename=\"a\\\"b\\\\c\""
+        );
+        let d = content_disposition("x\r\nSet-Cookie: a=b");
+        assert!(!d.contains('\r') && !d.contains('\n'));
+        assert!(d.contains("filename*=UTF-8''x%0D%0ASet-Cookie%3A%20a%3Db"));
+        let d = content_disposition("résumé.pdf");
+        assert!(d.contains("filename=\"r_sum_.pdf\""), "{d}");
+        assert!(d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"), "{d}");
+    }
+
+    #[test]
+    fn locations() {
+        let f = Forward {
+            host: "[::1]".into(),
+            port: None,
+        };
+        let long = format!("/group1/M00/00/00/{}", "a".repeat(400));
+        let l = redirect_location("https", &f, 8443, long.as_bytes(), false);
+        let l = String::from_utf8(l).unwrap();
+        assert!(l.starts_with("https://[::1]:8443/group1/"));
+        assert!(l.ends_with("?redirect=1"));
+        let f = Forward {
+            host: "10.0.0.1".into(),
+            port: Some(80),
+        };
+        assert_eq!(
+            redirect_location("http", &f, 8080, b"/g/x?a=1", true),
+            b"http://10.0.0.1/g/x?a=1&redirect=1".to_vec()
+        );
+        assert_eq!(proxy_uri(b"/a", false), b"/a?redirect=1".to_vec());
+        assert_eq!(escape_path(b"/a b%"), b"/a%20b%25".to_vec());
+    }
+
+    #[test]
+    fn url_decoding() {
+        assert_eq!(url_decode(b"%41%zz+%4"), b"A%zz %4".to_vec());
+    }
+}

@@ -1,0 +1,203 @@
+//! State shared by the tracker, storage and replication tasks.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use fdfs_client::file_id::Source;
+use tokio::sync::watch;
+
+use crate::config::ClusterConfig;
+use crate::StorageInfo;
+
+/// FastDFS storage status codes (`FDFS_STORAGE_STATUS_*`).
+pub mod status {
+    /// Storage is offline (killed here).
+    pub const OFFLINE: u8 = 5;
+    /// Storage is up.
+    pub const ACTIVE: u8 = 7;
+}
+
+/// A change to replay on the other storages of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SyncOp {
+    /// Make the destination's copy of `<store path idx>/data/<rel>` (and its `-m` file) equal to
+    /// the source's: copy it, or delete it when the source no longer has it.
+    Mirror { store_idx: u8, rel: String },
+    /// Copy a byte range of a trunk container.
+    TrunkRange {
+        store_idx: u8,
+        rel: String,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// An entry of a destination storage's incoming replication queue.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncItem {
+    pub due: Instant,
+    pub src: usize,
+    pub op: SyncOp,
+}
+
+/// Per-storage counters reported in SERVER_LIST_STORAGE.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub upload: AtomicU64,
+    pub upload_bytes: AtomicU64,
+    pub append: AtomicU64,
+    pub modify: AtomicU64,
+    pub truncate: AtomicU64,
+    pub set_meta: AtomicU64,
+    pub delete: AtomicU64,
+    pub download: AtomicU64,
+    pub download_bytes: AtomicU64,
+    pub get_meta: AtomicU64,
+    pub sync_in_bytes: AtomicU64,
+    pub sync_out_bytes: AtomicU64,
+}
+
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// One storage server.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub info: StorageInfo,
+    /// What its file ids carry as source.
+    pub source: Source,
+    pub group_idx: usize,
+    pub alive: AtomicBool,
+    pub sync_paused: AtomicBool,
+    /// Signals the current incarnation's tasks to stop (send `true`).
+    pub stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Incoming replication queue.
+    pub queue: Mutex<VecDeque<SyncItem>>,
+    pub files_written: AtomicU32,
+    pub next_path: AtomicU32,
+    pub join_time: u64,
+    pub up_time: AtomicU64,
+    pub counters: Counters,
+}
+
+impl Node {
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    pub fn status(&self) -> u8 {
+        if self.is_alive() {
+            status::ACTIVE
+        } else {
+            status::OFFLINE
+        }
+    }
+
+    pub fn store_path(&self, idx: u8) -> Option<&PathBuf> {
+        self.info.store_paths.get(usize::from(idx))
+    }
+}
+
+/// Trunk space allocator of a group (FastDFS has one trunk server per group).
+#[derive(Debug, Default)]
+pub(crate) struct TrunkAlloc {
+    pub trunk_id: u32,
+    pub next_offset: u64,
+}
+
+/// One group.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub name: String,
+    pub members: Vec<usize>,
+    pub store_rr: AtomicUsize,
+    pub fetch_rr: AtomicUsize,
+    pub trunk: Mutex<TrunkAlloc>,
+}
+
+/// A tracker.
+#[derive(Debug)]
+pub(crate) struct TrackerNode {
+    pub addr: std::net::SocketAddrV4,
+    pub alive: AtomicBool,
+    pub stop: Mutex<Option<watch::Sender<bool>>>,
+}
+
+/// Everything.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub cfg: ClusterConfig,
+    pub nodes: Vec<Node>,
+    pub groups: Vec<Group>,
+    pub trackers: Vec<TrackerNode>,
+    pub group_rr: AtomicUsize,
+    pub start_time: u64,
+}
+
+impl Shared {
+    pub fn group_by_name(&self, name: &str) -> Option<(usize, &Group)> {
+        self.groups.iter().enumerate().find(|(_, g)| g.name == name)
+    }
+
+    /// The storage a file id names as its source, within `group`.
+    pub fn source_node(&self, group: usize, source: Source) -> Option<usize> {
+        let g = self.groups.get(group)?;
+        g.members.iter().copied().find(|&i| match self.nodes.get(i) {
+            Some(n) => match source {
+                Source::Ip(ip) => n.info.ip == ip && n.source == source,
+                Source::StorageId(_) => n.source == source,
+            },
+            None => false,
+        })
+    }
+
+    /// The IP address a file id's source resolves to (storage-id mode: through the id table).
+    pub fn source_ip(&self, source: Source) -> Option<Ipv4Addr> {
+        match source {
+            Source::Ip(ip) => Some(ip),
+            Source::StorageId(_) => self
+                .nodes
+                .iter()
+                .find(|n| n.source == source)
+                .map(|n| n.info.ip),
+        }
+    }
+
+    /// Queues `op` from storage `src` to every other storage of its group.
+    pub fn replicate(&self, src: usize, op: SyncOp) {
+        let Some(node) = self.nodes.get(src) else {
+            return;
+        };
+        let Some(group) = self.groups.get(node.group_idx) else {
+            return;
+        };
+        let due = Instant::now() + self.cfg.sync_delay;
+        for &dst in &group.members {
+            if dst == src {
+                continue;
+            }
+            if let Some(d) = self.nodes.get(dst) {
+                if let Ok(mut q) = d.queue.lock() {
+                    q.push_back(SyncItem {
+                        due,
+                        src,
+                        op: op.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

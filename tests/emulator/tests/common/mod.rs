@@ -1,0 +1,95 @@
+//! A tiny blocking FastDFS client for the emulator's tests: frames built with
+//! `fdfs_client::proto`, sent over a real socket.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddrV4, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fdfs_client::proto::{Header, Request, StreamPrefix, HEADER_LEN};
+
+pub struct Conn(pub TcpStream);
+
+impl Conn {
+    pub fn connect(addr: SocketAddrV4) -> Conn {
+        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Conn(s)
+    }
+
+    /// Sends raw bytes, reads one reply.
+    pub fn raw(&mut self, frame: &[u8]) -> (Header, Vec<u8>) {
+        self.0.write_all(frame).unwrap();
+        self.read_reply()
+    }
+
+    pub fn read_reply(&mut self) -> (Header, Vec<u8>) {
+        let mut hb = [0u8; HEADER_LEN];
+        self.0.read_exact(&mut hb).unwrap();
+        let h = Header::decode(&hb);
+        assert_eq!(h.cmd, 100, "reply cmd");
+        let mut body = vec![0u8; h.body_len as usize];
+        self.0.read_exact(&mut body).unwrap();
+        (h, body)
+    }
+
+    /// A whole-body request: returns (status, body).
+    pub fn call<R: Request>(&mut self, req: &R) -> (u8, Vec<u8>) {
+        let (h, b) = self.raw(&req.to_frame());
+        (h.status, b)
+    }
+
+    /// A command with an arbitrary body.
+    pub fn cmd(&mut self, cmd: u8, body: &[u8]) -> (u8, Vec<u8>) {
+        let mut f = Header::new(cmd, body.len() as u64).encode().to_vec();
+        f.extend_from_slice(body);
+        let (h, b) = self.raw(&f);
+        (h.status, b)
+    }
+
+    /// A streamed request (upload, append, modify...).
+    pub fn stream<P: StreamPrefix>(&mut self, p: &P, content: &[u8]) -> (u8, Vec<u8>) {
+        let mut f = p.frame_prefix();
+        f.extend_from_slice(content);
+        let (h, b) = self.raw(&f);
+        (h.status, b)
+    }
+}
+
+/// Seeded pseudo-random bytes.
+pub fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as u8
+        })
+        .collect()
+}
+
+/// The shared conformance vectors, if present.
+pub fn vectors_dir() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
+    p.is_dir().then_some(p)
+}
+
+pub fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+pub const LONG: Duration = Duration::from_secs(20);
+
+/// Logs to the test output with `FDFS_EMU_LOG=debug`.
+pub fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FDFS_EMU_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

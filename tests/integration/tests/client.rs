@@ -1,0 +1,1060 @@
+//! The async client and the `fdfs` tool end to end: against the emulator (started per test, on loopback),
+//! plus fake trackers/storages written here for the hostile cases.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use fdfs_client::client::{Client, ErrorKind, FileKind, MetaOp, ServerAddr, UploadOptions};
+use fdfs_client::proto::{self, Header, Reply as _, HEADER_LEN};
+use fdfs_emu::ClusterConfig;
+use fdfs_integration::cluster::TestCluster;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+// ------------------------------------------------------------------------------------------------
+// harness
+
+struct Env {
+    cluster: TestCluster,
+    client: Client,
+}
+
+/// The emulator shaped as asked, or the real cluster of `FDFS_TEST_CLUSTER`.
+fn start(trackers: usize, groups: usize, per_group: usize) -> Env {
+    let cluster = TestCluster::start_with(
+        ClusterConfig::builder()
+            .trackers(trackers)
+            .groups(groups)
+            .storages_per_group(per_group)
+            .sync_delay(Duration::ZERO)
+            .build(),
+    );
+    let client = client_for(&cluster);
+    Env { cluster, client }
+}
+
+fn tracker_addrs(cluster: &TestCluster) -> Vec<ServerAddr> {
+    cluster
+        .trackers()
+        .iter()
+        .map(|a| ServerAddr::from(SocketAddr::V4(*a)))
+        .collect()
+}
+
+/// IPs of the storages of the cluster.
+fn storage_ips(cluster: &TestCluster) -> Vec<String> {
+    cluster
+        .storages()
+        .iter()
+        .map(|s| s.ip.to_string())
+        .collect()
+}
+
+fn client_for(cluster: &TestCluster) -> Client {
+    Client::builder()
+        .trackers(tracker_addrs(cluster))
+        .connect_timeout(Duration::from_secs(5))
+        .network_timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn sha256_file(p: &Path) -> String {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(p).expect("open");
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// round trips
+
+#[tokio::test]
+async fn upload_download_round_trips() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    for (len, ext) in [
+        (0usize, "txt"),
+        (1, ""),
+        (10 * 1024, "jpg"),
+        (1024 * 1024 + 7, "bin"),
+        (3 * 256 * 1024, "dat"),
+    ] {
+        let body = data(len, len as u64);
+        let id = c
+            .upload(&body, &UploadOptions::new().ext(ext))
+            .await
+            .expect("upload");
+        assert!(id.contains("/M00/"), "{id}");
+        if !ext.is_empty() {
+            assert!(id.ends_with(&format!(".{ext}")), "{id}");
+        }
+        let back = c.download(&id).await.expect("download");
+        assert_eq!(back.len(), len);
+        assert_eq!(sha256(&back), sha256(&body), "{id}");
+        assert!(back == body);
+        // Normal files: the info is decoded from the id and agrees with the content.
+        let info = c.file_info(&id).await.expect("info");
+        assert_eq!(info.kind, FileKind::Normal);
+        assert!(!info.from_server);
+        assert_eq!(info.file_size, len as u64);
+        assert_eq!(info.crc32, crc32fast_hash(&body));
+        assert!(
+            storage_ips(&env.cluster).contains(&info.source_ip),
+            "{}",
+            info.source_ip
+        );
+        // And the storage says the same.
+        let remote = c.query_file_info(&id).await.expect("query file info");
+        assert_eq!(remote.file_size, len as u64);
+        assert_eq!(remote.crc32, info.crc32);
+    }
+}
+
+fn crc32fast_hash(b: &[u8]) -> u32 {
+    // CRC-32 (IEEE), bitwise: the test does not depend on the code under test.
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in b {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn upload_file_and_download_to_file_stream() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("input.bin");
+    let body = data(5 * 1024 * 1024 + 3, 42);
+    std::fs::write(&src, &body).expect("write");
+    let id = c
+        .upload_file(&src, &UploadOptions::new())
+        .await
+        .expect("upload file");
+    assert!(id.ends_with(".bin"), "the file's extension is used: {id}");
+    let dst = dir.path().join("output.bin");
+    let mut f = tokio::fs::File::create(&dst).await.expect("create");
+    let n = c
+        .download_to(&id, 0, None, &mut f)
+        .await
+        .expect("download to");
+    drop(f);
+    assert_eq!(n, body.len() as u64);
+    assert_eq!(sha256_file(&dst), sha256(&body));
+
+    // As a stream of chunks, no chunk above the buffer size.
+    let mut stream = c.download_stream(&id, 0, None).await.expect("stream");
+    assert_eq!(stream.len(), body.len() as u64);
+    let mut h = Sha256::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next_chunk().await.expect("chunk") {
+        assert!(!chunk.is_empty() && chunk.len() <= fdfs_client::client::STREAM_BUF_SIZE);
+        total += chunk.len();
+        h.update(&chunk);
+    }
+    assert_eq!(total, body.len());
+    assert_eq!(
+        h.finalize()
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>(),
+        sha256(&body)
+    );
+
+    // From any AsyncRead of known length.
+    let mut reader = &body[..1000];
+    let id2 = c
+        .upload_reader(&mut reader, 1000, &UploadOptions::new().ext("raw"))
+        .await
+        .expect("reader");
+    assert_eq!(c.download(&id2).await.expect("download"), &body[..1000]);
+
+    // A reader shorter than announced is a local error, and nothing is left half-open in the pool.
+    let mut short = &body[..10];
+    let e = c
+        .upload_reader(&mut short, 100, &UploadOptions::new())
+        .await
+        .expect_err("short reader");
+    assert_eq!(e.kind(), ErrorKind::Local, "{e}");
+    assert!(c.download(&id2).await.is_ok());
+}
+
+#[tokio::test]
+async fn ranges() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let body = data(10 * 1024, 7);
+    let id = c
+        .upload(&body, &UploadOptions::new().ext("jpg"))
+        .await
+        .expect("upload");
+    for (off, len) in [
+        (0u64, Some(1u64)),
+        (100, Some(200)),
+        (10 * 1024 - 1, Some(1)),
+        (5000, None),
+        (0, None),
+    ] {
+        let got = c.download_range(&id, off, len).await.expect("range");
+        let end = len.map_or(body.len(), |l| (off + l) as usize);
+        assert_eq!(got, &body[off as usize..end], "offset {off} len {len:?}");
+    }
+    let mut out = Vec::new();
+    let n = c
+        .download_to(&id, 100, Some(200), &mut out)
+        .await
+        .expect("range to writer");
+    assert_eq!(n, 200);
+    assert_eq!(out, &body[100..300]);
+    // Past the end: the storage refuses.
+    let e = c
+        .download_range(&id, 20_000, Some(10))
+        .await
+        .expect_err("beyond the end");
+    assert_eq!(e.kind(), ErrorKind::Status, "{e}");
+    assert_eq!(
+        c.download_range(&id, 0, Some(0))
+            .await
+            .expect_err("zero")
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// metadata, appender, slave, delete
+
+#[tokio::test]
+async fn metadata_merge_and_overwrite() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let id = c
+        .upload(
+            b"meta",
+            &UploadOptions::new()
+                .ext("txt")
+                .meta("color", "red")
+                .meta("owner", "vectors"),
+        )
+        .await
+        .expect("upload with metadata");
+    let mut m = c.get_metadata(&id).await.expect("get");
+    m.sort();
+    assert_eq!(m, pairs(&[("color", "red"), ("owner", "vectors")]));
+
+    c.set_metadata(&id, [("color", "blue"), ("size", "big")], MetaOp::Merge)
+        .await
+        .expect("merge");
+    let mut m = c.get_metadata(&id).await.expect("get");
+    m.sort();
+    assert_eq!(
+        m,
+        pairs(&[("color", "blue"), ("owner", "vectors"), ("size", "big")])
+    );
+
+    c.set_metadata(&id, [("k1", "v1"), ("k2", "v2")], MetaOp::Overwrite)
+        .await
+        .expect("overwrite");
+    let mut m = c.get_metadata(&id).await.expect("get");
+    m.sort();
+    assert_eq!(m, pairs(&[("k1", "v1"), ("k2", "v2")]));
+
+    let plain = c.upload(b"x", &UploadOptions::new()).await.expect("upload");
+    assert!(c.get_metadata(&plain).await.expect("none").is_empty());
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn appender_life_cycle() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let part1 = data(3000, 1);
+    let part2 = data(2000, 2);
+    let id = c
+        .upload(&part1, &UploadOptions::new().ext("txt").appender())
+        .await
+        .expect("upload appender");
+    let info = c.file_info(&id).await.expect("info");
+    assert_eq!(info.kind, FileKind::Appender);
+    assert!(info.from_server, "appender info comes from the storage");
+    assert_eq!(info.file_size, 3000);
+
+    c.append(&id, &part2).await.expect("append");
+    let mut expect = [part1.clone(), part2.clone()].concat();
+    assert_eq!(c.download(&id).await.expect("download"), expect);
+    assert_eq!(c.file_info(&id).await.expect("info").file_size, 5000);
+
+    c.modify(&id, 10, b"HELLO").await.expect("modify");
+    expect[10..15].copy_from_slice(b"HELLO");
+    assert_eq!(c.download(&id).await.expect("download"), expect);
+
+    c.truncate(&id, 1234).await.expect("truncate");
+    expect.truncate(1234);
+    assert_eq!(c.download(&id).await.expect("download"), expect);
+    let info = c.file_info(&id).await.expect("info");
+    assert_eq!(info.file_size, 1234);
+    assert_eq!(info.crc32, crc32fast_hash(&expect));
+
+    let new_id = c
+        .regenerate_appender_filename(&id)
+        .await
+        .expect("regenerate");
+    assert_ne!(new_id, id);
+    assert!(new_id.ends_with(".txt"), "{new_id}");
+    let info = c.file_info(&new_id).await.expect("info");
+    assert_eq!(info.kind, FileKind::Normal);
+    assert!(!info.from_server);
+    assert_eq!(info.file_size, 1234);
+    assert_eq!(c.download(&new_id).await.expect("download"), expect);
+    // The appender name is gone.
+    assert!(c.download(&id).await.expect_err("old name").is_not_found());
+    // A normal file cannot be appended to.
+    assert_eq!(
+        c.append(&new_id, b"x")
+            .await
+            .expect_err("append to normal")
+            .kind(),
+        ErrorKind::Status
+    );
+}
+
+#[tokio::test]
+async fn slave_files() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let master_body = data(4096, 3);
+    let master = c
+        .upload(&master_body, &UploadOptions::new().ext("jpg"))
+        .await
+        .expect("master");
+    let slave_body = data(4096 + 67, 4);
+    let slave = c
+        .upload(
+            &slave_body,
+            &UploadOptions::new()
+                .ext("jpg")
+                .slave(master.clone(), "_big")
+                .meta("w", "160"),
+        )
+        .await
+        .expect("slave");
+    let stem = master.strip_suffix(".jpg").expect("jpg");
+    assert_eq!(slave, format!("{stem}_big.jpg"));
+    assert_eq!(c.download(&slave).await.expect("download"), slave_body);
+    assert_eq!(
+        c.get_metadata(&slave).await.expect("meta"),
+        pairs(&[("w", "160")])
+    );
+    let info = c.file_info(&slave).await.expect("info");
+    assert_eq!(info.kind, FileKind::Slave);
+    assert!(info.from_server);
+    assert_eq!(info.file_size, slave_body.len() as u64);
+    // Master unchanged.
+    assert_eq!(c.download(&master).await.expect("download"), master_body);
+}
+
+#[tokio::test]
+async fn delete_then_download_is_enoent() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let id = c
+        .upload(&data(2048, 5), &UploadOptions::new().ext("txt"))
+        .await
+        .expect("upload");
+    c.delete(&id).await.expect("delete");
+    let e = c.download(&id).await.expect_err("download deleted");
+    assert!(e.is_not_found(), "{e}");
+    let msg = e.to_string();
+    let s = e.addr().expect("the storage's address").to_owned();
+    assert!(
+        env.cluster
+            .storages()
+            .iter()
+            .any(|st| st.addr().to_string() == s),
+        "{msg}"
+    );
+    assert_eq!(msg, format!("storage {s}: download {id}: ENOENT (2)"));
+    let e = c.delete(&id).await.expect_err("delete again");
+    assert!(e.is_not_found(), "{e}");
+    assert!(
+        e.to_string().contains(&format!("delete {id}: ENOENT (2)")),
+        "{e}"
+    );
+    assert!(c.get_metadata(&id).await.expect_err("meta").is_not_found());
+}
+
+// ------------------------------------------------------------------------------------------------
+// cluster views
+
+#[tokio::test]
+async fn groups_storages_and_parameters() {
+    let env = start(1, 2, 2);
+    let c = &env.client;
+    let groups = c.list_groups().await.expect("groups");
+    let mut names: Vec<_> = groups.iter().map(|g| g.group_name.clone()).collect();
+    names.sort();
+    let mut expected = env.cluster.groups();
+    expected.sort();
+    assert_eq!(names, expected);
+    let cluster = c.cluster().await.expect("cluster");
+    for g in &cluster {
+        assert_eq!(
+            g.storages.len(),
+            env.cluster.group_storages(&g.stat.group_name).len(),
+            "{}",
+            g.stat.group_name
+        );
+        for s in &g.storages {
+            let emu = env
+                .cluster
+                .storages()
+                .iter()
+                .find(|e| e.ip.to_string() == s.ip_addr && u64::from(e.port) == s.storage_port)
+                .expect("a storage the emulator runs");
+            assert_eq!(emu.group, g.stat.group_name);
+        }
+    }
+    let last = expected.last().expect("a group").clone();
+    let first = expected.first().expect("a group").clone();
+    let one = c.list_group(&last).await.expect("one group");
+    assert_eq!(one.group_name, last);
+    assert!(c
+        .list_group("nosuchgroup")
+        .await
+        .expect_err("unknown group")
+        .is_not_found());
+
+    let stores = c.query_store_all(Some(&first)).await.expect("store all");
+    assert!(!stores.is_empty());
+    assert!(stores.iter().all(|s| s.group == first));
+    let s = c.query_store(Some(&last)).await.expect("store");
+    assert_eq!(s.group, last);
+
+    let id = c
+        .upload(b"where", &UploadOptions::new().group(last.clone()))
+        .await
+        .expect("upload to a group");
+    assert!(id.starts_with(&format!("{last}/")));
+    let upd = c.query_update(&id).await.expect("update");
+    assert_eq!(upd.group, last);
+    let all = c.query_fetch_all(&id).await.expect("fetch all");
+    assert!(!all.is_empty());
+
+    let params = c.storage_parameters().await.expect("parameters");
+    assert!(!params.is_empty());
+}
+
+#[tokio::test]
+async fn upload_to_an_explicit_storage() {
+    let env = start(1, 2, 1);
+    let c = &env.client;
+    let s = env.cluster.storages().last().expect("a storage");
+    let addr = ServerAddr::from(SocketAddr::V4(s.addr()));
+    let id = c
+        .upload(b"explicit", &UploadOptions::new().ext("txt").storage(addr))
+        .await
+        .expect("upload");
+    assert!(id.starts_with(&format!("{}/", s.group)), "{id}");
+    assert_eq!(c.download(&id).await.expect("download"), b"explicit");
+}
+
+// ------------------------------------------------------------------------------------------------
+// failures
+
+#[tokio::test]
+async fn tracker_failover_200_of_200() {
+    let env = start(2, 1, 1);
+    let Some(emu) = env
+        .cluster
+        .skip_unless_emulated("tracker_failover_200_of_200")
+    else {
+        return;
+    };
+    emu.kill_tracker(0).expect("kill tracker 0");
+    let c = client_for(&env.cluster);
+    let mut ok = 0;
+    for i in 0..200u64 {
+        let body = data(100 + i as usize, i);
+        match c.upload(&body, &UploadOptions::new().ext("bin")).await {
+            Ok(_) => ok += 1,
+            Err(e) => eprintln!("upload {i}: {e}"),
+        }
+    }
+    assert_eq!(ok, 200);
+    let dead = &tracker_addrs(&env.cluster)[0];
+    assert!(c.tracker_is_down(dead));
+    // The other way round: the first back, the second dead.
+    emu.restart_tracker(0).expect("restart");
+    emu.kill_tracker(1).expect("kill tracker 1");
+    let c = client_for(&env.cluster);
+    for i in 0..20u64 {
+        c.upload(&data(10, i), &UploadOptions::new())
+            .await
+            .expect("upload with tracker 1 down");
+    }
+}
+
+/// A server that accepts and never answers.
+async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn silent_servers_time_out() {
+    let (addr, _task) = silent_server().await;
+    let client = Client::builder()
+        .tracker(ServerAddr::from(addr))
+        .network_timeout(Duration::from_millis(500))
+        .build()
+        .expect("client");
+    let e = client.query_store(None).await.expect_err("silent tracker");
+    assert!(e.is_timeout(), "{e}");
+
+    // A silent storage while uploading more than the socket buffers hold.
+    let env = start(1, 1, 1);
+    let client = Client::builder()
+        .trackers(tracker_addrs(&env.cluster))
+        .network_timeout(Duration::from_millis(500))
+        .build()
+        .expect("client");
+    let body = data(16 * 1024 * 1024, 9);
+    let e = client
+        .upload(&body, &UploadOptions::new().storage(ServerAddr::from(addr)))
+        .await
+        .expect_err("silent storage");
+    assert!(e.is_timeout(), "{e}");
+    assert_eq!(e.addr(), Some(addr.to_string().as_str()));
+    // A silent storage on download (the tracker sends the client there).
+    let (fake_tracker, _t) = fake_tracker_to(ServerAddr::from(addr)).await;
+    let client = Client::builder()
+        .tracker(ServerAddr::from(fake_tracker))
+        .network_timeout(Duration::from_millis(500))
+        .build()
+        .expect("client");
+    let e = client
+        .download("group1/M00/00/00/x.jpg")
+        .await
+        .expect_err("silent storage");
+    assert!(e.is_timeout(), "{e}");
+}
+
+/// A tracker that answers every query with "go to `storage`" (fetch/update layout, or store layout).
+async fn fake_tracker_to(storage: ServerAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let fetch = proto::FetchServer {
+        group: "group1".into(),
+        ip: storage.host().to_owned(),
+        port: storage.port(),
+        addr_width: proto::AddrWidth::V4,
+    }
+    .to_frame();
+    let store = proto::StoreServer {
+        group: "group1".into(),
+        ip: storage.host().to_owned(),
+        port: storage.port(),
+        store_path_index: 0,
+        addr_width: proto::AddrWidth::V4,
+    }
+    .to_frame();
+    fake_server(Arc::new(move |h: Header| match h.cmd {
+        proto::cmd::QUERY_STORE_WITHOUT_GROUP_ONE | proto::cmd::QUERY_STORE_WITH_GROUP_ONE => {
+            store.clone()
+        }
+        _ => fetch.clone(),
+    }))
+    .await
+}
+
+/// A server answering each request with the bytes `reply` gives, then closing after the first one.
+async fn fake_server(
+    reply: Arc<dyn Fn(Header) -> Vec<u8> + Send + Sync>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(answer(s, reply.clone()));
+        }
+    });
+    (addr, task)
+}
+
+async fn answer(mut s: TcpStream, reply: Arc<dyn Fn(Header) -> Vec<u8> + Send + Sync>) {
+    loop {
+        let mut h = [0u8; HEADER_LEN];
+        if s.read_exact(&mut h).await.is_err() {
+            return;
+        }
+        let h = Header::decode(&h);
+        let mut left = h.body_len;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            if s.read_exact(&mut buf[..n]).await.is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+        if h.cmd == proto::cmd::ACTIVE_TEST {
+            let _ = s.write_all(&Header::reply(0, 0).encode()).await;
+            continue;
+        }
+        let bytes = reply(h);
+        if s.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_storage_replies() {
+    let huge = Header::reply(0, 1 << 63).encode().to_vec();
+    let mut truncated = Header::reply(0, 1000).encode().to_vec();
+    truncated.extend_from_slice(&[7u8; 10]);
+    let wrong_cmd = Header::new(proto::cmd::UPLOAD_FILE, 0).encode().to_vec();
+    let meta_huge = Header::reply(0, 1 << 40).encode().to_vec();
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("length 2^63", huge, false),
+        ("truncated body", truncated, true),
+        ("wrong command", wrong_cmd, false),
+        ("metadata of 1 TiB", meta_huge, false),
+    ];
+    for (name, bytes, close) in cases {
+        let b = bytes.clone();
+        let (storage, _s) = if close {
+            closing_server(b).await
+        } else {
+            fake_server(Arc::new(move |_| b.clone())).await
+        };
+        let (tracker, _t) = fake_tracker_to(ServerAddr::from(storage)).await;
+        let c = Client::builder()
+            .tracker(ServerAddr::from(tracker))
+            .build()
+            .expect("client");
+        let id = "group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg";
+        let e = c.download(id).await.expect_err(name);
+        assert!(
+            matches!(e.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{name}: {e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("storage {storage}: download {id}")),
+            "{name}: {e}"
+        );
+        let e = c.get_metadata(id).await.expect_err(name);
+        assert!(
+            matches!(e.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{name}: {e}"
+        );
+        let e = c
+            .upload(b"abc", &UploadOptions::new())
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(e.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{name}: {e}"
+        );
+        let e = c.query_file_info(id).await.expect_err(name);
+        assert!(
+            matches!(e.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{name}: {e}"
+        );
+    }
+}
+
+/// Sends `bytes` to each connection after its first request, then closes it.
+async fn closing_server(bytes: Vec<u8>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let bytes = bytes.clone();
+            tokio::spawn(async move {
+                let mut h = [0u8; HEADER_LEN];
+                if s.read_exact(&mut h).await.is_ok() {
+                    let _ = s.write_all(&bytes).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn hostile_tracker_replies() {
+    let mut bad_port = Header::reply(0, 40).encode().to_vec();
+    bad_port.extend_from_slice(&[b'g'; 40]);
+    for (name, bytes) in [
+        ("length 2^63", Header::reply(0, 1 << 63).encode().to_vec()),
+        (
+            "wrong command",
+            Header::new(proto::cmd::QUERY_FETCH_ONE, 0)
+                .encode()
+                .to_vec(),
+        ),
+        ("garbage body", bad_port),
+        (
+            "group list of 2^40",
+            Header::reply(0, 1 << 40).encode().to_vec(),
+        ),
+    ] {
+        let (tracker, _t) = fake_server(Arc::new(move |_| bytes.clone())).await;
+        let c = Client::builder()
+            .tracker(ServerAddr::from(tracker))
+            .build()
+            .expect("client");
+        let e = c.query_store(None).await.expect_err(name);
+        assert_eq!(e.kind(), ErrorKind::NoTracker, "{name}: {e}");
+        assert!(
+            e.to_string().contains(&format!("tracker {tracker}")),
+            "{name}: {e}"
+        );
+        assert!(c.list_groups().await.is_err(), "{name}");
+        assert!(
+            c.download("group1/M00/00/00/x.jpg").await.is_err(),
+            "{name}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// the fdfs tool
+
+/// The `fdfs` binary of this workspace, built once per test process.
+fn fdfs_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/client-<hash> → target/<profile>/fdfs
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "fdfs-client", "--bin", "fdfs"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        let st = cmd.status().expect("cargo build fdfs");
+        assert!(st.success(), "cargo build -p fdfs-client --bin fdfs failed");
+        let bin = profile_dir.join("fdfs");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+fn fdfs(cluster: &TestCluster, args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut cmd = Command::new(fdfs_bin());
+    for t in cluster.trackers() {
+        cmd.arg("--tracker").arg(t.to_string());
+    }
+    cmd.args(args);
+    cmd.stdin(match stdin {
+        Some(p) => std::process::Stdio::from(std::fs::File::open(p).expect("stdin file")),
+        None => std::process::Stdio::null(),
+    });
+    cmd.output().expect("run fdfs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+#[test]
+fn cli_end_to_end() {
+    let env = start(1, 1, 1);
+    let cl = &env.cluster;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("photo.jpg");
+    let body = data(300_000, 11);
+    std::fs::write(&src, &body).expect("write");
+
+    let group = cl.groups().first().expect("a group").clone();
+    let o = fdfs(
+        cl,
+        &[
+            "upload",
+            src.to_str().unwrap(),
+            "--meta",
+            "a=1",
+            "--group",
+            &group,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o);
+    assert!(
+        id.starts_with(&format!("{group}/M00/")) && id.ends_with(".jpg"),
+        "{id}"
+    );
+
+    let out = dir.path().join("back.jpg");
+    let o = fdfs(cl, &["download", &id, out.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256_file(&out), sha256(&body));
+
+    // To stdout, a range.
+    let o = fdfs(
+        cl,
+        &["download", &id, "-", "--offset", "10", "--length", "20"],
+        None,
+    );
+    assert!(o.status.success());
+    assert_eq!(o.stdout, &body[10..30]);
+
+    // From stdin (a pipe would be spooled; a redirected file is streamed).
+    let o = fdfs(cl, &["upload", "-", "--ext", "bin"], Some(&src));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id2 = stdout(&o);
+    assert!(id2.ends_with(".bin"), "{id2}");
+
+    let o = fdfs(cl, &["--json", "info", &id], None);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["file_size"], 300_000);
+    assert_eq!(v["type"], "normal");
+    let o = fdfs(cl, &["info", &id], None);
+    assert!(stdout(&o).contains("file size: 300000"), "{}", stdout(&o));
+
+    let o = fdfs(cl, &["meta", "get", &id], None);
+    assert_eq!(stdout(&o), "a=1");
+    let o = fdfs(cl, &["meta", "set", &id, "b=2", "--merge"], None);
+    assert!(o.status.success());
+    let o = fdfs(cl, &["--json", "meta", "get", &id], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v, serde_json::json!({"a": "1", "b": "2"}));
+
+    // Appender + append.
+    let part = dir.path().join("part.txt");
+    std::fs::write(&part, b"hello ").expect("write");
+    let o = fdfs(cl, &["upload", "--appender", part.to_str().unwrap()], None);
+    let app = stdout(&o);
+    let o = fdfs(cl, &["append", &app, part.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = fdfs(cl, &["download", &app, "-"], None);
+    assert_eq!(o.stdout, b"hello hello ");
+
+    let o = fdfs(cl, &["monitor"], None);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("group name = {group}")) && text.contains("ACTIVE"),
+        "{text}"
+    );
+    let o = fdfs(cl, &["--json", "monitor", &group], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["groups"][0]["group"], group.as_str());
+    let port = v["groups"][0]["storages"][0]["port"]
+        .as_u64()
+        .expect("port");
+    assert!(cl
+        .group_storages(&group)
+        .iter()
+        .any(|s| u64::from(s.port) == port));
+
+    let o = fdfs(
+        cl,
+        &["token", &id, "--secret", "s3cr3t", "--ts", "1700000000"],
+        None,
+    );
+    let rest = id.split_once('/').unwrap().1;
+    let tok = fdfs_client::token::generate(rest, "s3cr3t", 1_700_000_000);
+    assert_eq!(stdout(&o), format!("token={tok}&ts=1700000000"));
+
+    // Failures: non-zero, one line, says what and where.
+    let o = fdfs(cl, &["delete", &id], None);
+    assert!(o.status.success());
+    let o = fdfs(
+        cl,
+        &["download", &id, dir.path().join("gone").to_str().unwrap()],
+        None,
+    );
+    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "ENOENT exit status");
+    let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("download {id}: ENOENT (2)")) && err.contains("storage "),
+        "{err}"
+    );
+    assert!(!dir.path().join("gone").exists(), "no partial file left");
+    let o = fdfs(cl, &["delete", &id], None);
+    assert!(!o.status.success());
+
+    let o = Command::new(fdfs_bin())
+        .args(["--tracker", "127.0.0.1:1", "upload", src.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("127.0.0.1:1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(fdfs_bin())
+        .args(["-c", "/nonexistent/client.conf", "monitor"])
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/client.conf"));
+}
+
+#[test]
+fn cli_reads_client_conf() {
+    let env = start(2, 1, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("client.conf");
+    let trackers: String = env
+        .cluster
+        .trackers()
+        .iter()
+        .map(|t| format!("tracker_server = {t}\n"))
+        .collect();
+    std::fs::write(
+        &conf,
+        format!("connect_timeout = 5\nnetwork_timeout = 30\nbase_path = /tmp\n{trackers}"),
+    )
+    .expect("write");
+    let src = dir.path().join("a.txt");
+    std::fs::write(&src, b"conf").expect("write");
+    let o = Command::new(fdfs_bin())
+        .arg("-c")
+        .arg(&conf)
+        .arg("upload")
+        .arg(&src)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o);
+    let client = Client::from_conf_file(&conf).expect("from conf");
+    assert_eq!(client.trackers().len(), 2);
+    let back = tokio::runtime::Runtime::new()
+        .expect("rt")
+        .block_on(client.download(&id))
+        .expect("download");
+    assert_eq!(back, b"conf");
+}
+
+/// A 1 GiB upload and download through the `fdfs` tool stay under 64 MiB of resident memory
+/// (measured by GNU time's maximum RSS of the tool's process).
+#[test]
+fn cli_streams_1gib_in_bounded_memory() {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        eprintln!("skipped: /usr/bin/time (GNU time) is not installed");
+        return;
+    }
+    let env = start(1, 1, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("big.dat");
+    // Sparse: reads as zeros without taking disk space.
+    let f = std::fs::File::create(&src).expect("create");
+    f.set_len(1 << 30).expect("set_len");
+    drop(f);
+    let rss = dir.path().join("rss");
+    let mut cmd = Command::new(time);
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(fdfs_bin())
+        .arg("--no-progress");
+    for t in env.cluster.trackers() {
+        cmd.arg("--tracker").arg(t.to_string());
+    }
+    let o = cmd.arg("upload").arg(&src).output().expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o);
+    let kib: u64 = std::fs::read_to_string(&rss)
+        .expect("rss")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(kib < 64 * 1024, "upload max RSS {kib} KiB");
+
+    let mut cmd = Command::new(time);
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(fdfs_bin())
+        .arg("--no-progress");
+    for t in env.cluster.trackers() {
+        cmd.arg("--tracker").arg(t.to_string());
+    }
+    let out = dir.path().join("back.dat");
+    let o = cmd
+        .arg("download")
+        .arg(&id)
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kib: u64 = std::fs::read_to_string(&rss)
+        .expect("rss")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(kib < 64 * 1024, "download max RSS {kib} KiB");
+    assert_eq!(std::fs::metadata(&out).expect("out").len(), 1 << 30);
+    assert_eq!(sha256_file(&out), sha256_file(&src));
+}

@@ -1,0 +1,473 @@
+//! End-to-end tests of `fdfs-edge`: the real binary, real sockets, tiny HTTP origins standing in for
+//! the storages. See `fdfs_integration::edge` for how the binary is found.
+//!
+//! Nothing here asserts on timing. Where a test waits for something asynchronous (an active health
+//! check noticing a dead storage) it polls with a generous deadline.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use fdfs_integration::edge::{
+    fnv, http, http_streamed, pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502,
+};
+
+const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+async fn get(edge: &Edge, path: &str) -> fdfs_integration::edge::Response {
+    http(edge.listen, "GET", path, &[], None).await.expect("GET")
+}
+
+async fn req(edge: &Edge, method: &str, path: &str, extra: &[&str]) -> fdfs_integration::edge::Response {
+    http(edge.listen, method, path, extra, None).await.expect("request")
+}
+
+fn body_of(path: &str) -> Vec<u8> {
+    small_body("0.0.0.0:0".parse().expect("addr"), path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn miss_then_hit_with_same_bytes_and_headers() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/00/a.txt";
+
+    let r1 = http(
+        edge.listen,
+        "GET",
+        p,
+        &["X-Forwarded-For: 198.51.100.7", "Host: files.example.com"],
+        None,
+    )
+    .await
+    .expect("GET");
+    assert_eq!(r1.status, 200);
+    assert_eq!(r1.cache_status(), "MISS");
+    assert_eq!(r1.body, body_of(p));
+    assert_eq!(r1.header("cache-control"), Some("max-age=2592000"));
+    assert!(r1.header("expires").is_some());
+    // Host passed through, X-Real-IP and X-Forwarded-For like nginx
+    assert_eq!(o.last_header("host").as_deref(), Some("files.example.com"));
+    assert_eq!(o.last_header("x-real-ip").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        o.last_header("x-forwarded-for").as_deref(),
+        Some("198.51.100.7, 127.0.0.1")
+    );
+
+    let r2 = get(&edge, p).await;
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.cache_status(), "HIT");
+    assert_eq!(r2.body, r1.body);
+    assert_eq!(o.count(p), 1);
+
+    // HEAD on a cached object: headers only, still a hit
+    let h = req(&edge, "HEAD", p, &[]).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.cache_status(), "HIT");
+    assert!(h.body.is_empty());
+
+    // query string is part of the key
+    let r3 = get(&edge, "/group1/M00/00/00/a.txt?v=2").await;
+    assert_eq!(r3.cache_status(), "MISS");
+    assert_eq!(o.count("/group1/M00/00/00/a.txt?v=2"), 1);
+
+    // POST is not cached
+    let r4 = req(&edge, "POST", p, &["Content-Length: 0"]).await;
+    assert_eq!(r4.status, 200);
+    assert_eq!(r4.cache_status(), "BYPASS");
+
+    // conditional request answered from cache
+    let etag = r2.header("etag").expect("etag").to_string();
+    let inm = format!("If-None-Match: {etag}");
+    let r5 = req(&edge, "GET", p, &[&inm]).await;
+    assert_eq!(r5.status, 304);
+    assert_eq!(o.count(p), 1);
+
+    let log = edge.access_log();
+    assert!(log.contains(&format!("\"GET {p} HTTP/1.1\" 200")), "{log}");
+    assert!(log.contains("cache=HIT"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purge_method_and_path_form() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/01/b.jpg";
+
+    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 404, "nothing cached yet");
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    assert_eq!(get(&edge, &format!("/purge{p}")).await.status, 200);
+    assert_eq!(get(&edge, &format!("/purge{p}")).await.status, 404);
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    assert_eq!(o.count(p), 3);
+
+    // with a query string: the key includes it
+    let q = "/group1/M00/00/01/c.jpg?w=100";
+    get(&edge, q).await;
+    assert_eq!(req(&edge, "PURGE", "/group1/M00/00/01/c.jpg", &[]).await.status, 404);
+    assert_eq!(req(&edge, "PURGE", q, &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prefix_purge_and_purge_all() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(
+        &EdgeConfig::default()
+            .group("group1", &[o.addr])
+            .group("group2", &[o.addr]),
+    );
+    let keys = [
+        "/group1/M00/00/0A/x1",
+        "/group1/M00/00/0A/x2",
+        "/group1/M00/00/0B/y1",
+        "/group2/M00/00/0A/z1",
+    ];
+    for k in keys {
+        assert_eq!(get(&edge, k).await.cache_status(), "MISS");
+    }
+    assert_eq!(req(&edge, "PURGE", "/group1/M00/00/0A/*", &[]).await.status, 200);
+    assert_eq!(get(&edge, keys[0]).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, keys[1]).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, keys[2]).await.cache_status(), "HIT");
+    assert_eq!(get(&edge, keys[3]).await.cache_status(), "HIT");
+    assert_eq!(req(&edge, "PURGE", "/group9/*", &[]).await.status, 404);
+    // purge all, path form
+    assert_eq!(get(&edge, "/purge/*").await.status, 200);
+    for k in keys {
+        assert_eq!(get(&edge, k).await.cache_status(), "MISS", "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purge_from_a_not_allowed_address_is_forbidden() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.purge_allow = vec!["127.0.0.1/32".into()];
+    let edge = Edge::start(&cfg);
+    let p = "/group1/M00/00/02/c.png";
+    get(&edge, p).await;
+    let other = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    let r = http(edge.listen, "PURGE", p, &[], other).await.expect("purge");
+    assert_eq!(r.status, 403);
+    let r = http(edge.listen, "GET", &format!("/purge{p}"), &[], other).await.expect("purge");
+    assert_eq!(r.status, 403);
+    // still cached; normal GETs from that address are fine
+    let r = http(edge.listen, "GET", p, &[], other).await.expect("get");
+    assert_eq!(r.cache_status(), "HIT");
+    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_route_only_to_their_storages() {
+    let a1 = Origin::start(LO).await;
+    let a2 = Origin::start(LO).await;
+    let b1 = Origin::start(LO).await;
+    let edge = Edge::start(
+        &EdgeConfig::default()
+            .group("group1", &[a1.addr, a2.addr])
+            .group("group2", &[b1.addr]),
+    );
+    for i in 0..10 {
+        assert_eq!(get(&edge, &format!("/group1/M00/00/00/f{i}")).await.status, 200);
+        assert_eq!(get(&edge, &format!("/group2/M00/00/00/f{i}")).await.status, 200);
+    }
+    assert_eq!(a1.total() + a2.total(), 10);
+    assert_eq!(b1.total(), 10);
+    // round robin spreads group1 over both storages
+    assert_eq!(a1.total(), 5);
+    assert_eq!(a2.total(), 5);
+    // unknown group: 404, no upstream call
+    let r = get(&edge, "/group3/M00/00/00/f0").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(get(&edge, "/").await.status, 404);
+    assert_eq!(a1.total() + a2.total() + b1.total(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storage_killed_during_a_run_loses_no_request() {
+    let o1 = Origin::start(LO).await;
+    let mut o2 = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o1.addr, o2.addr]));
+    for i in 0..60 {
+        if i == 20 {
+            o2.kill();
+        }
+        let p = format!("/group1/M00/01/00/k{i}");
+        let r = get(&edge, &p).await;
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.body, body_of(&p));
+    }
+    // failed tries reach nobody, so every request was served by exactly one storage
+    assert_eq!(o1.total() + o2.total(), 60);
+    let m = http(edge.admin, "GET", "/metrics", &[], None).await.expect("metrics");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(
+        text.contains(&format!(
+            "fdfs_edge_upstream_failures_total{{group=\"group1\",storage=\"{}\"}}",
+            o2.addr
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn next_upstream_on_502() {
+    let good = Origin::start(LO).await;
+    let bad = Origin::start(LO).await;
+    bad.mode.store(MODE_502, Ordering::SeqCst);
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[bad.addr, good.addr]));
+    for i in 0..8 {
+        let p = format!("/group1/M00/02/00/n{i}");
+        let r = get(&edge, &p).await;
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.body, body_of(&p));
+    }
+    assert_eq!(good.total(), 8);
+    // a group whose only storage answers 502: the 502 goes through, not cached
+    let edge2 = Edge::start(&EdgeConfig::default().group("group1", &[bad.addr]));
+    let r = get(&edge2, "/group1/M00/02/00/z").await;
+    assert_eq!(r.status, 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_storages_down_cached_objects_still_served() {
+    let mut o1 = Origin::start(LO).await;
+    let mut o2 = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o1.addr, o2.addr]));
+    let paths: Vec<String> = (0..6).map(|i| format!("/group1/M00/03/00/s{i}")).collect();
+    for p in &paths {
+        assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    }
+    o1.kill();
+    o2.kill();
+    for p in &paths {
+        let r = get(&edge, p).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.cache_status(), "HIT");
+        assert_eq!(r.body, body_of(p));
+    }
+    // not cached: 502
+    assert_eq!(get(&edge, "/group1/M00/03/00/never").await.status, 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_if_error_when_the_group_is_down() {
+    let mut o = Origin::start(LO).await;
+    o.extra_headers
+        .lock()
+        .expect("lock")
+        .push("Cache-Control: max-age=0".into());
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/04/00/stale";
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    // expired at once: the next request revalidates with the storage
+    let r = get(&edge, p).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        ["EXPIRED", "REVALIDATED"].contains(&r.cache_status()),
+        "{}",
+        r.cache_status()
+    );
+    o.kill();
+    let r = get(&edge, p).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.cache_status(), "STALE");
+    assert_eq!(r.body, body_of(p));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cache_survives_restart() {
+    let o = Origin::start(LO).await;
+    let mut edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/05/00/r.bin?size=300000";
+    let r1 = get(&edge, p).await;
+    assert_eq!(r1.cache_status(), "MISS");
+    get(&edge, "/group1/M00/05/00/other").await;
+    edge.restart();
+    let r2 = get(&edge, p).await;
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.cache_status(), "HIT");
+    assert_eq!(r2.body, r1.body);
+    assert_eq!(o.count(p), 1);
+    // prefix purge knows the entries found on disk at start
+    assert_eq!(req(&edge, "PURGE", "/group1/M00/05/*", &[]).await.status, 200);
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn hundred_concurrent_cold_requests_one_upstream_fetch() {
+    let o = Origin::start(LO).await;
+    o.delay_ms.store(300, Ordering::SeqCst);
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/06/00/hot.bin?size=100000";
+    let listen = edge.listen;
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        tasks.push(tokio::spawn(async move {
+            http(listen, "GET", p, &[], None).await.expect("GET")
+        }));
+    }
+    let expected: Vec<u8> = (0..100_000u64).map(pattern_byte).collect();
+    for t in tasks {
+        let r = t.await.expect("task");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, expected);
+    }
+    assert_eq!(o.count(p), 1, "exactly one upstream fetch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn range_request_on_a_cached_object() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/07/00/range.bin?size=500000";
+    let full = get(&edge, p).await;
+    assert_eq!(full.body.len(), 500_000);
+    let r = req(&edge, "GET", p, &["Range: bytes=100000-100099"]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.cache_status(), "HIT");
+    assert_eq!(r.body, &full.body[100_000..100_100]);
+    assert_eq!(r.header("content-range"), Some("bytes 100000-100099/500000"));
+    let r = req(&edge, "GET", p, &["Range: bytes=-10"]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &full.body[499_990..]);
+    let r = req(&edge, "GET", p, &["Range: bytes=600000-"]).await;
+    assert_eq!(r.status, 416);
+    assert_eq!(o.count(p), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn big_object_streams_with_bounded_memory() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.threads = 1;
+    let edge = Edge::start(&cfg);
+    let n: u64 = 300 << 20;
+    let p = format!("/group1/M00/08/00/big.bin?size={n}");
+    let mut want = 0xcbf29ce484222325u64;
+    for i in 0..n {
+        want = (want ^ u64::from(pattern_byte(i))).wrapping_mul(0x100000001b3);
+    }
+    let (st, h, len, hash) = http_streamed(edge.listen, &p).await.expect("GET big");
+    assert_eq!(st, 200);
+    assert_eq!(len, n);
+    assert_eq!(hash, want);
+    assert!(h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "MISS"));
+    let (st, h, len, hash) = http_streamed(edge.listen, &p).await.expect("GET big again");
+    assert_eq!(st, 200);
+    assert_eq!((len, hash), (n, want));
+    assert!(h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "HIT"));
+    let peak = edge.peak_rss_kib();
+    assert!(peak > 0 && peak < 150 * 1024, "peak RSS {peak} KiB");
+    assert_eq!(o.count(&p), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    assert_eq!(get(&edge, "/nothing/here").await.status, 404);
+    assert_eq!(get(&edge, "/group1/../etc/passwd").await.status, 400);
+    assert_eq!(get(&edge, "/group1/M00/%2e%2e/%2e%2e/etc/passwd").await.status, 400);
+    let huge = format!("X-Big: {}", "a".repeat(200 * 1024));
+    let r = http(edge.listen, "GET", "/group1/M00/00/00/a", &[&huge], None).await;
+    match r {
+        Ok(r) => assert!(r.status == 431 || r.status == 400, "status {}", r.status),
+        // a server may also just close the connection on an oversized header
+        Err(e) => eprintln!("oversized header: connection error {e}"),
+    }
+    let big_body = "Content-Length: 400000000";
+    let r = req(&edge, "POST", "/group1/M00/00/00/a", &[big_body]).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(o.total(), 0, "no bad request reached a storage");
+    // still serving
+    assert_eq!(get(&edge, "/group1/M00/00/00/ok").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_endpoints_metrics_and_check() {
+    let mut o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    get(&edge, "/group1/M00/09/00/m").await;
+    get(&edge, "/group1/M00/09/00/m").await;
+    let h = http(edge.admin, "GET", "/healthz", &[], None).await.expect("healthz");
+    assert_eq!(h.status, 200);
+    let r = http(edge.admin, "GET", "/readyz", &[], None).await.expect("readyz");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let out = edge.run_cli(&["check"]);
+    assert!(out.status.success(), "{out:?}");
+    let m = http(edge.admin, "GET", "/metrics", &[], None).await.expect("metrics");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    for needle in [
+        "fdfs_edge_requests_total{status=\"200\",cache=\"MISS\"} 1",
+        "fdfs_edge_requests_total{status=\"200\",cache=\"HIT\"} 1",
+        "fdfs_edge_upstream_attempts_total{group=\"group1\"",
+        "fdfs_edge_upstream_healthy{group=\"group1\"",
+        "fdfs_edge_cache_objects 1",
+        "fdfs_edge_cache_size_bytes",
+        "fdfs_edge_cache_evictions_total 0",
+        "fdfs_edge_cache_purged_total 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    // the only storage dies: the active check notices, /readyz and `check` say not ready
+    o.kill();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = http(edge.admin, "GET", "/readyz", &[], None).await.expect("readyz");
+        if r.status == 503 {
+            assert!(String::from_utf8_lossy(&r.body).contains("no healthy storage"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = edge.run_cli(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // cached content is still served
+    assert_eq!(get(&edge, "/group1/M00/09/00/m").await.cache_status(), "HIT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_test_flag() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let out = edge.run_cli(&["-t"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("test is successful"));
+
+    let good = std::fs::read_to_string(&edge.conf_path).expect("read conf");
+    let cases = [
+        ("threads = 2", "threads = 2\nbogus_key = 1", "bogus_key"),
+        ("valid = \"12h\"", "valid = \"12 parsecs\"", "duration"),
+        ("max_size = \"1GiB\"", "max_size = \"1 lightyear\"", "size"),
+        ("127.0.0.1/32", "127.0.0.1/99", "CIDR"),
+    ];
+    for (from, to, needle) in cases {
+        assert!(good.contains(from), "{from}");
+        let bad = good.replacen(from, to, 1);
+        let path = edge.dir.path().join("bad.toml");
+        std::fs::write(&path, &bad).expect("write");
+        let line = bad
+            .lines()
+            .position(|l| l.contains(to.lines().last().unwrap_or(to)))
+            .map(|i| i + 1)
+            .expect("line");
+        let out = std::process::Command::new(fdfs_integration::edge::edge_bin())
+            .arg("-t")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("bad.toml:{line}:")), "line {line} not in: {err}");
+        assert!(err.contains(needle), "{needle} not in: {err}");
+        assert!(err.contains("test failed"), "{err}");
+    }
+    let _ = fnv(b"");
+}

@@ -1,0 +1,906 @@
+//! The nginx module end to end: Debian's /usr/sbin/nginx loading our .so, real sockets, files in the
+//! real FastDFS on-disk layout (`<store>/data/HH/HH/<name>`, trunk containers with 24-byte slot
+//! headers) named by real file ids.
+//!
+//! One nginx serves three storages, each in its own `server` with its own `fastdfs_config` and its own
+//! loopback address (s1 127.0.0.11 group1, s2 127.0.0.12 group1, s3 127.0.0.13 group2), all on one
+//! port like a C-module deployment. `if_alias_prefix` (lo:a / lo:b / lo:c) keeps each storage from
+//! seeing the others' addresses as local. Every test ends by checking that no worker died on a signal.
+//!
+//! Needs root (to label the loopback addresses) and the module (`make module`, or
+//! `NGX_FASTDFS_MODULE=<path to .so>`); without the module the tests print SKIPPED and pass.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use fdfs_client::file_id::{
+    encode_logic_name, slave_name, NameSpec, SizeField, Source, TrunkLocation, TrunkSlotHeader,
+};
+use fdfs_integration::net::{ensure_loopback_ip, free_port};
+use fdfs_integration::nginx::{self, request, Nginx, Response};
+
+const S1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+const S2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 12);
+const S3: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 13);
+const SLOW: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 14);
+const DEAD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 15);
+const STRANGER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 99);
+const SECRET: &str = "FastDFS1234567890";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn module() -> Option<PathBuf> {
+    let m = nginx::module_path();
+    if m.is_none() {
+        eprintln!("SKIPPED: the module .so is not built (make module, or set NGX_FASTDFS_MODULE)");
+    }
+    m
+}
+
+fn vector(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/files").join(name);
+    fs::read(&p).unwrap_or_else(|_| {
+        // Deterministic stand-in when the shared vectors are absent.
+        let n = match name {
+            "medium_1m.bin" => 1 << 20,
+            _ => 10240,
+        };
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Normal,
+    Appender,
+}
+
+/// Writes `data` under `store` as a file whose id names `src` and `ts`; returns the logic name.
+fn put(store: &Path, src: Ipv4Addr, ts: i64, ext: &str, data: &[u8], kind: Kind, crc: u32) -> String {
+    let digits = "1234567";
+    let digits = &digits[..if ext.is_empty() { 7 } else { 6 - ext.len() }];
+    let size = SizeField::compose(data.len() as u64, kind == Kind::Appender, false, Some(0x1234));
+    let logic = encode_logic_name(&NameSpec {
+        source: Source::Ip(src),
+        timestamp: ts,
+        size_field: size,
+        crc32: crc,
+        trunk: None,
+        store_path_index: 0,
+        subdirs: (0, 0),
+        ext,
+        random_digits: digits,
+    })
+    .expect("encode");
+    write_at(store, &logic, data);
+    logic
+}
+
+fn write_at(store: &Path, logic: &str, data: &[u8]) {
+    let p = store.join("data").join(&logic[4..]);
+    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs::write(&p, data).expect("write");
+}
+
+/// Packs `data` into trunk container 1 at `offset`; returns the logic name.
+fn put_trunk(store: &Path, src: Ipv4Addr, ts: i64, offset: u32, data: &[u8], crc: u32) -> String {
+    let alloc = (data.len() as u32 + 24).max(256);
+    let loc = TrunkLocation {
+        trunk_id: 1,
+        offset,
+        alloc_size: alloc,
+    };
+    let logic = encode_logic_name(&NameSpec {
+        source: Source::Ip(src),
+        timestamp: ts,
+        size_field: SizeField::compose(data.len() as u64, false, true, Some(0x77)),
+        crc32: crc,
+        trunk: Some(loc),
+        store_path_index: 0,
+        subdirs: (0, 0),
+        ext: "txt",
+        random_digits: "123",
+    })
+    .expect("encode trunk");
+    let info = fdfs_client::file_id::LogicName::parse(&logic)
+        .expect("parse")
+        .decode()
+        .expect("decode");
+    let header = TrunkSlotHeader::expected_for(&info).expect("trunk header");
+    let path = store.join("data/00/00/000001");
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let mut container = fs::read(&path).unwrap_or_else(|_| vec![0u8; 64 * 1024]);
+    let o = offset as usize;
+    container[o..o + 24].copy_from_slice(&header.to_bytes());
+    container[o + 24..o + 24 + data.len()].copy_from_slice(data);
+    fs::write(&path, container).expect("write container");
+    logic
+}
+
+#[derive(Clone)]
+struct Opts {
+    response_mode: &'static str,
+    peers: bool,
+    token: bool,
+    fail_file: bool,
+    loc_extra: String,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            response_mode: "proxy",
+            peers: true,
+            token: false,
+            fail_file: false,
+            loc_extra: String::new(),
+        }
+    }
+}
+
+struct Fx {
+    _root: tempfile::TempDir,
+    port: u16,
+    slow_port: u16,
+    dead_port: u16,
+    stores: [PathBuf; 3],
+    nginx: Nginx,
+    _slow: TcpListener,
+}
+
+fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::from((ip, port))
+}
+
+/// A port free on every storage address.
+fn common_port() -> u16 {
+    loop {
+        let p = free_port(S1);
+        if [S2, S3].iter().all(|ip| TcpListener::bind(addr(*ip, p)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+fn mod_conf(dir: &Path, group: &str, store: &Path, alias: &str, o: &Opts, peers: &str) -> String {
+    let mut s = format!(
+        "# written by tests/module.rs\n\
+         connect_timeout=2\n\
+         network_timeout=30\n\
+         base_path={store}\n\
+         load_fdfs_parameters_from_tracker=false\n\
+         storage_sync_file_max_delay = 86400\n\
+         use_storage_id = false\n\
+         tracker_server=127.0.0.10:22122\n\
+         storage_server_port=23000\n\
+         group_name={group}\n\
+         url_have_group_name = true\n\
+         store_path_count=1\n\
+         store_path0={store}\n\
+         log_level=info\n\
+         log_filename=\n\
+         response_mode={mode}\n\
+         if_alias_prefix={alias}\n\
+         flv_support = true\n\
+         flv_extension = flv\n\
+         group_count = 0\n",
+        store = store.display(),
+        mode = o.response_mode,
+    );
+    if o.peers {
+        s.push_str(&format!("storage_peers = {peers}\n"));
+    }
+    s.push_str("#include http.conf\n");
+    let mut http = String::from(
+        "http.default_content_type = application/octet-stream\n\
+         http.mime_types_filename=mime.types\n\
+         http.anti_steal.token_ttl=900\n",
+    );
+    http.push_str(&format!(
+        "http.anti_steal.check_token={}\nhttp.anti_steal.secret_key={SECRET}\n",
+        o.token
+    ));
+    if o.fail_file {
+        fs::write(dir.join("denied.txt"), b"token denied\n").expect("fail file");
+        http.push_str("http.anti_steal.token_check_fail=denied.txt\n");
+    }
+    fs::write(dir.join("http.conf"), http).expect("http.conf");
+    fs::write(
+        dir.join("mime.types"),
+        "text/plain txt\nimage/jpeg jpg jpeg\nimage/png png\napplication/octet-stream bin\n",
+    )
+    .expect("mime");
+    s
+}
+
+impl Fx {
+    fn start(module: &Path, o: Opts) -> Fx {
+        for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0"), (S3, "lo:c0")] {
+            ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
+        }
+        let root = tempfile::Builder::new()
+            .prefix("fdfs-module-")
+            .tempdir()
+            .expect("tempdir");
+        let port = common_port();
+        let slow = TcpListener::bind(addr(SLOW, 0)).expect("slow listener");
+        let slow_port = slow.local_addr().expect("addr").port();
+        let dead_port = {
+            // Bound then dropped: nothing listens there.
+            let l = TcpListener::bind(addr(DEAD, 0)).expect("dead");
+            l.local_addr().expect("addr").port()
+        };
+        let peers = format!(
+            "{S1}:{port}, {S2}:{port}, {S3}:{port}, {SLOW}:{slow_port}, {DEAD}:{dead_port}"
+        );
+        let mut servers = String::new();
+        let mut stores = Vec::new();
+        for (i, (ip, group, alias)) in [(S1, "group1", "lo:a"), (S2, "group1", "lo:b"), (S3, "group2", "lo:c")]
+            .into_iter()
+            .enumerate()
+        {
+            let dir = root.path().join(format!("s{}", i + 1));
+            let store = dir.join("store");
+            fs::create_dir_all(store.join("data/00/00")).expect("store");
+            let conf = mod_conf(&dir, group, &store, alias, &o, &peers);
+            fs::write(dir.join("mod_fastdfs.conf"), conf).expect("conf");
+            servers.push_str(&format!(
+                "server {{\n listen {ip}:{port};\n fastdfs_config {dir}/mod_fastdfs.conf;\n \
+                 location ~ ^/group[0-9]+/M[0-9A-F][0-9A-F]/ {{\n  ngx_fastdfs_module;\n  proxy_read_timeout 2s;\n  {extra}\n }}\n}}\n",
+                dir = dir.display(),
+                extra = o.loc_extra,
+            ));
+            stores.push(store);
+        }
+        let listen = [addr(S1, port), addr(S2, port), addr(S3, port)];
+        let nginx = Nginx::start(module, &servers, &listen).expect("nginx starts");
+        // The "slow source": accepts and never answers.
+        let l2 = slow.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l2.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        Fx {
+            _root: root,
+            port,
+            slow_port,
+            dead_port,
+            stores: [stores[0].clone(), stores[1].clone(), stores[2].clone()],
+            nginx,
+            _slow: slow,
+        }
+    }
+
+    fn get(&self, ip: Ipv4Addr, target: &str, headers: &[(&str, &str)]) -> Response {
+        request(addr(ip, self.port), "GET", target, headers).expect("request")
+    }
+
+    fn head(&self, ip: Ipv4Addr, target: &str, headers: &[(&str, &str)]) -> Response {
+        request(addr(ip, self.port), "HEAD", target, headers).expect("request")
+    }
+
+    fn finish(self) {
+        let log = self.nginx.error_log();
+        assert!(!self.nginx.worker_crashed(), "a worker died:\n{log}");
+        assert!(!log.contains("[alert]"), "alerts in the error log:\n{log}");
+    }
+}
+
+fn url(group: &str, logic: &str) -> String {
+    format!("/{group}/{logic}")
+}
+
+/// IMF-fixdate of a unix time.
+fn http_date(ts: i64) -> String {
+    let days = ts.div_euclid(86400);
+    let secs = ts.rem_euclid(86400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        [(m - 1) as usize];
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn local_files_and_headers() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let ts = now() - 3600;
+    let small = vector("small_10k.jpg");
+    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 1);
+    let big = vector("medium_1m.bin");
+    let bin = put(&fx.stores[0], S1, ts, "bin", &big, Kind::Normal, 2);
+    let noext = put(&fx.stores[0], S1, ts, "", &small[..5000], Kind::Normal, 3);
+    let app = put(&fx.stores[0], S1, ts, "txt", b"", Kind::Appender, 4);
+    write_at(&fx.stores[0], &app, &small[..5000]);
+    let slave = format!(
+        "M00/00/00/{}",
+        slave_name(&jpg[10..], "_big", "jpg").expect("slave")
+    );
+    write_at(&fx.stores[0], &slave, &small[..4096]);
+
+    // A1: GET, every header of the C module plus an ETag.
+    let r = fx.get(S1, &url("group1", &jpg), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, small);
+    assert_eq!(r.header("Content-Type"), Some("image/jpeg"));
+    assert_eq!(r.header("Content-Length"), Some("10240"));
+    assert_eq!(r.header("Last-Modified"), Some(http_date(ts).as_str()));
+    assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
+    let etag = r.header("ETag").expect("etag").to_string();
+    assert!(r.header("Content-Disposition").is_none());
+    // A4: HEAD has the same headers and no body.
+    let h = fx.head(S1, &url("group1", &jpg), &[]);
+    assert_eq!(h.status, 200);
+    assert_eq!(h.header("Content-Length"), Some("10240"));
+    assert_eq!(h.header("ETag"), Some(etag.as_str()));
+    assert!(h.body.is_empty());
+    // A5: 1 MiB.
+    let r = fx.get(S1, &url("group1", &bin), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, big);
+    assert_eq!(r.header("Content-Type"), Some("application/octet-stream"));
+    // A7: no extension.
+    let r = fx.get(S1, &url("group1", &noext), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 5000);
+    assert_eq!(r.header("Content-Type"), Some("application/octet-stream"));
+    // A8/A9: appender: size and Last-Modified from the disk.
+    let r = fx.get(S1, &url("group1", &app), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, &small[..5000]);
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    let mtime = fs::metadata(fx.stores[0].join("data").join(&app[4..]))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let mtime = mtime
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    assert_eq!(r.header("Last-Modified"), Some(http_date(mtime).as_str()));
+    let h = fx.head(S1, &url("group1", &app), &[]);
+    assert_eq!((h.status, h.body.len()), (200, 0));
+    assert_eq!(h.header("Content-Length"), Some("5000"));
+    // A10: slave file.
+    let r = fx.get(S1, &url("group1", &slave), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, &small[..4096]);
+    // A11: ?filename= (kept), and it cannot inject headers.
+    let r = fx.get(S1, &format!("{}?filename=report.pdf", url("group1", &jpg)), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Disposition"),
+        Some("attachment; filename=\"report.pdf\"")
+    );
+    let r = fx.get(
+        S1,
+        &format!("{}?filename=a%0D%0ASet-Cookie:%20x=1%22.pdf", url("group1", &jpg)),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("Set-Cookie").is_none());
+    let cd = r.header("Content-Disposition").expect("cd");
+    assert!(cd.starts_with("attachment; filename=\""), "{cd}");
+    assert!(cd.contains("filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x%3D1%22.pdf"), "{cd}");
+    let r = fx.get(S1, &format!("{}?filename=r%C3%A9sum%C3%A9.pdf", url("group1", &jpg)), &[]);
+    assert!(r
+        .header("Content-Disposition")
+        .is_some_and(|v| v.contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf")));
+    assert!(fx.nginx.access_log().contains("200 local"));
+    fx.finish();
+}
+
+#[test]
+fn ranges_and_conditionals() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let ts = now() - 3600;
+    let small = vector("small_10k.jpg");
+    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 11);
+    let u = url("group1", &jpg);
+    let lm = http_date(ts);
+
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-99")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-99/10240"));
+    assert_eq!(r.body, &small[..100]);
+    let r = fx.get(S1, &u, &[("Range", "bytes=100-")]);
+    assert_eq!((r.status, r.body.len()), (206, 10140));
+    let r = fx.get(S1, &u, &[("Range", "bytes=-100")]);
+    assert_eq!(r.header("Content-Range"), Some("bytes 10140-10239/10240"));
+    assert_eq!(r.body, &small[10140..]);
+    let r = fx.get(S1, &u, &[("Range", "bytes=10000-20000")]);
+    assert_eq!(r.header("Content-Range"), Some("bytes 10000-10239/10240"));
+    // Fixed: bytes=0-0 is one byte.
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-0")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-0/10240"));
+    assert_eq!(r.body, &small[..1]);
+    // Multi-range through nginx's range filter.
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-9,20-29")]);
+    assert_eq!(r.status, 206);
+    let ct = r.header("Content-Type").expect("ct").to_string();
+    assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains("Content-Range: bytes 0-9/10240"));
+    assert!(body.contains("Content-Range: bytes 20-29/10240"));
+    // Fixed: 416 carries Content-Range: bytes */size.
+    for bad in ["bytes=10240-", "bytes=20000-30000"] {
+        let r = fx.get(S1, &u, &[("Range", bad)]);
+        assert_eq!(r.status, 416, "{bad}");
+        assert_eq!(r.header("Content-Range"), Some("bytes */10240"), "{bad}");
+    }
+    // HEAD + Range: 206 headers only.
+    let r = fx.head(S1, &u, &[("Range", "bytes=0-99")]);
+    assert_eq!((r.status, r.body.len()), (206, 0));
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-99/10240"));
+    // Fixed: If-Range honoured.
+    let r = fx.get(
+        S1,
+        &u,
+        &[("Range", "bytes=0-9"), ("If-Range", "Mon, 01 Jan 2001 00:00:00 GMT")],
+    );
+    assert_eq!((r.status, r.body.len()), (200, 10240));
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-9"), ("If-Range", lm.as_str())]);
+    assert_eq!((r.status, r.body.len()), (206, 10));
+
+    // IMS: 304 without a body; other dates: 200.
+    let r = fx.get(S1, &u, &[("If-Modified-Since", lm.as_str())]);
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    let r = fx.get(S1, &u, &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]);
+    assert_eq!((r.status, r.body.len()), (200, 10240));
+    // Fixed: compared as a date, not as a string (RFC 850 form of the same instant).
+    let rfc850 = {
+        let s = http_date(ts);
+        // "Wed, 25 Nov 2026 03:15:48 GMT" -> "Wednesday, 25-Nov-26 03:15:48 GMT"
+        let day = match &s[..3] {
+            "Mon" => "Monday",
+            "Tue" => "Tuesday",
+            "Wed" => "Wednesday",
+            "Thu" => "Thursday",
+            "Fri" => "Friday",
+            "Sat" => "Saturday",
+            _ => "Sunday",
+        };
+        format!("{day}, {}-{}-{} {}", &s[5..7], &s[8..11], &s[14..16], &s[17..])
+    };
+    let r = fx.get(S1, &u, &[("If-Modified-Since", rfc850.as_str())]);
+    assert_eq!(r.status, 304, "IMS {rfc850}");
+    // IMS == LM plus Range: 304.
+    let r = fx.get(S1, &u, &[("If-Modified-Since", lm.as_str()), ("Range", "bytes=0-9")]);
+    assert_eq!(r.status, 304);
+    // HEAD + IMS.
+    let r = fx.head(S1, &u, &[("If-Modified-Since", lm.as_str())]);
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    // Fixed: no 304 for a missing file, whatever the IMS.
+    let gone = put(&fx.stores[0], S1, ts, "jpg", b"x", Kind::Normal, 12);
+    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &gone), &[("If-Modified-Since", http_date(ts).as_str())]);
+    assert_eq!(r.status, 404);
+
+    // ETag / If-None-Match.
+    let etag = fx.get(S1, &u, &[]).header("ETag").expect("etag").to_string();
+    let r = fx.get(S1, &u, &[("If-None-Match", etag.as_str())]);
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    let r = fx.get(S1, &u, &[("If-None-Match", "*")]);
+    assert_eq!((r.status, r.body.len()), (304, 0), "fixed: no body after 304");
+    let r = fx.get(S1, &u, &[("If-None-Match", "\"x\"")]);
+    assert_eq!((r.status, r.body.len()), (200, 10240));
+    // Fixed: no file body after 412.
+    let r = fx.get(S1, &u, &[("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]);
+    assert_eq!(r.status, 412);
+    assert!(r.body.len() < 1000, "412 page only, got {} bytes", r.body.len());
+    fx.finish();
+}
+
+#[test]
+fn malformed_and_hostile_urls() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let ts = now() - 3600;
+    let small = vector("small_10k.jpg");
+    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 21);
+    let name = &jpg[10..];
+    // A file outside the store path that a traversal would reach.
+    fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
+
+    let cases: Vec<(String, u16)> = vec![
+        ("/group1/M00/00/00/abc.jpg".into(), 400),                            // D8
+        (format!("/group1/M00/00/00/{}123.jpg", "!".repeat(27)), 400),        // D9
+        (format!("/group1/M01/00/00/{name}"), 400),                           // D10
+        (format!("/group1/M00/00/ZZ/{name}"), 400),                           // D11
+        (format!("/group1/M00/00/00/{name}/"), 400),                          // D19
+        (format!("/group1/M00/00/00/{}", &name[..30]), 400),                  // D21
+        (format!("/group1/M00/00/00/{}.png", &name[..name.len() - 4]), 404),  // D20
+        (format!("/M00/00/00/{name}"), 404),                                  // D12 (not our location)
+        ("/group1/M00/00/00/%2e%2e/%2e%2e/%2e%2e/secret.txt".into(), 400),
+        (format!("/group1/M00/00/00/{}%00.jpg", &name[..name.len() - 4]), 400),
+        (format!("/group1/M00/00/%2e%2e/{name}"), 400),
+        (format!("/group1/M00/00/00/{name}?x=../../secret.txt"), 200),
+    ];
+    for (target, want) in &cases {
+        let r = fx.get(S1, target, &[]);
+        assert_eq!(r.status, *want, "{target}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{target}");
+    }
+    // D18: raw ../ is merged by nginx before any location matches.
+    let r = fx.get(S1, "/group1/M00/00/00/../../../../etc/passwd", &[]);
+    assert_eq!(r.status, 404);
+    // D16/D17: methods.
+    for method in ["POST", "PUT", "OPTIONS", "DELETE"] {
+        let r = request(addr(S1, fx.port), method, &url("group1", &jpg), &[("Content-Length", "0")])
+            .expect("request");
+        assert_eq!(r.status, 405, "{method}");
+    }
+    // Symlinks follow disable_symlinks (off by default: served, like stat() in C).
+    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 22);
+    let link_path = fx.stores[0].join("data").join(&link[4..]);
+    fs::remove_file(&link_path).expect("rm");
+    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let r = fx.get(S1, &url("group1", &link), &[]);
+    assert_eq!(r.status, 200);
+    // Reasons are logged at info level.
+    let log = fx.nginx.error_log();
+    assert!(log.contains("fastdfs: 400: file id too short"), "{log}");
+    assert!(fx.nginx.access_log().contains("400 bad_request"));
+    fx.finish();
+}
+
+#[test]
+fn disable_symlinks_is_honoured() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(
+        &m,
+        Opts {
+            loc_extra: "disable_symlinks on;".into(),
+            ..Opts::default()
+        },
+    );
+    let ts = now() - 3600;
+    fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
+    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 23);
+    let link_path = fx.stores[0].join("data").join(&link[4..]);
+    fs::remove_file(&link_path).expect("rm");
+    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let r = fx.get(S1, &url("group1", &link), &[]);
+    assert_eq!(r.status, 403);
+    assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+    fx.finish();
+}
+
+#[test]
+fn not_local_rules_and_proxy() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let recent = now() - 60;
+    let old = now() - 3 * 86400;
+    let png = vector("small_10k.jpg")[..8192].to_vec();
+    // E: uploaded to s2, not yet on s1 (the sync window).
+    let e = put(&fx.stores[1], S2, recent, "png", &png, Kind::Normal, 31);
+    // D14: a group2 file on s3.
+    let g2 = put(&fx.stores[2], S3, old, "txt", b"group two\n", Kind::Normal, 32);
+
+    let u = url("group1", &e);
+    let r = fx.get(S1, &u, &[]);
+    assert_eq!(r.status, 200, "E1 proxied");
+    assert_eq!(r.body, png);
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-99")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-99/8192"));
+    assert_eq!(r.body, &png[..100]);
+    let r = fx.head(S1, &u, &[]);
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert_eq!(r.header("Content-Length"), Some("8192"));
+    // E7: the loop guard.
+    let r = fx.get(S1, &format!("{u}?redirect=1"), &[]);
+    assert_eq!(r.status, 400);
+    // Keep-alive: the proxied answer is framed, no stall (C bug #7/#94): a keep-alive request on
+    // one connection followed by a second request gets both answers.
+    {
+        let mut s = std::net::TcpStream::connect(addr(S1, fx.port)).expect("connect");
+        let req = format!(
+            "GET {u} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\nGET {u} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).expect("write");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).expect("read");
+        let text = String::from_utf8_lossy(&buf);
+        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
+    }
+    // D14: foreign group, forwarded whatever its age.
+    let r = fx.get(S1, &url("group2", &g2), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"group two\n");
+    // D15.
+    let r = fx.get(S1, &format!("{}?redirect=1", url("group2", &g2)), &[]);
+    assert_eq!(r.status, 400);
+    // D3/D1: missing, source is this storage: 404.
+    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 33);
+    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &mine), &[]);
+    assert_eq!(r.status, 404);
+    let r = fx.head(S1, &url("group1", &mine), &[]);
+    assert_eq!((r.status, r.body.len()), (404, 0));
+    // D2/D4: asked on s2, proxied to s1, whose 404 comes back.
+    let r = fx.get(S2, &url("group1", &mine), &[]);
+    assert_eq!(r.status, 404);
+    // D5: source s2, older than storage_sync_file_max_delay: 404 without proxying.
+    let stale = put(&fx.stores[0], S2, old, "jpg", b"x", Kind::Normal, 34);
+    fs::remove_file(fx.stores[0].join("data").join(&stale[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &stale), &[]);
+    assert_eq!(r.status, 404);
+    // D13: unknown group with an s1 id: forwarded (foreign group) to s1, whose loop guard says 400.
+    let r = fx.get(S1, &url("group9", &mine), &[]);
+    assert_eq!(r.status, 400);
+    // Only cluster members: a source that is not a known storage is refused.
+    let stranger = put(&fx.stores[0], STRANGER, recent, "jpg", b"x", Kind::Normal, 35);
+    fs::remove_file(fx.stores[0].join("data").join(&stranger[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &stranger), &[]);
+    assert_eq!(r.status, 404);
+    // A dead source: 502.
+    let dead = put(&fx.stores[0], DEAD, recent, "jpg", b"x", Kind::Normal, 36);
+    fs::remove_file(fx.stores[0].join("data").join(&dead[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &dead), &[]);
+    assert_eq!(r.status, 502, "dead port {}", fx.dead_port);
+    // A slow source (accepts, never answers): 504 after proxy_read_timeout.
+    let slow = put(&fx.stores[0], SLOW, recent, "jpg", b"x", Kind::Normal, 37);
+    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &slow), &[]);
+    assert_eq!(r.status, 504, "slow port {}", fx.slow_port);
+
+    let log = fx.nginx.error_log();
+    assert!(log.contains("not a known storage"), "{log}");
+    assert!(log.contains("redirect parameter"), "{log}");
+    let access = fx.nginx.access_log();
+    assert!(access.contains("200 proxy"), "{access}");
+    assert!(access.contains("404 not_found"), "{access}");
+    fx.finish();
+}
+
+#[test]
+fn without_members_forwards_like_c() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(
+        &m,
+        Opts {
+            peers: false,
+            ..Opts::default()
+        },
+    );
+    let recent = now() - 60;
+    let e = put(&fx.stores[1], S2, recent, "txt", b"from s2\n", Kind::Normal, 41);
+    // Port = the local port of the client connection (all storages share it).
+    let r = fx.get(S1, &url("group1", &e), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"from s2\n");
+    // D6: no storage there: the module forwards and nginx answers 502.
+    let x = put(&fx.stores[0], STRANGER, recent, "jpg", b"x", Kind::Normal, 42);
+    fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &x), &[]);
+    assert_eq!(r.status, 502);
+    assert!(fx.nginx.error_log().contains("neither storage_peers nor a storage id table"));
+    fx.finish();
+}
+
+#[test]
+fn redirect_mode() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(
+        &m,
+        Opts {
+            response_mode: "redirect",
+            ..Opts::default()
+        },
+    );
+    let recent = now() - 60;
+    let e = put(&fx.stores[1], S2, recent, "txt", b"from s2\n", Kind::Normal, 51);
+    let u = url("group1", &e);
+    let r = fx.get(S1, &u, &[("Range", "bytes=0-3")]);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location").map(str::to_owned),
+        Some(format!("http://{S2}:{}{u}?redirect=1", fx.port))
+    );
+    assert!(r.header("Range").is_none(), "fixed: no bogus Range response header");
+    // Following it reaches s2, which serves it.
+    let r2 = fx.get(S2, &format!("{u}?redirect=1"), &[]);
+    assert_eq!(r2.status, 200);
+    // A query survives, `&redirect=1` is appended; long URLs are not cut at 255 bytes.
+    let long = format!("{u}?filename={}.txt", "a".repeat(600));
+    let r = fx.get(S1, &long, &[]);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location").map(str::to_owned),
+        Some(format!("http://{S2}:{}{long}&redirect=1", fx.port))
+    );
+    // Loop guard.
+    let r = fx.get(S1, &format!("{u}?redirect=1"), &[]);
+    assert_eq!(r.status, 400);
+    assert!(fx.nginx.access_log().contains("302 redirect"));
+    fx.finish();
+}
+
+#[test]
+fn anti_steal_tokens() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(
+        &m,
+        Opts {
+            token: true,
+            ..Opts::default()
+        },
+    );
+    let ts = now() - 3600;
+    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 61);
+    let u = url("group1", &jpg);
+    let t = now();
+    let good = fdfs_client::token::generate(&jpg, SECRET, t);
+    let r = fx.get(S1, &format!("{u}?token={good}&ts={t}"), &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"picture"[..]));
+    // Wrong, expired, missing: 403 without a token_check_fail file.
+    let old = t - 10_000;
+    let expired = fdfs_client::token::generate(&jpg, SECRET, old);
+    for q in [
+        format!("?token={}&ts={t}", "0".repeat(32)),
+        format!("?token={expired}&ts={old}"),
+        format!("?ts={t}"),
+        format!("?token={good}"),
+        String::new(),
+    ] {
+        let r = fx.get(S1, &format!("{u}{q}"), &[]);
+        assert_eq!(r.status, 403, "{q}");
+    }
+    assert!(fx.nginx.access_log().contains("403 token_denied"));
+    fx.finish();
+
+    let fx = Fx::start(
+        &m,
+        Opts {
+            token: true,
+            fail_file: true,
+            ..Opts::default()
+        },
+    );
+    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 62);
+    let u = url("group1", &jpg);
+    for q in [format!("?token={}&ts={t}", "0".repeat(32)), String::new()] {
+        let r = fx.get(S1, &format!("{u}{q}"), &[]);
+        assert_eq!(r.status, 200, "{q}");
+        assert_eq!(r.body, b"token denied\n");
+        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    }
+    fx.finish();
+}
+
+#[test]
+fn trunk_files() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let ts = now() - 3600;
+    let a: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let b = b"second trunk file\n".to_vec();
+    let ta = put_trunk(&fx.stores[0], S1, ts, 0, &a, 71);
+    let tb = put_trunk(&fx.stores[0], S1, ts, 2048, &b, 72);
+    let r = fx.get(S1, &url("group1", &ta), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, a);
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    assert_eq!(r.header("Last-Modified"), Some(http_date(ts).as_str()));
+    let r = fx.get(S1, &url("group1", &tb), &[]);
+    assert_eq!(r.body, b);
+    let r = fx.get(S1, &url("group1", &ta), &[("Range", "bytes=10-19")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &a[10..20]);
+    assert_eq!(r.header("Content-Range"), Some("bytes 10-19/1000"));
+    let r = fx.get(S1, &url("group1", &ta), &[("Range", "bytes=-5")]);
+    assert_eq!(r.body, &a[995..]);
+    let r = fx.get(S1, &url("group1", &ta), &[("Range", "bytes=0-1,998-")]);
+    assert_eq!(r.status, 206);
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains("Content-Range: bytes 0-1/1000"));
+    assert!(body.contains("Content-Range: bytes 998-999/1000"));
+    let r = fx.head(S1, &url("group1", &ta), &[]);
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert_eq!(r.header("Content-Length"), Some("1000"));
+    // A freed slot (deleted trunk file): not found, and this storage is the source: 404.
+    let container = fx.stores[0].join("data/00/00/000001");
+    let mut c = fs::read(&container).expect("container");
+    c[2048..2048 + 24 + b.len()].fill(0);
+    fs::write(&container, c).expect("write");
+    let r = fx.get(S1, &url("group1", &tb), &[]);
+    assert_eq!(r.status, 404);
+    fx.finish();
+}
+
+#[test]
+fn several_instances_one_nginx() {
+    // s1 and s2 are two storages of group1 served by the same nginx, each with its own config:
+    // a file on s2's disk only is served by s2 and proxied by s1.
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let ts = now() - 60;
+    let only2 = put(&fx.stores[1], S2, ts, "txt", b"only on s2\n", Kind::Normal, 81);
+    let r = fx.get(S2, &url("group1", &only2), &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"only on s2\n"[..]));
+    let r = fx.get(S1, &url("group1", &only2), &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"only on s2\n"[..]));
+    assert!(fx.nginx.access_log().contains("200 proxy"));
+    fx.finish();
+}
+
+#[test]
+fn config_errors_name_file_and_line() {
+    let Some(m) = module() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    fs::create_dir_all(&store).expect("store");
+    let conf = dir.path().join("mod_fastdfs.conf");
+    fs::write(
+        &conf,
+        format!(
+            "base_path={s}\ngroup_name=group1\nstore_path0={s}\nresponse_mode=proxy\nstorage_server_port=abc\n",
+            s = store.display()
+        ),
+    )
+    .expect("conf");
+    let body = format!(
+        "server {{ listen 127.0.0.1:1; location /group1/M00 {{ fastdfs_config {}; ngx_fastdfs_module; }} }}",
+        conf.display()
+    );
+    let out = nginx::test_config(&m, &body).expect("nginx -t");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("{}:5", conf.display())), "{err}");
+
+    // A missing file.
+    let body = "server { listen 127.0.0.1:1; location /g { fastdfs_config /nonexistent/mod_fastdfs.conf; ngx_fastdfs_module; } }";
+    let out = nginx::test_config(&m, body).expect("nginx -t");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/nonexistent/mod_fastdfs.conf"), "{err}");
+
+    // The directive takes no arguments and lives in locations.
+    let body = "server { listen 127.0.0.1:1; ngx_fastdfs_module; }";
+    let out = nginx::test_config(&m, body).expect("nginx -t");
+    assert!(!out.status.success());
+
+    // A good config passes nginx -t.
+    fs::write(
+        &conf,
+        format!(
+            "base_path={s}\ngroup_name=group1\nstore_path0={s}\nurl_have_group_name=true\n",
+            s = store.display()
+        ),
+    )
+    .expect("conf");
+    let body = format!(
+        "fastdfs_config {};\nserver {{ listen 127.0.0.1:1; location ~ /group([0-9])/M00 {{ ngx_fastdfs_module; }} }}",
+        conf.display()
+    );
+    let out = nginx::test_config(&m, &body).expect("nginx -t");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
