@@ -40,7 +40,8 @@ impl Admin {
         for a in &self.listen {
             let t = loopback_for(*a);
             let ok = matches!(
-                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(t)).await,
+                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(t))
+                    .await,
                 Ok(Ok(_))
             );
             if !ok {
@@ -48,7 +49,10 @@ impl Admin {
             }
         }
         if !self.cache.writable() {
-            why.push(format!("cache dir {} not writable", self.cache.dir().display()));
+            why.push(format!(
+                "cache dir {} not writable",
+                self.cache.dir().display()
+            ));
         }
         if !self.topology.any_healthy() {
             why.push("no healthy storage".to_string());
@@ -78,7 +82,11 @@ impl ServeHttp for Admin {
                 if why.is_empty() {
                     text(200, "text/plain", "ready\n".into())
                 } else {
-                    text(503, "text/plain", format!("not ready: {}\n", why.join("; ")))
+                    text(
+                        503,
+                        "text/plain",
+                        format!("not ready: {}\n", why.join("; ")),
+                    )
                 }
             }
             "/metrics" => text(

@@ -98,14 +98,21 @@ impl Background {
 #[async_trait]
 impl BackgroundService for Background {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut health = tokio::time::interval(self.health.interval.0.max(Duration::from_millis(100)));
-        let sweep_every = (self.inactive / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        let mut health =
+            tokio::time::interval(self.health.interval.0.max(Duration::from_millis(100)));
+        let sweep_every =
+            (self.inactive / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
         let mut sweep = tokio::time::interval(sweep_every);
         let refresh = self
             .discovery
             .as_ref()
             .map_or(Duration::from_secs(3600), |d| d.refresh);
         let mut discover = tokio::time::interval(refresh);
+        // SIGUSR2 toggles "draining" (maintenance): /readyz answers 503 so keepalived moves the
+        // virtual IP away, while requests are still served. (On SIGTERM/SIGQUIT Pingora closes the
+        // listeners at once, the admin one included, so `check` fails from then on.)
+        let mut usr2 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2()).ok();
         loop {
             tokio::select! {
                 r = shutdown.changed() => {
@@ -114,6 +121,16 @@ impl BackgroundService for Background {
                         self.state.draining.store(true, Ordering::SeqCst);
                         return;
                     }
+                }
+                Some(()) = async {
+                    match usr2.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let now = !self.state.draining.load(Ordering::SeqCst);
+                    self.state.draining.store(now, Ordering::SeqCst);
+                    tracing::warn!("SIGUSR2: draining {}", if now { "on" } else { "off" });
                 }
                 _ = health.tick(), if self.health.enabled => self.check_all().await,
                 _ = sweep.tick() => {

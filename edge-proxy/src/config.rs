@@ -55,7 +55,11 @@ impl FromStr for Dur {
             "h" => 3600,
             "d" => 86_400,
             "w" => 7 * 86_400,
-            _ => return Err(format!("invalid duration unit in `{s}` (ms, s, m, h, d, w)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration unit in `{s}` (ms, s, m, h, d, w)"
+                ))
+            }
         };
         n.checked_mul(secs)
             .map(|v| Dur(Duration::from_secs(v)))
@@ -209,6 +213,9 @@ pub struct ServerSection {
     pub client_max_body_size: Size,
     #[serde(default = "default_keepalive_pool")]
     pub upstream_keepalive_pool: usize,
+    /// Request line + headers larger than this get 431.
+    #[serde(default = "default_max_header_size")]
+    pub max_header_size: Size,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,9 +331,10 @@ pub struct TrackersSection {
     pub refresh: Dur,
     #[serde(default = "default_tracker_timeout")]
     pub timeout: Dur,
-    /// Use this HTTP port for every storage instead of the one the tracker reports.
-    #[serde(default)]
-    pub http_port: Option<u16>,
+    /// HTTP port of discovered storages (trackers only report the storage port), unless a
+    /// static `[[group]]` lists the same IP with a port.
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +402,9 @@ fn default_graceful_timeout() -> Dur {
 fn default_body() -> Size {
     Size(300 << 20)
 }
+fn default_max_header_size() -> Size {
+    Size(32 << 10)
+}
 fn default_keepalive_pool() -> usize {
     128
 }
@@ -430,6 +441,9 @@ fn default_weight() -> u32 {
 fn default_refresh() -> Dur {
     Dur(Duration::from_secs(30))
 }
+fn default_http_port() -> u16 {
+    8888
+}
 fn default_tracker_timeout() -> Dur {
     Dur(Duration::from_secs(5))
 }
@@ -463,7 +477,11 @@ fn default_purge_allow() -> Vec<Cidr> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl Config {
@@ -503,10 +521,16 @@ impl Config {
     /// Cross-field checks. Returns the message and optionally a text to locate the line.
     fn validate(&self) -> Result<(), (String, Option<String>)> {
         if self.server.listen.is_empty() {
-            return Err(("[server] listen must not be empty".into(), Some("listen".into())));
+            return Err((
+                "[server] listen must not be empty".into(),
+                Some("listen".into()),
+            ));
         }
         if self.server.threads == 0 {
-            return Err(("[server] threads must be >= 1".into(), Some("threads".into())));
+            return Err((
+                "[server] threads must be >= 1".into(),
+                Some("threads".into()),
+            ));
         }
         if self.groups.is_empty() && self.trackers.is_none() {
             return Err((
@@ -543,7 +567,11 @@ impl Config {
             for s in &g.storages {
                 if s.weight() == 0 {
                     return Err((
-                        format!("storage {} of group `{}`: weight must be >= 1", s.addr(), g.name),
+                        format!(
+                            "storage {} of group `{}`: weight must be >= 1",
+                            s.addr(),
+                            g.name
+                        ),
                         Some("weight".into()),
                     ));
                 }
@@ -557,7 +585,10 @@ impl Config {
         }
         if let Some(t) = &self.trackers {
             if t.servers.is_empty() {
-                return Err(("[trackers] servers must not be empty".into(), Some("servers".into())));
+                return Err((
+                    "[trackers] servers must not be empty".into(),
+                    Some("servers".into()),
+                ));
             }
         }
         if self.upstream.max_fails == 0 {
@@ -570,7 +601,10 @@ impl Config {
             ));
         }
         if self.cache.max_size.0 == 0 {
-            return Err(("[cache] max_size must be > 0".into(), Some("max_size".into())));
+            return Err((
+                "[cache] max_size must be > 0".into(),
+                Some("max_size".into()),
+            ));
         }
         Ok(())
     }
@@ -618,7 +652,10 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
         assert_eq!(c.groups[0].storages[1].weight(), 2);
         assert_eq!(c.cache.max_size.0, 1 << 30);
         assert_eq!(c.cache.valid.0, Duration::from_secs(43200));
-        assert_eq!(c.response.expires, OptDur(Some(Duration::from_secs(2_592_000))));
+        assert_eq!(
+            c.response.expires,
+            OptDur(Some(Duration::from_secs(2_592_000)))
+        );
         assert_eq!(c.upstream.connect_timeout.0, Duration::from_secs(90));
     }
 

@@ -13,7 +13,11 @@ use edge_proxy::server::{run, RunFlags};
 const DEFAULT_CONF: &str = "/etc/fdfs-edge/edge.toml";
 
 #[derive(Parser, Debug)]
-#[command(name = "fdfs-edge", version, about = "Caching HTTP edge for FastDFS storages (Pingora)")]
+#[command(
+    name = "fdfs-edge",
+    version,
+    about = "Caching HTTP edge for FastDFS storages (Pingora)"
+)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(short = 'c', long = "conf", global = true, default_value = DEFAULT_CONF)]
@@ -50,12 +54,44 @@ fn check(cfg: &Config) -> Result<(), String> {
     let mut s = TcpStream::connect_timeout(&addr, t).map_err(|e| format!("{addr}: {e}"))?;
     s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
-    s.write_all(format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    s.write_all(
+        format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    // Read the header and the Content-Length body; do not depend on the server closing.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let clen = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + clen {
+                break;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("{addr}: {e}")),
+        }
+    }
+    let resp = String::from_utf8_lossy(&raw).to_string();
     let status = resp.split_whitespace().nth(1).unwrap_or("");
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string();
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if status == "200" {
         Ok(())
     } else {
@@ -99,6 +135,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let flags = RunFlags {
         upgrade: cli.upgrade,

@@ -28,7 +28,10 @@ impl Metrics {
 
     pub fn render(&self, topo: &Topology, cache: &DiskCache) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "# HELP fdfs_edge_requests_total Requests served, by status and cache status.");
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_requests_total Requests served, by status and cache status."
+        );
         let _ = writeln!(o, "# TYPE fdfs_edge_requests_total counter");
         for ((status, cs), n) in self.requests.lock().iter() {
             let _ = writeln!(
@@ -36,10 +39,16 @@ impl Metrics {
                 "fdfs_edge_requests_total{{status=\"{status}\",cache=\"{cs}\"}} {n}"
             );
         }
-        let _ = writeln!(o, "# HELP fdfs_edge_purge_requests_total Purge requests, by outcome.");
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_purge_requests_total Purge requests, by outcome."
+        );
         let _ = writeln!(o, "# TYPE fdfs_edge_purge_requests_total counter");
         for (outcome, n) in self.purge_requests.lock().iter() {
-            let _ = writeln!(o, "fdfs_edge_purge_requests_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                o,
+                "fdfs_edge_purge_requests_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         let groups = topo.snapshot();
         let mut names: Vec<&String> = groups.keys().collect();
@@ -82,12 +91,42 @@ impl Metrics {
         }
         let s = &cache.stats;
         let gauges = [
-            ("fdfs_edge_cache_size_bytes", "gauge", "Bytes of cached objects on disk.", cache.total_size()),
-            ("fdfs_edge_cache_objects", "gauge", "Objects in the cache.", cache.total_items() as u64),
-            ("fdfs_edge_cache_memory_bytes", "gauge", "Bytes of small objects also held in memory.", cache.memory_bytes()),
-            ("fdfs_edge_cache_evictions_total", "counter", "Objects evicted to stay under max_size.", s.evictions.load(Ordering::Relaxed)),
-            ("fdfs_edge_cache_inactive_removed_total", "counter", "Objects removed after `inactive` without access.", s.inactive_removed.load(Ordering::Relaxed)),
-            ("fdfs_edge_cache_purged_total", "counter", "Objects removed by purge requests.", s.purges.load(Ordering::Relaxed)),
+            (
+                "fdfs_edge_cache_size_bytes",
+                "gauge",
+                "Bytes of cached objects on disk.",
+                cache.total_size(),
+            ),
+            (
+                "fdfs_edge_cache_objects",
+                "gauge",
+                "Objects in the cache.",
+                cache.total_items() as u64,
+            ),
+            (
+                "fdfs_edge_cache_memory_bytes",
+                "gauge",
+                "Bytes of small objects also held in memory.",
+                cache.memory_bytes(),
+            ),
+            (
+                "fdfs_edge_cache_evictions_total",
+                "counter",
+                "Objects evicted to stay under max_size.",
+                s.evictions.load(Ordering::Relaxed),
+            ),
+            (
+                "fdfs_edge_cache_inactive_removed_total",
+                "counter",
+                "Objects removed after `inactive` without access.",
+                s.inactive_removed.load(Ordering::Relaxed),
+            ),
+            (
+                "fdfs_edge_cache_purged_total",
+                "counter",
+                "Objects removed by purge requests.",
+                s.purges.load(Ordering::Relaxed),
+            ),
         ];
         for (name, kind, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}");

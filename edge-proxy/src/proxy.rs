@@ -46,6 +46,7 @@ pub struct EdgeSettings {
     pub write_timeout: Duration,
     pub max_tries: usize,
     pub client_max_body_size: u64,
+    pub max_header_size: usize,
     pub lock_timeout: Duration,
     pub max_object_size: Option<u64>,
 }
@@ -134,7 +135,8 @@ fn path_is_safe(path: &str) -> bool {
     if dec.contains(&0) {
         return false;
     }
-    !dec.split(|&c| c == b'/' || c == b'\\').any(|seg| seg == b"..")
+    !dec.split(|&c| c == b'/' || c == b'\\')
+        .any(|seg| seg == b"..")
 }
 
 fn cache_key_of(path: &str, query: Option<&str>) -> String {
@@ -149,7 +151,10 @@ impl Edge {
     fn purge_allowed(&self, session: &Session) -> bool {
         client_ip(session).is_some_and(|ip| {
             let ip = match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6)),
                 v4 => v4,
             };
             self.settings.purge_allow.iter().any(|n| n.contains(&ip))
@@ -168,7 +173,9 @@ impl Edge {
         h.insert_header("Content-Length", body.len().to_string())?;
         h.insert_header("Cache-Control", "no-store")?;
         let head_only = session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(h), head_only).await?;
+        session
+            .write_response_header(Box::new(h), head_only)
+            .await?;
         if !head_only {
             session
                 .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
@@ -219,12 +226,22 @@ impl Edge {
         if n > 0 {
             self.metrics.purge("purged");
             tracing::info!("purged {n} object(s) for {what} {key}");
-            self.respond(session, ctx, 200, &format!("Successful purge: {n} object(s)\nKey: {key}\n"))
-                .await
+            self.respond(
+                session,
+                ctx,
+                200,
+                &format!("Successful purge: {n} object(s)\nKey: {key}\n"),
+            )
+            .await
         } else {
             self.metrics.purge("not_found");
-            self.respond(session, ctx, 404, &format!("Not found in cache\nKey: {key}\n"))
-                .await
+            self.respond(
+                session,
+                ctx,
+                404,
+                &format!("Not found in cache\nKey: {key}\n"),
+            )
+            .await
         }
     }
 }
@@ -247,6 +264,18 @@ impl ProxyHttp for Edge {
         if !path_is_safe(&path) {
             return self.respond(session, ctx, 400, "400 Bad Request\n").await;
         }
+        let header_size = req.uri.to_string().len()
+            + req.method.as_str().len()
+            + req
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        if header_size > self.settings.max_header_size {
+            return self
+                .respond(session, ctx, 431, "431 Request Header Fields Too Large\n")
+                .await;
+        }
         if req.method.as_str() == "PURGE" || path.starts_with("/purge/") {
             return self.handle_purge(session, ctx).await;
         }
@@ -257,7 +286,9 @@ impl ProxyHttp for Edge {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .is_some_and(|n| n > self.settings.client_max_body_size);
         if too_big {
-            return self.respond(session, ctx, 413, "413 Request Entity Too Large\n").await;
+            return self
+                .respond(session, ctx, 413, "413 Request Entity Too Large\n")
+                .await;
         }
         let group_name = path[1..].split('/').next().unwrap_or("");
         let Some(group) = self.topology.group(group_name) else {
@@ -302,7 +333,12 @@ impl ProxyHttp for Edge {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
         let cc = CacheControl::from_resp_headers(resp);
-        Ok(resp_cacheable(cc.as_ref(), resp.clone(), false, &self.defaults))
+        Ok(resp_cacheable(
+            cc.as_ref(),
+            resp.clone(),
+            false,
+            &self.defaults,
+        ))
     }
 
     fn should_serve_stale(
@@ -315,13 +351,19 @@ impl ProxyHttp for Edge {
         // never stale-while-revalidate.
         error.is_some_and(|e| {
             e.esource() == &ErrorSource::Upstream
-                || matches!(e.etype(), ErrorType::ConnectNoRoute | ErrorType::HTTPStatus(_))
+                || matches!(
+                    e.etype(),
+                    ErrorType::ConnectNoRoute | ErrorType::HTTPStatus(_)
+                )
         })
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let Some(group) = ctx.group.clone() else {
-            return Err(Error::explain(ErrorType::InternalError, "no group for request"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no group for request",
+            ));
         };
         let peer = if ctx.tried.len() < self.max_tries(&group) {
             group.select(&ctx.tried)
@@ -388,7 +430,10 @@ impl ProxyHttp for Edge {
                 let mut e = Error::create(
                     ErrorType::HTTPStatus(code),
                     ErrorSource::Upstream,
-                    Some(format!("storage {} answered {code}, trying the next one", peer.addr).into()),
+                    Some(
+                        format!("storage {} answered {code}, trying the next one", peer.addr)
+                            .into(),
+                    ),
                     None,
                 );
                 e.set_retry(true);
@@ -512,7 +557,8 @@ impl ProxyHttp for Edge {
                 cs,
                 if upstream.is_empty() { "-" } else { &upstream },
                 elapsed,
-                e.map(|e| format!(" err=\"{}\"", e.etype().as_str())).unwrap_or_default(),
+                e.map(|e| format!(" err=\"{}\"", e.etype().as_str()))
+                    .unwrap_or_default(),
             );
             log.write(line.as_bytes());
         }

@@ -23,10 +23,7 @@ use crate::topology::Topology;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cache directory {dir}: {source}")]
-    Cache {
-        dir: String,
-        source: std::io::Error,
-    },
+    Cache { dir: String, source: std::io::Error },
     #[error("access log {path}: {source}")]
     AccessLog {
         path: String,
@@ -76,8 +73,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         cache.total_items(),
         cache.total_size()
     );
-    let lock: &'static CacheKeyLockImpl =
-        Box::leak(CacheLock::new_boxed(cfg.cache.lock_timeout.0));
+    let lock: &'static CacheKeyLockImpl = Box::leak(CacheLock::new_boxed(cfg.cache.lock_timeout.0));
 
     let topology = Arc::new(Topology::new(
         cfg.upstream.max_fails,
@@ -120,14 +116,17 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         upstream_keepalive_pool_size: cfg.server.upstream_keepalive_pool,
         user: cfg.server.user.clone(),
         group: cfg.server.group.clone(),
-        error_log: cfg.server.error_log.as_ref().map(|p| p.display().to_string()),
+        error_log: cfg
+            .server
+            .error_log
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..ServerConf::default()
     };
-    conf.pid_file = cfg
-        .server
-        .pid_file
-        .as_ref()
-        .map_or_else(|| "/tmp/fdfs-edge.pid".to_string(), |p| p.display().to_string());
+    conf.pid_file = cfg.server.pid_file.as_ref().map_or_else(
+        || "/tmp/fdfs-edge.pid".to_string(),
+        |p| p.display().to_string(),
+    );
     conf.upgrade_sock = cfg.server.upgrade_sock.as_ref().map_or_else(
         || "/tmp/fdfs-edge-upgrade.sock".to_string(),
         |p| p.display().to_string(),
@@ -153,6 +152,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             write_timeout: cfg.upstream.write_timeout.0,
             max_tries: cfg.upstream.tries,
             client_max_body_size: cfg.server.client_max_body_size.0,
+            max_header_size: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
         },

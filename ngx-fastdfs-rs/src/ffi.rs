@@ -85,8 +85,7 @@ pub static mut ngx_http_fastdfs_module: ngx_module_t = ngx_module_t {
 /// The modules of this shared object (read by `load_module`).
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut ngx_modules: [*const ngx_module_t; 2] =
-    [addr_of!(ngx_http_fastdfs_module), null()];
+pub static mut ngx_modules: [*const ngx_module_t; 2] = [addr_of!(ngx_http_fastdfs_module), null()];
 
 /// Their names.
 #[no_mangle]
@@ -121,6 +120,10 @@ struct LocConf {
     instance: Option<Rc<Instance>>,
     proxy_handler: ngx_http_handler_pt,
     proxy_conf: *mut c_void,
+    /// This level's `loc_conf` array (to find the proxy module's conf of every level).
+    loc_confs: *mut *mut c_void,
+    /// The enclosing level (set at merge time; merges run outside-in).
+    parent: *const LocConf,
 }
 
 unsafe fn alloc<T>(pool: *mut ngx_pool_t, v: T) -> *mut c_void {
@@ -153,6 +156,8 @@ extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 instance: None,
                 proxy_handler: None,
                 proxy_conf: null_mut(),
+                loc_confs: (*((*cf).ctx as *mut ngx_http_conf_ctx_t)).loc_conf,
+                parent: null(),
             },
         )
     })
@@ -196,13 +201,18 @@ unsafe fn conf_position(cf: *mut ngx_conf_t) -> String {
     )
 }
 
-extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut c_void) -> *mut c_char {
+extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
     guard(CONF_ERROR, || unsafe {
         let prev = &mut *(prev as *mut LocConf);
         let conf = &mut *(conf as *mut LocConf);
         if conf.config_path.is_none() {
             conf.config_path = prev.config_path.clone();
         }
+        conf.parent = prev as *const LocConf;
         if !conf.enabled {
             return CONF_OK;
         }
@@ -244,19 +254,35 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
             }
         };
         // Proxy timeouts: mod_fastdfs.conf's connect/network timeouts unless proxy_*_timeout is
-        // written in this location. ngx_http_upstream_conf_t is the first field of the proxy
-        // module's location conf (nginx 1.22).
+        // written in this location or an enclosing level. ngx_http_upstream_conf_t is the first
+        // field of the proxy module's location conf (nginx 1.22). This merge runs before the proxy
+        // module's (ngx_module_order), so "unset" still means "not written here".
         if !conf.proxy_conf.is_null() {
-            let u = &mut *(conf.proxy_conf as *mut ngx_http_upstream_conf_t);
             let ct = (inst.conf.connect_timeout.max(1) as ngx_msec_t) * 1000;
             let nt = (inst.conf.network_timeout.max(1) as ngx_msec_t) * 1000;
-            if u.connect_timeout == UNSET_MSEC {
+            let inherited = |pick: fn(&ngx_http_upstream_conf_t) -> ngx_msec_t| -> bool {
+                let pidx = (*addr_of!(ngx_http_proxy_module)).ctx_index;
+                let mut level: *const LocConf = conf.parent;
+                while !level.is_null() {
+                    let arr = (*level).loc_confs;
+                    if !arr.is_null() {
+                        let pc = *arr.add(pidx) as *const ngx_http_upstream_conf_t;
+                        if !pc.is_null() && pick(&*pc) != UNSET_MSEC {
+                            return true;
+                        }
+                    }
+                    level = (*level).parent;
+                }
+                false
+            };
+            let u = &mut *(conf.proxy_conf as *mut ngx_http_upstream_conf_t);
+            if u.connect_timeout == UNSET_MSEC && !inherited(|u| u.connect_timeout) {
                 u.connect_timeout = ct;
             }
-            if u.send_timeout == UNSET_MSEC {
+            if u.send_timeout == UNSET_MSEC && !inherited(|u| u.send_timeout) {
                 u.send_timeout = nt;
             }
-            if u.read_timeout == UNSET_MSEC {
+            if u.read_timeout == UNSET_MSEC && !inherited(|u| u.read_timeout) {
                 u.read_timeout = nt;
             }
         }
@@ -305,7 +331,11 @@ extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     })
 }
 
-extern "C" fn cmd_config(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+extern "C" fn cmd_config(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     guard(CONF_ERROR, || unsafe {
         let lcf = &mut *(conf as *mut LocConf);
         if lcf.config_path.is_some() {
@@ -323,7 +353,11 @@ extern "C" fn cmd_config(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *m
     })
 }
 
-extern "C" fn cmd_module(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+extern "C" fn cmd_module(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     guard(CONF_ERROR, || unsafe {
         let lcf = &mut *(conf as *mut LocConf);
         if lcf.enabled {
@@ -370,7 +404,10 @@ extern "C" fn cmd_module(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *m
                 return CONF_ERROR;
             }
             std::ptr::copy_nonoverlapping(s.as_ptr(), d, s.len());
-            *e = ngx_str_t { len: s.len(), data: d };
+            *e = ngx_str_t {
+                len: s.len(),
+                data: d,
+            };
         }
         let saved_args = (*cf).args;
         let saved_redirect = (*clcf).auto_redirect();
@@ -460,7 +497,11 @@ unsafe fn set_status(r: *mut ngx_http_request_t, st: Status) {
     }
 }
 
-unsafe fn add_header(r: *mut ngx_http_request_t, key: &'static CStr, value: &[u8]) -> *mut ngx_table_elt_t {
+unsafe fn add_header(
+    r: *mut ngx_http_request_t,
+    key: &'static CStr,
+    value: &[u8],
+) -> *mut ngx_table_elt_t {
     let Some(v) = pool_bytes(r, value) else {
         return null_mut();
     };
@@ -527,7 +568,11 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
     let lcf = loc_conf_r(r);
-    let Some(inst) = (if lcf.is_null() { None } else { (*lcf).instance.clone() }) else {
+    let Some(inst) = (if lcf.is_null() {
+        None
+    } else {
+        (*lcf).instance.clone()
+    }) else {
         set_status(r, Status::Error);
         return HTTP_500;
     };
@@ -538,7 +583,9 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let uri = str_of(&(*r).uri).to_vec();
     let args = str_of(&(*r).args).to_vec();
     let bypass = match &inst.conf.anti_steal_bypass_header {
-        Some(b) if !b.name.is_empty() => header_in(r, &b.name).is_some_and(|v| v == b.value.as_bytes()),
+        Some(b) if !b.name.is_empty() => {
+            header_in(r, &b.name).is_some_and(|v| v == b.value.as_bytes())
+        }
         _ => false,
     };
     let now = now();
@@ -560,11 +607,10 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     };
 
     if let Some(gi) = target.group {
-        let store = inst
-            .conf
-            .groups
-            .get(gi)
-            .and_then(|g| g.store_paths.get(usize::from(target.logic.store_path_index())));
+        let store = inst.conf.groups.get(gi).and_then(|g| {
+            g.store_paths
+                .get(usize::from(target.logic.store_path_index()))
+        });
         if let Some(store) = store {
             match serve_local(r, &inst, store, &target) {
                 Local::Served(rc) => return rc,
@@ -630,7 +676,8 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
             let main = main_conf_r(r);
             let host = format!("{}:{}", fwd.host, fwd.port.unwrap_or(port));
             let puri = logic::proxy_uri(&raw_uri, has_args);
-            if !set_var(r, (*main).var_host, host.as_bytes()) || !set_var(r, (*main).var_uri, &puri) {
+            if !set_var(r, (*main).var_host, host.as_bytes()) || !set_var(r, (*main).var_uri, &puri)
+            {
                 return HTTP_500;
             }
             set_status(r, Status::Proxy);
@@ -659,7 +706,10 @@ struct Opened {
 }
 
 /// Open `full` with nginx's open file cache. `Err(status)` for a hard error, `Ok(None)` if absent.
-unsafe fn open_cached(r: *mut ngx_http_request_t, full: &Path) -> Result<Option<Opened>, ngx_int_t> {
+unsafe fn open_cached(
+    r: *mut ngx_http_request_t,
+    full: &Path,
+) -> Result<Option<Opened>, ngx_int_t> {
     use std::os::unix::ffi::OsStrExt;
     let clcf = core_loc_conf_r(r);
     let bytes = full.as_os_str().as_bytes();
@@ -688,12 +738,19 @@ unsafe fn open_cached(r: *mut ngx_http_request_t, full: &Path) -> Result<Option<
                 log_r(
                     r,
                     NGX_LOG_INFO,
-                    &format!("403: {} refused (errno {err}, disable_symlinks or permissions)", full.display()),
+                    &format!(
+                        "403: {} refused (errno {err}, disable_symlinks or permissions)",
+                        full.display()
+                    ),
                 );
                 Err(NGX_HTTP_FORBIDDEN as ngx_int_t)
             }
             _ => {
-                log_r(r, NGX_LOG_ERR, &format!("open {} failed: errno {err}", full.display()));
+                log_r(
+                    r,
+                    NGX_LOG_ERR,
+                    &format!("open {} failed: errno {err}", full.display()),
+                );
                 Err(HTTP_500)
             }
         };
@@ -710,7 +767,6 @@ unsafe fn serve_local(
     store: &Path,
     t: &logic::Target,
 ) -> Local {
-    let _ = inst;
     if t.info.kind == FileKind::Trunk {
         let Some(container) = t.info.trunk_container_path() else {
             return Local::Missing;
@@ -746,21 +802,29 @@ unsafe fn serve_local(
         match header.validate(&t.info) {
             Ok(SlotType::Regular) => {}
             Ok(_) => {
-                log_r(r, NGX_LOG_INFO, "trunk slot is a link: not supported, treated as missing");
+                log_r(
+                    r,
+                    NGX_LOG_INFO,
+                    "trunk slot is a link: not supported, treated as missing",
+                );
                 return Local::Missing;
             }
             Err(e) => {
-                log_r(r, NGX_LOG_INFO, &format!("trunk slot does not match the id: {e}"));
+                log_r(
+                    r,
+                    NGX_LOG_INFO,
+                    &format!("trunk slot does not match the id: {e}"),
+                );
                 return Local::Missing;
             }
         }
         let start = loc.data_offset() as i64;
         let len = i64::from(header.file_size);
-        if start + len > opened.of.size as i64 {
+        if start + len > opened.of.size {
             log_r(r, NGX_LOG_INFO, "trunk slot beyond the container end");
             return Local::Missing;
         }
-        return Local::Served(send_file(r, &opened, start, len, t.info.timestamp, t));
+        return Local::Served(send_file(r, &opened, start, len, t.info.timestamp, t, inst));
     }
     let full = store.join(t.logic.local_path());
     let opened = match open_cached(r, &full) {
@@ -771,9 +835,9 @@ unsafe fn serve_local(
             return Local::Status(code);
         }
     };
-    let mtime = t.id_mtime().unwrap_or(opened.of.mtime as i64);
-    let size = opened.of.size as i64;
-    Local::Served(send_file(r, &opened, 0, size, mtime, t))
+    let mtime = t.id_mtime().unwrap_or(opened.of.mtime);
+    let size = opened.of.size;
+    Local::Served(send_file(r, &opened, 0, size, mtime, t, inst))
 }
 
 unsafe fn send_file(
@@ -783,12 +847,37 @@ unsafe fn send_file(
     len: i64,
     mtime: i64,
     t: &logic::Target,
+    inst: &Instance,
 ) -> ngx_int_t {
+    let has_range = !(*r).headers_in.range.is_null();
+    let (mut start, mut len, mut prefix): (i64, i64, &'static [u8]) = (start, len, &[]);
+    let flv = logic::flv_range(inst, t, has_range, len.max(0) as u64);
+    match &flv {
+        None => {}
+        Some(Err(reason)) => {
+            log_r(r, NGX_LOG_INFO, &format!("400: {reason}"));
+            set_status(r, Status::BadRequest);
+            return NGX_HTTP_BAD_REQUEST as ngx_int_t;
+        }
+        Some(Ok((s, e))) => {
+            start += *s as i64;
+            len = (*e - *s) as i64;
+            if *s > 0 {
+                prefix = &logic::FLV_HEADER;
+            }
+        }
+    }
     set_status(r, Status::Local);
     (*r).headers_out.status = NGX_HTTP_OK as ngx_uint_t;
-    (*r).headers_out.content_length_n = len as off_t;
+    (*r).headers_out.content_length_n = (len + prefix.len() as i64) as off_t;
     (*r).headers_out.last_modified_time = mtime as time_t;
-    if ngx_http_set_etag(r) != OK || ngx_http_set_content_type(r) != OK {
+    if flv.is_none() {
+        if ngx_http_set_etag(r) != OK {
+            return HTTP_500;
+        }
+        (*r).set_allow_ranges(1);
+    }
+    if ngx_http_set_content_type(r) != OK {
         return HTTP_500;
     }
     if let Some(name) = &t.filename {
@@ -797,7 +886,6 @@ unsafe fn send_file(
             return HTTP_500;
         }
     }
-    (*r).set_allow_ranges(1);
     let rc = ngx_http_send_header(r);
     if rc == ERROR || rc > OK || (*r).header_only() != 0 {
         return rc;
@@ -822,7 +910,23 @@ unsafe fn send_file(
         buf: b,
         next: null_mut(),
     };
-    ngx_http_output_filter(r, &mut out)
+    if prefix.is_empty() {
+        return ngx_http_output_filter(r, &mut out);
+    }
+    let hb = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+    if hb.is_null() {
+        return ERROR;
+    }
+    (*hb).pos = prefix.as_ptr() as *mut u8;
+    (*hb).last = prefix.as_ptr().add(prefix.len()) as *mut u8;
+    (*hb).start = (*hb).pos;
+    (*hb).end = (*hb).last;
+    (*hb).set_memory(1);
+    let mut head = ngx_chain_t {
+        buf: hb,
+        next: &mut out,
+    };
+    ngx_http_output_filter(r, &mut head)
 }
 
 unsafe fn send_memory(r: *mut ngx_http_request_t, body: &[u8], content_type: &str) -> ngx_int_t {

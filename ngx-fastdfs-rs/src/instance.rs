@@ -7,7 +7,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use fdfs_client::conf::{ConfError, MimeTypes, ModFastdfsConf, ResponseMode, StorageIdsConf};
+use fdfs_client::conf::{ConfError, MimeTypes, ModFastdfsConf, StorageIdsConf};
+use fdfs_client::file_id::Source;
 
 /// A cluster member this node may forward to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct Instance {
     /// The addresses of this host the module treats as "local" (127.0.0.1 + interfaces per
     /// `if_alias_prefix`).
     pub local_ips: HashSet<IpAddr>,
+    /// The storages the tracker listed at configuration time (cluster members).
+    pub tracker_members: Vec<IpAddr>,
     /// `http.anti_steal.token_check_fail`.
     pub fail_file: Option<FailFile>,
     /// Warnings to log once at start.
@@ -99,7 +102,7 @@ impl Instance {
         conf: ModFastdfsConf,
         ifaddrs: &[(String, IpAddr)],
     ) -> Result<Instance, InstanceError> {
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         for g in &conf.groups {
             for (i, p) in g.store_paths.iter().enumerate() {
                 if !p.is_dir() {
@@ -121,7 +124,10 @@ impl Instance {
             _ => None,
         };
         let http = &conf.http;
-        let fail_file = match (&http.anti_steal.check_token, &http.anti_steal.token_check_fail) {
+        let fail_file = match (
+            &http.anti_steal.check_token,
+            &http.anti_steal.token_check_fail,
+        ) {
             (true, Some(f)) => {
                 let body = std::fs::read(f).map_err(|e| {
                     other(
@@ -154,9 +160,9 @@ impl Instance {
                     return Err(other(
                         &conf.file,
                         format!(
-                            "storage_peers: {:?} is not an IP address (host names are not resolved)",
-                            p.host()
-                        ),
+                        "storage_peers: {:?} is not an IP address (host names are not resolved)",
+                        p.host()
+                    ),
                     ))
                 }
             }
@@ -169,24 +175,33 @@ impl Instance {
             storage_ids,
             peers,
             local_ips,
+            tracker_members: Vec::new(),
             fail_file,
             warnings: Vec::new(),
         };
-        if inst.conf.response_mode == ResponseMode::Redirect || inst.conf.response_mode == ResponseMode::Proxy {
-            if !inst.has_members() {
-                warnings.push(format!(
-                    "{}: neither storage_peers nor a storage id table is configured: files that are not \
-                     local are forwarded to whatever source address their id names (set storage_peers)",
-                    inst.conf.file
-                ));
-            }
-        }
         inst.warnings = warnings;
         Ok(inst)
     }
 
+    /// The warning when no cluster member list is known (computed after the tracker fetch).
+    pub fn check_members(&mut self) {
+        if !self.has_members() {
+            self.warnings.push(format!(
+                "{}: neither storage_peers, nor a storage id table, nor a tracker storage list is available: files that are not \
+                 local are forwarded to whatever source address their id names (set storage_peers)",
+                self.conf.file
+            ));
+        }
+    }
+
     /// Merge what the tracker said (spec §4.3).
-    pub fn apply_tracker(&mut self, sync_max_delay: Option<i64>, ids: Option<StorageIdsConf>) {
+    pub fn apply_tracker(
+        &mut self,
+        sync_max_delay: Option<i64>,
+        ids: Option<StorageIdsConf>,
+        members: Vec<IpAddr>,
+    ) {
+        self.tracker_members = members;
         if let Some(d) = sync_max_delay {
             self.sync_max_delay = d;
         }
@@ -195,14 +210,35 @@ impl Instance {
         }
     }
 
-    /// True if a member list is known (storage ids or `storage_peers`).
+    /// True if a member list is known (storage ids, the tracker's storage list or `storage_peers`).
     pub fn has_members(&self) -> bool {
-        !self.peers.is_empty() || self.storage_ids.as_ref().is_some_and(|t| !t.entries.is_empty())
+        !self.peers.is_empty()
+            || !self.tracker_members.is_empty()
+            || self
+                .storage_ids
+                .as_ref()
+                .is_some_and(|t| !t.entries.is_empty())
     }
 
-    /// Is `ip` this storage (for the "I am the source" 404)?
-    pub fn is_self(&self, ip: &IpAddr, _group: Option<usize>) -> bool {
-        self.local_ips.contains(ip)
+    /// Is the source this storage (for the "I am the source" 404)? In storage-id mode, when the id
+    /// table gives the storage's port, a local address with another port is a *sibling* instance of
+    /// the same host (FastDFS 6.16), not this one.
+    pub fn is_self(&self, ip: &IpAddr, src: Source, group: Option<usize>) -> bool {
+        if !self.local_ips.contains(ip) {
+            return false;
+        }
+        if let (Source::StorageId(id), Some(g)) = (src, group.and_then(|g| self.conf.groups.get(g)))
+        {
+            if let Some(port) = self
+                .storage_ids
+                .as_ref()
+                .and_then(|t| t.get(id))
+                .and_then(|e| e.port)
+            {
+                return port == g.storage_server_port;
+            }
+        }
+        true
     }
 
     /// The first address of storage `id`.
@@ -227,7 +263,7 @@ impl Instance {
                 .iter()
                 .any(|e| e.addrs.iter().any(|a| parse_ip(a).as_ref() == Some(ip)))
         });
-        if in_ids {
+        if in_ids || self.tracker_members.contains(ip) {
             Membership::Member(None)
         } else {
             Membership::Stranger

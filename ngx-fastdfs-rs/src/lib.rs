@@ -26,6 +26,8 @@ pub enum Level {
     Error,
     /// `warn`.
     Warn,
+    /// `notice`.
+    Notice,
     /// `info`.
     Info,
 }
@@ -36,6 +38,7 @@ impl Level {
         match self {
             Level::Error => 4,
             Level::Warn => 5,
+            Level::Notice => 6,
             Level::Info => 7,
         }
     }
@@ -52,5 +55,6 @@ pub fn load_instance(
     if inst.conf.load_fdfs_parameters_from_tracker {
         tracker::load_from_trackers(&mut inst, log);
     }
+    inst.check_members();
     Ok(inst)
 }

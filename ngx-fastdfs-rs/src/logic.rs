@@ -124,7 +124,10 @@ pub fn url_decode(v: &[u8]) -> Vec<u8> {
     while i < v.len() {
         match v[i] {
             b'+' => out.push(b' '),
-            b'%' => match (v.get(i + 1).and_then(|&c| hex(c)), v.get(i + 2).and_then(|&c| hex(c))) {
+            b'%' => match (
+                v.get(i + 1).and_then(|&c| hex(c)),
+                v.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h * 16 + l);
                     i += 2;
@@ -155,6 +158,10 @@ pub struct Target {
     pub has_redirect_param: bool,
     /// The query had parameters (for `?`/`&` when appending `redirect=1`).
     pub has_query: bool,
+    /// `start` and `end` (FLV pseudo-streaming).
+    pub flv_start: Option<String>,
+    /// See `flv_start`.
+    pub flv_end: Option<String>,
 }
 
 impl Target {
@@ -246,6 +253,13 @@ pub fn analyze(
         logic.check_store_path_index(count).map_err(id_err)?;
     }
     let info = FileInfo::decode(&logic).map_err(id_err)?;
+    if info.source == Source::Ip(std::net::Ipv4Addr::UNSPECIFIED) {
+        // All-zero (or undecodable) source bytes: no storage ever writes this.
+        return Err(bad(format!(
+            "invalid file id {}: source address 0.0.0.0",
+            logic.as_str()
+        )));
+    }
     Ok(Target {
         group,
         group_name,
@@ -254,6 +268,8 @@ pub fn analyze(
         filename: query.get("filename").map(str::to_owned),
         has_redirect_param: query.get("redirect").is_some(),
         has_query: !query.is_empty(),
+        flv_start: query.get("start").map(str::to_owned),
+        flv_end: query.get("end").map(str::to_owned),
     })
 }
 
@@ -284,7 +300,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
     let resolved = resolve_source(inst, t.info.source);
     if t.same_group() {
         if let Some((ip, _)) = &resolved {
-            if inst.is_self(ip, t.group) {
+            if inst.is_self(ip, t.info.source, t.group) {
                 return NotLocal::NotFound(format!(
                     "file {}/{} not found on this storage, which is its source",
                     t.group_name,
@@ -373,15 +389,65 @@ pub fn redirect_location(
         out.extend_from_slice(format!(":{port}").as_bytes());
     }
     out.extend_from_slice(raw_uri);
-    out.extend_from_slice(if has_args { b"&redirect=1" } else { b"?redirect=1" });
+    out.extend_from_slice(if has_args {
+        b"&redirect=1"
+    } else {
+        b"?redirect=1"
+    });
     out
+}
+
+/// The FLV header prepended when `start > 0` (spec §3.5).
+pub const FLV_HEADER: [u8; 13] = [0x46, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
+
+/// FLV pseudo-streaming (spec §3.5): `Some(Ok((start, end)))` (end exclusive) when it applies,
+/// `Some(Err(reason))` for an invalid `start`/`end` (400), `None` when it does not apply (not enabled,
+/// another extension, a Range header, or no `start`).
+pub fn flv_range(
+    inst: &Instance,
+    t: &Target,
+    has_range: bool,
+    size: u64,
+) -> Option<Result<(u64, u64), String>> {
+    if !inst.conf.flv_support || has_range {
+        return None;
+    }
+    let name = t.logic.file_name();
+    let ext = fdfs_client::file_id::http_extension(name)?;
+    if ext != inst.conf.flv_extension {
+        return None;
+    }
+    let start = t.flv_start.as_deref()?;
+    let strict = |v: &str| -> Option<u64> {
+        (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse().ok())
+            .flatten()
+    };
+    let Some(s) = strict(start) else {
+        return Some(Err(format!("invalid flv start {start:?}")));
+    };
+    let e = match t.flv_end.as_deref() {
+        None => size,
+        Some(v) => match strict(v) {
+            Some(e) => e.min(size),
+            None => return Some(Err(format!("invalid flv end {v:?}"))),
+        },
+    };
+    if s >= size || s >= e {
+        return Some(Err(format!("invalid flv range {s}-{e} for size {size}")));
+    }
+    Some(Ok((s, e)))
 }
 
 /// The URI sent upstream when proxying: the raw request URI plus `{?|&}redirect=1`.
 pub fn proxy_uri(raw_uri: &[u8], has_args: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw_uri.len() + 12);
     out.extend_from_slice(raw_uri);
-    out.extend_from_slice(if has_args { b"&redirect=1" } else { b"?redirect=1" });
+    out.extend_from_slice(if has_args {
+        b"&redirect=1"
+    } else {
+        b"?redirect=1"
+    });
     out
 }
 
@@ -437,6 +503,135 @@ pub fn find_peer<'a>(peers: &'a [Peer], ip: &IpAddr) -> Option<&'a Peer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdfs_client::conf::ModFastdfsConf;
+    use fdfs_client::file_id::{encode_logic_name, NameSpec, SizeField};
+
+    fn inst(extra: &str) -> Instance {
+        let text = format!(
+            "base_path=/tmp\ngroup_name=group1\nurl_have_group_name=true\nstore_path0=/tmp\n\
+             http.need_find_content_type=false\nhttp.multi_range.enabled=false\n{extra}"
+        );
+        let conf = ModFastdfsConf::parse_str(&text, "t.conf").expect("conf");
+        let ifaddrs = vec![("lo:a0".to_string(), IpAddr::from([127, 0, 0, 11]))];
+        let mut i = Instance::from_conf(conf, &ifaddrs).expect("instance");
+        i.check_members();
+        i
+    }
+
+    fn name(src: [u8; 4], ts: i64) -> String {
+        encode_logic_name(&NameSpec {
+            source: Source::Ip(src.into()),
+            timestamp: ts,
+            size_field: SizeField::compose(10, false, false, Some(5)),
+            crc32: 1,
+            trunk: None,
+            store_path_index: 0,
+            subdirs: (0, 0),
+            ext: "jpg",
+            random_digits: "123",
+        })
+        .expect("encode")
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn decide(i: &Instance, uri: &str, args: &str) -> Result<NotLocal, Refusal> {
+        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).map(|t| not_local(i, &t, NOW))
+    }
+
+    #[test]
+    fn refusals() {
+        let i = inst("");
+        let bad = |u: &str| matches!(decide(&i, u, ""), Err(Refusal::BadRequest(_)));
+        assert!(bad("/group1/M00/00/00/abc.jpg"));
+        assert!(bad("/group1M00000000000000000000000000"));
+        let n = name([127, 0, 0, 12], NOW - 10);
+        assert!(bad(&format!("/group1/M01/{}", &n[4..])));
+        assert!(bad(&format!("/group1/{}/", n)));
+        assert!(bad(&format!("/group1/M00/00/00/{}", "!".repeat(40))));
+        assert!(bad(&format!("/group1/{}\0", n)));
+        let t = inst(
+            "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key=k\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=a/b\n",
+        );
+        let r = analyze(&t, format!("/group1/{n}").as_bytes(), b"", false, NOW);
+        assert!(matches!(r, Err(Refusal::Token(TokenError::Missing(_)))));
+        let tok = token::generate(&n, "k", NOW);
+        let args = format!("token={tok}&ts={NOW}");
+        assert!(analyze(
+            &t,
+            format!("/group1/{n}").as_bytes(),
+            args.as_bytes(),
+            false,
+            NOW
+        )
+        .is_ok());
+        assert!(analyze(&t, format!("/group1/{n}").as_bytes(), b"", true, NOW).is_ok());
+    }
+
+    #[test]
+    fn url_without_group_name() {
+        let text = "base_path=/tmp\ngroup_name=group7\nstore_path0=/tmp\n\
+                    http.need_find_content_type=false\nhttp.multi_range.enabled=false\n";
+        let conf = ModFastdfsConf::parse_str(text, "t.conf").expect("conf");
+        let i = Instance::from_conf(conf, &[]).expect("instance");
+        let n = name([127, 0, 0, 12], NOW - 10);
+        let t = analyze(&i, format!("/{n}").as_bytes(), b"", false, NOW).expect("ok");
+        assert_eq!((t.group, t.group_name.as_str()), (Some(0), "group7"));
+        assert_eq!(t.logic.as_str(), n);
+    }
+
+    #[test]
+    fn not_local_rules() {
+        let i = inst("");
+        // Source is this storage.
+        let own = name([127, 0, 0, 11], NOW - 10);
+        assert!(matches!(
+            decide(&i, &format!("/group1/{own}"), ""),
+            Ok(NotLocal::NotFound(_))
+        ));
+        // Another member, recent: forwarded (no member list: C behaviour, local port).
+        let other = name([127, 0, 0, 12], NOW - 10);
+        assert_eq!(
+            decide(&i, &format!("/group1/{other}"), "").ok(),
+            Some(NotLocal::Forward(Forward {
+                host: "127.0.0.12".into(),
+                port: None
+            }))
+        );
+        // Too old for the sync window.
+        let old = name([127, 0, 0, 12], NOW - 90_000);
+        assert!(matches!(
+            decide(&i, &format!("/group1/{old}"), ""),
+            Ok(NotLocal::NotFound(_))
+        ));
+        // A foreign group is forwarded whatever its age.
+        assert!(matches!(
+            decide(&i, &format!("/group2/{old}"), ""),
+            Ok(NotLocal::Forward(_))
+        ));
+        // Loop guard.
+        assert!(matches!(
+            decide(&i, &format!("/group1/{other}"), "redirect=1"),
+            Ok(NotLocal::BadRequest(_))
+        ));
+        // Members: peers give the port; strangers are refused.
+        let p = inst("storage_peers = 127.0.0.12:8081, [::1]:8082\n");
+        assert_eq!(
+            decide(&p, &format!("/group1/{other}"), "").ok(),
+            Some(NotLocal::Forward(Forward {
+                host: "127.0.0.12".into(),
+                port: Some(8081)
+            }))
+        );
+        let stranger = name([10, 9, 8, 7], NOW - 10);
+        assert!(matches!(
+            decide(&p, &format!("/group1/{stranger}"), ""),
+            Ok(NotLocal::NotFound(_))
+        ));
+        assert!(i.warnings.iter().any(|w| w.contains("storage_peers")));
+        assert!(p.warnings.is_empty());
+    }
 
     #[test]
     fn query_parsing() {

@@ -147,7 +147,10 @@ fn hex(h: &HashBinary) -> String {
 }
 
 fn internal(context: &'static str, e: impl std::fmt::Display) -> Box<Error> {
-    Error::explain(ErrorType::InternalError, format!("disk cache: {context}: {e}"))
+    Error::explain(
+        ErrorType::InternalError,
+        format!("disk cache: {context}: {e}"),
+    )
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -633,7 +636,8 @@ impl HandleMiss for DiskMiss {
             return Err(internal("write meta", e));
         }
         // Body first, then meta: a meta file always has its complete body next to it.
-        let renamed = fs::rename(&self.tmp, &body_path).and_then(|_| fs::rename(&meta_tmp, &meta_path));
+        let renamed =
+            fs::rename(&self.tmp, &body_path).and_then(|_| fs::rename(&meta_tmp, &meta_path));
         if let Err(e) = renamed {
             let _ = fs::remove_file(&meta_tmp);
             return Err(internal("rename", e));
@@ -793,7 +797,9 @@ mod tests {
         let span = sp();
         let mut m = c.get_miss_handler(&k, &meta(), &span).await.unwrap();
         for part in body.chunks(7000) {
-            m.write_body(Bytes::copy_from_slice(part), false).await.unwrap();
+            m.write_body(Bytes::copy_from_slice(part), false)
+                .await
+                .unwrap();
         }
         m.finish().await.unwrap();
     }
@@ -810,7 +816,9 @@ mod tests {
     }
 
     fn body(n: usize, seed: u8) -> Vec<u8> {
-        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
     #[tokio::test]
@@ -896,7 +904,9 @@ mod tests {
         let c = leak(d.path(), 1 << 30);
         let k = CacheKey::new("/x".to_string(), "");
         let mut m = c.get_miss_handler(&k, &meta(), &sp()).await.unwrap();
-        m.write_body(Bytes::from_static(b"partial"), false).await.unwrap();
+        m.write_body(Bytes::from_static(b"partial"), false)
+            .await
+            .unwrap();
         drop(m);
         assert!(get(c, "/x").await.is_none());
         assert_eq!(fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);

@@ -166,7 +166,7 @@ impl Connection {
         ctx: &Ctx,
         reader: &mut R,
         len: u64,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
         let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
         let mut left = len;
@@ -290,7 +290,7 @@ impl Connection {
         ctx: &Ctx,
         len: u64,
         writer: &mut W,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
         let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
         let mut left = len;

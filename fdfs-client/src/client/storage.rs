@@ -157,9 +157,24 @@ impl Client {
         let pool = self.pool();
         let mut conn = pool.get(Role::Storage, addr, op).await?.conn;
         let ctx = conn.ctx(op);
-        conn.write_all(&ctx, &req.frame_prefix()).await?;
-        conn.send_from(&ctx, reader, req.content_len(), progress)
-            .await?;
+        let mut sent = conn.write_all(&ctx, &req.frame_prefix()).await;
+        if sent.is_ok() {
+            sent = conn
+                .send_from(&ctx, reader, req.content_len(), progress)
+                .await;
+        }
+        if let Err(e) = sent {
+            // A storage that refuses a request (bad name, no space...) may answer with a status and
+            // close before reading the content: report its status rather than the broken pipe.
+            if e.kind() == ErrorKind::Io {
+                if let Err(status) = conn.recv_header(&ctx).await {
+                    if status.kind() == ErrorKind::Status {
+                        return Err(status);
+                    }
+                }
+            }
+            return Err(e);
+        }
         let reply = conn.recv_reply::<Rep>(&ctx).await;
         release(pool, conn, &reply);
         reply
@@ -209,6 +224,19 @@ impl Client {
         offset: u64,
         len: Option<u64>,
     ) -> Result<DownloadStream> {
+        self.download_stream_from(None, file_id, offset, len).await
+    }
+
+    /// [`Client::download_stream`] from a given storage (e.g. the source server from
+    /// [`Client::query_update`], which sees an appender file's changes first), or from the one a
+    /// tracker picks when `storage` is `None`.
+    pub async fn download_stream_from(
+        &self,
+        storage: Option<&ServerAddr>,
+        file_id: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<DownloadStream> {
         let p = split_file_id(file_id)?;
         if len == Some(0) {
             return Err(Error::invalid(
@@ -218,7 +246,14 @@ impl Client {
         if offset > i64::MAX as u64 || len.is_some_and(|l| l > i64::MAX as u64) {
             return Err(Error::invalid("download offset or length out of range"));
         }
-        let storage = self.query_fetch(file_id).await?;
+        let storage = match storage {
+            Some(addr) => StorageServer {
+                group: p.group.to_owned(),
+                addr: addr.clone(),
+                store_path_index: None,
+            },
+            None => self.query_fetch(file_id).await?,
+        };
         let req = proto::DownloadRequest {
             offset,
             bytes: len.unwrap_or(0),

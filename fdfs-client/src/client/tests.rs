@@ -323,3 +323,84 @@ async fn invalid_arguments_fail_before_the_network() {
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(Client::builder().build().is_err());
 }
+
+#[tokio::test]
+async fn ipv6_tracker_and_ipv6_storage_addresses() {
+    // Skip where the host has no IPv6 loopback.
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("SKIP ipv6: no ::1");
+        return;
+    };
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let reply = proto::StoreServer {
+        group: "group1".into(),
+        ip: "fe80::1".into(),
+        port: 23000,
+        store_path_index: 1,
+        addr_width: proto::AddrWidth::V6,
+    }
+    .to_frame();
+    let l = TcpListener::bind(addr).await.unwrap();
+    let handler: Handler = Arc::new(move |_, _| Act::Send(reply.clone()));
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            tokio::spawn(serve(
+                sock,
+                handler.clone(),
+                Arc::new(Mutex::new(Vec::new())),
+            ));
+        }
+    });
+    let tracker: ServerAddr = format!("[::1]:{}", addr.port()).parse().unwrap();
+    let c = client_for(vec![tracker]);
+    let s = c.query_store(None).await.unwrap();
+    assert_eq!(s.addr.host(), "fe80::1");
+    assert_eq!(s.addr.to_string(), "[fe80::1]:23000");
+    assert_eq!(s.store_path_index, Some(1));
+}
+
+#[tokio::test]
+async fn a_hung_tracker_is_skipped_after_one_timeout() {
+    let hung = fake(Arc::new(|_, _| Act::Hang)).await;
+    let good = fake(good_tracker()).await;
+    let c = Client::builder()
+        .trackers([hung.server_addr(), good.server_addr()])
+        .network_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        c.query_store(None).await.unwrap();
+    }
+    assert!(c.tracker_is_down(&hung.server_addr()));
+    // Asked once, then skipped during the cool-down.
+    assert_eq!(hung.cmds().len(), 1);
+}
+
+/// Every public call can run on a multi-threaded runtime (`tokio::spawn`).
+#[allow(dead_code, clippy::let_underscore_future)]
+fn futures_are_send(c: Client, mut sink: Vec<u8>, mut src: &'static [u8], mut s: DownloadStream) {
+    fn send<T: Send>(_: T) {}
+    let o = UploadOptions::new();
+    send(c.upload(b"", &o));
+    send(c.upload_file("/x", &o));
+    send(c.upload_reader(&mut src, 0, &o));
+    send(c.download(""));
+    send(c.download_range("", 0, None));
+    send(c.download_to("", 0, None, &mut sink));
+    send(c.download_stream("", 0, None));
+    send(s.next_chunk());
+    send(c.delete(""));
+    send(c.set_metadata("", [("a", "b")], MetaOp::Merge));
+    send(c.get_metadata(""));
+    send(c.file_info(""));
+    send(c.append("", b""));
+    send(c.modify("", 0, b""));
+    send(c.truncate("", 0));
+    send(c.regenerate_appender_filename(""));
+    send(c.query_store(None));
+    send(c.query_fetch_all(""));
+    send(c.cluster());
+    send(c.storage_ids());
+    send(c.storage_parameters());
+}

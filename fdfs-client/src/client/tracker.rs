@@ -161,13 +161,15 @@ impl Client {
     }
 
     /// The storage ids the tracker knows (its storage_ids.conf, when `use_storage_id` is on).
+    /// Empty when the tracker does not use storage ids.
     pub async fn storage_ids(&self) -> Result<Vec<proto::StorageIdEntry>> {
         let mut entries = Vec::new();
-        // Paged: ask from `start_index` until every id was received.
+        // Paged: ask from `start_index` until every id was received. 6.12+ trackers take the 5-byte
+        // form; `allow_empty` gets an empty list instead of EOPNOTSUPP without storage ids.
         loop {
             let req = proto::FetchStorageIds {
-                start_index: entries.len() as u32,
-                allow_empty: None,
+                start_index: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                allow_empty: Some(true),
             };
             let reply = self.tracker_request("fetch storage ids", &req).await?;
             let page = reply.entries();

@@ -546,6 +546,16 @@ mod tests {
     }
 
     #[test]
+    fn crlf_and_bom() {
+        let ini = Ini::parse_str_with("\u{feff}a = 1\r\n[s]\r\nb=2\r\n", "x.conf", &mut |_| {
+            Ok(String::new())
+        })
+        .unwrap();
+        assert_eq!(ini.global().get("a"), Some("1"));
+        assert_eq!(ini.section("s").unwrap().get("b"), Some("2"));
+    }
+
+    #[test]
     fn includes() {
         let main =
             "a = 1\n[s]\nb = 2\n#include inc.conf\nc = 3\n# include not.conf\n#includenot.conf\n";

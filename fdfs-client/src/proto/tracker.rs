@@ -695,11 +695,13 @@ impl DeleteStorage {
     pub fn decode(body: &[u8]) -> Result<Self> {
         let l = ListStorage::decode(body)?;
         match l.storage_id {
-            Some(storage_id) => Ok(DeleteStorage {
+            // An id field of NULs reads as "": refuse it like a missing one (it would encode to
+            // no id at all, and names no storage anyway).
+            Some(storage_id) if !storage_id.is_empty() => Ok(DeleteStorage {
                 group: l.group,
                 storage_id,
             }),
-            None => Err(ProtoError::InvalidField {
+            _ => Err(ProtoError::InvalidField {
                 what: "storage id",
                 reason: "missing",
             }),
@@ -1031,6 +1033,20 @@ fn split_host_port(addr: &str) -> (String, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delete_storage_refuses_nul_id() {
+        // Found by fuzz/proto_request: a NUL-only id decoded to "" and then encoded to no id.
+        let mut b = b"group1".to_vec();
+        b.resize(GROUP_NAME_LEN, 0);
+        b.extend_from_slice(&[0, 0x18, 0]);
+        assert!(DeleteStorage::decode(&b).is_err());
+        let ok = DeleteStorage {
+            group: "group1".into(),
+            storage_id: "100001".into(),
+        };
+        assert_eq!(DeleteStorage::decode(&ok.encode()).unwrap(), ok);
+    }
 
     #[test]
     fn store_server() {

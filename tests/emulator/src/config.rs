@@ -145,6 +145,24 @@ impl ClusterConfig {
                 }
             }
         }
+        let all: Vec<&StorageConfig> = self.groups.iter().flat_map(|g| &g.storages).collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[..i] {
+                if a.ip == b.ip && !self.use_storage_id {
+                    // File ids carry the source IP: two storages on one IP are indistinguishable.
+                    return bad(format!(
+                        "storages share the address {} (only possible with use_storage_id)",
+                        a.ip
+                    ));
+                }
+                if a.ip == b.ip && a.port != 0 && a.port == b.port {
+                    return bad(format!("two storages on {}:{}", a.ip, a.port));
+                }
+                if a.id.is_some() && a.id == b.id {
+                    return bad(format!("duplicate storage id {:?}", a.id));
+                }
+            }
+        }
         if self.subdir_count_per_path == 0 || self.subdir_count_per_path > 256 {
             return bad("subdir_count_per_path must be 1..=256".into());
         }
@@ -319,7 +337,10 @@ mod tests {
             .iter()
             .flat_map(|g| g.storages.iter().map(|s| s.ip.to_string()))
             .collect();
-        assert_eq!(ips, ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]);
+        assert_eq!(
+            ips,
+            ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
+        );
         assert_eq!(c.groups[1].name, "group2");
         assert_eq!(c.trackers.len(), 1);
         c.validate().unwrap();

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod config;
+mod direct;
 mod state;
 mod storage;
 mod store;
@@ -32,7 +33,7 @@ mod tracker;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ use tracing::info;
 pub use config::{ClusterBuilder, ClusterConfig, GroupConfig, StorageConfig};
 pub use state::status as storage_status;
 
-use state::{Group, Node, Shared, TrackerNode, TrunkAlloc};
+use state::{Group, Node, Shared, TaskGuard, TrackerNode, TrunkAlloc};
 
 /// Errors of the emulator's control API.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,12 @@ pub enum EmuError {
     /// The background runtime could not start.
     #[error("emulator runtime: {0}")]
     Runtime(String),
+    /// A helper request ([`Cluster::upload`]...) failed on the wire.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// A helper request got this FastDFS status (errno).
+    #[error("storage replied status {0}")]
+    Status(u8),
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmuError {
@@ -108,7 +115,10 @@ impl StorageInfo {
     }
     /// The first store path (`M00`).
     pub fn store_path(&self) -> &Path {
-        self.store_paths.first().map(PathBuf::as_path).unwrap_or(Path::new(""))
+        self.store_paths
+            .first()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new(""))
     }
 }
 
@@ -286,10 +296,9 @@ impl Cluster {
             let mut members = Vec::new();
             for s in &g.storages {
                 let port = storage_listeners.get(k).map(local_port).unwrap_or(s.port);
-                let id = s
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| (config::FIRST_STORAGE_ID + k as u32).to_string());
+                let id =
+                    s.id.clone()
+                        .unwrap_or_else(|| (config::FIRST_STORAGE_ID + k as u32).to_string());
                 let source = if cfg.use_storage_id {
                     match id.parse::<u32>() {
                         Ok(v) if (1..=0xFF_FFFF).contains(&v) => Source::StorageId(v),
@@ -330,7 +339,9 @@ impl Cluster {
                     group_idx: gi,
                     alive: AtomicBool::new(false),
                     sync_paused: AtomicBool::new(false),
+                    frozen: watch::channel(false).0,
                     stop: Mutex::new(None),
+                    tasks: Arc::new(AtomicUsize::new(0)),
                     queue: Mutex::new(Default::default()),
                     files_written: AtomicU32::new(0),
                     next_path: AtomicU32::new(0),
@@ -359,10 +370,12 @@ impl Cluster {
                     addr,
                     alive: AtomicBool::new(false),
                     stop: Mutex::new(None),
+                    tasks: Arc::new(AtomicUsize::new(0)),
                 })
                 .collect(),
             group_rr: AtomicUsize::new(0),
             start_time: now,
+            clock_offset: AtomicI64::new(0),
         });
 
         let (htx, hrx) = std::sync::mpsc::channel();
@@ -435,8 +448,14 @@ impl Cluster {
         }
         node.up_time.store(state::now_secs(), Ordering::SeqCst);
         node.alive.store(true, Ordering::SeqCst);
-        self.handle
-            .spawn(storage::accept_loop(self.shared.clone(), i, l, rx));
+        self.handle.spawn(storage::accept_loop(
+            self.shared.clone(),
+            i,
+            l,
+            rx,
+            node.tasks.clone(),
+            TaskGuard::new(&node.tasks),
+        ));
     }
 
     fn launch_tracker(&self, i: usize, l: TcpListener) {
@@ -448,8 +467,14 @@ impl Cluster {
             *s = Some(tx);
         }
         t.alive.store(true, Ordering::SeqCst);
-        self.handle
-            .spawn(tracker::accept_loop(self.shared.clone(), i, l, rx));
+        self.handle.spawn(tracker::accept_loop(
+            self.shared.clone(),
+            i,
+            l,
+            rx,
+            t.tasks.clone(),
+            TaskGuard::new(&t.tasks),
+        ));
     }
 
     /// Tracker addresses.
@@ -512,6 +537,28 @@ impl Cluster {
         }
     }
 
+    /// Freezes a storage: it keeps its port and connections, reads requests but answers none
+    /// until [`Self::thaw`] (a hung server; the tracker still reports it ACTIVE, as FastDFS does
+    /// until the heartbeat times out). For client timeout tests.
+    pub fn freeze(&self, s: impl StorageRef) {
+        if let Ok(n) = self.node(&s) {
+            n.frozen.send_replace(true);
+        }
+    }
+
+    /// Undoes [`Self::freeze`]: pending requests are answered.
+    pub fn thaw(&self, s: impl StorageRef) {
+        if let Ok(n) = self.node(&s) {
+            n.frozen.send_replace(false);
+        }
+    }
+
+    /// Shifts the timestamps written into new file ids by `secs` (negative = in the past), e.g.
+    /// to make a file look older than `storage_sync_file_max_delay`. 0 restores the real clock.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.clock_offset.store(secs, Ordering::SeqCst);
+    }
+
     /// Changes waiting to be replicated to this storage.
     pub fn pending_sync(&self, s: impl StorageRef) -> usize {
         self.node(&s)
@@ -545,15 +592,9 @@ impl Cluster {
                 let _ = tx.send(true);
             }
         }
-        // Wait until the port is released, so a test can see the connection refused.
-        let addr = n.info.addr();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            match TcpListener::bind(addr) {
-                Ok(_) => break,
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
+        // Wait until the listener and every connection are gone, so a test sees the port refused
+        // and its open connections closed.
+        wait_tasks(&n.tasks);
         Ok(())
     }
 
@@ -587,10 +628,7 @@ impl Cluster {
                 let _ = tx.send(true);
             }
         }
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end && TcpListener::bind(t.addr).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_tasks(&t.tasks);
         Ok(())
     }
 
@@ -656,6 +694,39 @@ impl Cluster {
         }
     }
 
+    /// Uploads `data` to a storage over its socket (as a client would, store path chosen by the
+    /// storage) and returns the file id. For suites that need files in place without a client.
+    pub fn upload(&self, s: impl StorageRef, data: &[u8], ext: &str) -> Result<String, EmuError> {
+        direct::upload(self.storage(s)?.addr(), data, ext, false)
+    }
+
+    /// Like [`Self::upload`], an appender file.
+    pub fn upload_appender(
+        &self,
+        s: impl StorageRef,
+        data: &[u8],
+        ext: &str,
+    ) -> Result<String, EmuError> {
+        direct::upload(self.storage(s)?.addr(), data, ext, true)
+    }
+
+    /// Uploads a slave of `master_id` (`prefix`, `ext`; empty ext keeps the master's).
+    pub fn upload_slave(
+        &self,
+        s: impl StorageRef,
+        master_id: &str,
+        prefix: &str,
+        ext: &str,
+        data: &[u8],
+    ) -> Result<String, EmuError> {
+        direct::upload_slave(self.storage(s)?.addr(), master_id, prefix, ext, data)
+    }
+
+    /// Deletes a file on a storage over its socket (replicated like any delete).
+    pub fn delete(&self, s: impl StorageRef, file_id: &str) -> Result<(), EmuError> {
+        direct::delete(self.storage(s)?.addr(), file_id)
+    }
+
     /// The `storage_ids.conf` of this cluster (`<id> <group> <ip>:<port>` lines).
     pub fn storage_ids_conf(&self) -> String {
         let mut s = String::from("# written by fdfs-emu\n");
@@ -711,6 +782,14 @@ impl Cluster {
     /// Seconds since the epoch when the cluster started.
     pub fn start_time(&self) -> u64 {
         self.shared.start_time
+    }
+}
+
+/// Polls until no task of an incarnation runs (at most 10 s).
+fn wait_tasks(tasks: &AtomicUsize) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while tasks.load(Ordering::SeqCst) > 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

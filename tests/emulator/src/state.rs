@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use fdfs_client::file_id::Source;
@@ -74,8 +74,12 @@ pub(crate) struct Node {
     pub group_idx: usize,
     pub alive: AtomicBool,
     pub sync_paused: AtomicBool,
+    /// While `true`, the storage reads requests but does not answer them (a hung server).
+    pub frozen: watch::Sender<bool>,
     /// Signals the current incarnation's tasks to stop (send `true`).
     pub stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Accept loop + connection tasks still running (a kill waits for 0).
+    pub tasks: Arc<AtomicUsize>,
     /// Incoming replication queue.
     pub queue: Mutex<VecDeque<SyncItem>>,
     pub files_written: AtomicU32,
@@ -126,6 +130,25 @@ pub(crate) struct TrackerNode {
     pub addr: std::net::SocketAddrV4,
     pub alive: AtomicBool,
     pub stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Accept loop + connection tasks still running.
+    pub tasks: Arc<AtomicUsize>,
+}
+
+/// Counts a running task; decrements when dropped (however the task ends).
+#[derive(Debug)]
+pub(crate) struct TaskGuard(Arc<AtomicUsize>);
+
+impl TaskGuard {
+    pub fn new(c: &Arc<AtomicUsize>) -> TaskGuard {
+        c.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(c.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Everything.
@@ -137,6 +160,8 @@ pub(crate) struct Shared {
     pub trackers: Vec<TrackerNode>,
     pub group_rr: AtomicUsize,
     pub start_time: u64,
+    /// Seconds added to the timestamps written into new file ids (see `Cluster::set_clock_offset`).
+    pub clock_offset: AtomicI64,
 }
 
 impl Shared {
@@ -147,13 +172,16 @@ impl Shared {
     /// The storage a file id names as its source, within `group`.
     pub fn source_node(&self, group: usize, source: Source) -> Option<usize> {
         let g = self.groups.get(group)?;
-        g.members.iter().copied().find(|&i| match self.nodes.get(i) {
-            Some(n) => match source {
-                Source::Ip(ip) => n.info.ip == ip && n.source == source,
-                Source::StorageId(_) => n.source == source,
-            },
-            None => false,
-        })
+        g.members
+            .iter()
+            .copied()
+            .find(|&i| match self.nodes.get(i) {
+                Some(n) => match source {
+                    Source::Ip(ip) => n.info.ip == ip && n.source == source,
+                    Source::StorageId(_) => n.source == source,
+                },
+                None => false,
+            })
     }
 
     /// The IP address a file id's source resolves to (storage-id mode: through the id table).
@@ -166,6 +194,13 @@ impl Shared {
                 .find(|n| n.source == source)
                 .map(|n| n.info.ip),
         }
+    }
+
+    /// The timestamp for a new file id: now, shifted by the clock offset.
+    pub fn id_time(&self) -> u64 {
+        let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
+        let t = now.saturating_add(self.clock_offset.load(Ordering::SeqCst));
+        u64::try_from(t).unwrap_or(0)
     }
 
     /// Queues `op` from storage `src` to every other storage of its group.

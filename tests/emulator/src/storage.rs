@@ -5,6 +5,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use fdfs_client::file_id::{
@@ -13,8 +14,8 @@ use fdfs_client::file_id::{
 };
 use fdfs_client::proto::{
     cmd, status, AppendRequest, DeleteFile, DownloadRequest, FileInfo as FileInfoReply,
-    GetMetadata, Header, MetaOp, ModifyRequest, QueryFileInfo, RegenerateAppenderFilename,
-    Request, SetMetadataRequest, StreamPrefix, TruncateRequest, UploadReply, UploadRequest,
+    GetMetadata, Header, MetaOp, ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, Request,
+    SetMetadataRequest, StreamPrefix, TruncateRequest, UploadReply, UploadRequest,
     UploadSlaveRequest, HEADER_LEN,
 };
 use rand::Rng;
@@ -23,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::state::{bump, now_secs, Node, Shared, SyncOp};
+use crate::state::{bump, Node, Shared, SyncOp, TaskGuard};
 use crate::store::{self, Located};
 
 /// Largest in-memory request body (metadata, names).
@@ -36,7 +37,10 @@ pub(crate) async fn accept_loop(
     idx: usize,
     listener: std::net::TcpListener,
     mut stop: watch::Receiver<bool>,
+    tasks: Arc<AtomicUsize>,
+    guard: TaskGuard,
 ) {
+    let _guard = guard;
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -51,7 +55,9 @@ pub(crate) async fn accept_loop(
                     debug!(storage = idx, %peer, "storage connection");
                     let sh = shared.clone();
                     let mut st = stop.clone();
+                    let guard = TaskGuard::new(&tasks);
                     tokio::spawn(async move {
+                        let _guard = guard;
                         tokio::select! {
                             r = serve(sh, idx, sock) => {
                                 if let Err(e) = r {
@@ -95,20 +101,27 @@ async fn serve(sh: Arc<Shared>, idx: usize, mut s: TcpStream) -> io::Result<()> 
     let Some(node) = sh.nodes.get(idx) else {
         return Ok(());
     };
-    let ctx = Ctx {
-        sh: &sh,
-        idx,
-        node,
-    };
+    let ctx = Ctx { sh: &sh, idx, node };
     let mut hb = [0u8; HEADER_LEN];
+    let mut frozen = node.frozen.subscribe();
     loop {
         match s.read_exact(&mut hb).await {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                break;
+            }
+        }
         let h = Header::decode(&hb);
-        debug!(storage = idx, cmd = h.cmd, len = h.body_len, "storage request");
+        debug!(
+            storage = idx,
+            cmd = h.cmd,
+            len = h.body_len,
+            "storage request"
+        );
         let flow = match h.cmd {
             cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE => upload(&ctx, &mut s, h).await?,
             cmd::UPLOAD_SLAVE_FILE => upload_slave(&ctx, &mut s, h).await?,
@@ -231,7 +244,10 @@ fn random23() -> u32 {
 }
 
 fn valid_ext(ext: &str) -> bool {
-    ext.len() <= 6 && ext.bytes().all(|c| c.is_ascii_graphic() && c != b'/' && c != b'.')
+    ext.len() <= 6
+        && ext
+            .bytes()
+            .all(|c| c.is_ascii_graphic() && c != b'/' && c != b'.')
 }
 
 /// The next `(HH, HH)` sub-directory (FastDFS round robin: rotate every N files).
@@ -290,7 +306,7 @@ fn resolve(ctx: &Ctx<'_>, filename: &str) -> Result<Target, u8> {
         .check_store_path_index(ctx.node.info.store_paths.len())
         .map_err(|_| status::EINVAL)?;
     let name = logic.file_name();
-    if name.is_empty() || name.starts_with('.') || name.contains('/') || name.ends_with("-m") {
+    if name.is_empty() || name.starts_with('.') || name.contains('/') {
         return Err(status::EINVAL);
     }
     let store = ctx
@@ -302,31 +318,29 @@ fn resolve(ctx: &Ctx<'_>, filename: &str) -> Result<Target, u8> {
     Ok(Target { logic, info, store })
 }
 
-fn storage_id_source(ctx: &Ctx<'_>) -> fdfs_client::file_id::Source {
-    ctx.node.source
-}
-
-fn encode_name(
-    ctx: &Ctx<'_>,
+/// Fields of a new name that vary per call (the rest comes from the storage).
+struct NewName<'a> {
     store_idx: u8,
     subdirs: (u8, u8),
     ts: u64,
     size_field: SizeField,
     crc: u32,
     trunk: Option<TrunkLocation>,
-    ext: &str,
-    digits: &str,
-) -> Result<String, u8> {
+    ext: &'a str,
+    digits: &'a str,
+}
+
+fn encode_name(ctx: &Ctx<'_>, n: NewName<'_>) -> Result<String, u8> {
     encode_logic_name(&NameSpec {
-        source: storage_id_source(ctx),
-        timestamp: i64::try_from(ts).unwrap_or(0),
-        size_field,
-        crc32: crc,
-        trunk,
-        store_path_index: store_idx,
-        subdirs,
-        ext,
-        random_digits: digits,
+        source: ctx.node.source,
+        timestamp: i64::try_from(n.ts).unwrap_or(0),
+        size_field: n.size_field,
+        crc32: n.crc,
+        trunk: n.trunk,
+        store_path_index: n.store_idx,
+        subdirs: n.subdirs,
+        ext: n.ext,
+        random_digits: n.digits,
     })
     .map_err(|_| status::EINVAL)
 }
@@ -380,7 +394,7 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
             return Err(e);
         }
     };
-    let ts = now_secs();
+    let ts = ctx.sh.id_time();
     let size_field = if req.appender {
         SizeField::compose(0, true, false, Some(random23()))
     } else if content > u64::from(u32::MAX) {
@@ -392,7 +406,17 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
     for _ in 0..16 {
         let digits = digits_for(&req.ext);
         let name = match encode_name(
-            ctx, store_idx, subdirs, ts, size_field, crc, None, &req.ext, &digits,
+            ctx,
+            NewName {
+                store_idx,
+                subdirs,
+                ts,
+                size_field,
+                crc,
+                trunk: None,
+                ext: &req.ext,
+                digits: &digits,
+            },
         ) {
             Ok(n) => n,
             Err(st) => {
@@ -476,14 +500,19 @@ async fn upload_trunk(
         t.next_offset += alloc;
         (t.trunk_id, off)
     };
-    let ts = now_secs();
+    let ts = ctx.sh.id_time();
     let loc = TrunkLocation {
         trunk_id,
         offset: u32::try_from(offset).unwrap_or(u32::MAX),
         alloc_size: u32::try_from(alloc).unwrap_or(u32::MAX),
     };
     let subdirs = (0u8, 0u8);
-    let rel = format!("{:02X}/{:02X}/{}", subdirs.0, subdirs.1, loc.container_name());
+    let rel = format!(
+        "{:02X}/{:02X}/{}",
+        subdirs.0,
+        subdirs.1,
+        loc.container_name()
+    );
     let container = store::data_dir(store).join(&rel);
     let c2 = container.clone();
     let opened = tokio::task::spawn_blocking(move || store::open_container(&c2, container_size))
@@ -506,14 +535,16 @@ async fn upload_trunk(
     let digits = digits_for(ext);
     let name = match encode_name(
         ctx,
-        store_idx,
-        subdirs,
-        ts,
-        size_field,
-        crc,
-        Some(loc),
-        ext,
-        &digits,
+        NewName {
+            store_idx,
+            subdirs,
+            ts,
+            size_field,
+            crc,
+            trunk: Some(loc),
+            ext,
+            digits: &digits,
+        },
     ) {
         Ok(n) => n,
         Err(st) => {
@@ -668,7 +699,10 @@ async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Re
         send(s, status::EINVAL, &[]).await?;
         return Ok(Flow::Continue);
     }
-    let mut f = tokio::fs::OpenOptions::new().write(true).open(&path).await?;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .await?;
     f.seek(io::SeekFrom::Start(pos)).await?;
     recv_into(s, &mut f, content).await?;
     drop(f);
@@ -865,8 +899,7 @@ async fn set_metadata(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, 
         }
     })
     .await??;
-    ctx.sh
-        .replicate(ctx.idx, SyncOp::Mirror { store_idx, rel });
+    ctx.sh.replicate(ctx.idx, SyncOp::Mirror { store_idx, rel });
     Ok(Vec::new())
 }
 
@@ -894,9 +927,7 @@ async fn query_file_info(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8
     let (size, crc) = blocking(move || -> Result<(u64, u32), u8> {
         let loc = t.locate().ok_or(status::ENOENT)?;
         match info.kind {
-            FileKind::Normal | FileKind::Trunk => {
-                Ok((info.size_field.real_size(), info.crc32))
-            }
+            FileKind::Normal | FileKind::Trunk => Ok((info.size_field.real_size(), info.crc32)),
             FileKind::Appender | FileKind::Slave => {
                 let crc = if calc {
                     let (p, off) = loc.source();
@@ -947,8 +978,7 @@ async fn truncate(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, u8> 
         f.set_len(size).map_err(|_| status::EIO)
     })
     .await??;
-    ctx.sh
-        .replicate(ctx.idx, SyncOp::Mirror { store_idx, rel });
+    ctx.sh.replicate(ctx.idx, SyncOp::Mirror { store_idx, rel });
     Ok(Vec::new())
 }
 
@@ -970,7 +1000,7 @@ async fn regenerate(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, u8
     let store_idx = t.logic.store_path_index();
     let ext = info.ext().to_string();
     let digits = info.random_digits().to_string();
-    let ts = now_secs();
+    let ts = ctx.sh.id_time();
     let mut new_name = None;
     for _ in 0..16 {
         let sf = if size > u64::from(u32::MAX) {
@@ -978,7 +1008,19 @@ async fn regenerate(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, u8
         } else {
             SizeField::compose(size, false, false, Some(random23()))
         };
-        let name = encode_name(ctx, store_idx, info.subdirs, ts, sf, crc, None, &ext, &digits)?;
+        let name = encode_name(
+            ctx,
+            NewName {
+                store_idx,
+                subdirs: info.subdirs,
+                ts,
+                size_field: sf,
+                crc,
+                trunk: None,
+                ext: &ext,
+                digits: &digits,
+            },
+        )?;
         let logic = LogicName::parse(&name).map_err(|_| status::EINVAL)?;
         let p = store::data_path(&t.store, &logic);
         if !tokio::fs::try_exists(&p).await.unwrap_or(true) {

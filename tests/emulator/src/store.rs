@@ -119,7 +119,10 @@ pub fn mirror(src_root: &Path, dst_root: &Path, rel: &str) -> io::Result<u64> {
     let src = src_root.join(rel);
     let dst = dst_root.join(rel);
     let mut n = 0;
-    for (s, d) in [(src.clone(), dst.clone()), (meta_path(&src), meta_path(&dst))] {
+    for (s, d) in [
+        (src.clone(), dst.clone()),
+        (meta_path(&src), meta_path(&dst)),
+    ] {
         if s.is_file() {
             n += copy_atomic(&s, &d)?;
         } else {

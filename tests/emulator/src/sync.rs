@@ -16,10 +16,7 @@ const POLL: Duration = Duration::from_millis(20);
 pub(crate) async fn worker(sh: Arc<Shared>, dst: usize) {
     loop {
         tokio::time::sleep(POLL).await;
-        loop {
-            let Some(item) = next_due(&sh, dst) else {
-                break;
-            };
+        while let Some(item) = next_due(&sh, dst) {
             let sh2 = sh.clone();
             let it = item.clone();
             let res = tokio::task::spawn_blocking(move || apply(&sh2, dst, &it)).await;
@@ -33,7 +30,9 @@ pub(crate) async fn worker(sh: Arc<Shared>, dst: usize) {
                     }
                     debug!(src = item.src, dst, op = ?item.op, "replicated");
                 }
-                Ok(Err(e)) => warn!(src = item.src, dst, op = ?item.op, error = %e, "replication failed"),
+                Ok(Err(e)) => {
+                    warn!(src = item.src, dst, op = ?item.op, error = %e, "replication failed")
+                }
                 Err(e) => warn!(error = %e, "replication task failed"),
             }
             if let Some(d) = sh.nodes.get(dst) {

@@ -1,22 +1,23 @@
 //! The tracker: answers from the shared cluster state (every tracker sees the same state).
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use fdfs_client::file_id::{FileInfo, LogicName};
 use fdfs_client::proto::{
     cmd, status, FetchServer, FetchServers, FetchStorageIds, GroupStat, GroupStats, Header,
-    ListOneGroup, ListStorage, QueryFetchAll, QueryFetchOne, QueryStoreWithGroupAll,
-    QueryStoreWithGroupOne, QueryUpdate, Request, ServerAddr, StorageIds, StorageParameters,
-    StorageStat, StorageStatBuff, StorageStats, StoreServer, StoreServers, HEADER_LEN,
+    LeaderReply, ListOneGroup, ListStorage, QueryFetchAll, QueryFetchOne, QueryStoreWithGroupAll,
+    QueryStoreWithGroupOne, QueryUpdate, RawField, Request, ServerAddr, StorageIds,
+    StorageParameters, StorageStat, StorageStatBuff, StorageStats, StoreServer, StoreServers,
+    TrackerClusterStat, TrackerClusterStatRequest, TrackerStat, HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::state::{now_secs, Group, Node, Shared};
+use crate::state::{now_secs, Group, Node, Shared, TaskGuard};
 use crate::store;
 
 const MAX_BODY: u64 = 64 * 1024;
@@ -31,7 +32,10 @@ pub(crate) async fn accept_loop(
     idx: usize,
     listener: std::net::TcpListener,
     mut stop: watch::Receiver<bool>,
+    tasks: Arc<AtomicUsize>,
+    guard: TaskGuard,
 ) {
+    let _guard = guard;
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -45,7 +49,9 @@ pub(crate) async fn accept_loop(
                 Ok((sock, _)) => {
                     let sh = shared.clone();
                     let mut st = stop.clone();
+                    let guard = TaskGuard::new(&tasks);
                     tokio::spawn(async move {
+                        let _guard = guard;
                         tokio::select! {
                             r = serve(sh, sock) => {
                                 if let Err(e) = r {
@@ -187,8 +193,49 @@ pub(crate) fn handle(sh: &Shared, h: Header, body: &[u8]) -> Result<Vec<u8>, u8>
             Ok(parameters(sh).encode())
         }
         cmd::STORAGE_FETCH_STORAGE_IDS => storage_ids(sh, &h, body),
+        cmd::SERVER_GET_LEADER => {
+            empty(body)?;
+            let leader = leader(sh).ok_or(status::ENOENT)?;
+            Ok(LeaderReply {
+                addr: leader.to_string(),
+            }
+            .encode())
+        }
+        cmd::SERVER_TRACKER_CLUSTER_STAT => {
+            TrackerClusterStatRequest::decode_request(&h, body).map_err(inval)?;
+            let lead = leader(sh);
+            Ok(TrackerClusterStat {
+                trackers: sh
+                    .trackers
+                    .iter()
+                    .map(|t| {
+                        let alive = t.alive.load(Ordering::SeqCst);
+                        TrackerStat {
+                            host: RawField::from_text(&t.addr.to_string()),
+                            is_leader: u8::from(lead == Some(t.addr)),
+                            is_active: u8::from(alive),
+                            alloc_count: 256,
+                            current_count: 1,
+                            max_count: 4,
+                            version: VERSION.to_string(),
+                            up_time: sh.start_time,
+                            last_heartbeat_time: if alive { now_secs() } else { 0 },
+                        }
+                    })
+                    .collect(),
+            }
+            .encode())
+        }
         _ => Err(status::EINVAL),
     }
+}
+
+/// The leader: the first tracker that is up.
+fn leader(sh: &Shared) -> Option<std::net::SocketAddrV4> {
+    sh.trackers
+        .iter()
+        .find(|t| t.alive.load(Ordering::SeqCst))
+        .map(|t| t.addr)
 }
 
 fn active_members(sh: &Shared, g: &Group) -> Vec<usize> {
@@ -201,10 +248,7 @@ fn active_members(sh: &Shared, g: &Group) -> Vec<usize> {
 
 fn pick_store_group(sh: &Shared) -> Result<usize, u8> {
     if let Some(name) = &sh.cfg.store_group {
-        return sh
-            .group_by_name(name)
-            .map(|(i, _)| i)
-            .ok_or(status::ENOENT);
+        return sh.group_by_name(name).map(|(i, _)| i).ok_or(status::ENOENT);
     }
     let n = sh.groups.len();
     let start = sh.group_rr.fetch_add(1, Ordering::SeqCst);
@@ -461,13 +505,19 @@ pub(crate) fn parameters(sh: &Shared) -> StorageParameters {
         ("trust_storage_server_id", "0".into()),
         ("response_ip_addr_size", "16".into()),
         ("storage_ip_changed_auto_adjust", "1".into()),
-        ("storage_sync_file_max_delay", s(c.storage_sync_file_max_delay)),
+        (
+            "storage_sync_file_max_delay",
+            s(c.storage_sync_file_max_delay),
+        ),
         ("store_path", "0".into()),
         ("reserved_storage_space", "20.00%".into()),
         ("use_trunk_file", b(c.trunk).into()),
         ("slot_min_size", s(c.slot_min_size)),
         ("slot_max_size", s(c.slot_max_size)),
-        ("trunk_alloc_alignment_size", s(c.trunk_alloc_alignment_size)),
+        (
+            "trunk_alloc_alignment_size",
+            s(c.trunk_alloc_alignment_size),
+        ),
         ("trunk_file_size", s(c.trunk_file_size)),
         ("trunk_create_file_advance", "0".into()),
         ("trunk_create_file_time_base", "02:00".into()),

@@ -6,8 +6,8 @@ use common::{bytes, mode, Conn, LONG};
 use fdfs_client::file_id::{FileId, FileKind, Source};
 use fdfs_client::proto::{
     self, status, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, MetaOp, Metadata,
-    ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest,
-    TruncateRequest, UploadReply, UploadRequest, UploadSlaveRequest,
+    ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest, TruncateRequest,
+    UploadReply, UploadRequest, UploadSlaveRequest,
 };
 use fdfs_emu::{Cluster, ClusterConfig, StorageInfo};
 
@@ -73,7 +73,10 @@ fn upload_download_delete_normal_file() {
     assert!(cluster.has_file(&s, &r.file_id()));
 
     // Whole, range, tail.
-    assert_eq!(download(&mut c, "group1", &r.filename, 0, 0), (0, data.clone()));
+    assert_eq!(
+        download(&mut c, "group1", &r.filename, 0, 0),
+        (0, data.clone())
+    );
     assert_eq!(
         download(&mut c, "group1", &r.filename, 100, 50),
         (0, data[100..150].to_vec())
@@ -83,16 +86,28 @@ fn upload_download_delete_normal_file() {
         (0, data[10_000..].to_vec())
     );
     // Errors as FastDFS: offset beyond size, wrong group -> EINVAL.
-    assert_eq!(download(&mut c, "group1", &r.filename, 20_000, 0).0, status::EINVAL);
-    assert_eq!(download(&mut c, "group1", &r.filename, 10_000, 1000).0, status::EINVAL);
-    assert_eq!(download(&mut c, "group2", &r.filename, 0, 0).0, status::EINVAL);
+    assert_eq!(
+        download(&mut c, "group1", &r.filename, 20_000, 0).0,
+        status::EINVAL
+    );
+    assert_eq!(
+        download(&mut c, "group1", &r.filename, 10_000, 1000).0,
+        status::EINVAL
+    );
+    assert_eq!(
+        download(&mut c, "group2", &r.filename, 0, 0).0,
+        status::EINVAL
+    );
 
     // Delete, delete again, download deleted.
     let del = DeleteFile::new("group1", r.filename.clone());
     assert_eq!(c.call(&del).0, 0);
     assert!(!path.exists());
     assert_eq!(c.call(&del).0, status::ENOENT);
-    assert_eq!(download(&mut c, "group1", &r.filename, 0, 0).0, status::ENOENT);
+    assert_eq!(
+        download(&mut c, "group1", &r.filename, 0, 0).0,
+        status::ENOENT
+    );
     assert_eq!(
         c.call(&QueryFileInfo {
             group: "group1".into(),
@@ -117,7 +132,10 @@ fn no_extension_large_and_empty_uploads() {
     assert!(r6.filename.ends_with(".tar_gz"));
     // Empty file.
     let r0 = upload(&mut c, b"", "txt", false);
-    assert_eq!(download(&mut c, "group1", &r0.filename, 0, 0), (0, Vec::new()));
+    assert_eq!(
+        download(&mut c, "group1", &r0.filename, 0, 0),
+        (0, Vec::new())
+    );
     // 20 MiB streams through.
     let big = bytes(20 << 20, 7);
     let rb = upload(&mut c, &big, "bin", false);
@@ -156,7 +174,8 @@ fn metadata_overwrite_merge_and_file() {
         meta: Metadata::new(pairs.iter().copied()),
     };
     assert_eq!(
-        c.call(&set(MetaOp::Overwrite, &[("a", "b"), ("width", "160")])).0,
+        c.call(&set(MetaOp::Overwrite, &[("a", "b"), ("width", "160")]))
+            .0,
         0
     );
     assert_eq!(c.call(&get), (0, b"a\x02b\x01width\x02160".to_vec()));
@@ -237,7 +256,10 @@ fn appender_append_modify_truncate_regenerate() {
         truncated_size: 5,
     };
     assert_eq!(c.call(&trunc).0, 0);
-    assert_eq!(download(&mut c, "group1", &name, 0, 0), (0, b"HELLO".to_vec()));
+    assert_eq!(
+        download(&mut c, "group1", &name, 0, 0),
+        (0, b"HELLO".to_vec())
+    );
     let too_big = TruncateRequest {
         filename: name.clone(),
         truncated_size: 50,
@@ -265,12 +287,18 @@ fn appender_append_modify_truncate_regenerate() {
     let rr = UploadReply::decode(&body).unwrap();
     assert_eq!(rr.group, "group1");
     assert_ne!(rr.filename, name);
-    assert_eq!(&rr.filename[rr.filename.len() - 7..], &name[name.len() - 7..]);
+    assert_eq!(
+        &rr.filename[rr.filename.len() - 7..],
+        &name[name.len() - 7..]
+    );
     let ninfo = FileId::parse(&rr.file_id()).unwrap().decode().unwrap();
     assert_eq!(ninfo.kind, FileKind::Normal);
     assert_eq!(ninfo.file_size(), Some(5));
     assert_eq!(ninfo.crc32, crc32fast::hash(b"HELLO"));
-    assert_eq!(download(&mut c, "group1", &rr.filename, 0, 0), (0, b"HELLO".to_vec()));
+    assert_eq!(
+        download(&mut c, "group1", &rr.filename, 0, 0),
+        (0, b"HELLO".to_vec())
+    );
     assert_eq!(download(&mut c, "group1", &name, 0, 0).0, status::ENOENT);
     // A normal file cannot be regenerated.
     let (st, _) = c.call(&RegenerateAppenderFilename {
@@ -298,7 +326,10 @@ fn slave_files() {
     assert_eq!(sr.filename, format!("{stem}_big.jpg"));
     let info = FileId::parse(&sr.file_id()).unwrap().decode().unwrap();
     assert_eq!(info.kind, FileKind::Slave);
-    assert_eq!(download(&mut c, "group1", &sr.filename, 0, 0), (0, slave_data.clone()));
+    assert_eq!(
+        download(&mut c, "group1", &sr.filename, 0, 0),
+        (0, slave_data.clone())
+    );
     // File info of a slave: its own size and crc, the master's timestamp and source.
     let (st, body) = c.call(&QueryFileInfo {
         group: "group1".into(),
@@ -343,7 +374,12 @@ fn bad_requests_and_pipelining() {
     let (h, _) = c.raw(&hex_bytes("00000000000000006f00"));
     assert_eq!(h.status, 0);
     // Malformed names.
-    for bad in ["M00/00/00/../../../etc/passwd", "M09/00/00/abc", "nonsense", ""] {
+    for bad in [
+        "M00/00/00/../../../etc/passwd",
+        "M09/00/00/abc",
+        "nonsense",
+        "",
+    ] {
         let (st, _) = download(&mut c, "group1", bad, 0, 0);
         assert!(st == status::EINVAL || st == status::ENOENT, "{bad}: {st}");
     }

@@ -113,10 +113,7 @@ pub struct RealStorage {
 }
 
 enum Inner {
-    Emulated {
-        cluster: Cluster,
-        ids_conf: PathBuf,
-    },
+    Emulated { cluster: Cluster, ids_conf: PathBuf },
     Real(RealClusterFile),
 }
 
@@ -168,6 +165,8 @@ impl TestCluster {
     /// Always the emulator, whatever the environment says.
     pub fn emulated(cfg: ClusterConfig) -> Result<TestCluster, ClusterError> {
         let cluster = Cluster::start(cfg).map_err(ClusterError::Emulator)?;
+        // Shown with the output of a failing test.
+        eprint!("fdfs-emu cluster:\n{}", cluster.topology());
         let ids_conf = cluster.base_dir().join("storage_ids.conf");
         cluster
             .write_storage_ids_conf(&ids_conf)
@@ -347,7 +346,12 @@ impl TestCluster {
 
     /// Polls until `storage` holds the file (emulator: exactly; real cluster: its local path
     /// exists, when the store paths are known), up to `timeout`. Replication waits use this.
-    pub fn wait_for_file(&self, storage: &ClusterStorage, file_id: &str, timeout: Duration) -> bool {
+    pub fn wait_for_file(
+        &self,
+        storage: &ClusterStorage,
+        file_id: &str,
+        timeout: Duration,
+    ) -> bool {
         if let Some(c) = self.emulator() {
             return c.wait_for_file(storage.index, file_id, true, timeout);
         }
@@ -404,7 +408,9 @@ mod tests {
         assert!(c.is_emulated());
         assert_eq!(c.groups(), ["group1", "group2"]);
         assert_eq!(c.storages().len(), 2);
-        assert!(c.tracker_server_lines().starts_with("tracker_server = 127.0.0.10:"));
+        assert!(c
+            .tracker_server_lines()
+            .starts_with("tracker_server = 127.0.0.10:"));
         assert!(c.storage_ids_conf().unwrap().is_file());
         assert!(c.skip_unless_emulated("test").is_some());
     }

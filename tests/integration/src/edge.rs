@@ -75,6 +75,10 @@ pub struct EdgeConfig {
     pub upstream_extra: String,
     /// The `[health]` table body.
     pub health: String,
+    /// Extra tables appended at the end (e.g. `[trackers]`).
+    pub extra: String,
+    /// `[server] grace_period`.
+    pub grace_period: String,
 }
 
 impl Default for EdgeConfig {
@@ -88,6 +92,8 @@ impl Default for EdgeConfig {
             cache_extra: String::new(),
             upstream_extra: String::new(),
             health: "interval = \"1s\"\ntimeout = \"1s\"\nfails = 1\npasses = 1\n".into(),
+            extra: String::new(),
+            grace_period: "0s".into(),
         }
     }
 }
@@ -123,11 +129,12 @@ impl Edge {
         let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
         let d = dir.path();
         let mut toml = format!(
-            "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"0s\"\ngraceful_shutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
+            "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"{}\"\ngraceful_shutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
             cfg.threads,
             d.join("edge.pid").display(),
             d.join("upgrade.sock").display(),
             d.join("access.log").display(),
+            cfg.grace_period,
             cfg.upstream_extra,
             cfg.health,
         );
@@ -148,6 +155,8 @@ impl Edge {
             cfg.cache_extra,
             allow.join(", ")
         ));
+        toml.push('\n');
+        toml.push_str(&cfg.extra);
         let conf_path = d.join("edge.toml");
         std::fs::write(&conf_path, toml).expect("write edge.toml");
         let mut e = Edge {
@@ -158,25 +167,74 @@ impl Edge {
             child: None,
             starts: 0,
         };
-        e.spawn();
+        e.spawn(&[]);
         e
     }
 
-    fn spawn(&mut self) {
+    fn start_child(&mut self, extra_args: &[&str]) -> Child {
         self.starts += 1;
         let d = self.dir.path();
-        let out = std::fs::File::create(d.join(format!("stdout.{}.log", self.starts))).expect("log");
-        let err = std::fs::File::create(d.join(format!("stderr.{}.log", self.starts))).expect("log");
-        let child = Command::new(edge_bin())
+        let out =
+            std::fs::File::create(d.join(format!("stdout.{}.log", self.starts))).expect("log");
+        let err =
+            std::fs::File::create(d.join(format!("stderr.{}.log", self.starts))).expect("log");
+        Command::new(edge_bin())
             .arg("-c")
             .arg(&self.conf_path)
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .expect("spawn fdfs-edge");
+            .expect("spawn fdfs-edge")
+    }
+
+    fn spawn(&mut self, extra_args: &[&str]) {
+        let child = self.start_child(extra_args);
         self.child = Some(child);
+        self.wait_up();
+    }
+
+    /// Graceful binary upgrade: start a second process with `-u`, wait until it listens on the
+    /// upgrade socket, send SIGQUIT to the running one (which hands over its listening sockets and
+    /// exits after finishing its requests), then wait for the old one to exit.
+    pub fn upgrade(&mut self) {
+        let sock = self.dir.path().join("upgrade.sock");
+        let _ = std::fs::remove_file(&sock);
+        let Some(mut old) = self.child.take() else {
+            panic!("edge not running");
+        };
+        let mut new = self.start_child(&["-u"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !sock.exists() {
+            if let Ok(Some(st)) = new.try_wait() {
+                self.child = Some(old);
+                self.dump_logs();
+                panic!("upgrading fdfs-edge exited: {st}");
+            }
+            assert!(Instant::now() < deadline, "no upgrade socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .arg("-QUIT")
+            .arg(old.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(_)) = old.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = old.kill();
+                let _ = old.wait();
+                self.child = Some(new);
+                self.dump_logs();
+                panic!("old fdfs-edge did not exit after SIGQUIT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(new);
         self.wait_up();
     }
 
@@ -216,10 +274,21 @@ impl Edge {
             .unwrap_or(0)
     }
 
+    /// Sends a signal (`TERM`, `QUIT`, ...) to the running process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
     /// Stops the process (SIGTERM, then SIGKILL) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -238,7 +307,7 @@ impl Edge {
     /// Stops and starts again with the same configuration and cache directory.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.spawn(&[]);
     }
 
     pub fn access_log(&self) -> String {
@@ -261,7 +330,11 @@ impl Edge {
     }
 
     pub fn dump_logs(&self) {
-        eprintln!("===== fdfs-edge logs ({}) =====\n{}", self.dir.path().display(), self.logs());
+        eprintln!(
+            "===== fdfs-edge logs ({}) =====\n{}",
+            self.dir.path().display(),
+            self.logs()
+        );
         eprintln!("----- access.log -----\n{}", self.access_log());
     }
 
@@ -349,7 +422,13 @@ async fn http_inner(
         sock.bind(SocketAddr::new(ip, 0))?;
     }
     let mut s = sock.connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !extra
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for h in extra {
         req.push_str(h);
         req.push_str("\r\n");
@@ -413,16 +492,16 @@ async fn http_inner(
                 body = raw;
             }
         } else {
-            let mut feed = |data: &[u8], body: &mut Vec<u8>| {
+            let mut feed = |data: &[u8], body: &mut Vec<u8>, len: &mut u64| {
                 for b in data {
                     hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
                 }
-                len += data.len() as u64;
+                *len += data.len() as u64;
                 if keep {
                     body.extend_from_slice(data);
                 }
             };
-            feed(&raw, &mut body);
+            feed(&raw, &mut body, &mut len);
             loop {
                 if clen.is_some_and(|c| len >= c) {
                     break;
@@ -431,7 +510,7 @@ async fn http_inner(
                 if n == 0 {
                     break;
                 }
-                feed(&chunk[..n], &mut body);
+                feed(&chunk[..n], &mut body, &mut len);
             }
         }
     }
@@ -446,7 +525,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(p) = find(raw, b"\r\n") {
         let size_str = String::from_utf8_lossy(&raw[..p]).to_string();
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
         raw = &raw[p + 2..];
         if size == 0 || raw.len() < size {
             break;
@@ -503,11 +583,16 @@ impl Origin {
     /// Starts on `ip` (a free port) in the current tokio runtime.
     pub async fn start(ip: Ipv4Addr) -> Origin {
         let port = free_port(ip);
-        let listener = TcpListener::bind(SocketAddr::from((ip, port)))
+        Origin::start_on(SocketAddr::from((ip, port)))
             .await
-            .expect("bind origin");
-        let addr = listener.local_addr().expect("origin addr");
-        let o = Origin {
+            .expect("bind origin")
+    }
+
+    /// Starts on exactly `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Origin> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let mut o = Origin {
             addr,
             total: Arc::default(),
             per_path: Arc::default(),
@@ -544,14 +629,17 @@ impl Origin {
                 conns.lock().expect("conns").push(h);
             }
         });
-        Origin {
-            accept: Some(accept),
-            ..o
-        }
+        o.accept = Some(accept);
+        Ok(o)
     }
 
     pub fn count(&self, path: &str) -> u64 {
-        self.per_path.lock().expect("lock").get(path).copied().unwrap_or(0)
+        self.per_path
+            .lock()
+            .expect("lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn total(&self) -> u64 {
@@ -629,7 +717,11 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
             .any(|(k, v)| k.eq_ignore_ascii_case("user-agent") && v.contains("fdfs-edge-health"));
         if !is_probe {
             st.total.fetch_add(1, Ordering::SeqCst);
-            *st.per_path.lock().expect("lock").entry(target.clone()).or_insert(0) += 1;
+            *st.per_path
+                .lock()
+                .expect("lock")
+                .entry(target.clone())
+                .or_insert(0) += 1;
             *st.last.lock().expect("lock") = headers.clone();
         }
         let d = st.delay.load(Ordering::SeqCst);
@@ -645,7 +737,10 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
             .collect();
         if st.mode.load(Ordering::SeqCst) == MODE_502 && path != "/" {
             let msg = b"bad gateway";
-            let h = format!("HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\n\r\n", msg.len());
+            let h = format!(
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\n\r\n",
+                msg.len()
+            );
             if s.write_all(h.as_bytes()).await.is_err() || s.write_all(msg).await.is_err() {
                 return;
             }

@@ -13,7 +13,7 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
     let _ = NEXT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
     loop {
         let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        let port = if port < 20_000 || port > 60_000 {
+        let port = if !(20_000..=60_000).contains(&port) {
             NEXT.store(20_000, Ordering::SeqCst);
             20_000
         } else {

@@ -167,6 +167,21 @@ impl Nginx {
         self.error_log().contains("exited on signal")
     }
 
+    /// `nginx -s reload` (SIGHUP to the master we started): re-reads nginx.conf and every
+    /// `mod_fastdfs.conf`.
+    pub fn reload(&self) -> io::Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .map(|c| c.id() as i32)
+            .ok_or_else(|| io::Error::other("nginx is not running"))?;
+        // SAFETY: plain kill(2) on our own child's pid.
+        if unsafe { libc_kill(pid, 1) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The listen addresses.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.listen
@@ -262,7 +277,12 @@ pub fn parse_response(buf: &[u8]) -> io::Result<Response> {
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::other(format!("no header end in {:?}", String::from_utf8_lossy(buf))))?;
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "no header end in {:?}",
+                String::from_utf8_lossy(buf)
+            ))
+        })?;
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use fdfs_emu::{Cluster, ClusterConfig};
 use fdfs_integration::edge::{
     fnv, http, http_streamed, pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502,
 };
@@ -15,11 +16,20 @@ use fdfs_integration::edge::{
 const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 async fn get(edge: &Edge, path: &str) -> fdfs_integration::edge::Response {
-    http(edge.listen, "GET", path, &[], None).await.expect("GET")
+    http(edge.listen, "GET", path, &[], None)
+        .await
+        .expect("GET")
 }
 
-async fn req(edge: &Edge, method: &str, path: &str, extra: &[&str]) -> fdfs_integration::edge::Response {
-    http(edge.listen, method, path, extra, None).await.expect("request")
+async fn req(
+    edge: &Edge,
+    method: &str,
+    path: &str,
+    extra: &[&str],
+) -> fdfs_integration::edge::Response {
+    http(edge.listen, method, path, extra, None)
+        .await
+        .expect("request")
 }
 
 fn body_of(path: &str) -> Vec<u8> {
@@ -81,7 +91,7 @@ async fn miss_then_hit_with_same_bytes_and_headers() {
     let inm = format!("If-None-Match: {etag}");
     let r5 = req(&edge, "GET", p, &[&inm]).await;
     assert_eq!(r5.status, 304);
-    assert_eq!(o.count(p), 1);
+    assert_eq!(o.count(p), 2, "one GET (then cached) and the POST");
 
     let log = edge.access_log();
     assert!(log.contains(&format!("\"GET {p} HTTP/1.1\" 200")), "{log}");
@@ -94,7 +104,11 @@ async fn purge_method_and_path_form() {
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     let p = "/group1/M00/00/01/b.jpg";
 
-    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 404, "nothing cached yet");
+    assert_eq!(
+        req(&edge, "PURGE", p, &[]).await.status,
+        404,
+        "nothing cached yet"
+    );
     assert_eq!(get(&edge, p).await.cache_status(), "MISS");
     assert_eq!(get(&edge, p).await.cache_status(), "HIT");
     assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
@@ -108,7 +122,12 @@ async fn purge_method_and_path_form() {
     // with a query string: the key includes it
     let q = "/group1/M00/00/01/c.jpg?w=100";
     get(&edge, q).await;
-    assert_eq!(req(&edge, "PURGE", "/group1/M00/00/01/c.jpg", &[]).await.status, 404);
+    assert_eq!(
+        req(&edge, "PURGE", "/group1/M00/00/01/c.jpg", &[])
+            .await
+            .status,
+        404
+    );
     assert_eq!(req(&edge, "PURGE", q, &[]).await.status, 200);
 }
 
@@ -129,7 +148,10 @@ async fn prefix_purge_and_purge_all() {
     for k in keys {
         assert_eq!(get(&edge, k).await.cache_status(), "MISS");
     }
-    assert_eq!(req(&edge, "PURGE", "/group1/M00/00/0A/*", &[]).await.status, 200);
+    assert_eq!(
+        req(&edge, "PURGE", "/group1/M00/00/0A/*", &[]).await.status,
+        200
+    );
     assert_eq!(get(&edge, keys[0]).await.cache_status(), "MISS");
     assert_eq!(get(&edge, keys[1]).await.cache_status(), "MISS");
     assert_eq!(get(&edge, keys[2]).await.cache_status(), "HIT");
@@ -151,9 +173,13 @@ async fn purge_from_a_not_allowed_address_is_forbidden() {
     let p = "/group1/M00/00/02/c.png";
     get(&edge, p).await;
     let other = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
-    let r = http(edge.listen, "PURGE", p, &[], other).await.expect("purge");
+    let r = http(edge.listen, "PURGE", p, &[], other)
+        .await
+        .expect("purge");
     assert_eq!(r.status, 403);
-    let r = http(edge.listen, "GET", &format!("/purge{p}"), &[], other).await.expect("purge");
+    let r = http(edge.listen, "GET", &format!("/purge{p}"), &[], other)
+        .await
+        .expect("purge");
     assert_eq!(r.status, 403);
     // still cached; normal GETs from that address are fine
     let r = http(edge.listen, "GET", p, &[], other).await.expect("get");
@@ -172,8 +198,14 @@ async fn groups_route_only_to_their_storages() {
             .group("group2", &[b1.addr]),
     );
     for i in 0..10 {
-        assert_eq!(get(&edge, &format!("/group1/M00/00/00/f{i}")).await.status, 200);
-        assert_eq!(get(&edge, &format!("/group2/M00/00/00/f{i}")).await.status, 200);
+        assert_eq!(
+            get(&edge, &format!("/group1/M00/00/00/f{i}")).await.status,
+            200
+        );
+        assert_eq!(
+            get(&edge, &format!("/group2/M00/00/00/f{i}")).await.status,
+            200
+        );
     }
     assert_eq!(a1.total() + a2.total(), 10);
     assert_eq!(b1.total(), 10);
@@ -203,7 +235,9 @@ async fn a_storage_killed_during_a_run_loses_no_request() {
     }
     // failed tries reach nobody, so every request was served by exactly one storage
     assert_eq!(o1.total() + o2.total(), 60);
-    let m = http(edge.admin, "GET", "/metrics", &[], None).await.expect("metrics");
+    let m = http(edge.admin, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics");
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(
         text.contains(&format!(
@@ -294,7 +328,10 @@ async fn cache_survives_restart() {
     assert_eq!(r2.body, r1.body);
     assert_eq!(o.count(p), 1);
     // prefix purge knows the entries found on disk at start
-    assert_eq!(req(&edge, "PURGE", "/group1/M00/05/*", &[]).await.status, 200);
+    assert_eq!(
+        req(&edge, "PURGE", "/group1/M00/05/*", &[]).await.status,
+        200
+    );
     assert_eq!(get(&edge, p).await.cache_status(), "MISS");
 }
 
@@ -331,7 +368,10 @@ async fn range_request_on_a_cached_object() {
     assert_eq!(r.status, 206);
     assert_eq!(r.cache_status(), "HIT");
     assert_eq!(r.body, &full.body[100_000..100_100]);
-    assert_eq!(r.header("content-range"), Some("bytes 100000-100099/500000"));
+    assert_eq!(
+        r.header("content-range"),
+        Some("bytes 100000-100099/500000")
+    );
     let r = req(&edge, "GET", p, &["Range: bytes=-10"]).await;
     assert_eq!(r.status, 206);
     assert_eq!(r.body, &full.body[499_990..]);
@@ -356,11 +396,15 @@ async fn big_object_streams_with_bounded_memory() {
     assert_eq!(st, 200);
     assert_eq!(len, n);
     assert_eq!(hash, want);
-    assert!(h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "MISS"));
+    assert!(h
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "MISS"));
     let (st, h, len, hash) = http_streamed(edge.listen, &p).await.expect("GET big again");
     assert_eq!(st, 200);
     assert_eq!((len, hash), (n, want));
-    assert!(h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "HIT"));
+    assert!(h
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "HIT"));
     let peak = edge.peak_rss_kib();
     assert!(peak > 0 && peak < 150 * 1024, "peak RSS {peak} KiB");
     assert_eq!(o.count(&p), 1);
@@ -372,7 +416,12 @@ async fn bad_requests() {
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     assert_eq!(get(&edge, "/nothing/here").await.status, 404);
     assert_eq!(get(&edge, "/group1/../etc/passwd").await.status, 400);
-    assert_eq!(get(&edge, "/group1/M00/%2e%2e/%2e%2e/etc/passwd").await.status, 400);
+    assert_eq!(
+        get(&edge, "/group1/M00/%2e%2e/%2e%2e/etc/passwd")
+            .await
+            .status,
+        400
+    );
     let huge = format!("X-Big: {}", "a".repeat(200 * 1024));
     let r = http(edge.listen, "GET", "/group1/M00/00/00/a", &[&huge], None).await;
     match r {
@@ -394,13 +443,19 @@ async fn admin_endpoints_metrics_and_check() {
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     get(&edge, "/group1/M00/09/00/m").await;
     get(&edge, "/group1/M00/09/00/m").await;
-    let h = http(edge.admin, "GET", "/healthz", &[], None).await.expect("healthz");
+    let h = http(edge.admin, "GET", "/healthz", &[], None)
+        .await
+        .expect("healthz");
     assert_eq!(h.status, 200);
-    let r = http(edge.admin, "GET", "/readyz", &[], None).await.expect("readyz");
+    let r = http(edge.admin, "GET", "/readyz", &[], None)
+        .await
+        .expect("readyz");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let out = edge.run_cli(&["check"]);
     assert!(out.status.success(), "{out:?}");
-    let m = http(edge.admin, "GET", "/metrics", &[], None).await.expect("metrics");
+    let m = http(edge.admin, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics");
     let text = String::from_utf8_lossy(&m.body).to_string();
     for needle in [
         "fdfs_edge_requests_total{status=\"200\",cache=\"MISS\"} 1",
@@ -418,7 +473,9 @@ async fn admin_endpoints_metrics_and_check() {
     o.kill();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = http(edge.admin, "GET", "/readyz", &[], None).await.expect("readyz");
+        let r = http(edge.admin, "GET", "/readyz", &[], None)
+            .await
+            .expect("readyz");
         if r.status == 503 {
             assert!(String::from_utf8_lossy(&r.body).contains("no healthy storage"));
             break;
@@ -429,7 +486,10 @@ async fn admin_endpoints_metrics_and_check() {
     let out = edge.run_cli(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     // cached content is still served
-    assert_eq!(get(&edge, "/group1/M00/09/00/m").await.cache_status(), "HIT");
+    assert_eq!(
+        get(&edge, "/group1/M00/09/00/m").await.cache_status(),
+        "HIT"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,9 +525,196 @@ async fn config_test_flag() {
             .expect("run");
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(err.contains(&format!("bad.toml:{line}:")), "line {line} not in: {err}");
+        assert!(
+            err.contains(&format!("bad.toml:{line}:")),
+            "line {line} not in: {err}"
+        );
         assert!(err.contains(needle), "{needle} not in: {err}");
         assert!(err.contains("test failed"), "{err}");
     }
     let _ = fnv(b"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tracker_discovery_routes_by_group_and_survives_tracker_outage() {
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(2)
+            .storages_per_group(2)
+            .first_storage_ip(Ipv4Addr::new(127, 0, 7, 11))
+            .build(),
+    )
+    .expect("emulator");
+    // One HTTP origin per storage IP, all on the same port (trackers do not report HTTP ports).
+    let ips: Vec<(String, Ipv4Addr)> = cluster
+        .storages()
+        .iter()
+        .map(|s| (s.group.clone(), s.ip))
+        .collect();
+    let mut origins = Vec::new();
+    let mut port = 0;
+    for _ in 0..50 {
+        port = fdfs_integration::net::free_port(ips[0].1);
+        origins.clear();
+        for (_, ip) in &ips {
+            match Origin::start_on((*ip, port).into()).await {
+                Ok(o) => origins.push(o),
+                Err(_) => break,
+            }
+        }
+        if origins.len() == ips.len() {
+            break;
+        }
+    }
+    assert_eq!(origins.len(), ips.len(), "no common free port");
+    let trackers: Vec<String> = cluster
+        .tracker_socket_addrs()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let cfg = EdgeConfig {
+        extra: format!(
+            "[trackers]\nservers = [{}]\nrefresh = \"1s\"\ntimeout = \"1s\"\nhttp_port = {port}\n",
+            trackers.join(", ")
+        ),
+        ..EdgeConfig::default()
+    };
+    let edge = Edge::start(&cfg);
+    let count_group = |g: &str| -> u64 {
+        ips.iter()
+            .zip(&origins)
+            .filter(|((grp, _), _)| grp == g)
+            .map(|(_, o)| o.total())
+            .sum()
+    };
+    for i in 0..6 {
+        assert_eq!(
+            get(&edge, &format!("/group1/M00/00/00/d{i}")).await.status,
+            200
+        );
+        assert_eq!(
+            get(&edge, &format!("/group2/M00/00/00/d{i}")).await.status,
+            200
+        );
+    }
+    assert_eq!(count_group("group1"), 6);
+    assert_eq!(count_group("group2"), 6);
+    assert_eq!(get(&edge, "/group3/M00/00/00/d0").await.status, 404);
+
+    // every tracker down: the last topology stays
+    for i in 0..cluster.trackers().len() {
+        cluster.kill_tracker(i).expect("kill tracker");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !edge.logs().contains("tracker discovery failed") {
+        assert!(Instant::now() < deadline, "no failed refresh logged");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..4 {
+        assert_eq!(
+            get(&edge, &format!("/group1/M00/00/01/e{i}")).await.status,
+            200
+        );
+        assert_eq!(
+            get(&edge, &format!("/group2/M00/00/01/e{i}")).await.status,
+            200
+        );
+    }
+    assert_eq!(count_group("group1"), 10);
+    assert_eq!(count_group("group2"), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_upgrade_loses_no_request_and_keeps_the_cache() {
+    let o = Origin::start(LO).await;
+    let mut edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let cached = "/group1/M00/0A/00/kept";
+    assert_eq!(get(&edge, cached).await.cache_status(), "MISS");
+    let old_pid = edge.pid();
+    let listen = edge.listen;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let load = tokio::spawn(async move {
+        let (mut ok, mut failed) = (0u64, Vec::new());
+        let mut i = 0u64;
+        while !stop2.load(Ordering::SeqCst) || ok < 20 {
+            i += 1;
+            match http(
+                listen,
+                "GET",
+                &format!("/group1/M00/0A/01/u{}", i % 50),
+                &[],
+                None,
+            )
+            .await
+            {
+                Ok(r) if r.status == 200 => ok += 1,
+                Ok(r) => failed.push(format!("status {}", r.status)),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        (ok, failed)
+    });
+    let blocking = tokio::task::spawn_blocking(move || {
+        edge.upgrade();
+        edge
+    });
+    let edge = blocking.await.expect("upgrade");
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed) = load.await.expect("load");
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {:?}",
+        failed.len(),
+        ok + failed.len() as u64,
+        failed
+    );
+    assert_ne!(edge.pid(), old_pid);
+    let r = get(&edge, cached).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.cache_status(),
+        "HIT",
+        "disk cache kept across the upgrade"
+    );
+    assert_eq!(o.count(cached), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_on_sigusr2_and_not_ready_after_sigterm() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let readyz = || async { http(edge.admin, "GET", "/readyz", &[], None).await };
+    assert_eq!(readyz().await.expect("readyz").status, 200);
+    edge.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = readyz().await.expect("readyz");
+        if r.status == 503 {
+            assert!(String::from_utf8_lossy(&r.body).contains("draining"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never said draining");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(edge.run_cli(&["check"]).status.code(), Some(1));
+    // still serving while draining
+    assert_eq!(get(&edge, "/group1/M00/0B/00/g").await.status, 200);
+    edge.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while readyz().await.expect("readyz").status != 200 {
+        assert!(Instant::now() < deadline, "readyz never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(edge.run_cli(&["check"]).status.success());
+    // SIGTERM closes the listeners: `check` fails
+    edge.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while edge.run_cli(&["check"]).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "check still succeeds after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -45,7 +45,9 @@ fn module() -> Option<PathBuf> {
 }
 
 fn vector(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/files").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/vectors/files")
+        .join(name);
     fs::read(&p).unwrap_or_else(|_| {
         // Deterministic stand-in when the shared vectors are absent.
         let n = match name {
@@ -63,10 +65,23 @@ enum Kind {
 }
 
 /// Writes `data` under `store` as a file whose id names `src` and `ts`; returns the logic name.
-fn put(store: &Path, src: Ipv4Addr, ts: i64, ext: &str, data: &[u8], kind: Kind, crc: u32) -> String {
+fn put(
+    store: &Path,
+    src: Ipv4Addr,
+    ts: i64,
+    ext: &str,
+    data: &[u8],
+    kind: Kind,
+    crc: u32,
+) -> String {
     let digits = "1234567";
     let digits = &digits[..if ext.is_empty() { 7 } else { 6 - ext.len() }];
-    let size = SizeField::compose(data.len() as u64, kind == Kind::Appender, false, Some(0x1234));
+    let size = SizeField::compose(
+        data.len() as u64,
+        kind == Kind::Appender,
+        false,
+        Some(0x1234),
+    );
     let logic = encode_logic_name(&NameSpec {
         source: Source::Ip(src),
         timestamp: ts,
@@ -130,6 +145,7 @@ struct Opts {
     peers: bool,
     token: bool,
     fail_file: bool,
+    network_timeout: u32,
     loc_extra: String,
 }
 
@@ -140,7 +156,8 @@ impl Default for Opts {
             peers: true,
             token: false,
             fail_file: false,
-            loc_extra: String::new(),
+            network_timeout: 30,
+            loc_extra: "proxy_read_timeout 2s;".into(),
         }
     }
 }
@@ -163,7 +180,10 @@ fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
 fn common_port() -> u16 {
     loop {
         let p = free_port(S1);
-        if [S2, S3].iter().all(|ip| TcpListener::bind(addr(*ip, p)).is_ok()) {
+        if [S2, S3]
+            .iter()
+            .all(|ip| TcpListener::bind(addr(*ip, p)).is_ok())
+        {
             return p;
         }
     }
@@ -173,7 +193,7 @@ fn mod_conf(dir: &Path, group: &str, store: &Path, alias: &str, o: &Opts, peers:
     let mut s = format!(
         "# written by tests/module.rs\n\
          connect_timeout=2\n\
-         network_timeout=30\n\
+         network_timeout={nt}\n\
          base_path={store}\n\
          load_fdfs_parameters_from_tracker=false\n\
          storage_sync_file_max_delay = 86400\n\
@@ -193,6 +213,7 @@ fn mod_conf(dir: &Path, group: &str, store: &Path, alias: &str, o: &Opts, peers:
          group_count = 0\n",
         store = store.display(),
         mode = o.response_mode,
+        nt = o.network_timeout,
     );
     if o.peers {
         s.push_str(&format!("storage_peers = {peers}\n"));
@@ -242,9 +263,13 @@ impl Fx {
         );
         let mut servers = String::new();
         let mut stores = Vec::new();
-        for (i, (ip, group, alias)) in [(S1, "group1", "lo:a"), (S2, "group1", "lo:b"), (S3, "group2", "lo:c")]
-            .into_iter()
-            .enumerate()
+        for (i, (ip, group, alias)) in [
+            (S1, "group1", "lo:a"),
+            (S2, "group1", "lo:b"),
+            (S3, "group2", "lo:c"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let dir = root.path().join(format!("s{}", i + 1));
             let store = dir.join("store");
@@ -253,7 +278,7 @@ impl Fx {
             fs::write(dir.join("mod_fastdfs.conf"), conf).expect("conf");
             servers.push_str(&format!(
                 "server {{\n listen {ip}:{port};\n fastdfs_config {dir}/mod_fastdfs.conf;\n \
-                 location ~ ^/group[0-9]+/M[0-9A-F][0-9A-F]/ {{\n  ngx_fastdfs_module;\n  proxy_read_timeout 2s;\n  {extra}\n }}\n}}\n",
+                 location ~ ^/group[0-9]+/M[0-9A-F][0-9A-F]/ {{\n  ngx_fastdfs_module;\n  {extra}\n }}\n}}\n",
                 dir = dir.display(),
                 extra = o.loc_extra,
             ));
@@ -314,8 +339,9 @@ fn http_date(ts: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        [(m - 1) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
     format!(
         "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
         secs / 3600,
@@ -389,7 +415,11 @@ fn local_files_and_headers() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, &small[..4096]);
     // A11: ?filename= (kept), and it cannot inject headers.
-    let r = fx.get(S1, &format!("{}?filename=report.pdf", url("group1", &jpg)), &[]);
+    let r = fx.get(
+        S1,
+        &format!("{}?filename=report.pdf", url("group1", &jpg)),
+        &[],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("Content-Disposition"),
@@ -397,15 +427,25 @@ fn local_files_and_headers() {
     );
     let r = fx.get(
         S1,
-        &format!("{}?filename=a%0D%0ASet-Cookie:%20x=1%22.pdf", url("group1", &jpg)),
+        &format!(
+            "{}?filename=a%0D%0ASet-Cookie:%20x=1%22.pdf",
+            url("group1", &jpg)
+        ),
         &[],
     );
     assert_eq!(r.status, 200);
     assert!(r.header("Set-Cookie").is_none());
     let cd = r.header("Content-Disposition").expect("cd");
     assert!(cd.starts_with("attachment; filename=\""), "{cd}");
-    assert!(cd.contains("filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x%3D1%22.pdf"), "{cd}");
-    let r = fx.get(S1, &format!("{}?filename=r%C3%A9sum%C3%A9.pdf", url("group1", &jpg)), &[]);
+    assert!(
+        cd.contains("filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x%3D1%22.pdf"),
+        "{cd}"
+    );
+    let r = fx.get(
+        S1,
+        &format!("{}?filename=r%C3%A9sum%C3%A9.pdf", url("group1", &jpg)),
+        &[],
+    );
     assert!(r
         .header("Content-Disposition")
         .is_some_and(|v| v.contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf")));
@@ -461,7 +501,10 @@ fn ranges_and_conditionals() {
     let r = fx.get(
         S1,
         &u,
-        &[("Range", "bytes=0-9"), ("If-Range", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        &[
+            ("Range", "bytes=0-9"),
+            ("If-Range", "Mon, 01 Jan 2001 00:00:00 GMT"),
+        ],
     );
     assert_eq!((r.status, r.body.len()), (200, 10240));
     let r = fx.get(S1, &u, &[("Range", "bytes=0-9"), ("If-Range", lm.as_str())]);
@@ -471,7 +514,11 @@ fn ranges_and_conditionals() {
     let r = fx.get(S1, &u, &[("If-Modified-Since", lm.as_str())]);
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
-    let r = fx.get(S1, &u, &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]);
+    let r = fx.get(
+        S1,
+        &u,
+        &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+    );
     assert_eq!((r.status, r.body.len()), (200, 10240));
     // Fixed: compared as a date, not as a string (RFC 850 form of the same instant).
     let rfc850 = {
@@ -486,12 +533,22 @@ fn ranges_and_conditionals() {
             "Sat" => "Saturday",
             _ => "Sunday",
         };
-        format!("{day}, {}-{}-{} {}", &s[5..7], &s[8..11], &s[14..16], &s[17..])
+        format!(
+            "{day}, {}-{}-{} {}",
+            &s[5..7],
+            &s[8..11],
+            &s[14..16],
+            &s[17..]
+        )
     };
     let r = fx.get(S1, &u, &[("If-Modified-Since", rfc850.as_str())]);
     assert_eq!(r.status, 304, "IMS {rfc850}");
     // IMS == LM plus Range: 304.
-    let r = fx.get(S1, &u, &[("If-Modified-Since", lm.as_str()), ("Range", "bytes=0-9")]);
+    let r = fx.get(
+        S1,
+        &u,
+        &[("If-Modified-Since", lm.as_str()), ("Range", "bytes=0-9")],
+    );
     assert_eq!(r.status, 304);
     // HEAD + IMS.
     let r = fx.head(S1, &u, &[("If-Modified-Since", lm.as_str())]);
@@ -499,21 +556,41 @@ fn ranges_and_conditionals() {
     // Fixed: no 304 for a missing file, whatever the IMS.
     let gone = put(&fx.stores[0], S1, ts, "jpg", b"x", Kind::Normal, 12);
     fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
-    let r = fx.get(S1, &url("group1", &gone), &[("If-Modified-Since", http_date(ts).as_str())]);
+    let r = fx.get(
+        S1,
+        &url("group1", &gone),
+        &[("If-Modified-Since", http_date(ts).as_str())],
+    );
     assert_eq!(r.status, 404);
 
     // ETag / If-None-Match.
-    let etag = fx.get(S1, &u, &[]).header("ETag").expect("etag").to_string();
+    let etag = fx
+        .get(S1, &u, &[])
+        .header("ETag")
+        .expect("etag")
+        .to_string();
     let r = fx.get(S1, &u, &[("If-None-Match", etag.as_str())]);
     assert_eq!((r.status, r.body.len()), (304, 0));
     let r = fx.get(S1, &u, &[("If-None-Match", "*")]);
-    assert_eq!((r.status, r.body.len()), (304, 0), "fixed: no body after 304");
+    assert_eq!(
+        (r.status, r.body.len()),
+        (304, 0),
+        "fixed: no body after 304"
+    );
     let r = fx.get(S1, &u, &[("If-None-Match", "\"x\"")]);
     assert_eq!((r.status, r.body.len()), (200, 10240));
     // Fixed: no file body after 412.
-    let r = fx.get(S1, &u, &[("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]);
+    let r = fx.get(
+        S1,
+        &u,
+        &[("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+    );
     assert_eq!(r.status, 412);
-    assert!(r.body.len() < 1000, "412 page only, got {} bytes", r.body.len());
+    assert!(
+        r.body.len() < 1000,
+        "412 page only, got {} bytes",
+        r.body.len()
+    );
     fx.finish();
 }
 
@@ -529,31 +606,48 @@ fn malformed_and_hostile_urls() {
     fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
 
     let cases: Vec<(String, u16)> = vec![
-        ("/group1/M00/00/00/abc.jpg".into(), 400),                            // D8
-        (format!("/group1/M00/00/00/{}123.jpg", "!".repeat(27)), 400),        // D9
-        (format!("/group1/M01/00/00/{name}"), 400),                           // D10
-        (format!("/group1/M00/00/ZZ/{name}"), 400),                           // D11
-        (format!("/group1/M00/00/00/{name}/"), 400),                          // D19
-        (format!("/group1/M00/00/00/{}", &name[..30]), 400),                  // D21
-        (format!("/group1/M00/00/00/{}.png", &name[..name.len() - 4]), 404),  // D20
-        (format!("/M00/00/00/{name}"), 404),                                  // D12 (not our location)
-        ("/group1/M00/00/00/%2e%2e/%2e%2e/%2e%2e/secret.txt".into(), 400),
-        (format!("/group1/M00/00/00/{}%00.jpg", &name[..name.len() - 4]), 400),
+        ("/group1/M00/00/00/abc.jpg".into(), 400), // D8
+        (format!("/group1/M00/00/00/{}123.jpg", "!".repeat(27)), 400), // D9
+        (format!("/group1/M01/00/00/{name}"), 400), // D10
+        (format!("/group1/M00/00/ZZ/{name}"), 400), // D11
+        (format!("/group1/M00/00/00/{name}/"), 400), // D19
+        (format!("/group1/M00/00/00/{}", &name[..30]), 400), // D21
+        (
+            format!("/group1/M00/00/00/{}.png", &name[..name.len() - 4]),
+            404,
+        ), // D20
+        (format!("/M00/00/00/{name}"), 404),       // D12 (not our location)
+        (
+            "/group1/M00/00/00/%2e%2e/%2e%2e/%2e%2e/secret.txt".into(),
+            404,
+        ), // merged to /group1/secret.txt
+        (
+            format!("/group1/M00/00/00/{}%00.jpg", &name[..name.len() - 4]),
+            400,
+        ),
         (format!("/group1/M00/00/%2e%2e/{name}"), 400),
         (format!("/group1/M00/00/00/{name}?x=../../secret.txt"), 200),
     ];
     for (target, want) in &cases {
         let r = fx.get(S1, target, &[]);
         assert_eq!(r.status, *want, "{target}");
-        assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{target}");
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("secret"),
+            "{target}"
+        );
     }
     // D18: raw ../ is merged by nginx before any location matches.
     let r = fx.get(S1, "/group1/M00/00/00/../../../../etc/passwd", &[]);
     assert_eq!(r.status, 404);
     // D16/D17: methods.
     for method in ["POST", "PUT", "OPTIONS", "DELETE"] {
-        let r = request(addr(S1, fx.port), method, &url("group1", &jpg), &[("Content-Length", "0")])
-            .expect("request");
+        let r = request(
+            addr(S1, fx.port),
+            method,
+            &url("group1", &jpg),
+            &[("Content-Length", "0")],
+        )
+        .expect("request");
         assert_eq!(r.status, 405, "{method}");
     }
     // Symlinks follow disable_symlinks (off by default: served, like stat() in C).
@@ -576,7 +670,7 @@ fn disable_symlinks_is_honoured() {
     let fx = Fx::start(
         &m,
         Opts {
-            loc_extra: "disable_symlinks on;".into(),
+            loc_extra: "proxy_read_timeout 2s; disable_symlinks on;".into(),
             ..Opts::default()
         },
     );
@@ -602,7 +696,15 @@ fn not_local_rules_and_proxy() {
     // E: uploaded to s2, not yet on s1 (the sync window).
     let e = put(&fx.stores[1], S2, recent, "png", &png, Kind::Normal, 31);
     // D14: a group2 file on s3.
-    let g2 = put(&fx.stores[2], S3, old, "txt", b"group two\n", Kind::Normal, 32);
+    let g2 = put(
+        &fx.stores[2],
+        S3,
+        old,
+        "txt",
+        b"group two\n",
+        Kind::Normal,
+        32,
+    );
 
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[]);
@@ -657,7 +759,15 @@ fn not_local_rules_and_proxy() {
     let r = fx.get(S1, &url("group9", &mine), &[]);
     assert_eq!(r.status, 400);
     // Only cluster members: a source that is not a known storage is refused.
-    let stranger = put(&fx.stores[0], STRANGER, recent, "jpg", b"x", Kind::Normal, 35);
+    let stranger = put(
+        &fx.stores[0],
+        STRANGER,
+        recent,
+        "jpg",
+        b"x",
+        Kind::Normal,
+        35,
+    );
     fs::remove_file(fx.stores[0].join("data").join(&stranger[4..])).expect("rm");
     let r = fx.get(S1, &url("group1", &stranger), &[]);
     assert_eq!(r.status, 404);
@@ -681,6 +791,35 @@ fn not_local_rules_and_proxy() {
     fx.finish();
 }
 
+/// Without `proxy_read_timeout` in the location, the proxy read timeout is mod_fastdfs.conf's
+/// `network_timeout` (here 1 s), not nginx's 60 s: the slow source gives 504.
+#[test]
+fn proxy_timeouts_default_from_mod_fastdfs_conf() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(
+        &m,
+        Opts {
+            network_timeout: 1,
+            loc_extra: String::new(),
+            ..Opts::default()
+        },
+    );
+    let slow = put(
+        &fx.stores[0],
+        SLOW,
+        now() - 60,
+        "jpg",
+        b"x",
+        Kind::Normal,
+        97,
+    );
+    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let r = fx.get(S1, &url("group1", &slow), &[]);
+    assert_eq!(r.status, 504);
+    assert!(fx.nginx.error_log().contains("upstream timed out"));
+    fx.finish();
+}
+
 #[test]
 fn without_members_forwards_like_c() {
     let Some(m) = module() else { return };
@@ -692,17 +831,36 @@ fn without_members_forwards_like_c() {
         },
     );
     let recent = now() - 60;
-    let e = put(&fx.stores[1], S2, recent, "txt", b"from s2\n", Kind::Normal, 41);
+    let e = put(
+        &fx.stores[1],
+        S2,
+        recent,
+        "txt",
+        b"from s2\n",
+        Kind::Normal,
+        41,
+    );
     // Port = the local port of the client connection (all storages share it).
     let r = fx.get(S1, &url("group1", &e), &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"from s2\n");
     // D6: no storage there: the module forwards and nginx answers 502.
-    let x = put(&fx.stores[0], STRANGER, recent, "jpg", b"x", Kind::Normal, 42);
+    let x = put(
+        &fx.stores[0],
+        STRANGER,
+        recent,
+        "jpg",
+        b"x",
+        Kind::Normal,
+        42,
+    );
     fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
     let r = fx.get(S1, &url("group1", &x), &[]);
     assert_eq!(r.status, 502);
-    assert!(fx.nginx.error_log().contains("neither storage_peers nor a storage id table"));
+    assert!(fx
+        .nginx
+        .error_log()
+        .contains("neither storage_peers, nor a storage id table"));
     fx.finish();
 }
 
@@ -717,7 +875,15 @@ fn redirect_mode() {
         },
     );
     let recent = now() - 60;
-    let e = put(&fx.stores[1], S2, recent, "txt", b"from s2\n", Kind::Normal, 51);
+    let e = put(
+        &fx.stores[1],
+        S2,
+        recent,
+        "txt",
+        b"from s2\n",
+        Kind::Normal,
+        51,
+    );
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[("Range", "bytes=0-3")]);
     assert_eq!(r.status, 302);
@@ -725,7 +891,10 @@ fn redirect_mode() {
         r.header("Location").map(str::to_owned),
         Some(format!("http://{S2}:{}{u}?redirect=1", fx.port))
     );
-    assert!(r.header("Range").is_none(), "fixed: no bogus Range response header");
+    assert!(
+        r.header("Range").is_none(),
+        "fixed: no bogus Range response header"
+    );
     // Following it reaches s2, which serves it.
     let r2 = fx.get(S2, &format!("{u}?redirect=1"), &[]);
     assert_eq!(r2.status, 200);
@@ -843,7 +1012,15 @@ fn several_instances_one_nginx() {
     let Some(m) = module() else { return };
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 60;
-    let only2 = put(&fx.stores[1], S2, ts, "txt", b"only on s2\n", Kind::Normal, 81);
+    let only2 = put(
+        &fx.stores[1],
+        S2,
+        ts,
+        "txt",
+        b"only on s2\n",
+        Kind::Normal,
+        81,
+    );
     let r = fx.get(S2, &url("group1", &only2), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"only on s2\n"[..]));
     let r = fx.get(S1, &url("group1", &only2), &[]);
@@ -892,7 +1069,8 @@ fn config_errors_name_file_and_line() {
     fs::write(
         &conf,
         format!(
-            "base_path={s}\ngroup_name=group1\nstore_path0={s}\nurl_have_group_name=true\n",
+            "base_path={s}\ngroup_name=group1\nstore_path0={s}\nurl_have_group_name=true\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
             s = store.display()
         ),
     )
@@ -902,5 +1080,317 @@ fn config_errors_name_file_and_line() {
         conf.display()
     );
     let out = nginx::test_config(&m, &body).expect("nginx -t");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Files uploaded to the emulator (real uploads, its on-disk layout), storage-id mode, parameters and
+/// ids fetched from its tracker at configuration time, and the sync window: a file on s2 that the
+/// emulator has not yet replicated to s1 is proxied by s1, then served locally once it arrives.
+#[test]
+fn emulator_tracker_ids_and_sync_window() {
+    emulator_case(true);
+}
+
+/// The same in IP mode: the member list comes from the tracker's storage list, so a source that
+/// is not a storage of the cluster is refused without any `storage_peers`.
+#[test]
+fn emulator_ip_mode_members_from_tracker() {
+    emulator_case(false);
+}
+
+fn emulator_case(ids: bool) {
+    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
+    use fdfs_emu::{Cluster, ClusterConfig};
+    use std::time::Duration;
+
+    let Some(m) = module() else { return };
+    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
+        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
+    }
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(1)
+            .storages_per_group(2)
+            .use_storage_id(ids)
+            .first_storage_ip(S1)
+            .build(),
+    )
+    .expect("emulator");
+    let storages = cluster.storages().to_vec();
+    let (s1, s2) = (&storages[0], &storages[1]);
+    assert_eq!((s1.ip, s2.ip), (S1, S2));
+    cluster.pause_sync(0usize);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tracker = cluster.trackers()[0];
+    let client = Client::builder()
+        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
+        .build()
+        .expect("client");
+    let data = b"uploaded to s2, not yet on s1\n".to_vec();
+    let file_id = rt
+        .block_on(
+            client.upload(
+                &data,
+                &UploadOptions::new()
+                    .ext("txt")
+                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
+            ),
+        )
+        .expect("upload");
+    assert!(cluster.has_file(1usize, &file_id));
+    assert!(!cluster.has_file(0usize, &file_id));
+
+    let root = tempfile::tempdir().expect("tmp");
+    let port = common_port();
+    let mut servers = String::new();
+    for (i, (s, alias)) in [(s1, "lo:a"), (s2, "lo:b")].into_iter().enumerate() {
+        let dir = root.path().join(format!("s{}", i + 1));
+        fs::create_dir_all(&dir).expect("dir");
+        fs::write(
+            dir.join("mod_fastdfs.conf"),
+            format!(
+                "connect_timeout=2\nnetwork_timeout=5\nbase_path={store}\n\
+                 load_fdfs_parameters_from_tracker=true\ntracker_server={tracker}\n\
+                 storage_server_port={sport}\ngroup_name=group1\nurl_have_group_name=true\n\
+                 store_path_count=1\nstore_path0={store}\nresponse_mode=proxy\nif_alias_prefix={alias}\n\
+                 http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
+                store = s.store_path().display(),
+                sport = s.port,
+            ),
+        )
+        .expect("conf");
+        servers.push_str(&format!(
+            "server {{ listen {ip}:{port}; location ~ ^/group1/M00/ {{ fastdfs_config {dir}/mod_fastdfs.conf; ngx_fastdfs_module; }} }}\n",
+            ip = s.ip,
+            dir = dir.display()
+        ));
+    }
+    let nginx = Nginx::start(&m, &servers, &[addr(S1, port), addr(S2, port)]).expect("nginx");
+    let log = nginx.error_log();
+    assert!(log.contains("from the tracker"), "{log}");
+    let want = if ids {
+        "use_storage_id=true (2 storage ids), 2 storages"
+    } else {
+        "use_storage_id=false (0 storage ids), 2 storages"
+    };
+    assert!(log.contains(want), "{log}");
+
+    let u = format!("/{file_id}");
+    let r = request(addr(S2, port), "GET", &u, &[]).expect("get");
+    assert_eq!((r.status, &r.body), (200, &data));
+    // s1 has not got it: its source (a storage id from the tracker's table) is s2: proxied.
+    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    assert_eq!((r.status, &r.body), (200, &data));
+    assert!(nginx.access_log().contains("200 proxy"));
+    // After replication s1 serves it itself.
+    cluster.resume_sync(0usize);
+    assert!(cluster.wait_for_file(0usize, &file_id, true, Duration::from_secs(30)));
+    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    assert_eq!((r.status, &r.body), (200, &data));
+    assert!(nginx.access_log().contains("200 local"));
+    if ids {
+        // A storage id the tracker does not know: 500 (C behaviour, logged).
+        let unknown = encode_logic_name(&NameSpec {
+            source: Source::StorageId(100_099),
+            timestamp: now() - 10,
+            size_field: SizeField::compose(1, false, false, Some(1)),
+            crc32: 9,
+            trunk: None,
+            store_path_index: 0,
+            subdirs: (0, 0),
+            ext: "txt",
+            random_digits: "123",
+        })
+        .expect("encode");
+        let r = request(addr(S1, port), "GET", &format!("/group1/{unknown}"), &[]).expect("get");
+        assert_eq!(r.status, 500);
+    } else {
+        // Not a storage of the cluster (per the tracker's list): refused, not forwarded.
+        let stranger = encode_logic_name(&NameSpec {
+            source: Source::Ip(STRANGER),
+            timestamp: now() - 10,
+            size_field: SizeField::compose(1, false, false, Some(1)),
+            crc32: 9,
+            trunk: None,
+            store_path_index: 0,
+            subdirs: (0, 0),
+            ext: "txt",
+            random_digits: "123",
+        })
+        .expect("encode");
+        let r = request(addr(S1, port), "GET", &format!("/group1/{stranger}"), &[]).expect("get");
+        assert_eq!(r.status, 404);
+        assert!(nginx.error_log().contains("not a known storage"));
+    }
+    assert!(!nginx.worker_crashed());
+}
+
+#[test]
+fn flv_pseudo_streaming() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
+    let flv = put(
+        &fx.stores[0],
+        S1,
+        now() - 60,
+        "flv",
+        &data,
+        Kind::Normal,
+        91,
+    );
+    let u = url("group1", &flv);
+    let header = [0x46u8, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
+    let r = fx.get(S1, &format!("{u}?start=100"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.header("Content-Range").is_none());
+    assert_eq!(r.header("Content-Length"), Some("913"));
+    assert_eq!(&r.body[..13], &header);
+    assert_eq!(&r.body[13..], &data[100..]);
+    let r = fx.get(S1, &format!("{u}?start=100&end=200"), &[]);
+    assert_eq!(r.body.len(), 113);
+    assert_eq!(&r.body[13..], &data[100..200]);
+    let r = fx.get(S1, &format!("{u}?start=0"), &[]);
+    assert_eq!((r.status, &r.body), (200, &data));
+    for bad in ["start=abc", "start=1000", "start=10&end=5"] {
+        let r = fx.get(S1, &format!("{u}?{bad}"), &[]);
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    // A Range header wins over start=.
+    let r = fx.get(S1, &format!("{u}?start=100"), &[("Range", "bytes=0-9")]);
+    assert_eq!((r.status, r.body.as_slice()), (206, &data[..10]));
+    let h = fx.head(S1, &format!("{u}?start=100"), &[]);
+    assert_eq!((h.status, h.body.len()), (200, 0));
+    assert_eq!(h.header("Content-Length"), Some("913"));
+    fx.finish();
+}
+
+/// Per-cycle state: a reload re-reads mod_fastdfs.conf (here: proxy → redirect) and old and new
+/// workers stay healthy.
+#[test]
+fn reload_rereads_the_config() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let e = put(
+        &fx.stores[1],
+        S2,
+        now() - 60,
+        "txt",
+        b"from s2\n",
+        Kind::Normal,
+        95,
+    );
+    let u = url("group1", &e);
+    assert_eq!(fx.get(S1, &u, &[]).status, 200);
+    let conf = fx.stores[0].parent().expect("dir").join("mod_fastdfs.conf");
+    let text = fs::read_to_string(&conf).expect("conf");
+    fs::write(
+        &conf,
+        text.replace("response_mode=proxy", "response_mode=redirect"),
+    )
+    .expect("write");
+    fx.nginx.reload().expect("reload");
+    // Bounded wait for the new workers to take over (not a timing assertion).
+    let mut status = 0;
+    for _ in 0..500 {
+        status = fx.get(S1, &u, &[]).status;
+        if status == 302 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(status, 302);
+    for _ in 0..3 {
+        fx.nginx.reload().expect("reload");
+    }
+    assert_eq!(fx.get(S2, &u, &[]).status, 200);
+    fx.finish();
+}
+
+/// The trunk container and ids of a real FastDFS 6.16.1 trunk cluster (vectors/trunk): every file
+/// comes back byte for byte, with the C module's headers, ranges fixed where C was wrong, and the
+/// tampered ids the C module refused are refused too.
+#[test]
+fn real_trunk_vectors() {
+    let Some(m) = module() else { return };
+    let vec_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/trunk");
+    let Ok(container) = fs::read(vec_dir.join("containers/data_00_00_000001.first20k")) else {
+        eprintln!("SKIPPED: vectors/trunk not found");
+        return;
+    };
+    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    fs::create_dir_all(store.join("data/00/00")).expect("store");
+    fs::write(store.join("data/00/00/000001"), &container).expect("container");
+    fs::write(
+        dir.path().join("mod_fastdfs.conf"),
+        format!(
+            "base_path={s}\ngroup_name=group3\nurl_have_group_name=true\nstore_path0={s}\n\
+             if_alias_prefix=lo:a\nstorage_sync_file_max_delay=86400\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
+            s = store.display()
+        ),
+    )
+    .expect("conf");
+    let port = free_port(S1);
+    let nginx = Nginx::start(
+        &m,
+        &format!(
+            "server {{ listen {S1}:{port}; location ~ ^/group3/M00/ {{ fastdfs_config {}/mod_fastdfs.conf; ngx_fastdfs_module; }} }}",
+            dir.path().display()
+        ),
+        &[addr(S1, port)],
+    )
+    .expect("nginx");
+    let ids = fs::read_to_string(vec_dir.join("file_ids.tsv")).expect("ids");
+    let mut served = 0;
+    for line in ids.lines() {
+        let mut f = line.split('\t');
+        let (Some(file), Some(id)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if file.ends_with(".bin") {
+            continue; // the normal (non-trunk) control file is not in the container
+        }
+        let data = fs::read(vec_dir.join("files").join(file)).expect("file");
+        let u = format!("/{id}");
+        let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+        assert_eq!(r.status, 200, "{file}");
+        assert_eq!(r.body, data, "{file}");
+        let n = data.len();
+        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-0")]).expect("get");
+        assert_eq!((r.status, r.body.as_slice()), (206, &data[..1]), "{file}");
+        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=-10")]).expect("get");
+        assert_eq!(r.body, &data[n - 10..], "{file}");
+        let past = format!("bytes={n}-{}", n + 10);
+        let r = request(addr(S1, port), "GET", &u, &[("Range", past.as_str())]).expect("get");
+        assert_eq!(r.status, 416, "{file}");
+        assert_eq!(
+            r.header("Content-Range").map(str::to_owned),
+            Some(format!("bytes */{n}"))
+        );
+        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-9,20-29")]).expect("get");
+        assert_eq!(r.status, 206, "{file}");
+        served += 1;
+    }
+    assert_eq!(served, 4);
+    for tampered in [
+        "/group3/M00/00/00/fwAAFWsGWzqIFjW9AAAD6CRqmBIAAAAAQAABAAAABQA984.txt",
+        "/group3/M00/00/00/fwAAFWsGWzqIFjW9AAAD6CRqmBIAAAAAgAAAAAAAAQA984.txt",
+        "/group3/M00/00/00/fwAAFWsGWzqIFjW9AAAD6CRqmBIAAAAAQAAAAAAAAgA984.txt",
+        "/group3/M00/00/00/fwAAFWsGWzqAFjW9AAAD6CRqmBIAAAAAQAAAAAAAAQA984.txt",
+    ] {
+        let r = request(addr(S1, port), "GET", tampered, &[]).expect("get");
+        assert_eq!(r.status, 404, "{tampered}");
+    }
+    assert!(!nginx.worker_crashed());
 }

@@ -121,11 +121,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    print!("{}", cluster.topology());
-    println!("ready");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -136,21 +131,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("fdfs-emu: cannot watch SIGTERM: {e}");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+    let stopped = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Handlers first, then "ready": a signal sent as soon as "ready" is read is caught.
+        let (mut int, mut term) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("fdfs-emu: cannot watch signals: {e}");
+                return false;
+            }
+        };
+        print!("{}", cluster.topology());
+        println!("ready");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
+        true
     });
+    if !stopped {
+        return ExitCode::FAILURE;
+    }
     eprintln!("fdfs-emu: stopping");
     drop(cluster);
     ExitCode::SUCCESS

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Benchmark of the nginx module (ngx-fastdfs-rs) against nginx's own machinery, one worker, wrk:
+#   - a 10 KiB file, a 1 MiB file: module vs stock static serving (`root`) of the same bytes;
+#   - a 10 KiB trunk file (module; the static figure of the 10 KiB file is the reference);
+#   - the proxy path (file not local, module proxies to its source) vs a plain `proxy_pass`.
+# Prints req/s and ratios. Needs: /usr/sbin/nginx, wrk, python3 (to write the file ids), the module
+# (`make module`, or NGX_FASTDFS_MODULE=<.so>). Tunables: DURATION (5s), CONNECTIONS (20).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SO=${NGX_FASTDFS_MODULE:-$ROOT/build/modules/ngx_http_fastdfs_module.so}
+DURATION=${DURATION:-5s}
+CONNECTIONS=${CONNECTIONS:-20}
+[ -f "$SO" ] || { echo "module not found: $SO (make module)"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed"; exit 1; }
+
+W=$(mktemp -d /tmp/fdfs-bench.XXXXXX)
+NGINX_PID=""
+cleanup() {
+    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+PORT=${PORT:-$(( 40000 + RANDOM % 10000 ))}
+mkdir -p "$W"/{conf,logs,tmp,store/data/00/00,static,peer/data/00/00}
+
+# Files and their ids: source 127.0.0.1 (local), and one whose source is the peer 127.0.0.2.
+python3 - "$W" <<'EOF'
+import base64, os, struct, sys, time
+w = sys.argv[1]
+ts = int(time.time()) - 60
+def b64(b):
+    return base64.b64encode(b, altchars=b"-_").decode().rstrip("=")
+def name(ip, size, ext, crc, trunk=None):
+    flags = (1 << 59) if trunk else 0
+    raw = bytes(map(int, ip.split("."))) + struct.pack(">iQI", ts, flags | size, crc)
+    n = "M00/00/00/" + b64(raw)
+    if trunk:
+        n += b64(struct.pack(">III", *trunk))
+    return n + "123." + ext if ext else n
+def put(root, logic, data):
+    p = os.path.join(w, root, "data", logic[4:])
+    open(p, "wb").write(data)
+    s = os.path.join(w, "static", "group1", logic)
+    os.makedirs(os.path.dirname(s), exist_ok=True)
+    open(s, "wb").write(data)
+small = os.urandom(10240); big = os.urandom(1 << 20)
+ids = {}
+ids["small"] = name("127.0.0.1", len(small), "jpg", 1); put("store", ids["small"], small)
+ids["big"] = name("127.0.0.1", len(big), "bin", 2); put("store", ids["big"], big)
+ids["proxy"] = name("127.0.0.2", len(small), "jpg", 3); put("peer", ids["proxy"], small)
+# Trunk: slot at offset 0 of container 000001: 24-byte header then the data.
+alloc = 10240 + 24
+t = name("127.0.0.1", len(small), "txt", 4, trunk=(1, 0, alloc))
+hdr = b"F" + struct.pack(">IIII", alloc, len(small), 4, ts) + t[-7:].encode()
+open(os.path.join(w, "store/data/00/00/000001"), "wb").write(hdr + small)
+ids["trunk"] = t
+for k, v in ids.items():
+    open(os.path.join(w, k + ".id"), "w").write("/group1/" + v)
+EOF
+
+chmod -R a+rX "$W"
+for n in store peer; do
+    ip=127.0.0.1; alias=lo; [ $n = peer ] && { ip=127.0.0.2; alias=none; }
+    cat > "$W/conf/$n.conf" <<EOF
+base_path=$W/$n
+group_name=group1
+url_have_group_name=true
+store_path0=$W/$n
+response_mode=proxy
+if_alias_prefix=$alias
+storage_sync_file_max_delay=86400
+storage_peers=127.0.0.1:$PORT, 127.0.0.2:$PORT
+http.mime_types_filename=/etc/nginx/mime.types
+http.default_content_type=application/octet-stream
+EOF
+done
+
+cat > "$W/conf/nginx.conf" <<EOF
+load_module $SO;
+worker_processes 1;
+daemon off;
+pid $W/logs/nginx.pid;
+error_log $W/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    access_log off;
+    sendfile on;
+    keepalive_requests 100000;
+    open_file_cache max=1000 inactive=60s;
+    client_body_temp_path $W/tmp/body; proxy_temp_path $W/tmp/proxy; fastcgi_temp_path $W/tmp/f;
+    uwsgi_temp_path $W/tmp/u; scgi_temp_path $W/tmp/s;
+    upstream peer { server 127.0.0.2:$PORT; keepalive 32; }
+    server {
+        listen 127.0.0.1:$PORT;
+        location /group1/M00/ { fastdfs_config $W/conf/store.conf; ngx_fastdfs_module; }
+        location /static/ { alias $W/static/; }
+        location /plain/ { proxy_pass http://127.0.0.2:$PORT/; }
+    }
+    server {
+        listen 127.0.0.2:$PORT;
+        location /group1/M00/ { fastdfs_config $W/conf/peer.conf; ngx_fastdfs_module; }
+    }
+}
+EOF
+
+/usr/sbin/nginx -p "$W" -c "$W/conf/nginx.conf" -e "$W/logs/error.log" &
+NGINX_PID=$!
+for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT$(cat "$W/small.id")" && break
+    sleep 0.1
+done
+
+rps() {
+    local url=$1 code
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+    [ "$code" = 200 ] || { echo "GET $url -> $code" >&2; cat "$W/logs/error.log" >&2; exit 1; }
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" | awk '/Requests\/sec/ {print $2}'
+}
+
+B="http://127.0.0.1:$PORT"
+SMALL=$(cat "$W/small.id"); BIG=$(cat "$W/big.id"); TRUNK=$(cat "$W/trunk.id"); PROXY=$(cat "$W/proxy.id")
+m_small=$(rps "$B$SMALL");        s_small=$(rps "$B/static$SMALL")
+m_big=$(rps "$B$BIG");            s_big=$(rps "$B/static$BIG")
+m_trunk=$(rps "$B$TRUNK")
+m_proxy=$(rps "$B$PROXY");        p_proxy=$(rps "$B/plain$PROXY")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+printf '\n%-28s %12s %12s %8s\n' "case (1 worker, c=$CONNECTIONS)" "module r/s" "nginx r/s" "ratio"
+printf '%-28s %12s %12s %8s\n' "10 KiB file" "$m_small" "$s_small" "$(ratio "$m_small" "$s_small")"
+printf '%-28s %12s %12s %8s\n' "1 MiB file" "$m_big" "$s_big" "$(ratio "$m_big" "$s_big")"
+printf '%-28s %12s %12s %8s\n' "10 KiB trunk (vs static)" "$m_trunk" "$s_small" "$(ratio "$m_trunk" "$s_small")"
+printf '%-28s %12s %12s %8s\n' "proxy path vs proxy_pass" "$m_proxy" "$p_proxy" "$(ratio "$m_proxy" "$p_proxy")"
+if grep -q "exited on signal" "$W/logs/error.log"; then echo "a worker crashed:"; cat "$W/logs/error.log"; exit 1; fi

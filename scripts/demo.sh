@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# `make demo`: the whole stack on loopback, as in the README's picture.
+#   fdfs-emu: a tracker on 127.0.0.10:22122, group1 on 127.0.0.11/.12, group2 on 127.0.0.13/.14 (port 23000)
+#   one stock nginx + ngx_http_fastdfs_module.so per storage, on <storage ip>:8888
+#   fdfs-edge on 127.0.0.1:8080 (admin 127.0.0.1:9180) in front of all of them
+# Uploads scripts/sample.png with the `fdfs` tool, prints curl lines that work, and stays up until Ctrl-C.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${BIN:-$ROOT/target/release}
+MODULE_SO=${MODULE_SO:-$ROOT/build/modules/ngx_http_fastdfs_module.so}
+DEMO=${DEMO_DIR:-/tmp/fdfs-demo}
+TRACKER=127.0.0.10:22122
+HTTP_PORT=8888
+EDGE=127.0.0.1:8080
+ADMIN=127.0.0.1:9180
+STORAGE_IPS=(127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+missing=()
+pids=()
+
+cleanup() {
+    trap - INT TERM EXIT
+    say "stopping"
+    for dir in "$DEMO"/nginx-*; do
+        [ -f "$dir/nginx.pid" ] && /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null
+    done
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    say "stopped; logs and data left in $DEMO"
+}
+trap cleanup INT TERM EXIT
+
+rm -rf "$DEMO" && mkdir -p "$DEMO" && chmod 755 "$DEMO"
+
+# Each storage gets its own loopback address, labelled so that if_alias_prefix tells the nodes apart.
+labels=(a b c d)
+for i in "${!STORAGE_IPS[@]}"; do
+    ip=${STORAGE_IPS[$i]}
+    if ! ip -4 addr show dev lo | grep -q "inet $ip/32"; then
+        ip addr add "$ip/32" dev lo label "lo:${labels[$i]}0" 2>/dev/null ||
+            echo "note: could not add $ip to lo (not root?); each node then sees only 127.0.0.1 as its own"
+    fi
+done
+
+[ -x "$BIN/fdfs-emu" ] || { echo "missing $BIN/fdfs-emu: run 'make' first"; exit 1; }
+say "FastDFS emulator: 2 groups x 2 storages, tracker $TRACKER"
+"$BIN/fdfs-emu" --groups 2 --storages-per-group 2 --base-dir "$DEMO/store" --tracker "$TRACKER" \
+    --storage-port 23000 --http-port "$HTTP_PORT" --sync-delay-ms 2000 >"$DEMO/emu.out" 2>"$DEMO/emu.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^ready' "$DEMO/emu.out" && break; sleep 0.1; done
+grep -q '^ready' "$DEMO/emu.out" || { echo "emulator did not start:"; cat "$DEMO/emu.log"; exit 1; }
+grep '^storage' "$DEMO/emu.out" | sed 's/^/    /'
+
+# One nginx per storage, each with its own mod_fastdfs.conf naming its own store path.
+if [ -f "$MODULE_SO" ]; then
+    i=0
+    while read -r _ group ip _ _ _ store; do
+        group=${group#group=}; ip=${ip#ip=}; store=${store#store_path=}
+        dir="$DEMO/nginx-$ip"; mkdir -p "$dir/logs" "$dir/conf"
+        cat >"$dir/conf/http.conf" <<EOF
+http.default_content_type = application/octet-stream
+http.mime_types_filename = /etc/nginx/mime.types
+http.anti_steal.check_token = false
+EOF
+        cat >"$dir/conf/mod_fastdfs.conf" <<EOF
+connect_timeout = 2
+network_timeout = 30
+base_path = $store
+load_fdfs_parameters_from_tracker = false
+tracker_server = $TRACKER
+storage_server_port = 23000
+group_name = $group
+url_have_group_name = true
+store_path_count = 1
+store_path0 = $store
+response_mode = proxy
+if_alias_prefix = lo:${labels[$i]}
+storage_sync_file_max_delay = 86400
+storage_peers = $(IFS=,; echo "${STORAGE_IPS[*]/%/:$HTTP_PORT}" | sed 's/,/, /g')
+#include http.conf
+EOF
+        cat >"$dir/nginx.conf" <<EOF
+load_module $MODULE_SO;
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log info;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log $dir/logs/access.log;
+    client_body_temp_path $dir/tmp_body; proxy_temp_path $dir/tmp_proxy;
+    fastcgi_temp_path $dir/tmp_fcgi; uwsgi_temp_path $dir/tmp_uwsgi; scgi_temp_path $dir/tmp_scgi;
+    sendfile on;
+    server {
+        listen $ip:$HTTP_PORT;
+        location ~ /group([0-9])/M00 {
+            fastdfs_config $dir/conf/mod_fastdfs.conf;
+            ngx_fastdfs_module;
+        }
+    }
+}
+EOF
+        if /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" 2>"$dir/logs/start.err"; then
+            echo "    nginx + module for $group on $ip:$HTTP_PORT"
+        else
+            echo "    nginx for $ip failed to start:"; sed 's/^/      /' "$dir/logs/start.err"
+        fi
+        i=$((i + 1))
+    done < <(grep '^storage' "$DEMO/emu.out")
+else
+    missing+=("the nginx module ($MODULE_SO): run 'make module'")
+fi
+
+# The edge, discovering groups and storages from the tracker.
+if [ -x "$BIN/fdfs-edge" ]; then
+    mkdir -p "$DEMO/edge-cache"
+    cat >"$DEMO/edge.toml" <<EOF
+[server]
+listen = ["$EDGE"]
+threads = 2
+
+[admin]
+listen = "$ADMIN"
+
+[trackers]
+servers = ["$TRACKER"]
+http_port = $HTTP_PORT
+
+[cache]
+dir = "$DEMO/edge-cache"
+max_size = "256MiB"
+valid = "12h"
+inactive = "30d"
+
+[response]
+expires = "30d"
+
+[purge]
+allow = ["127.0.0.1/32"]
+EOF
+    "$BIN/fdfs-edge" -c "$DEMO/edge.toml" >"$DEMO/edge.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do curl -fs "http://$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
+    curl -fs "http://$ADMIN/readyz" >/dev/null && echo "    fdfs-edge on $EDGE" ||
+        { echo "    fdfs-edge is not ready:"; tail -20 "$DEMO/edge.log" | sed 's/^/      /'; }
+else
+    missing+=("the edge ($BIN/fdfs-edge)")
+fi
+
+if [ ! -x "$BIN/fdfs" ]; then
+    missing+=("the fdfs tool ($BIN/fdfs)")
+    echo "not built yet: ${missing[*]}"; echo "Ctrl-C to stop"; wait; exit 0
+fi
+say "uploading scripts/sample.png with: fdfs --tracker $TRACKER upload scripts/sample.png"
+FILE_ID=$("$BIN/fdfs" --tracker "$TRACKER" upload "$ROOT/scripts/sample.png") || { echo "upload failed"; exit 1; }
+echo "    file id: $FILE_ID"
+group=${FILE_ID%%/*}
+SOURCE_IP=$("$BIN/fdfs" --tracker "$TRACKER" info "$FILE_ID" --json 2>/dev/null |
+    sed -n 's/.*"source_ip" *: *"\([^"]*\)".*/\1/p')
+SOURCE_IP=${SOURCE_IP:-127.0.0.11}
+
+say "try these"
+cat <<EOF
+  # through the edge (the first is a MISS, then HIT; see X-Cache-Status)
+  curl -sD- -o /tmp/sample.png http://$EDGE/$FILE_ID
+  # straight from the storage's nginx + module
+  curl -sD- -o /dev/null http://$SOURCE_IP:$HTTP_PORT/$FILE_ID
+  # a range: the first 100 bytes
+  curl -s -H 'Range: bytes=0-99' http://$EDGE/$FILE_ID | wc -c
+  # purge it from the edge's cache (allowed from 127.0.0.1)
+  curl -s -X PURGE -o /dev/null -w '%{http_code}\n' http://$EDGE/$FILE_ID
+  # the cluster as the tracker sees it
+  $BIN/fdfs --tracker $TRACKER monitor
+  # edge metrics
+  curl -s http://$ADMIN/metrics | head
+EOF
+[ ${#missing[@]} -gt 0 ] && echo "not built yet: ${missing[*]}"
+say "running; logs in $DEMO; Ctrl-C stops everything"
+wait
