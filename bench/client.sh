@@ -8,6 +8,7 @@
 #   BENCH_SMALL_OPS=3200   number of 10 KiB files
 #   BENCH_CONCURRENCY=32   concurrent operations
 #   BENCH_LARGE_MIB=256    size of the large file
+#   BENCH_ROUNDS=5         rounds per phase (baseline and client alternate; the best round counts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -357,6 +357,9 @@ pub struct CacheSection {
     pub memory_size: Size,
     #[serde(default = "default_memory_object_size")]
     pub memory_object_size: Size,
+    /// Serve fresh in-memory objects before the cache state machine.
+    #[serde(default = "default_true")]
+    pub fast_path: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -678,6 +681,14 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
             Err(ConfigError::Parse { line, .. }) => assert_eq!(line, 16),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn deploy_example_is_valid() {
+        let c = Config::parse(include_str!("../deploy/edge.toml"), "deploy/edge.toml").unwrap();
+        assert_eq!(c.groups[0].storages.len(), 4);
+        assert_eq!(c.upstream.max_fails, 3);
+        assert_eq!(c.server.client_max_body_size.0, 300 << 20);
     }
 
     #[test]

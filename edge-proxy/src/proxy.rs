@@ -49,6 +49,8 @@ pub struct EdgeSettings {
     pub max_header_size: usize,
     pub lock_timeout: Duration,
     pub max_object_size: Option<u64>,
+    /// Answer fresh small objects held in memory directly from `request_filter`.
+    pub fast_path: bool,
 }
 
 /// The shared state of the edge.
@@ -202,6 +204,58 @@ impl Edge {
         }
     }
 
+    /// The hot path: a fresh small object held in memory, a plain GET/HEAD (no Range, no
+    /// conditional), answered without the cache state machine. Same headers as a normal hit.
+    async fn try_fast_hit(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        let plain = !req.headers.contains_key(http::header::RANGE)
+            && !req.headers.contains_key(http::header::IF_NONE_MATCH)
+            && !req.headers.contains_key(http::header::IF_MODIFIED_SINCE)
+            && !req.headers.contains_key(http::header::IF_MATCH)
+            && !req.headers.contains_key(http::header::IF_UNMODIFIED_SINCE);
+        if !plain {
+            return Ok(false);
+        }
+        let Some(hit) = self.cache.fast_hit(&ctx.key) else {
+            return Ok(false);
+        };
+        let head_only = req.method == http::Method::HEAD;
+        let mut resp = ResponseHeader::clone(&hit.header);
+        resp.remove_header(&http::header::TRANSFER_ENCODING);
+        resp.insert_header(http::header::CONTENT_LENGTH, hit.body.len())?;
+        let age = SystemTime::now()
+            .duration_since(hit.created)
+            .map_or(0, |d| d.as_secs());
+        resp.insert_header(http::header::AGE, age)?;
+        ctx.cache_status = "HIT";
+        self.add_response_headers(&mut resp, "HIT")?;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session.write_response_body(Some(hit.body), true).await?;
+        }
+        ctx.local_status = Some(200);
+        ctx.downstream_started = true;
+        Ok(true)
+    }
+
+    /// X-Cache-Status, and Expires + Cache-Control from `[response] expires`.
+    fn add_response_headers(&self, resp: &mut ResponseHeader, status: &'static str) -> Result<()> {
+        resp.insert_header("X-Cache-Status", status)?;
+        if let Some(exp) = self.settings.expires {
+            if matches!(
+                resp.status.as_u16(),
+                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+            ) {
+                let when = SystemTime::now() + exp;
+                resp.insert_header("Expires", httpdate::fmt_http_date(when))?;
+                resp.insert_header("Cache-Control", format!("max-age={}", exp.as_secs()))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn handle_purge(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let req = session.req_header();
         let path = req.uri.path().to_string();
@@ -298,6 +352,9 @@ impl ProxyHttp for Edge {
         let req = session.req_header();
         ctx.cacheable = req.method == http::Method::GET || req.method == http::Method::HEAD;
         ctx.key = cache_key_of(&path, req.uri.query());
+        if self.settings.fast_path && ctx.cacheable {
+            return self.try_fast_hit(session, ctx).await;
+        }
         Ok(false)
     }
 
@@ -464,18 +521,7 @@ impl ProxyHttp for Edge {
             _ => "BYPASS",
         };
         ctx.cache_status = status;
-        resp.insert_header("X-Cache-Status", status)?;
-        if let Some(exp) = self.settings.expires {
-            if matches!(
-                resp.status.as_u16(),
-                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-            ) {
-                let when = SystemTime::now() + exp;
-                resp.insert_header("Expires", httpdate::fmt_http_date(when))?;
-                resp.insert_header("Cache-Control", format!("max-age={}", exp.as_secs()))?;
-            }
-        }
-        Ok(())
+        self.add_response_headers(resp, status)
     }
 
     fn fail_to_connect(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
@@ -155,6 +156,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             max_header_size: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
+            fast_path: cfg.cache.fast_path && cfg.cache.memory_size.0 > 0,
         },
         topology.clone(),
         cache,
@@ -164,7 +166,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     );
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "fdfs-edge proxy");
     for a in &cfg.server.listen {
-        proxy.add_tcp(&a.0.to_string());
+        // A 16 KiB write buffer sends a response header and a small body in one write
+        // (Pingora's default is 1460 bytes).
+        proxy.add_listener(
+            ListenerConfig::tcp(a.0.to_string())
+                .l4_buffer(L4BufferSettings::default().write(16 << 10)),
+        );
     }
     server.add_service(proxy);
 

@@ -120,7 +120,7 @@ struct LocConf {
     instance: Option<Rc<Instance>>,
     proxy_handler: ngx_http_handler_pt,
     proxy_conf: *mut c_void,
-    /// This level's `loc_conf` array (to find the proxy module's conf of every level).
+    /// This level's `loc_conf` array (set at merge time; to find every level's proxy conf).
     loc_confs: *mut *mut c_void,
     /// The enclosing level (set at merge time; merges run outside-in).
     parent: *const LocConf,
@@ -156,7 +156,7 @@ extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 instance: None,
                 proxy_handler: None,
                 proxy_conf: null_mut(),
-                loc_confs: (*((*cf).ctx as *mut ngx_http_conf_ctx_t)).loc_conf,
+                loc_confs: null_mut(),
                 parent: null(),
             },
         )
@@ -211,6 +211,16 @@ extern "C" fn merge_loc_conf(
         let conf = &mut *(conf as *mut LocConf);
         if conf.config_path.is_none() {
             conf.config_path = prev.config_path.clone();
+        }
+        // At merge time cf->ctx holds this level's loc_conf array; the http level (never merged
+        // as `conf`) gets the http block's own array.
+        conf.loc_confs = (*((*cf).ctx as *mut ngx_http_conf_ctx_t)).loc_conf;
+        if prev.parent.is_null() && prev.loc_confs.is_null() {
+            let cycle = (*cf).cycle;
+            let http = *(*cycle).conf_ctx.add((*addr_of!(ngx_http_module)).index);
+            if !http.is_null() {
+                prev.loc_confs = (*(http as *mut ngx_http_conf_ctx_t)).loc_conf;
+            }
         }
         conf.parent = prev as *const LocConf;
         if !conf.enabled {
@@ -581,6 +591,10 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return rc;
     }
     let uri = str_of(&(*r).uri).to_vec();
+    #[cfg(feature = "panic-probe")]
+    if uri.ends_with(b"/__fastdfs_panic__") {
+        panic!("panic probe");
+    }
     let args = str_of(&(*r).args).to_vec();
     let bypass = match &inst.conf.anti_steal_bypass_header {
         Some(b) if !b.name.is_empty() => {
@@ -606,17 +620,11 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
     };
 
-    if let Some(gi) = target.group {
-        let store = inst.conf.groups.get(gi).and_then(|g| {
-            g.store_paths
-                .get(usize::from(target.logic.store_path_index()))
-        });
-        if let Some(store) = store {
-            match serve_local(r, &inst, store, &target) {
-                Local::Served(rc) => return rc,
-                Local::Status(code) => return code,
-                Local::Missing => {}
-            }
+    if let Some(group) = target.group.and_then(|gi| inst.conf.groups.get(gi)) {
+        match serve_local(r, &inst, group, &target) {
+            Local::Served(rc) => return rc,
+            Local::Status(code) => return code,
+            Local::Missing => {}
         }
     }
 
@@ -764,14 +772,28 @@ unsafe fn open_cached(
 unsafe fn serve_local(
     r: *mut ngx_http_request_t,
     inst: &Instance,
-    store: &Path,
+    group: &fdfs_client::conf::GroupConf,
     t: &logic::Target,
 ) -> Local {
-    if t.info.kind == FileKind::Trunk {
-        let Some(container) = t.info.trunk_container_path() else {
-            return Local::Missing;
-        };
-        let opened = match open_cached(r, &store.join(container)) {
+    serve_name(r, inst, group, &t.logic, &t.info, t, true)
+}
+
+/// Serve `logic` (the requested name, or the target of a trunk link) from `group`'s store paths.
+unsafe fn serve_name(
+    r: *mut ngx_http_request_t,
+    inst: &Instance,
+    group: &fdfs_client::conf::GroupConf,
+    logic: &fdfs_client::file_id::LogicName,
+    info: &fdfs_client::file_id::FileInfo,
+    t: &logic::Target,
+    follow_link: bool,
+) -> Local {
+    let Some(store) = group.store_paths.get(usize::from(logic.store_path_index())) else {
+        return Local::Missing;
+    };
+    let (Some(container), Some(loc)) = (info.trunk_container_path(), info.trunk) else {
+        let full = store.join(logic.local_path());
+        let opened = match open_cached(r, &full) {
             Ok(Some(o)) => o,
             Ok(None) => return Local::Missing,
             Err(code) => {
@@ -779,55 +801,14 @@ unsafe fn serve_local(
                 return Local::Status(code);
             }
         };
-        let Some(loc) = t.info.trunk else {
-            return Local::Missing;
+        let mtime = match info.kind {
+            FileKind::Normal | FileKind::Trunk => info.timestamp,
+            FileKind::Slave | FileKind::Appender => opened.of.mtime,
         };
-        let mut hdr = [0u8; TRUNK_HEADER_SIZE];
-        let off = i64::from(loc.offset);
-        // A 24-byte pread: small and bounded, like the static module's own stat calls.
-        let n = libc::pread(
-            opened.of.fd,
-            hdr.as_mut_ptr() as *mut c_void,
-            TRUNK_HEADER_SIZE,
-            off as libc::off_t,
-        );
-        if n != TRUNK_HEADER_SIZE as isize {
-            log_r(r, NGX_LOG_INFO, "trunk slot header unreadable");
-            return Local::Missing;
-        }
-        let header = match TrunkSlotHeader::parse(&hdr) {
-            Ok(h) => h,
-            Err(_) => return Local::Missing,
-        };
-        match header.validate(&t.info) {
-            Ok(SlotType::Regular) => {}
-            Ok(_) => {
-                log_r(
-                    r,
-                    NGX_LOG_INFO,
-                    "trunk slot is a link: not supported, treated as missing",
-                );
-                return Local::Missing;
-            }
-            Err(e) => {
-                log_r(
-                    r,
-                    NGX_LOG_INFO,
-                    &format!("trunk slot does not match the id: {e}"),
-                );
-                return Local::Missing;
-            }
-        }
-        let start = loc.data_offset() as i64;
-        let len = i64::from(header.file_size);
-        if start + len > opened.of.size {
-            log_r(r, NGX_LOG_INFO, "trunk slot beyond the container end");
-            return Local::Missing;
-        }
-        return Local::Served(send_file(r, &opened, start, len, t.info.timestamp, t, inst));
-    }
-    let full = store.join(t.logic.local_path());
-    let opened = match open_cached(r, &full) {
+        let size = opened.of.size;
+        return Local::Served(send_file(r, &opened, 0, size, mtime, t, inst));
+    };
+    let opened = match open_cached(r, &store.join(container)) {
         Ok(Some(o)) => o,
         Ok(None) => return Local::Missing,
         Err(code) => {
@@ -835,9 +816,64 @@ unsafe fn serve_local(
             return Local::Status(code);
         }
     };
-    let mtime = t.id_mtime().unwrap_or(opened.of.mtime);
-    let size = opened.of.size;
-    Local::Served(send_file(r, &opened, 0, size, mtime, t, inst))
+    let mut hdr = [0u8; TRUNK_HEADER_SIZE];
+    // A 24-byte pread: small and bounded, like the static module's own stat calls.
+    let n = libc::pread(
+        opened.of.fd,
+        hdr.as_mut_ptr() as *mut c_void,
+        TRUNK_HEADER_SIZE,
+        libc::off_t::from(loc.offset),
+    );
+    if n != TRUNK_HEADER_SIZE as isize {
+        log_r(r, NGX_LOG_INFO, "trunk slot header unreadable");
+        return Local::Missing;
+    }
+    let Ok(header) = TrunkSlotHeader::parse(&hdr) else {
+        return Local::Missing;
+    };
+    let start = loc.data_offset() as i64;
+    let len = i64::from(header.file_size);
+    if start + len > opened.of.size {
+        log_r(r, NGX_LOG_INFO, "trunk slot beyond the container end");
+        return Local::Missing;
+    }
+    match header.validate(info) {
+        Ok(SlotType::Regular) => {
+            Local::Served(send_file(r, &opened, start, len, info.timestamp, t, inst))
+        }
+        Ok(SlotType::Link) if follow_link && (1..=256).contains(&len) => {
+            // The slot holds the name of the file it links to (resolved once, like C).
+            let mut buf = vec![0u8; len as usize];
+            let n = libc::pread(
+                opened.of.fd,
+                buf.as_mut_ptr() as *mut c_void,
+                buf.len(),
+                start as libc::off_t,
+            );
+            if n != len as isize {
+                return Local::Missing;
+            }
+            match logic::parse_link(&buf, &group.group_name) {
+                Some((l, i)) => serve_name(r, inst, group, &l, &i, t, false),
+                None => {
+                    log_r(r, NGX_LOG_INFO, "trunk link slot holds no valid file name");
+                    Local::Missing
+                }
+            }
+        }
+        Ok(_) => {
+            log_r(r, NGX_LOG_INFO, "trunk link to a link: treated as missing");
+            Local::Missing
+        }
+        Err(e) => {
+            log_r(
+                r,
+                NGX_LOG_INFO,
+                &format!("trunk slot does not match the id: {e}"),
+            );
+            Local::Missing
+        }
+    }
 }
 
 unsafe fn send_file(

@@ -397,6 +397,23 @@ pub fn redirect_location(
     out
 }
 
+/// The target of a trunk link slot (type `L`): its data is another file name of the same group
+/// (`M00/...`, possibly with `group/` in front). `None` if it is not a valid name.
+pub fn parse_link(content: &[u8], group: &str) -> Option<(LogicName, FileInfo)> {
+    let end = content
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(content.len());
+    let text = std::str::from_utf8(&content[..end]).ok()?.trim();
+    let text = text
+        .strip_prefix(group)
+        .and_then(|t| t.strip_prefix('/'))
+        .unwrap_or(text);
+    let logic = LogicName::parse(text).ok()?;
+    let info = FileInfo::decode(&logic).ok()?;
+    Some((logic, info))
+}
+
 /// The FLV header prepended when `start > 0` (spec §3.5).
 pub const FLV_HEADER: [u8; 13] = [0x46, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
 
@@ -567,6 +584,20 @@ mod tests {
         )
         .is_ok());
         assert!(analyze(&t, format!("/group1/{n}").as_bytes(), b"", true, NOW).is_ok());
+    }
+
+    #[test]
+    fn link_targets() {
+        let n = name([127, 0, 0, 11], NOW);
+        let (l, _) = parse_link(n.as_bytes(), "group1").expect("plain");
+        assert_eq!(l.as_str(), n);
+        let with_group = format!("group1/{n}\0\0");
+        assert_eq!(
+            parse_link(with_group.as_bytes(), "group1").map(|x| x.0),
+            Some(l)
+        );
+        assert!(parse_link(b"../../etc/passwd", "group1").is_none());
+        assert!(parse_link(b"", "group1").is_none());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use pingora::cache::trace::SpanHandle;
 use pingora::cache::{
     CacheKey, CacheMeta, HitHandler, MissHandler, PurgeOutcome, PurgeTarget, PurgeType, Storage,
 };
+use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
 
 const MAGIC: &[u8; 8] = b"FDEDGE01";
@@ -59,6 +60,15 @@ struct Entry {
     tick: u64,
     last_access: SystemTime,
     mem: Option<Bytes>,
+    /// For entries with `mem`: the parsed response header and freshness, for [`DiskCache::fast_hit`].
+    fast: Option<(Arc<ResponseHeader>, SystemTime, SystemTime)>,
+}
+
+/// A fresh object held in memory: header (as stored), body, and when it was stored.
+pub struct FastHit {
+    pub header: Arc<ResponseHeader>,
+    pub body: Bytes,
+    pub created: SystemTime,
 }
 
 #[derive(Default)]
@@ -66,6 +76,8 @@ struct Index {
     entries: HashMap<HashBinary, Entry>,
     keys: BTreeMap<String, HashBinary>,
     lru: BTreeMap<u64, HashBinary>,
+    /// The entries that also hold their body in memory, by the same ticks.
+    mem_lru: BTreeMap<u64, HashBinary>,
     tick: u64,
     total: u64,
     mem_total: u64,
@@ -80,6 +92,7 @@ impl Index {
     fn remove(&mut self, h: &HashBinary) -> Option<Entry> {
         let e = self.entries.remove(h)?;
         self.lru.remove(&e.tick);
+        self.mem_lru.remove(&e.tick);
         if self.keys.get(&e.key) == Some(h) {
             self.keys.remove(&e.key);
         }
@@ -99,6 +112,7 @@ impl Index {
         self.total += e.disk_size;
         if let Some(m) = &e.mem {
             self.mem_total += m.len() as u64;
+            self.mem_lru.insert(t, h);
         }
         self.entries.insert(h, e);
         old
@@ -108,6 +122,9 @@ impl Index {
         let t = self.next_tick();
         if let Some(e) = self.entries.get_mut(h) {
             self.lru.remove(&e.tick);
+            if self.mem_lru.remove(&e.tick).is_some() {
+                self.mem_lru.insert(t, *h);
+            }
             e.tick = t;
             e.last_access = SystemTime::now();
             self.lru.insert(t, *h);
@@ -116,15 +133,12 @@ impl Index {
 
     /// Drops in-memory bodies of the least recently used entries until under `limit`.
     fn trim_memory(&mut self, limit: u64) {
-        if self.mem_total <= limit {
-            return;
-        }
-        let order: Vec<HashBinary> = self.lru.values().copied().collect();
-        for h in order {
-            if self.mem_total <= limit {
+        while self.mem_total > limit {
+            let Some((_, h)) = self.mem_lru.pop_first() else {
                 break;
-            }
+            };
             if let Some(e) = self.entries.get_mut(&h) {
+                e.fast = None;
                 if let Some(m) = e.mem.take() {
                     self.mem_total = self.mem_total.saturating_sub(m.len() as u64);
                 }
@@ -316,6 +330,7 @@ impl DiskCache {
                 tick: 0,
                 last_access: mtime,
                 mem: None,
+                fast: None,
             },
         ))
     }
@@ -404,6 +419,47 @@ impl DiskCache {
         self.index.lock().mem_total
     }
 
+    fn remember_in_memory(&self, h: &HashBinary, meta: &CacheMeta, body: Bytes) {
+        let mut idx = self.index.lock();
+        let Some(e) = idx.entries.get_mut(h) else {
+            return;
+        };
+        if e.mem.is_some() {
+            return;
+        }
+        let len = body.len() as u64;
+        e.mem = Some(body);
+        e.fast = (meta.response_header().status.as_u16() == 200).then(|| {
+            (
+                Arc::new(meta.response_header().clone()),
+                meta.fresh_until(),
+                meta.created(),
+            )
+        });
+        let tick = e.tick;
+        idx.mem_total += len;
+        idx.mem_lru.insert(tick, *h);
+        idx.trim_memory(self.opts.memory_size);
+    }
+
+    /// A fresh 200 response held in memory for `key`, if any (counts as an access).
+    pub fn fast_hit(&self, key: &str) -> Option<FastHit> {
+        let h = CacheKey::new(key.to_string(), "").combined_bin();
+        let mut idx = self.index.lock();
+        let e = idx.entries.get(&h)?;
+        let (header, fresh_until, created) = e.fast.as_ref()?;
+        if SystemTime::now() >= *fresh_until {
+            return None;
+        }
+        let hit = FastHit {
+            header: header.clone(),
+            body: e.mem.clone()?,
+            created: *created,
+        };
+        idx.touch(&h);
+        Some(hit)
+    }
+
     /// Purges the entry of exactly `key` (the cache key string). Returns whether something was removed.
     pub fn purge_key(&self, key: &str) -> bool {
         let h = CacheKey::new(key.to_string(), "").combined_bin();
@@ -476,6 +532,23 @@ impl DiskCache {
             None => {
                 let (body_path, _) = self.paths(h);
                 match File::open(&body_path) {
+                    Ok(f)
+                        if self.opts.memory_size > 0
+                            && body_len <= self.opts.memory_object_size =>
+                    {
+                        // Small object read from disk (e.g. after a restart): keep it in memory.
+                        let mut buf = Vec::with_capacity(body_len as usize);
+                        let mut f = f;
+                        f.read_to_end(&mut buf)
+                            .map_err(|e| internal("read body", e))?;
+                        if buf.len() as u64 != body_len {
+                            self.purge_hash(h);
+                            return Ok(None);
+                        }
+                        let b = Bytes::from(buf);
+                        self.remember_in_memory(h, &meta, b.clone());
+                        Source::Mem(b)
+                    }
                     Ok(f) => Source::File(f),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         self.index.lock().remove(h);
@@ -648,7 +721,22 @@ impl HandleMiss for DiskMiss {
             .take()
             .filter(|m| m.len() as u64 == self.written && cache.opts.memory_size > 0)
             .map(BytesMut::freeze);
+        let fast = if mem.is_some() {
+            CacheMeta::deserialize(&self.meta0, &self.meta1)
+                .ok()
+                .filter(|m| m.response_header().status.as_u16() == 200)
+                .map(|m| {
+                    (
+                        Arc::new(m.response_header().clone()),
+                        m.fresh_until(),
+                        m.created(),
+                    )
+                })
+        } else {
+            None
+        };
         let entry = Entry {
+            fast,
             key: std::mem::take(&mut self.key),
             body_len: self.written,
             disk_size: self.written + meta_bytes.len() as u64,
@@ -751,6 +839,15 @@ impl Storage for DiskCache {
         if let Some(e) = idx.entries.get_mut(&h) {
             e.meta0 = meta0.into();
             e.meta1 = meta1.into();
+            if e.fast.is_some() {
+                e.fast = (meta.response_header().status.as_u16() == 200).then(|| {
+                    (
+                        Arc::new(meta.response_header().clone()),
+                        meta.fresh_until(),
+                        meta.created(),
+                    )
+                });
+            }
         }
         Ok(true)
     }
@@ -838,6 +935,13 @@ mod tests {
         let c2 = leak(d.path(), 1 << 30);
         assert_eq!(c2.total_items(), 2);
         assert_eq!(get(c2, "/group1/M00/a?x=1").await.unwrap(), big);
+        assert!(c2.fast_hit("/group1/M00/b").is_none());
+        assert_eq!(get(c2, "/group1/M00/b").await.unwrap(), small);
+        assert!(
+            c2.fast_hit("/group1/M00/b").is_some(),
+            "loaded into memory on a hit"
+        );
+        assert!(c2.fast_hit("/group1/M00/a?x=1").is_none());
 
         assert!(c2.purge_key("/group1/M00/b"));
         assert!(!c2.purge_key("/group1/M00/b"));
@@ -879,6 +983,32 @@ mod tests {
         let n = c.total_items();
         assert_eq!(c.sweep_inactive(Duration::ZERO), n);
         assert_eq!(c.total_items(), 0);
+    }
+
+    #[tokio::test]
+    async fn memory_tier_is_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let c: &'static DiskCache = Box::leak(Box::new(
+            DiskCache::open(DiskCacheOptions {
+                dir: d.path().to_path_buf(),
+                max_size: 1 << 30,
+                memory_size: 2500,
+                memory_object_size: 1000,
+            })
+            .unwrap(),
+        ));
+        for i in 0..10 {
+            put(c, &format!("/m{i}"), &body(900, i as u8)).await;
+            assert!(c.memory_bytes() <= 2500);
+        }
+        assert!(c.fast_hit("/m9").is_some());
+        assert!(c.fast_hit("/m0").is_none(), "trimmed from memory");
+        put(c, "/large", &body(5000, 1)).await;
+        assert!(c.fast_hit("/large").is_none(), "too large for memory");
+        assert_eq!(c.memory_bytes(), 1800, "two most recent small objects");
+        for i in 0..10 {
+            assert_eq!(get(c, &format!("/m{i}")).await.unwrap(), body(900, i as u8));
+        }
     }
 
     #[tokio::test]

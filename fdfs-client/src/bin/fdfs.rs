@@ -48,7 +48,7 @@ struct Cli {
     /// Never show a progress bar.
     #[arg(long, global = true)]
     no_progress: bool,
-    /// Log to stderr (-v info, -vv debug, -vvv trace; RUST_LOG also works).
+    /// Log to stderr (-v info, -vv debug, -vvv trace; RUST_LOG also works). Quiet by default.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -239,7 +239,7 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => "error",
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -659,6 +659,18 @@ async fn download(client: &Client, ui: &Ui, args: &DownloadArgs) -> Result<(), F
     let written = if output == "-" {
         let mut out = tokio::io::stdout();
         stream.copy_to(&mut out, &mut tick).await?
+    } else if std::fs::metadata(&output).is_ok_and(|m| !m.is_file()) {
+        // A device or a pipe (/dev/null, a fifo): write into it as it is, never replace it.
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&output)
+            .await
+            .map_err(|e| fail(format!("cannot open {output}: {e}")))?;
+        let n = stream.copy_to(&mut out, &mut tick).await?;
+        out.flush()
+            .await
+            .map_err(|e| fail(format!("cannot write {output}: {e}")))?;
+        n
     } else {
         // Write next to the target, then rename: a failed download leaves no partial file behind.
         let tmp = PathBuf::from(format!("{output}.fdfs-part-{}", std::process::id()));

@@ -168,7 +168,12 @@ impl Connection {
         len: u64,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
+        let mut buf = vec![
+            0u8;
+            usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .clamp(1, STREAM_BUF_SIZE)
+        ];
         let mut left = len;
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -292,7 +297,12 @@ impl Connection {
         writer: &mut W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
-        let mut buf = vec![0u8; STREAM_BUF_SIZE.min(len.max(1) as usize)];
+        let mut buf = vec![
+            0u8;
+            usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .clamp(1, STREAM_BUF_SIZE)
+        ];
         let mut left = len;
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -325,6 +335,18 @@ impl Connection {
         let header = self.recv_header(ctx).await?;
         let body = self.recv_body(ctx, &header, "reply", P::MAX_BODY).await?;
         P::decode_reply(&header, &body).map_err(|e| ctx.protocol(e))
+    }
+
+    /// Whether the server closed (or broke) this idle connection: a non-blocking peek sees the end of
+    /// the stream, an error, or bytes nobody asked for (an idle FastDFS connection has nothing to read).
+    /// Costs one system call and no round trip.
+    pub(crate) fn looks_dead(&self) -> bool {
+        let sock = socket2::SockRef::from(&self.stream);
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match sock.peek(&mut buf) {
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
     }
 
     /// ACTIVE_TEST: is the server still there and the connection in sync?

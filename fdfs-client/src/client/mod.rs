@@ -4,6 +4,27 @@
 //! skipping a failed one for a cool-down) and to its storages through a connection [pool](PoolConfig).
 //! All encoding and decoding is [`crate::proto`]'s; this module adds sockets, timeouts and streaming.
 //!
+//! - Build: [`Client::builder`] (trackers, timeouts, pool) or [`Client::from_conf_file`] (`client.conf`).
+//! - Upload ([`UploadOptions`]: extension, metadata, group or explicit storage; normal, appender or
+//!   slave): [`Client::upload`] (bytes), [`Client::upload_file`], [`Client::upload_reader`] (any
+//!   `AsyncRead` of known length), `*_with_progress`.
+//! - Download, whole or a range: [`Client::download`] / [`Client::download_range`] (into memory),
+//!   [`Client::download_to`] (any `AsyncWrite`), [`Client::download_stream`] (a [`DownloadStream`] of
+//!   chunks), [`Client::download_stream_from`] (from a given storage).
+//! - [`Client::delete`], [`Client::set_metadata`] ([`MetaOp::Overwrite`] / [`MetaOp::Merge`]),
+//!   [`Client::get_metadata`], [`Client::file_info`] (decoded from the id where FastDFS does, else asked
+//!   from a storage), [`Client::query_file_info`].
+//! - Appender files: [`Client::append`], [`Client::modify`], [`Client::truncate`],
+//!   [`Client::regenerate_appender_filename`] (and `*_reader` variants).
+//! - Trackers: [`Client::query_store`], [`Client::query_store_all`], [`Client::query_fetch`],
+//!   [`Client::query_fetch_all`], [`Client::query_update`], [`Client::list_groups`],
+//!   [`Client::list_group`], [`Client::list_storages`], [`Client::cluster`], [`Client::storage_ids`],
+//!   [`Client::storage_parameters`], [`Client::tracker_leader`].
+//!
+//! Content is streamed through fixed [`STREAM_BUF_SIZE`] buffers; every reply length is checked against
+//! the protocol's maximum before anything is allocated. Errors ([`Error`]) name the server, the
+//! operation and the FastDFS status (`storage 127.0.0.11:23000: download group1/M00/..: ENOENT (2)`).
+//!
 //! ```no_run
 //! # async fn demo() -> fdfs_client::client::Result<()> {
 //! use fdfs_client::client::{Client, UploadOptions};

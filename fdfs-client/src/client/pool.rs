@@ -83,6 +83,10 @@ impl Pool {
                 tracing::debug!(%addr, ?idle_for, "closing idle connection");
                 continue;
             }
+            if conn.looks_dead() {
+                tracing::debug!(%addr, "idle connection was closed by the server");
+                continue;
+            }
             if idle_for >= self.cfg.check_after {
                 if let Err(e) = conn.active_test().await {
                     tracing::debug!(%addr, error = %e, "idle connection failed ACTIVE_TEST");

@@ -754,6 +754,21 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
         match size {
             None => {
                 let body = small_body(SocketAddr::from(([0, 0, 0, 0], 0)), &path);
+                let etag = format!("\"e-{}\"", fnv(&body));
+                let inm = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("if-none-match"))
+                    .map(|(_, v)| v.as_str());
+                if inm == Some(etag.as_str()) {
+                    let h = format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n{extra}\r\n");
+                    if s.write_all(h.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if close {
+                        return;
+                    }
+                    continue;
+                }
                 let h = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nETag: \"e-{}\"\r\n{extra}\r\n",
                     body.len(),

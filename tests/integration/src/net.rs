@@ -32,13 +32,26 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
 /// Linux lets a process bind any 127.0.0.0/8 address without this; it is about being *seen* as local.
 /// Needs root; returns an error otherwise.
 pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
-    let shown = Command::new("ip").args(["-4", "addr", "show", "dev", "lo"]).output()?;
+    let shown = Command::new("ip")
+        .args(["-4", "addr", "show", "dev", "lo"])
+        .output()?;
     let wanted = format!("inet {ip}/32");
-    if String::from_utf8_lossy(&shown.stdout).lines().any(|l| l.contains(&wanted)) {
+    if String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .any(|l| l.contains(&wanted))
+    {
         return Ok(());
     }
     let out = Command::new("ip")
-        .args(["addr", "add", &format!("{ip}/32"), "dev", "lo", "label", label])
+        .args([
+            "addr",
+            "add",
+            &format!("{ip}/32"),
+            "dev",
+            "lo",
+            "label",
+            label,
+        ])
         .output()?;
     // Another test process may have added it between our check and our add.
     if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("File exists") {

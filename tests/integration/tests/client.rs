@@ -604,6 +604,46 @@ async fn trunk_files_are_decoded_locally() {
 // ------------------------------------------------------------------------------------------------
 // failures
 
+/// Pooled connections to a storage that restarted are noticed (closed by the server) and replaced,
+/// so even calls that are not retried (delete, a streamed upload) succeed.
+#[tokio::test]
+async fn storage_restart_does_not_break_pooled_calls() {
+    let env = start(1, 1, 1);
+    let Some(emu) = env
+        .cluster
+        .skip_unless_emulated("storage_restart_does_not_break_pooled_calls")
+    else {
+        return;
+    };
+    let c = &env.client;
+    let id = c
+        .upload(b"before", &UploadOptions::new())
+        .await
+        .expect("upload");
+    let id2 = c
+        .upload(b"before 2", &UploadOptions::new())
+        .await
+        .expect("upload");
+    emu.kill(0).expect("kill");
+    let e = c.download(&id).await.expect_err("storage down");
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Connect | ErrorKind::Io | ErrorKind::Status
+        ),
+        "{e}"
+    );
+    emu.restart(0).expect("restart");
+    c.delete(&id).await.expect("delete after the restart");
+    let mut reader = &b"after"[..];
+    let id3 = c
+        .upload_reader(&mut reader, 5, &UploadOptions::new())
+        .await
+        .expect("upload after the restart");
+    assert_eq!(c.download(&id3).await.expect("download"), b"after");
+    assert_eq!(c.download(&id2).await.expect("download"), b"before 2");
+}
+
 #[tokio::test]
 async fn tracker_failover_200_of_200() {
     let env = start(2, 1, 1);
@@ -907,6 +947,7 @@ fn fdfs_bin() -> &'static Path {
 
 fn fdfs(cluster: &TestCluster, args: &[&str], stdin: Option<&Path>) -> Output {
     let mut cmd = Command::new(fdfs_bin());
+    cmd.env_remove("RUST_LOG");
     for t in cluster.trackers() {
         cmd.arg("--tracker").arg(t.to_string());
     }
@@ -955,6 +996,11 @@ fn cli_end_to_end() {
     let o = fdfs(cl, &["download", &id, out.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sha256_file(&out), sha256(&body));
+
+    // Into a device: written through, never replaced.
+    let o = fdfs(cl, &["download", &id, "/dev/null"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!std::fs::metadata("/dev/null").expect("/dev/null").is_file());
 
     // To stdout, a range.
     let o = fdfs(
@@ -1045,10 +1091,13 @@ fn cli_end_to_end() {
     assert!(!o.status.success());
 
     let o = Command::new(fdfs_bin())
+        .env_remove("RUST_LOG")
         .args(["--tracker", "127.0.0.1:1", "upload", src.to_str().unwrap()])
         .output()
         .expect("run");
     assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("127.0.0.1:1"),
         "{}",

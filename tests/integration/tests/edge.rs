@@ -298,14 +298,12 @@ async fn stale_if_error_when_the_group_is_down() {
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     let p = "/group1/M00/04/00/stale";
     assert_eq!(get(&edge, p).await.cache_status(), "MISS");
-    // expired at once: the next request revalidates with the storage
+    // expired at once: the next request revalidates with the storage (If-None-Match -> 304)
     let r = get(&edge, p).await;
     assert_eq!(r.status, 200);
-    assert!(
-        ["EXPIRED", "REVALIDATED"].contains(&r.cache_status()),
-        "{}",
-        r.cache_status()
-    );
+    assert_eq!(r.cache_status(), "REVALIDATED");
+    assert_eq!(r.body, body_of(p));
+    assert_eq!(o.count(p), 2);
     o.kill();
     let r = get(&edge, p).await;
     assert_eq!(r.status, 200);
@@ -406,6 +404,7 @@ async fn big_object_streams_with_bounded_memory() {
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("x-cache-status") && v == "HIT"));
     let peak = edge.peak_rss_kib();
+    eprintln!("fdfs-edge peak RSS after 2 x 300 MiB: {peak} KiB");
     assert!(peak > 0 && peak < 150 * 1024, "peak RSS {peak} KiB");
     assert_eq!(o.count(&p), 1);
 }
@@ -717,4 +716,102 @@ async fn draining_on_sigusr2_and_not_ready_after_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_size_evicts_least_recently_used() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.max_size = "350KiB".into();
+    let edge = Edge::start(&cfg);
+    let key = |i: u32| format!("/group1/M00/0C/00/e{i}?size=100000");
+    for i in 0..3 {
+        assert_eq!(get(&edge, &key(i)).await.cache_status(), "MISS");
+    }
+    // e0 becomes the most recently used, so e1 is the victim of the next fill
+    assert_eq!(get(&edge, &key(0)).await.cache_status(), "HIT");
+    assert_eq!(get(&edge, &key(3)).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, &key(0)).await.cache_status(), "HIT");
+    assert_eq!(get(&edge, &key(1)).await.cache_status(), "MISS");
+    let m = http(edge.admin, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in {text}"))
+    };
+    assert!(value("fdfs_edge_cache_evictions_total") >= 2);
+    assert!(value("fdfs_edge_cache_size_bytes") <= 350 * 1024);
+    assert_eq!(value("fdfs_edge_cache_objects"), 3);
+}
+
+/// Reads one response with a Content-Length body from `s`; returns (status, X-Cache-Status, body).
+async fn read_one(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> (u16, String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let hv = |name: &str| {
+                head.lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let len: usize = hv("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).await.expect("read body");
+                assert!(n > 0, "closed in the body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return (status, hv("x-cache-status").unwrap_or_default(), body);
+        }
+        let n = s.read(&mut chunk).await.expect("read header");
+        assert!(n > 0, "closed before a response");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keepalive_connection_serves_misses_and_hits() {
+    use tokio::io::AsyncWriteExt;
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    let paths = [
+        "/group1/M00/0D/00/k1",
+        "/group1/M00/0D/00/k1",
+        "/group1/M00/0D/00/k2",
+    ];
+    let mut seen = Vec::new();
+    for _round in 0..3 {
+        for p in paths {
+            let req = format!("GET {p} HTTP/1.1\r\nHost: edge\r\n\r\n");
+            s.write_all(req.as_bytes()).await.expect("write");
+            let (status, cs, body) = read_one(&mut s, &mut buf).await;
+            assert_eq!(status, 200);
+            assert_eq!(body, body_of(p));
+            seen.push(cs);
+        }
+    }
+    assert_eq!(seen[0], "MISS");
+    assert_eq!(seen[1], "HIT");
+    assert_eq!(seen[2], "MISS");
+    assert!(seen[3..].iter().all(|c| c == "HIT"), "{seen:?}");
+    assert_eq!(o.total(), 2);
 }

@@ -106,6 +106,19 @@ fn write_at(store: &Path, logic: &str, data: &[u8]) {
 
 /// Packs `data` into trunk container 1 at `offset`; returns the logic name.
 fn put_trunk(store: &Path, src: Ipv4Addr, ts: i64, offset: u32, data: &[u8], crc: u32) -> String {
+    put_slot(store, src, ts, offset, data, crc, false)
+}
+
+/// Like [`put_trunk`]; `link` makes it an `L` slot (its data is another file's name).
+fn put_slot(
+    store: &Path,
+    src: Ipv4Addr,
+    ts: i64,
+    offset: u32,
+    data: &[u8],
+    crc: u32,
+    link: bool,
+) -> String {
     let alloc = (data.len() as u32 + 24).max(256);
     let loc = TrunkLocation {
         trunk_id: 1,
@@ -128,7 +141,10 @@ fn put_trunk(store: &Path, src: Ipv4Addr, ts: i64, offset: u32, data: &[u8], crc
         .expect("parse")
         .decode()
         .expect("decode");
-    let header = TrunkSlotHeader::expected_for(&info).expect("trunk header");
+    let mut header = TrunkSlotHeader::expected_for(&info).expect("trunk header");
+    if link {
+        header.slot_type = fdfs_client::file_id::SlotType::Link;
+    }
     let path = store.join("data/00/00/000001");
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let mut container = fs::read(&path).unwrap_or_else(|_| vec![0u8; 64 * 1024]);
@@ -995,6 +1011,13 @@ fn trunk_files() {
     let r = fx.head(S1, &url("group1", &ta), &[]);
     assert_eq!((r.status, r.body.len()), (200, 0));
     assert_eq!(r.header("Content-Length"), Some("1000"));
+    // A link slot (type L) naming the first file: resolved once.
+    let link = put_slot(&fx.stores[0], S1, ts, 4096, ta.as_bytes(), 73, true);
+    let r = fx.get(S1, &url("group1", &link), &[]);
+    assert_eq!((r.status, &r.body), (200, &a));
+    // A link to a link is not followed.
+    let link2 = put_slot(&fx.stores[0], S1, ts, 8192, link.as_bytes(), 74, true);
+    assert_eq!(fx.get(S1, &url("group1", &link2), &[]).status, 404);
     // A freed slot (deleted trunk file): not found, and this storage is the source: 404.
     let container = fx.stores[0].join("data/00/00/000001");
     let mut c = fs::read(&container).expect("container");
@@ -1392,5 +1415,137 @@ fn real_trunk_vectors() {
         let r = request(addr(S1, port), "GET", tampered, &[]).expect("get");
         assert_eq!(r.status, 404, "{tampered}");
     }
+    assert!(!nginx.worker_crashed());
+}
+
+/// With a module built with `--features panic-probe` (path in `NGX_FASTDFS_PROBE_MODULE`), a panic
+/// in the handler is a 500 and the same worker goes on serving. Skipped without that build.
+#[test]
+fn panic_becomes_500_and_worker_survives() {
+    let Some(m) = std::env::var_os("NGX_FASTDFS_PROBE_MODULE").map(PathBuf::from) else {
+        eprintln!(
+            "SKIPPED: set NGX_FASTDFS_PROBE_MODULE to a .so built with --features panic-probe"
+        );
+        return;
+    };
+    let fx = Fx::start(&m, Opts::default());
+    let ok = put(
+        &fx.stores[0],
+        S1,
+        now() - 60,
+        "txt",
+        b"still here\n",
+        Kind::Normal,
+        99,
+    );
+    for _ in 0..3 {
+        let r = fx.get(S1, "/group1/M00/00/00/__fastdfs_panic__", &[]);
+        assert_eq!(r.status, 500);
+    }
+    let r = fx.get(S1, &url("group1", &ok), &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"still here\n"[..]));
+    assert!(fx.nginx.error_log().contains("panic probe"));
+    fx.finish();
+}
+
+/// Trunk files, appender and slave files written by the emulator (real uploads), served locally.
+#[test]
+fn emulator_trunk_appender_slave() {
+    use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
+    use fdfs_emu::{Cluster, ClusterConfig};
+
+    let Some(m) = module() else { return };
+    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(1)
+            .storages_per_group(1)
+            .trunk(true)
+            .first_storage_ip(S1)
+            .build(),
+    )
+    .expect("emulator");
+    let s1 = cluster.storages()[0].clone();
+    let tracker = cluster.trackers()[0];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = Client::builder()
+        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
+        .build()
+        .expect("client");
+    let files: Vec<Vec<u8>> = vec![
+        b"small trunk file\n".to_vec(),
+        (0..5000u32).map(|i| (i % 241) as u8).collect(),
+        (0..10240u32).map(|i| (i % 239) as u8).collect(),
+    ];
+    let mut ids = Vec::new();
+    for (i, data) in files.iter().enumerate() {
+        let ext = if i == 1 { "jpg" } else { "txt" };
+        let id = rt
+            .block_on(client.upload(data, &UploadOptions::new().ext(ext)))
+            .expect("upload");
+        ids.push(id);
+    }
+    let app = rt
+        .block_on(client.upload(
+            b"part one;",
+            &UploadOptions {
+                kind: UploadKind::Appender,
+                ..UploadOptions::new().ext("log")
+            },
+        ))
+        .expect("appender");
+    rt.block_on(client.append(&app, b"part two\n"))
+        .expect("append");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(
+        dir.path().join("mod_fastdfs.conf"),
+        format!(
+            "base_path={s}\ngroup_name=group1\nurl_have_group_name=true\nstore_path0={s}\n\
+             if_alias_prefix=lo:a\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
+            s = s1.store_path().display()
+        ),
+    )
+    .expect("conf");
+    let port = free_port(S1);
+    let nginx = Nginx::start(
+        &m,
+        &format!(
+            "server {{ listen {S1}:{port}; location /group1/M00/ {{ fastdfs_config {}/mod_fastdfs.conf; ngx_fastdfs_module; }} }}",
+            dir.path().display()
+        ),
+        &[addr(S1, port)],
+    )
+    .expect("nginx");
+    let mut trunk_seen = 0;
+    for (id, data) in ids.iter().zip(&files) {
+        let logic = fdfs_client::file_id::FileId::parse(id).expect("id");
+        if logic.decode().expect("decode").is_trunk() {
+            trunk_seen += 1;
+        }
+        let r = request(addr(S1, port), "GET", &format!("/{id}"), &[]).expect("get");
+        assert_eq!((r.status, &r.body), (200, data), "{id}");
+        let r = request(
+            addr(S1, port),
+            "GET",
+            &format!("/{id}"),
+            &[("Range", "bytes=3-7")],
+        )
+        .expect("get");
+        assert_eq!((r.status, r.body.as_slice()), (206, &data[3..8]), "{id}");
+    }
+    assert!(
+        trunk_seen > 0,
+        "the emulator packed no file into a trunk: {ids:?}"
+    );
+    let r = request(addr(S1, port), "GET", &format!("/{app}"), &[]).expect("get");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"part one;part two\n"[..])
+    );
     assert!(!nginx.worker_crashed());
 }
