@@ -31,7 +31,7 @@ W=$(mktemp -d /tmp/fdfs-edge-bench.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [[ -f $W/nginx/nginx.pid ]] && kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null || true
+    kill "$(cat "$W/nginx/nginx.pid" 2>/dev/null)" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$W"
 }
@@ -49,7 +49,10 @@ PIDS+=($!)
 
 # nginx proxy_cache, as on the tracker nodes
 mkdir -p "$W/nginx/logs" "$W/nginx/tmp" "$W/nginx/cache"
+NGX_USER=""
+[[ $EUID == 0 ]] && NGX_USER="user root;"   # workers must reach the temp dir (mode 0700)
 cat >"$W/nginx/nginx.conf" <<NGX
+$NGX_USER
 worker_processes $WORKERS;
 daemon off;
 pid $W/nginx/nginx.pid;
@@ -119,11 +122,20 @@ RUST_LOG=warn "$EDGE_BIN" -c "$W/edge.toml" 2>"$W/edge.log" &
 PIDS+=($!)
 EDGE_PID=$!
 
+up=0
 for _ in $(seq 100); do
-    curl -fs -o /dev/null "http://127.0.0.1:$EDGE/group1/M00/00/00/obj10k" \
-        && curl -fs -o /dev/null "http://127.0.0.1:$NGX/group1/M00/00/00/obj10k" && break
+    if curl -fs -o /dev/null "http://127.0.0.1:$EDGE/group1/M00/00/00/obj10k" \
+        && curl -fs -o /dev/null "http://127.0.0.1:$NGX/group1/M00/00/00/obj10k"; then
+        up=1
+        break
+    fi
     sleep 0.1
 done
+if [[ $up != 1 ]]; then
+    echo "edge or nginx did not come up" >&2
+    cat "$W/edge.log" "$W/nginx/logs/error.log" >&2 || true
+    exit 1
+fi
 
 PIN_SRV=() PIN_WRK=()
 if [[ $WORKERS == 1 ]] && command -v taskset >/dev/null; then

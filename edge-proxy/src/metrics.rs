@@ -3,23 +3,69 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::cache::disk::DiskCache;
 use crate::topology::Topology;
 
-/// Requests by status code and cache status.
-#[derive(Default)]
+const STATUSES: [u16; 16] = [
+    200, 204, 206, 301, 302, 304, 400, 403, 404, 405, 413, 416, 431, 500, 502, 504,
+];
+const CACHE_STATUSES: [&str; 8] = [
+    "HIT",
+    "MISS",
+    "EXPIRED",
+    "STALE",
+    "UPDATING",
+    "REVALIDATED",
+    "BYPASS",
+    "-",
+];
+
+/// Requests by status and cache status: lock-free counters for the usual pairs, a map for the rest.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(u16, &'static str), u64>>,
+    common: Vec<AtomicU64>,
+    other: Mutex<BTreeMap<(u16, &'static str), u64>>,
     purge_requests: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            common: (0..STATUSES.len() * CACHE_STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            other: Mutex::default(),
+            purge_requests: Mutex::default(),
+        }
+    }
 }
 
 impl Metrics {
     pub fn request(&self, status: u16, cache: &'static str) {
-        *self.requests.lock().entry((status, cache)).or_insert(0) += 1;
+        let si = STATUSES.iter().position(|&s| s == status);
+        let ci = CACHE_STATUSES.iter().position(|&c| c == cache);
+        match (si, ci) {
+            (Some(si), Some(ci)) => {
+                self.common[si * CACHE_STATUSES.len() + ci].fetch_add(1, Ordering::Relaxed);
+            }
+            _ => *self.other.lock().entry((status, cache)).or_insert(0) += 1,
+        }
+    }
+
+    fn requests(&self) -> BTreeMap<(u16, &'static str), u64> {
+        let mut all = self.other.lock().clone();
+        for (si, s) in STATUSES.iter().enumerate() {
+            for (ci, c) in CACHE_STATUSES.iter().enumerate() {
+                let n = self.common[si * CACHE_STATUSES.len() + ci].load(Ordering::Relaxed);
+                if n > 0 {
+                    *all.entry((*s, *c)).or_insert(0) += n;
+                }
+            }
+        }
+        all
     }
 
     pub fn purge(&self, outcome: &'static str) {
@@ -33,7 +79,7 @@ impl Metrics {
             "# HELP fdfs_edge_requests_total Requests served, by status and cache status."
         );
         let _ = writeln!(o, "# TYPE fdfs_edge_requests_total counter");
-        for ((status, cs), n) in self.requests.lock().iter() {
+        for ((status, cs), n) in self.requests().iter() {
             let _ = writeln!(
                 o,
                 "fdfs_edge_requests_total{{status=\"{status}\",cache=\"{cs}\"}} {n}"
@@ -134,5 +180,22 @@ impl Metrics {
             let _ = writeln!(o, "{name} {v}");
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_common_and_rare_pairs() {
+        let m = Metrics::default();
+        m.request(200, "HIT");
+        m.request(200, "HIT");
+        m.request(418, "MISS");
+        let r = m.requests();
+        assert_eq!(r[&(200, "HIT")], 2);
+        assert_eq!(r[&(418, "MISS")], 1);
+        assert_eq!(r.len(), 2);
     }
 }

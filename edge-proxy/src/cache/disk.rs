@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use pingora::cache::key::{CacheHashKey, CompactCacheKey, HashBinary};
 use pingora::cache::storage::{HandleHit, HandleMiss, MissFinishType};
 use pingora::cache::trace::SpanHandle;
@@ -151,7 +151,7 @@ impl Index {
 pub struct DiskCache {
     opts: DiskCacheOptions,
     tmp: PathBuf,
-    index: Mutex<Index>,
+    index: RwLock<Index>,
     tmp_counter: AtomicU64,
     pub stats: CacheStats,
 }
@@ -229,7 +229,7 @@ impl DiskCache {
         let cache = DiskCache {
             tmp,
             opts,
-            index: Mutex::new(Index::default()),
+            index: RwLock::new(Index::default()),
             tmp_counter: AtomicU64::new(0),
             stats: CacheStats::default(),
         };
@@ -293,7 +293,7 @@ impl DiskCache {
             }
         }
         found.sort_by_key(|(t, _, _)| *t);
-        let mut idx = self.index.lock();
+        let mut idx = self.index.write();
         for (_, h, e) in found {
             idx.insert(h, e);
         }
@@ -356,7 +356,7 @@ impl DiskCache {
     fn evict_if_needed(&self) {
         let mut victims = Vec::new();
         {
-            let mut idx = self.index.lock();
+            let mut idx = self.index.write();
             while idx.total > self.opts.max_size {
                 let Some((t, h)) = idx.lru.first_key_value().map(|(t, h)| (*t, *h)) else {
                     break;
@@ -379,7 +379,7 @@ impl DiskCache {
         let now = SystemTime::now();
         let mut victims = Vec::new();
         {
-            let mut idx = self.index.lock();
+            let mut idx = self.index.write();
             let old: Vec<HashBinary> = idx
                 .entries
                 .iter()
@@ -408,19 +408,19 @@ impl DiskCache {
 
     /// Bytes on disk accounted by the index.
     pub fn total_size(&self) -> u64 {
-        self.index.lock().total
+        self.index.read().total
     }
 
     pub fn total_items(&self) -> usize {
-        self.index.lock().entries.len()
+        self.index.read().entries.len()
     }
 
     pub fn memory_bytes(&self) -> u64 {
-        self.index.lock().mem_total
+        self.index.read().mem_total
     }
 
     fn remember_in_memory(&self, h: &HashBinary, meta: &CacheMeta, body: Bytes) {
-        let mut idx = self.index.lock();
+        let mut idx = self.index.write();
         let Some(e) = idx.entries.get_mut(h) else {
             return;
         };
@@ -445,18 +445,28 @@ impl DiskCache {
     /// A fresh 200 response held in memory for `key`, if any (counts as an access).
     pub fn fast_hit(&self, key: &str) -> Option<FastHit> {
         let h = CacheKey::new(key.to_string(), "").combined_bin();
-        let mut idx = self.index.lock();
-        let e = idx.entries.get(&h)?;
-        let (header, fresh_until, created) = e.fast.as_ref()?;
-        if SystemTime::now() >= *fresh_until {
-            return None;
-        }
-        let hit = FastHit {
-            header: header.clone(),
-            body: e.mem.clone()?,
-            created: *created,
+        let now = SystemTime::now();
+        let (hit, stale_lru) = {
+            let idx = self.index.read();
+            let e = idx.entries.get(&h)?;
+            let (header, fresh_until, created) = e.fast.as_ref()?;
+            if now >= *fresh_until {
+                return None;
+            }
+            let hit = FastHit {
+                header: header.clone(),
+                body: e.mem.clone()?,
+                created: *created,
+            };
+            // Move in the LRU at most once a second per object: hot hits stay on the read lock.
+            let stale_lru = now
+                .duration_since(e.last_access)
+                .map_or(true, |d| d >= Duration::from_secs(1));
+            (hit, stale_lru)
         };
-        idx.touch(&h);
+        if stale_lru {
+            self.index.write().touch(&h);
+        }
         Some(hit)
     }
 
@@ -467,7 +477,7 @@ impl DiskCache {
     }
 
     fn purge_hash(&self, h: &HashBinary) -> bool {
-        let in_index = self.index.lock().remove(h).is_some();
+        let in_index = self.index.write().remove(h).is_some();
         // The files may exist without an index entry (written by another process during an upgrade).
         let on_disk = self.unlink(h);
         let purged = in_index || on_disk;
@@ -480,7 +490,7 @@ impl DiskCache {
     /// Purges every entry whose key starts with `prefix`. Returns the number removed.
     pub fn purge_prefix(&self, prefix: &str) -> usize {
         let hashes: Vec<HashBinary> = {
-            let idx = self.index.lock();
+            let idx = self.index.read();
             idx.keys
                 .range(prefix.to_string()..)
                 .take_while(|(k, _)| k.starts_with(prefix))
@@ -500,7 +510,7 @@ impl DiskCache {
 
     fn lookup_sync(&self, h: &HashBinary) -> Result<Option<(CacheMeta, HitHandler)>> {
         let found = {
-            let mut idx = self.index.lock();
+            let mut idx = self.index.write();
             idx.touch(h);
             idx.entries
                 .get(h)
@@ -514,7 +524,7 @@ impl DiskCache {
                     return Ok(None);
                 };
                 let r = (e.meta0.clone(), e.meta1.clone(), e.body_len, None);
-                self.index.lock().insert(*h, e);
+                self.index.write().insert(*h, e);
                 self.evict_if_needed();
                 r
             }
@@ -551,7 +561,7 @@ impl DiskCache {
                     }
                     Ok(f) => Source::File(f),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        self.index.lock().remove(h);
+                        self.index.write().remove(h);
                         return Ok(None);
                     }
                     Err(e) => return Err(internal("open body", e)),
@@ -747,7 +757,7 @@ impl HandleMiss for DiskMiss {
             mem,
         };
         {
-            let mut idx = cache.index.lock();
+            let mut idx = cache.index.write();
             idx.insert(self.hash, entry);
             idx.trim_memory(cache.opts.memory_size);
         }
@@ -821,7 +831,7 @@ impl Storage for DiskCache {
         let h = key.combined_bin();
         let (meta0, meta1) = meta.serialize()?;
         let (key_str, body_len) = {
-            let idx = self.index.lock();
+            let idx = self.index.write();
             match idx.entries.get(&h) {
                 Some(e) => (e.key.clone(), e.body_len),
                 None => return Ok(false),
@@ -835,7 +845,7 @@ impl Storage for DiskCache {
             let _ = fs::remove_file(&tmp);
             return Err(internal("update meta", e));
         }
-        let mut idx = self.index.lock();
+        let mut idx = self.index.write();
         if let Some(e) = idx.entries.get_mut(&h) {
             e.meta0 = meta0.into();
             e.meta1 = meta1.into();

@@ -243,11 +243,12 @@ fn random23() -> u32 {
     rand::thread_rng().gen_range(0..=SizeField::RANDOM_MASK)
 }
 
+/// FastDFS's `fdfs_validate_filename`: letters, digits, `-`, `_` and `.` (so `a.b` is accepted).
 fn valid_ext(ext: &str) -> bool {
     ext.len() <= 6
         && ext
             .bytes()
-            .all(|c| c.is_ascii_graphic() && c != b'/' && c != b'.')
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// The next `(HH, HH)` sub-directory (FastDFS round robin: rotate every N files).
@@ -679,11 +680,7 @@ async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Re
             return Ok(Flow::Continue);
         }
     };
-    if !target.is_appender() {
-        drain(s, content).await?;
-        send(s, status::EPERM, &[]).await?;
-        return Ok(Flow::Continue);
-    }
+    // Like FastDFS: a missing file is ENOENT, then a file whose name is not an appender's EINVAL.
     let path = target.data_path();
     let cur = match tokio::fs::metadata(&path).await {
         Ok(m) if m.is_file() => m.len(),
@@ -693,6 +690,11 @@ async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Re
             return Ok(Flow::Continue);
         }
     };
+    if !target.is_appender() {
+        drain(s, content).await?;
+        send(s, status::EINVAL, &[]).await?;
+        return Ok(Flow::Continue);
+    }
     let pos = offset.unwrap_or(cur);
     if pos > cur {
         drain(s, content).await?;
@@ -749,19 +751,14 @@ async fn download(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flo
         return Ok(Flow::Continue);
     };
     let size = loc.len();
-    if req.offset > size {
+    // FastDFS: an offset at or past the end is EINVAL (so is any download of an empty file), and a
+    // length past the end is cut to what remains.
+    if req.offset >= size {
         send(s, status::EINVAL, &[]).await?;
         return Ok(Flow::Continue);
     }
-    let n = if req.bytes == 0 {
-        size - req.offset
-    } else {
-        req.bytes
-    };
-    if req.offset + n > size {
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
-    }
+    let rest = size - req.offset;
+    let n = if req.bytes == 0 { rest } else { req.bytes.min(rest) };
     let (path, base) = loc.source();
     let mut f = match tokio::fs::File::open(path).await {
         Ok(f) => f,
@@ -909,11 +906,11 @@ async fn get_metadata(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, 
     check_group(ctx, &req.group)?;
     let t = resolve(ctx, &req.filename)?;
     blocking(move || -> Result<Vec<u8>, u8> {
-        match std::fs::read(store::meta_path(&t.data_path())) {
-            Ok(b) => Ok(b),
-            Err(_) if t.locate().is_some() => Ok(Vec::new()),
-            Err(_) => Err(status::ENOENT),
+        // FastDFS answers ENOENT for a file without a metadata file too, not an empty list.
+        if t.locate().is_none() {
+            return Err(status::ENOENT);
         }
+        std::fs::read(store::meta_path(&t.data_path())).map_err(|_| status::ENOENT)
     })
     .await?
 }
@@ -959,25 +956,33 @@ async fn truncate(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, u8> 
     bump(&ctx.node.counters.truncate, 1);
     let req = TruncateRequest::decode_request(&h, body).map_err(|_| status::EINVAL)?;
     let t = resolve(ctx, &req.filename)?;
-    if !t.is_appender() {
-        return Err(status::EPERM);
-    }
     let size = req.truncated_size;
     let store_idx = t.logic.store_path_index();
     let rel = t.rel();
-    blocking(move || -> Result<(), u8> {
+    let appender = t.is_appender();
+    // As FastDFS 6.16: missing file ENOENT, not an appender EINVAL; a size past the end extends the
+    // file with zeros; the current size changes nothing and the reply (status 0) carries the
+    // request body back, because the C storage returns without resetting its send buffer.
+    let changed = blocking(move || -> Result<bool, u8> {
         let path = t.data_path();
         let cur = std::fs::metadata(&path).map_err(|_| status::ENOENT)?.len();
-        if size > cur {
+        if !appender {
             return Err(status::EINVAL);
+        }
+        if size == cur {
+            return Ok(false);
         }
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(|_| status::ENOENT)?;
-        f.set_len(size).map_err(|_| status::EIO)
+        f.set_len(size).map_err(|_| status::EIO)?;
+        Ok(true)
     })
     .await??;
+    if !changed {
+        return Ok(body.to_vec());
+    }
     ctx.sh.replicate(ctx.idx, SyncOp::Mirror { store_idx, rel });
     Ok(Vec::new())
 }

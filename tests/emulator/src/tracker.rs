@@ -357,9 +357,9 @@ fn fetch(sh: &Shared, group: &str, filename: &str, mode: Fetch) -> Result<Vec<u8
         active
     };
     let pick = match mode {
-        Fetch::Update => source
-            .filter(|s| candidates.contains(s))
-            .or_else(|| candidates.first().copied()),
+        // FastDFS sends updates (delete, metadata, append) to the source storage while it is active,
+        // whether or not it still holds the file, so a second delete answers ENOENT.
+        Fetch::Update => source.or_else(|| candidates.first().copied()),
         Fetch::One | Fetch::All => {
             let k = grp.fetch_rr.fetch_add(1, Ordering::SeqCst) % candidates.len().max(1);
             candidates.get(k).copied()

@@ -5,7 +5,7 @@ mod common;
 use common::{bytes, mode, Conn, LONG};
 use fdfs_client::file_id::{FileId, FileKind, Source};
 use fdfs_client::proto::{
-    self, status, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, MetaOp, Metadata,
+    self, status, Message as _, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, MetaOp, Metadata,
     ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest, TruncateRequest,
     UploadReply, UploadRequest, UploadSlaveRequest,
 };
@@ -85,14 +85,25 @@ fn upload_download_delete_normal_file() {
         download(&mut c, "group1", &r.filename, 10_000, 0),
         (0, data[10_000..].to_vec())
     );
-    // Errors as FastDFS: offset beyond size, wrong group -> EINVAL.
+    // A length past the end is cut to what remains (a real 6.16 storage does).
+    assert_eq!(
+        download(&mut c, "group1", &r.filename, 10_000, 1000),
+        (0, data[10_000..].to_vec())
+    );
+    // Errors as FastDFS: offset at or beyond the size, wrong group -> EINVAL.
     assert_eq!(
         download(&mut c, "group1", &r.filename, 20_000, 0).0,
         status::EINVAL
     );
     assert_eq!(
-        download(&mut c, "group1", &r.filename, 10_000, 1000).0,
+        download(&mut c, "group1", &r.filename, 10 * 1024, 0).0,
         status::EINVAL
+    );
+    // So a real storage cannot send an empty file: EINVAL, not an empty reply.
+    let empty = upload(&mut c, b"", "txt", false);
+    assert_eq!(
+        download(&mut c, "group1", &empty.filename, 0, 0),
+        (status::EINVAL, Vec::new())
     );
     assert_eq!(
         download(&mut c, "group2", &r.filename, 0, 0).0,
@@ -155,6 +166,23 @@ fn no_extension_large_and_empty_uploads() {
         ..req
     };
     assert_eq!(c.stream(&req, b"abcd").0, status::EINVAL);
+    // Extensions as a real 6.16 storage checks them: letters, digits, '-', '_' and '.'.
+    let (st, body) = c.stream(
+        &UploadRequest {
+            store_path_index: 255,
+            ext: "a.b".into(),
+            ..req
+        },
+        b"abcd",
+    );
+    assert_eq!(st, 0);
+    assert!(UploadReply::decode(&body).unwrap().filename.ends_with(".a.b"));
+    let bad_ext = UploadRequest {
+        store_path_index: 255,
+        ext: "a+b".into(),
+        ..req
+    };
+    assert_eq!(c.stream(&bad_ext, b"abcd").0, status::EINVAL);
     // The connection is still usable after an error.
     assert_eq!(c.cmd(proto::cmd::ACTIVE_TEST, &[]).0, 0);
 }
@@ -165,8 +193,8 @@ fn metadata_overwrite_merge_and_file() {
     let mut c = Conn::connect(s.addr());
     let r = upload(&mut c, b"hello", "txt", false);
     let get = GetMetadata::new("group1", r.filename.clone());
-    // No metadata yet: empty, status 0.
-    assert_eq!(c.call(&get), (0, Vec::new()));
+    // No metadata yet: ENOENT, as a real 6.16 storage answers (checked against one).
+    assert_eq!(c.call(&get), (status::ENOENT, Vec::new()));
     let set = |op, pairs: &[(&str, &str)]| SetMetadataRequest {
         group: "group1".into(),
         filename: r.filename.clone(),
@@ -260,24 +288,44 @@ fn appender_append_modify_truncate_regenerate() {
         download(&mut c, "group1", &name, 0, 0),
         (0, b"HELLO".to_vec())
     );
-    let too_big = TruncateRequest {
+    // Checked against a real 6.16 storage: truncating past the end extends the file with zeros...
+    let grow = TruncateRequest {
         filename: name.clone(),
-        truncated_size: 50,
+        truncated_size: 8,
     };
-    assert_eq!(c.call(&too_big).0, status::EINVAL);
+    assert_eq!(c.call(&grow), (0, Vec::new()));
+    assert_eq!(
+        download(&mut c, "group1", &name, 0, 0),
+        (0, b"HELLO\0\0\0".to_vec())
+    );
+    // ... and truncating to the current size answers status 0 with the request body echoed back.
+    assert_eq!(c.call(&grow), (0, grow.encode()));
+    assert_eq!(c.call(&trunc), (0, Vec::new()));
 
-    // Appending to / truncating a normal file: EPERM.
+    // Appending to / modifying / truncating a normal file: EINVAL (a real 6.16 storage); a missing
+    // file: ENOENT first.
     let normal = upload(&mut c, b"abc", "txt", false);
     let bad = AppendRequest {
         filename: normal.filename.clone(),
         file_size: 1,
     };
-    assert_eq!(c.stream(&bad, b"x").0, status::EPERM);
+    assert_eq!(c.stream(&bad, b"x").0, status::EINVAL);
+    let bad_m = ModifyRequest {
+        filename: normal.filename.clone(),
+        offset: 0,
+        file_size: 1,
+    };
+    assert_eq!(c.stream(&bad_m, b"x").0, status::EINVAL);
     let bad_t = TruncateRequest {
         filename: normal.filename.clone(),
         truncated_size: 0,
     };
-    assert_eq!(c.call(&bad_t).0, status::EPERM);
+    assert_eq!(c.call(&bad_t).0, status::EINVAL);
+    let gone = AppendRequest {
+        filename: normal.filename.replace("M00/00/00/", "M00/00/01/"),
+        file_size: 1,
+    };
+    assert_eq!(c.stream(&gone, b"x").0, status::ENOENT);
 
     // Regenerate: a normal name with the same formatted extension; the old name is gone.
     let (st, body) = c.call(&RegenerateAppenderFilename {

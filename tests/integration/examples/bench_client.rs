@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use fdfs_client::client::{Client, ServerAddr, UploadOptions};
 use fdfs_client::proto::{
-    DeleteFile, DownloadRequest, Header, QueryFetchOne, QueryStoreWithoutGroupOne, Reply, Request,
-    StreamPrefix, UploadReply, UploadRequest, HEADER_LEN,
+    DeleteFile, DownloadRequest, Header, QueryFetchOne, QueryStoreWithoutGroupOne, QueryUpdate,
+    Reply, Request, StreamPrefix, UploadReply, UploadRequest, HEADER_LEN,
 };
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::{TestCluster, ENV_REAL_CLUSTER};
@@ -425,8 +425,7 @@ mod base {
 
         pub fn delete(&mut self, id: &str) -> io::Result<()> {
             let (group, filename) = split_id(id).map_err(proto_err)?;
-            // FastDFS asks QUERY_UPDATE; with one storage per group QUERY_FETCH_ONE names the same.
-            let fs = self.tracker_call(&QueryFetchOne::new(group, filename))?;
+            let fs = self.tracker_call(&QueryUpdate::new(group, filename))?;
             let s = self.storage(format!("{}:{}", fs.ip, fs.port))?;
             call(s, &DeleteFile::new(group, filename)).map(|_| ())
         }

@@ -1549,3 +1549,67 @@ fn emulator_trunk_appender_slave() {
     );
     assert!(!nginx.worker_crashed());
 }
+
+/// A stock-style multi-group `mod_fastdfs.conf` (`group_count`, `[groupN]` sections, comments,
+/// `#include http.conf`) with the classic nginx.conf location, unchanged.
+#[test]
+fn stock_multi_group_config() {
+    let Some(m) = module() else { return };
+    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("g1"), dir.path().join("g2"));
+    for p in [&a, &b] {
+        fs::create_dir_all(p.join("data/00/00")).expect("store");
+    }
+    fs::write(
+        dir.path().join("mod_fastdfs.conf"),
+        format!(
+            "# connect timeout in seconds\n# default value is 30s\nconnect_timeout=2\n\n\
+             network_timeout=30\n\n# the base path to store log files\nbase_path=/tmp\n\n\
+             load_fdfs_parameters_from_tracker=false\nstorage_sync_file_max_delay = 86400\n\
+             use_storage_id = false\n\
+             tracker_server=127.0.0.10:22122\n\nstorage_server_port=23000\n\n\
+             url_have_group_name = true\n\
+             log_level=info\nlog_filename=\nresponse_mode=proxy\nif_alias_prefix=lo:a\n\
+             flv_support = true\nflv_extension = flv\n\n# set the group count\ngroup_count = 2\n\n\
+             [group1]\ngroup_name=group1\nstorage_server_port=23000\nstore_path_count=1\nstore_path0={a}\n\n\
+             [group2]\ngroup_name=group2\nstorage_server_port=23000\nstore_path_count=1\nstore_path0={b}\n\n\
+             #include http.conf\n",
+            a = a.display(),
+            b = b.display()
+        ),
+    )
+    .expect("conf");
+    fs::write(
+        dir.path().join("http.conf"),
+        "# HTTP default content type\nhttp.default_content_type = application/octet-stream\n\n\
+         # MIME types mapping filename\nhttp.mime_types_filename=mime.types\n\n\
+         http.anti_steal.check_token=false\nhttp.anti_steal.token_ttl=900\n\
+         http.anti_steal.secret_key=FastDFS1234567890\nhttp.anti_steal.token_check_fail=/home/yuqing/fastdfs/conf/anti-steal.jpg\n\
+         http.multi_range.enabed = true\n",
+    )
+    .expect("http.conf");
+    fs::copy("/etc/nginx/mime.types", dir.path().join("mime.types")).expect("mime");
+    let ts = now() - 3600;
+    let f1 = put(&a, S1, ts, "txt", b"in group one\n", Kind::Normal, 101);
+    let f2 = put(&b, S1, ts, "txt", b"in group two\n", Kind::Normal, 102);
+    let port = free_port(S1);
+    let nginx = Nginx::start(
+        &m,
+        &format!(
+            "fastdfs_config {}/mod_fastdfs.conf;\n\
+             server {{ listen {S1}:{port}; location ~ /group([0-9])/M00 {{ ngx_fastdfs_module; }} }}",
+            dir.path().display()
+        ),
+        &[addr(S1, port)],
+    )
+    .expect("nginx");
+    let r = request(addr(S1, port), "GET", &url("group1", &f1), &[]).expect("get");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"in group one\n"[..]));
+    let r = request(addr(S1, port), "GET", &url("group2", &f2), &[]).expect("get");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"in group two\n"[..]));
+    // A file of group1 asked as group2: not on group2's disk, its source is this host: 404.
+    let r = request(addr(S1, port), "GET", &url("group2", &f1), &[]).expect("get");
+    assert_eq!(r.status, 404);
+    assert!(!nginx.worker_crashed());
+}
