@@ -45,9 +45,13 @@ nginx-src: deps
 	fi
 
 # The nginx module, where the README says: build/modules/ngx_http_fastdfs_module.so
+# Also a test-only variant with a URL that panics (--features panic-probe), for the suite that checks a
+# panic becomes a 500 and the worker lives. Built first: both land on the same cargo output file.
 module: nginx-src
-	$(CARGO) build --release -p ngx-fastdfs-rs
 	@mkdir -p $(dir $(MODULE_SO))
+	$(CARGO) build --release -p ngx-fastdfs-rs --features panic-probe
+	install -m 0644 target/release/libngx_http_fastdfs_module.so $(MODULE_SO:.so=_probe.so)
+	$(CARGO) build --release -p ngx-fastdfs-rs
 	install -m 0644 target/release/libngx_http_fastdfs_module.so $(MODULE_SO)
 	@echo "module: $(MODULE_SO)"
 

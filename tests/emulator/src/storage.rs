@@ -758,7 +758,11 @@ async fn download(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flo
         return Ok(Flow::Continue);
     }
     let rest = size - req.offset;
-    let n = if req.bytes == 0 { rest } else { req.bytes.min(rest) };
+    let n = if req.bytes == 0 {
+        rest
+    } else {
+        req.bytes.min(rest)
+    };
     let (path, base) = loc.source();
     let mut f = match tokio::fs::File::open(path).await {
         Ok(f) => f,

@@ -5,9 +5,9 @@ mod common;
 use common::{bytes, mode, Conn, LONG};
 use fdfs_client::file_id::{FileId, FileKind, Source};
 use fdfs_client::proto::{
-    self, status, Message as _, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, MetaOp, Metadata,
-    ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest, TruncateRequest,
-    UploadReply, UploadRequest, UploadSlaveRequest,
+    self, status, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, Message as _, MetaOp,
+    Metadata, ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest,
+    TruncateRequest, UploadReply, UploadRequest, UploadSlaveRequest,
 };
 use fdfs_emu::{Cluster, ClusterConfig, StorageInfo};
 
@@ -176,7 +176,10 @@ fn no_extension_large_and_empty_uploads() {
         b"abcd",
     );
     assert_eq!(st, 0);
-    assert!(UploadReply::decode(&body).unwrap().filename.ends_with(".a.b"));
+    assert!(UploadReply::decode(&body)
+        .unwrap()
+        .filename
+        .ends_with(".a.b"));
     let bad_ext = UploadRequest {
         store_path_index: 255,
         ext: "a+b".into(),

@@ -8,7 +8,7 @@
 //! seeing the others' addresses as local. Every test ends by checking that no worker died on a signal.
 //!
 //! Needs root (to label the loopback addresses) and the module (`make module`, or
-//! `NGX_FASTDFS_MODULE=<path to .so>`); without the module the tests print SKIPPED and pass.
+//! `NGX_FASTDFS_MODULE=<path to .so>`); without it every test fails.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -36,12 +36,12 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The module under test. Missing is a failure, not a skip: `make test` builds it first.
 fn module() -> Option<PathBuf> {
-    let m = nginx::module_path();
-    if m.is_none() {
-        eprintln!("SKIPPED: the module .so is not built (make module, or set NGX_FASTDFS_MODULE)");
+    match nginx::module_path() {
+        Some(m) => Some(m),
+        None => panic!("the module .so is not built: run `make module`, or set NGX_FASTDFS_MODULE"),
     }
-    m
 }
 
 fn vector(name: &str) -> Vec<u8> {
@@ -1345,10 +1345,8 @@ fn reload_rereads_the_config() {
 fn real_trunk_vectors() {
     let Some(m) = module() else { return };
     let vec_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/trunk");
-    let Ok(container) = fs::read(vec_dir.join("containers/data_00_00_000001.first20k")) else {
-        eprintln!("SKIPPED: vectors/trunk not found");
-        return;
-    };
+    let container = fs::read(vec_dir.join("containers/data_00_00_000001.first20k"))
+        .expect("../shared/vectors/trunk beside the repository");
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
@@ -1418,16 +1416,22 @@ fn real_trunk_vectors() {
     assert!(!nginx.worker_crashed());
 }
 
-/// With a module built with `--features panic-probe` (path in `NGX_FASTDFS_PROBE_MODULE`), a panic
-/// in the handler is a 500 and the same worker goes on serving. Skipped without that build.
+/// With a module built with `--features panic-probe` (`make module` leaves it as
+/// `build/modules/ngx_http_fastdfs_module_probe.so`; or `NGX_FASTDFS_PROBE_MODULE`), a panic in the
+/// handler is a 500 and the same worker goes on serving.
 #[test]
 fn panic_becomes_500_and_worker_survives() {
-    let Some(m) = std::env::var_os("NGX_FASTDFS_PROBE_MODULE").map(PathBuf::from) else {
-        eprintln!(
-            "SKIPPED: set NGX_FASTDFS_PROBE_MODULE to a .so built with --features panic-probe"
-        );
-        return;
-    };
+    let m = std::env::var_os("NGX_FASTDFS_PROBE_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../build/modules/ngx_http_fastdfs_module_probe.so")
+        });
+    assert!(
+        m.exists(),
+        "{} is missing: run `make module` (it builds the panic-probe variant too)",
+        m.display()
+    );
     let fx = Fx::start(&m, Opts::default());
     let ok = put(
         &fx.stores[0],
