@@ -33,7 +33,7 @@ use pingora::{Error, ErrorType, Result};
 
 const MAGIC: &[u8; 8] = b"FDEDGE01";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 /// Settings of a [`DiskCache`].
 #[derive(Debug, Clone)]

@@ -873,12 +873,45 @@ fn space_lines(indent: &str, total_mb: u64, free_mb: u64, reserved_mb: u64) -> S
     )
 }
 
+/// A size in MB the way `fdfs_monitor` prints it (libfastcommon's `bytes_to_human_str`, right-aligned
+/// in 7 columns): rounded to the nearest unit, one decimal below 10 (`252 GB`, `2.5 GB`, `512 MB`).
 fn fmt_mb(mb: u64) -> String {
-    if mb >= 1024 {
-        format!("{:>4} GB", mb / 1024)
-    } else {
-        format!("{mb:>4} MB")
-    }
+    let bytes = u128::from(mb) << 20;
+    let units: [(u32, char); 6] = [
+        (60, 'E'),
+        (50, 'P'),
+        (40, 'T'),
+        (30, 'G'),
+        (20, 'M'),
+        (10, 'K'),
+    ];
+    let text = match units.iter().find(|(shift, _)| bytes >> shift > 0) {
+        Some(&(shift, unit)) => {
+            let one = 1u128 << shift;
+            let mut n = bytes / one;
+            let rem = bytes % one;
+            let number = if n < 10 {
+                let mut tenth = (rem * 10 + one / 2) / one;
+                if tenth == 10 {
+                    n += 1;
+                    tenth = 0;
+                }
+                if n < 10 {
+                    format!("{n}.{tenth}")
+                } else {
+                    n.to_string()
+                }
+            } else {
+                if rem >= one / 2 {
+                    n += 1;
+                }
+                n.to_string()
+            };
+            format!("{number} {unit}B")
+        }
+        None => format!("{bytes}  B"),
+    };
+    format!("{text:>7}")
 }
 
 fn group_json(g: &GroupInfo) -> Value {
@@ -971,6 +1004,19 @@ mod tests {
         // The capture's `file create timestamp: 2026-11-25 03:15:48` (the cluster ran in UTC).
         assert_eq!(fmt_time(1_795_576_548), "2026-11-25 03:15:48");
         assert_eq!(fmt_time(951_782_400), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn sizes_as_fdfs_monitor() {
+        // fdfs_monitor 6.16.1 on a real cluster: total 258019 MB, free 55330, reserved 2580,
+        // available 52750 printed as "252 GB", "54 GB", "2.5 GB", "52 GB".
+        assert_eq!(fmt_mb(258_019), " 252 GB");
+        assert_eq!(fmt_mb(55_330), "  54 GB");
+        assert_eq!(fmt_mb(2_580), " 2.5 GB");
+        assert_eq!(fmt_mb(52_750), "  52 GB");
+        assert_eq!(fmt_mb(512), " 512 MB");
+        assert_eq!(fmt_mb(10_200), "  10 GB");
+        assert_eq!(fmt_mb(0), "   0  B");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Connection {
     role: Role,
     network_timeout: Duration,
     last_used: Instant,
+    /// The server is closing this connection (a FastDFS storage does after a bare EINVAL reply).
+    closing: bool,
 }
 
 impl Connection {
@@ -119,6 +121,7 @@ impl Connection {
             role,
             network_timeout,
             last_used: Instant::now(),
+            closing: false,
         })
     }
 
@@ -130,6 +133,11 @@ impl Connection {
     /// Tracker or storage.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// False once the server announced it closes the connection (see `recv_header`).
+    pub fn reusable(&self) -> bool {
+        !self.closing
     }
 
     /// When the connection last completed a call.
@@ -216,6 +224,14 @@ impl Connection {
             }));
         }
         if header.status != 0 {
+            // A FastDFS storage closes the connection after sending a bare EINVAL reply
+            // (`sock_send_done_callback`): never reuse it.
+            if self.role == Role::Storage
+                && header.status == proto::status::EINVAL
+                && header.body_len == 0
+            {
+                self.closing = true;
+            }
             // FastDFS error replies normally carry no body; a short one is skipped so the connection
             // stays usable (a status error leaves it in sync), a long one is a protocol error.
             if header.body_len > MAX_ERROR_BODY {

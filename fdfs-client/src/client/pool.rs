@@ -116,7 +116,7 @@ impl Pool {
 
     /// Gives back a connection after a complete call.
     pub fn put(&self, mut conn: Connection) {
-        if !self.cfg.enabled {
+        if !self.cfg.enabled || !conn.reusable() {
             return;
         }
         conn.touch();

@@ -277,8 +277,35 @@ impl Client {
         let header = match conn.recv_header(&ctx).await {
             Ok(h) => h,
             Err(e) => {
-                if e.kind() == ErrorKind::Status {
-                    pool.put(conn);
+                if e.kind() != ErrorKind::Status {
+                    return Err(e);
+                }
+                // FastDFS refuses an offset at the end of the file with EINVAL, so an empty file
+                // cannot be downloaded at all; ask the same storage for its size and give the empty
+                // content when it is 0 (what the storage would have sent).
+                // (The storage closes this connection after EINVAL: the pool drops it.)
+                pool.put(conn);
+                if e.status() == Some(proto::status::EINVAL) && req.offset == 0 {
+                    let q = proto::QueryFileInfo {
+                        group: req.group.clone(),
+                        filename: req.filename.clone(),
+                        flags: proto::QueryFileInfo::FLAG_NOT_CALC_CRC32,
+                    };
+                    let qop = format!("query file info of {file_id}");
+                    if let Ok(info) = self
+                        .request_on(Role::Storage, &storage.addr, &qop, &q, true)
+                        .await
+                    {
+                        if info.file_size == 0 {
+                            return Ok(DownloadStream {
+                                client: self.clone(),
+                                conn: None,
+                                ctx,
+                                total: 0,
+                                left: 0,
+                            });
+                        }
+                    }
                 }
                 return Err(e);
             }
@@ -358,7 +385,8 @@ impl Client {
         Ok(())
     }
 
-    /// The metadata of a file (empty if it has none).
+    /// The metadata of a file. FastDFS answers ENOENT ([`Error::is_not_found`]) both for a missing
+    /// file and for a file that has no metadata.
     pub async fn get_metadata(&self, file_id: &str) -> Result<Vec<(String, String)>> {
         let p = split_file_id(file_id)?;
         let storage = self.query_fetch(file_id).await?;
@@ -505,8 +533,33 @@ impl Client {
             truncated_size: size,
         };
         let op = format!("truncate {file_id} to {size}");
-        self.request_on(Role::Storage, &storage.addr, &op, &req, false)
+        let pool = self.pool();
+        let mut conn = pool.get(Role::Storage, &storage.addr, &op).await?.conn;
+        let ctx = conn.ctx(&op);
+        let frame = proto::Request::to_frame(&req);
+        conn.write_all(&ctx, &frame).await?;
+        let header = match conn.recv_header(&ctx).await {
+            Ok(h) => h,
+            Err(e) => {
+                if e.kind() == ErrorKind::Status {
+                    pool.put(conn);
+                }
+                return Err(e);
+            }
+        };
+        // FastDFS 6.16 answers a truncate to the current size with status 0 and the request body
+        // sent back (it returns without resetting its buffer): accept a body of exactly that length
+        // and drop it; any other length is a protocol error.
+        let body_len = frame.len().saturating_sub(proto::HEADER_LEN) as u64;
+        if header.body_len != 0 && header.body_len != body_len {
+            return Err(ctx.protocol(proto::ProtoError::BadLength {
+                what: "truncate reply",
+                got: header.body_len,
+            }));
+        }
+        conn.recv_body(&ctx, &header, "truncate reply", body_len)
             .await?;
+        pool.put(conn);
         Ok(())
     }
 
@@ -616,6 +669,10 @@ impl DownloadStream {
         progress: Progress<'_>,
     ) -> Result<u64> {
         let left = self.left;
+        if left == 0 {
+            self.finish();
+            return Ok(0);
+        }
         let Some(conn) = self.conn.as_mut() else {
             return Err(self
                 .ctx

@@ -281,6 +281,52 @@ async fn old_connection_gets_active_test() {
 }
 
 #[tokio::test]
+async fn storage_connection_is_not_reused_after_einval() {
+    // A real FastDFS 6.16 storage closes the connection after a bare EINVAL reply (and keeps it after
+    // ENOENT). This fake keeps it open either way, so only the client's own rule avoids the reuse.
+    let storage = fake(Arc::new(|h, _| {
+        let st = if h.cmd == proto::cmd::DELETE_FILE {
+            proto::status::ENOENT
+        } else {
+            proto::status::EINVAL
+        };
+        Act::Send(Header::reply(st, 0).encode().to_vec())
+    }))
+    .await;
+    let sa = storage.server_addr();
+    let fetch = proto::FetchServer {
+        group: "group1".into(),
+        ip: sa.host().to_owned(),
+        port: sa.port(),
+        addr_width: proto::AddrWidth::V4,
+    }
+    .to_frame();
+    let t = fake(Arc::new(move |_, _| Act::Send(fetch.clone()))).await;
+    let c = client_for(vec![t.server_addr()]);
+    let id = "group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg";
+    for _ in 0..2 {
+        let e = c.delete(id).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+    }
+    assert_eq!(storage.conns.load(Ordering::SeqCst), 1, "kept after ENOENT");
+    assert_eq!(c.idle_connections(Role::Storage, &sa), 1);
+    let e = c.get_metadata(id).await.unwrap_err();
+    assert_eq!(e.status(), Some(proto::status::EINVAL), "{e}");
+    assert_eq!(
+        c.idle_connections(Role::Storage, &sa),
+        0,
+        "dropped after EINVAL"
+    );
+    let e = c.get_metadata(id).await.unwrap_err();
+    assert_eq!(e.status(), Some(proto::status::EINVAL), "{e}");
+    assert_eq!(
+        storage.conns.load(Ordering::SeqCst),
+        2,
+        "a new connection after EINVAL"
+    );
+}
+
+#[tokio::test]
 async fn huge_download_header_is_refused_for_a_range() {
     // A storage that claims more content than the range asked for.
     let storage = fake(Arc::new(|_, _| {

@@ -154,11 +154,21 @@ async fn read_small(s: &mut TcpStream, h: Header) -> io::Result<Option<Vec<u8>>>
     Ok(Some(body))
 }
 
+/// Sends a reply. Like a FastDFS 6.16 storage (`sock_send_done_callback`), a bare EINVAL reply is
+/// followed by closing the connection: the error returned here ends `serve`.
 async fn send(s: &mut TcpStream, st: u8, body: &[u8]) -> io::Result<()> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&Header::reply(st, body.len() as u64).encode());
     out.extend_from_slice(body);
-    s.write_all(&out).await
+    s.write_all(&out).await?;
+    if st == status::EINVAL && body.is_empty() {
+        let _ = s.shutdown().await;
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "closed after an EINVAL reply, as FastDFS does",
+        ));
+    }
+    Ok(())
 }
 
 /// Discards `n` bytes of request content.
@@ -243,7 +253,8 @@ fn random23() -> u32 {
     rand::thread_rng().gen_range(0..=SizeField::RANDOM_MASK)
 }
 
-/// FastDFS's `fdfs_validate_filename`: letters, digits, `-`, `_` and `.` (so `a.b` is accepted).
+/// FastDFS's `fdfs_validate_filename`: letters, digits, `-`, `_` and `.` (a real storage accepts
+/// `a.b`; here `file_id::format_ext` then refuses the `.`, so such an upload is still EINVAL).
 fn valid_ext(ext: &str) -> bool {
     ext.len() <= 6
         && ext
@@ -886,7 +897,7 @@ async fn set_metadata(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8>, 
         }
         let mpath = store::meta_path(&t.data_path());
         let new = match op {
-            MetaOp::Overwrite => meta,
+            MetaOp::Overwrite => store::sort_meta(&meta),
             MetaOp::Merge => {
                 let old = std::fs::read(&mpath).unwrap_or_default();
                 store::merge_meta(&old, &meta)
@@ -923,12 +934,16 @@ async fn query_file_info(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8
     let req = QueryFileInfo::decode_request(&h, body).map_err(|_| status::EINVAL)?;
     check_group(ctx, &req.group)?;
     let t = resolve(ctx, &req.filename)?;
-    let info = t.info.clone().ok_or(status::EINVAL)?;
+    let info = t.info.clone();
     let calc = req.flags & QueryFileInfo::FLAG_NOT_CALC_CRC32 == 0;
-    let (size, crc) = blocking(move || -> Result<(u64, u32), u8> {
+    let (size, crc, info) = blocking(move || -> Result<(u64, u32, _), u8> {
+        // FastDFS looks for the file first: a name that does not decode is ENOENT when absent.
         let loc = t.locate().ok_or(status::ENOENT)?;
+        let info = info.ok_or(status::EINVAL)?;
         match info.kind {
-            FileKind::Normal | FileKind::Trunk => Ok((info.size_field.real_size(), info.crc32)),
+            FileKind::Normal | FileKind::Trunk => {
+                Ok((info.size_field.real_size(), info.crc32, info))
+            }
             FileKind::Appender | FileKind::Slave => {
                 let crc = if calc {
                     let (p, off) = loc.source();
@@ -936,7 +951,7 @@ async fn query_file_info(ctx: &Ctx<'_>, h: Header, body: &[u8]) -> Result<Vec<u8
                 } else {
                     0
                 };
-                Ok((loc.len(), crc))
+                Ok((loc.len(), crc, info))
             }
         }
     })

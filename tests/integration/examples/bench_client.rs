@@ -169,7 +169,7 @@ fn driver() -> Res<()> {
     println!(
         "  small: {small_ops} x 10 KiB upload then download at {conc} concurrent; large: 1 x {large_mib} MiB upload then download"
     );
-    println!("  each phase in a fresh process, best of {rounds} rounds; baseline = blocking std::net + fdfs_client::proto frames, one thread per connection; client = current-thread tokio runtime");
+    println!("  each phase in a fresh process, best of {rounds} rounds; baseline = blocking std::net + fdfs_client::proto frames, one thread per connection; client = multi-thread tokio runtime");
 
     // Each phase `rounds` times, baseline and client alternating which goes first; the best
     // round of each counts (the machine is shared: the best is the least disturbed).
@@ -547,11 +547,9 @@ mod cli {
         Ok(b.build()?)
     }
 
-    /// A current-thread runtime: the client's upload futures are not `Send` (the progress callback
-    /// inside `Connection::send_from`/`copy_body_to` is a `dyn FnMut` without `Send`), so the 32
-    /// concurrent operations run as local tasks on one thread.
+    /// The default multi-thread runtime (one worker per core).
     fn runtime() -> Res<tokio::runtime::Runtime> {
-        Ok(tokio::runtime::Builder::new_current_thread()
+        Ok(tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?)
     }
@@ -608,7 +606,7 @@ mod cli {
         }
     }
 
-    /// Runs `op(client, i)` for `0..n` on `conc` local tasks.
+    /// Runs `op(client, i)` for `0..n` on `conc` tasks.
     async fn parallel<T, F, Fut>(
         client: &Client,
         n: usize,
@@ -616,16 +614,16 @@ mod cli {
         op: F,
     ) -> Res<(Duration, Vec<T>)>
     where
-        T: 'static,
-        F: Fn(Client, usize) -> Fut + Clone + 'static,
-        Fut: std::future::Future<Output = Res<T>>,
+        T: Send + 'static,
+        F: Fn(Client, usize) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = Res<T>> + Send,
     {
         let next = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..conc {
             let (next, client, op) = (next.clone(), client.clone(), op.clone());
-            tasks.push(tokio::task::spawn_local(async move {
+            tasks.push(tokio::spawn(async move {
                 let mut out = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -652,8 +650,7 @@ mod cli {
         let rt = runtime()?;
         let client = client(trackers)?;
         let data: Arc<Vec<u8>> = Arc::new(pattern_at(pat, 0, SMALL_SIZE).to_vec());
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
+        rt.block_on(async {
             let d = data.clone();
             let (up, ids) = parallel(&client, n, conc, move |c, _| {
                 let d = d.clone();

@@ -18,6 +18,18 @@ impl Conn {
         Conn(s)
     }
 
+    /// After a bare EINVAL reply a FastDFS storage closes the connection (the emulator too):
+    /// checks that the peer closed it, then connects again to the same address.
+    pub fn reopen_after_einval(&mut self) {
+        let addr = self.0.peer_addr().expect("peer address");
+        let mut b = [0u8; 1];
+        let n = self.0.read(&mut b).unwrap_or(0);
+        assert_eq!(n, 0, "the storage should close the connection after EINVAL");
+        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        self.0 = s;
+    }
+
     /// Sends raw bytes, reads one reply.
     pub fn raw(&mut self, frame: &[u8]) -> (Header, Vec<u8>) {
         self.0.write_all(frame).unwrap();
