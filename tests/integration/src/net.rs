@@ -35,12 +35,17 @@ pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
     let shown = Command::new("ip")
         .args(["-4", "addr", "show", "dev", "lo"])
         .output()?;
-    let wanted = format!("inet {ip}/32");
-    if String::from_utf8_lossy(&shown.stdout)
-        .lines()
-        .any(|l| l.contains(&wanted))
-    {
-        return Ok(());
+    let wanted = format!("inet {ip}/32 ");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    if let Some(line) = shown.lines().find(|l| l.contains(&wanted)) {
+        // The label is what `if_alias_prefix` matches, so a different one would make the test lie.
+        return match line.split_whitespace().last() {
+            Some(have) if have == label => Ok(()),
+            have => Err(io::Error::other(format!(
+                "{ip} is on lo with label {}, the tests need {label}: `ip addr del {ip}/32 dev lo`",
+                have.unwrap_or("?")
+            ))),
+        };
     }
     let out = Command::new("ip")
         .args([
