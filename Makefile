@@ -4,6 +4,7 @@ CARGO ?= cargo
 BUILD := $(CURDIR)/build
 NGINX_SRC := $(BUILD)/nginx-src
 MODULE_SO := $(BUILD)/modules/ngx_http_fastdfs_module.so
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export NGINX_SOURCE_DIR := $(NGINX_SRC)
 export NGINX_BUILD_DIR := $(NGINX_SRC)/objs
 
@@ -50,22 +51,26 @@ nginx-src: deps
 module: nginx-src
 	@mkdir -p $(dir $(MODULE_SO))
 	$(CARGO) build --release -p ngx-fastdfs-rs --features panic-probe
-	install -m 0644 target/release/libngx_http_fastdfs_module.so $(MODULE_SO:.so=_probe.so)
+	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO:.so=_probe.so)
 	$(CARGO) build --release -p ngx-fastdfs-rs
-	install -m 0644 target/release/libngx_http_fastdfs_module.so $(MODULE_SO)
+	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO)
 	@echo "module: $(MODULE_SO)"
 
 # Everything a newcomer needs: packages, nginx tree, format, lints, the module, then every test.
 # Integration suites start the emulator, /usr/sbin/nginx with build/modules/ngx_http_fastdfs_module.so and
-# fdfs-edge themselves, on loopback addresses 127.0.0.x (adding them to `lo` needs root).
+# fdfs-edge themselves, on loopback addresses 127.0.x.y (adding them to `lo` needs root). All targets are
+# built in one cargo run, so the binaries the suites start share its feature resolution (no second build
+# of pingora while the tests run).
 test: nginx-src
 	@start=$$(date +%s); set -o pipefail; rm -f $(BUILD)/test.log; \
 	step() { echo "==> $$*"; }; \
 	step "cargo fmt --check" && $(CARGO) fmt --all --check && \
 	step "clippy -D warnings" && $(CARGO) clippy --workspace --all-targets -- -D warnings && \
 	step "module (release .so)" && $(MAKE) --no-print-directory module && \
-	step "binaries for the suites" && $(CARGO) build --workspace --bins && \
-	step "cargo test" && $(CARGO) test --workspace --no-fail-fast 2>&1 | tee $(BUILD)/test.log; \
+	step "build all targets" && $(CARGO) build --workspace --all-targets && \
+	step "cargo test" && \
+	FDFS_BIN=$(TARGET_DIR)/debug/fdfs FDFS_EDGE_BIN=$(TARGET_DIR)/debug/fdfs-edge \
+		$(CARGO) test --workspace --no-fail-fast 2>&1 | tee $(BUILD)/test.log; \
 	rc=$$?; \
 	echo; echo "==> summary ($$(( $$(date +%s) - start ))s)"; \
 	grep -E '^test result:' $(BUILD)/test.log 2>/dev/null | awk '{p+=$$4; f+=$$6; i+=$$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}'; \

@@ -939,10 +939,14 @@ async fn hostile_tracker_replies() {
 // ------------------------------------------------------------------------------------------------
 // the fdfs tool
 
-/// The `fdfs` binary of this workspace, built once per test process.
+/// The `fdfs` binary of this workspace: `FDFS_BIN` if set (`make test` builds it beforehand), else
+/// built once per test process.
 fn fdfs_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("FDFS_BIN") {
+            return PathBuf::from(p);
+        }
         let exe = std::env::current_exe().expect("current exe");
         // target/<profile>/deps/client-<hash> → target/<profile>/fdfs
         let profile_dir = exe
