@@ -1,6 +1,9 @@
 //! Config loading: the real configs of the idmode capture, realistic mod_fastdfs.conf / http.conf /
 //! client.conf / mime.types files on disk (with `#include`), and located error messages.
 
+mod common;
+use common::vectors_dir;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,29 +12,6 @@ use fdfs_client::conf::{
     ClientConf, ConfError, HttpConf, Ini, LogLevel, MimeTypes, ModFastdfsConf, ResponseMode,
     ServerAddr, StorageIdsConf,
 };
-
-fn vectors_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FDFS_VECTORS_DIR") {
-        let d = PathBuf::from(d);
-        assert!(
-            d.is_dir(),
-            "FDFS_VECTORS_DIR={} is not a directory",
-            d.display()
-        );
-        return d;
-    }
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in start.ancestors() {
-        let cand = anc.join("shared").join("vectors");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "vectors not found: no <ancestor>/shared/vectors above {} (set FDFS_VECTORS_DIR)",
-        start.display()
-    );
-}
 
 /// A fresh directory for one test, holding the given files.
 fn temp_conf_dir(files: &[(&str, &str)]) -> PathBuf {

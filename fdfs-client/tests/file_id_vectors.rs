@@ -4,8 +4,10 @@
 //! The vectors directory is found by walking up from this crate until `<ancestor>/shared/vectors`
 //! exists, or taken from `FDFS_VECTORS_DIR`.
 
+mod common;
+use common::vectors_dir;
+
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
 use fdfs_client::base64;
 use fdfs_client::file_id::{
@@ -13,29 +15,6 @@ use fdfs_client::file_id::{
     LogicName, NameSpec, SizeField, SlotType, Source, TrunkSlotError, TrunkSlotHeader,
 };
 use serde_json::Value;
-
-fn vectors_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FDFS_VECTORS_DIR") {
-        let d = PathBuf::from(d);
-        assert!(
-            d.is_dir(),
-            "FDFS_VECTORS_DIR={} is not a directory",
-            d.display()
-        );
-        return d;
-    }
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in start.ancestors() {
-        let cand = anc.join("shared").join("vectors");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "vectors not found: no <ancestor>/shared/vectors above {} (set FDFS_VECTORS_DIR)",
-        start.display()
-    );
-}
 
 fn read(rel: &str) -> String {
     let p = vectors_dir().join(rel);

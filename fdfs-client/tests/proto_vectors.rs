@@ -9,6 +9,9 @@
 //! The vectors directory is found by walking up from `CARGO_MANIFEST_DIR` to an ancestor that
 //! has `shared/vectors`, or from `FDFS_VECTORS_DIR`.
 
+mod common;
+use common::vectors_dir;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -28,30 +31,6 @@ use fdfs_client::proto::{
 
 // ---------------------------------------------------------------------------------------------
 // locating the vectors
-
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("FDFS_VECTORS_DIR") {
-        let p = PathBuf::from(d);
-        assert!(
-            p.join("pcap").is_dir(),
-            "FDFS_VECTORS_DIR={} has no pcap/ directory",
-            p.display()
-        );
-        return p;
-    }
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in start.ancestors() {
-        let cand = anc.join("shared").join("vectors");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "FastDFS conformance vectors not found: no ancestor of {} has shared/vectors \
-         (clone the steering repo's shared/ next to this repo, or set FDFS_VECTORS_DIR)",
-        start.display()
-    );
-}
 
 fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();

@@ -16,35 +16,9 @@ use serde::Deserialize;
 /// Environment variable naming a real cluster's TOML description.
 pub const ENV_REAL_CLUSTER: &str = "FDFS_TEST_CLUSTER";
 
-/// One storage as the suites see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterStorage {
-    /// Position in [`TestCluster::storages`] (also the emulator's storage index).
-    pub index: usize,
-    /// Group name.
-    pub group: String,
-    /// Address.
-    pub ip: Ipv4Addr,
-    /// Storage protocol port.
-    pub port: u16,
-    /// HTTP port (where nginx with the module serves this storage).
-    pub http_port: u16,
-    /// Store paths (`M00`...): readable only if the cluster runs on this machine.
-    pub store_paths: Vec<PathBuf>,
-    /// Storage id, if the cluster has one for it.
-    pub id: Option<String>,
-}
-
-impl ClusterStorage {
-    /// `ip:port`.
-    pub fn addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.ip, self.port)
-    }
-    /// `ip:http_port`.
-    pub fn http_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.ip, self.http_port)
-    }
-}
+/// A storage of the cluster under test: the emulator's own description, also built from the
+/// `FDFS_TEST_CLUSTER` file for a real cluster (`index` is the position in [`TestCluster::storages`]).
+pub type ClusterStorage = fdfs_emu::StorageInfo;
 
 /// Errors setting up a [`TestCluster`].
 #[derive(Debug)]
