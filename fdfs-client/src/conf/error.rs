@@ -71,3 +71,16 @@ impl ConfError {
         }
     }
 }
+
+/// Reads a whole configuration file: its text, and the name its errors will carry.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<(String, String), ConfError> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, name)),
+        Err(e) => Err(ConfError::Io {
+            file: name,
+            line: 0,
+            msg: e.to_string(),
+        }),
+    }
+}

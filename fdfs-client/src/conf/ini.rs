@@ -173,13 +173,7 @@ pub type FileReader<'r> = dyn FnMut(&Path) -> std::io::Result<String> + 'r;
 impl Ini {
     /// Load a file from disk (and its includes).
     pub fn load(path: impl AsRef<Path>) -> Result<Ini, ConfError> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfError::Io {
-            file: name.clone(),
-            line: 0,
-            msg: e.to_string(),
-        })?;
+        let (text, name) = super::error::read_file(path.as_ref())?;
         Self::parse_str(&text, &name)
     }
 
