@@ -236,3 +236,55 @@ pub(crate) fn now_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Accepts connections for one incarnation of a server (`role` `idx`, for the logs) until `stop` fires;
+/// each connection is served by `serve` in a task of its own, which also ends when `stop` fires.
+pub(crate) async fn accept_loop<F, Fut>(
+    role: &'static str,
+    idx: usize,
+    listener: std::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    tasks: Arc<AtomicUsize>,
+    guard: TaskGuard,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let _guard = guard;
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(role, idx, error = %e, "cannot register listener");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    tracing::debug!(role, idx, %peer, "connection");
+                    let connection = serve(sock);
+                    let mut stopped = stop.clone();
+                    let guard = TaskGuard::new(&tasks);
+                    tokio::spawn(async move {
+                        let _guard = guard;
+                        tokio::select! {
+                            r = connection => {
+                                if let Err(e) = r {
+                                    tracing::debug!(role, idx, error = %e, "connection ended");
+                                }
+                            }
+                            _ = stopped.changed() => {}
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(role, idx, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}

@@ -20,7 +20,7 @@ use fdfs_client::proto::{
 };
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -36,46 +36,12 @@ pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     idx: usize,
     listener: std::net::TcpListener,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tasks: Arc<AtomicUsize>,
     guard: TaskGuard,
 ) {
-    let _guard = guard;
-    let listener = match TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(storage = idx, error = %e, "cannot register storage listener");
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((sock, peer)) => {
-                    debug!(storage = idx, %peer, "storage connection");
-                    let sh = shared.clone();
-                    let mut st = stop.clone();
-                    let guard = TaskGuard::new(&tasks);
-                    tokio::spawn(async move {
-                        let _guard = guard;
-                        tokio::select! {
-                            r = serve(sh, idx, sock) => {
-                                if let Err(e) = r {
-                                    debug!(storage = idx, error = %e, "storage connection ended");
-                                }
-                            }
-                            _ = st.changed() => {}
-                        }
-                    });
-                }
-                Err(e) => {
-                    warn!(storage = idx, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            },
-            _ = stop.changed() => break,
-        }
-    }
+    let serve = move |sock| serve(shared.clone(), idx, sock);
+    crate::state::accept_loop("storage", idx, listener, stop, tasks, guard, serve).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use fdfs_client::proto::{
     TrackerClusterStat, TrackerClusterStatRequest, TrackerStat, HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::state::{now_secs, Group, Node, Shared, TaskGuard};
 use crate::store;
@@ -31,45 +31,12 @@ pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     idx: usize,
     listener: std::net::TcpListener,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tasks: Arc<AtomicUsize>,
     guard: TaskGuard,
 ) {
-    let _guard = guard;
-    let listener = match TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(tracker = idx, error = %e, "cannot register tracker listener");
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((sock, _)) => {
-                    let sh = shared.clone();
-                    let mut st = stop.clone();
-                    let guard = TaskGuard::new(&tasks);
-                    tokio::spawn(async move {
-                        let _guard = guard;
-                        tokio::select! {
-                            r = serve(sh, sock) => {
-                                if let Err(e) = r {
-                                    debug!(tracker = idx, error = %e, "tracker connection ended");
-                                }
-                            }
-                            _ = st.changed() => {}
-                        }
-                    });
-                }
-                Err(e) => {
-                    warn!(tracker = idx, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            },
-            _ = stop.changed() => break,
-        }
-    }
+    let serve = move |sock| serve(shared.clone(), sock);
+    crate::state::accept_loop("tracker", idx, listener, stop, tasks, guard, serve).await
 }
 
 async fn serve(sh: Arc<Shared>, mut s: TcpStream) -> io::Result<()> {
