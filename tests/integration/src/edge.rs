@@ -361,25 +361,7 @@ impl Drop for Edge {
     }
 }
 
-/// A parsed HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn cache_status(&self) -> &str {
-        self.header("x-cache-status").unwrap_or("")
-    }
-}
+pub use crate::nginx::Response;
 
 /// One request over a fresh connection (`Connection: close`), optionally from `bind` as local address.
 /// `extra` headers are raw `Name: value` lines. Bodies are read until EOF (or Content-Length).

@@ -250,6 +250,11 @@ impl Response {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// `X-Cache-Status` (set by the edge), or "".
+    pub fn cache_status(&self) -> &str {
+        self.header("x-cache-status").unwrap_or("")
+    }
 }
 
 /// Send `method target` with extra header lines and `Connection: close`; read everything.
