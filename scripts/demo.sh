@@ -21,7 +21,9 @@ missing=()
 pids=()
 
 cleanup() {
-    trap - INT TERM EXIT
+    # A second Ctrl-C (or a signal sent to the whole process group) must not cut the clean-up short.
+    trap '' INT TERM
+    trap - EXIT
     say "stopping"
     for dir in "$DEMO"/nginx-*; do
         [ -f "$dir/nginx.pid" ] && /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null
