@@ -949,20 +949,30 @@ unsafe fn send_file(
     if prefix.is_empty() {
         return ngx_http_output_filter(r, &mut out);
     }
-    let hb = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+    let hb = memory_buf(r, prefix);
     if hb.is_null() {
         return ERROR;
     }
-    (*hb).pos = prefix.as_ptr() as *mut u8;
-    (*hb).last = prefix.as_ptr().add(prefix.len()) as *mut u8;
-    (*hb).start = (*hb).pos;
-    (*hb).end = (*hb).last;
-    (*hb).set_memory(1);
     let mut head = ngx_chain_t {
         buf: hb,
         next: &mut out,
     };
     ngx_http_output_filter(r, &mut head)
+}
+
+/// A pool-allocated buffer over `bytes`, which must outlive the request (static or per-cycle
+/// data: nothing is copied). Null when the pool is exhausted.
+unsafe fn memory_buf(r: *mut ngx_http_request_t, bytes: &[u8]) -> *mut ngx_buf_t {
+    let b = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+    if b.is_null() {
+        return b;
+    }
+    (*b).pos = bytes.as_ptr() as *mut u8;
+    (*b).last = bytes.as_ptr().add(bytes.len()) as *mut u8;
+    (*b).start = (*b).pos;
+    (*b).end = (*b).last;
+    (*b).set_memory(u32::from(!bytes.is_empty()));
+    b
 }
 
 unsafe fn send_memory(r: *mut ngx_http_request_t, body: &[u8], content_type: &str) -> ngx_int_t {
@@ -977,16 +987,11 @@ unsafe fn send_memory(r: *mut ngx_http_request_t, body: &[u8], content_type: &st
     if rc == ERROR || rc > OK || (*r).header_only() != 0 {
         return rc;
     }
-    let b = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+    // The bytes live in the per-cycle instance, which outlives the request: no copy needed.
+    let b = memory_buf(r, body);
     if b.is_null() {
         return ERROR;
     }
-    // The bytes live in the per-cycle instance, which outlives the request: no copy needed.
-    (*b).pos = body.as_ptr() as *mut u8;
-    (*b).last = body.as_ptr().add(body.len()) as *mut u8;
-    (*b).start = (*b).pos;
-    (*b).end = (*b).last;
-    (*b).set_memory(u32::from(!body.is_empty()));
     (*b).set_last_buf(u32::from(r == (*r).main));
     (*b).set_last_in_chain(1);
     (*b).set_sync(u32::from(body.is_empty()));
