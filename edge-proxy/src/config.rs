@@ -397,7 +397,7 @@ fn default_threads() -> usize {
     1
 }
 fn default_grace() -> Dur {
-    Dur(Duration::from_secs(1))
+    Dur(Duration::from_secs(60))
 }
 fn default_graceful_timeout() -> Dur {
     Dur(Duration::from_secs(10))

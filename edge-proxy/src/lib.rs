@@ -7,6 +7,7 @@ pub mod background;
 pub mod cache;
 pub mod config;
 pub mod discovery;
+pub mod graceful;
 pub mod metrics;
 pub mod proxy;
 pub mod server;

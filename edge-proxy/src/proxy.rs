@@ -22,6 +22,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::access_log::AccessLog;
 use crate::cache::disk::DiskCache;
+use crate::graceful::{InFlight, RequestGuard};
 use crate::metrics::Metrics;
 use crate::topology::{Group, Peer, Topology};
 
@@ -61,6 +62,8 @@ pub struct Edge {
     pub lock: &'static CacheKeyLockImpl,
     pub metrics: Arc<Metrics>,
     pub access_log: Option<AccessLog>,
+    /// Requests being served, for a shutdown that waits for them.
+    pub in_flight: InFlight,
     defaults: CacheMetaDefaults,
 }
 
@@ -83,6 +86,7 @@ impl Edge {
             lock,
             metrics,
             access_log,
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -99,6 +103,7 @@ pub struct Ctx {
     local_status: Option<u16>,
     cache_status: &'static str,
     start: Option<Instant>,
+    _in_flight: Option<RequestGuard>,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -308,6 +313,7 @@ impl ProxyHttp for Edge {
         Ctx {
             start: Some(Instant::now()),
             cache_status: "-",
+            _in_flight: Some(self.in_flight.enter()),
             ..Ctx::default()
         }
     }

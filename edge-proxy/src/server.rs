@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -17,6 +17,7 @@ use crate::background::{Background, RunState};
 use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
+use crate::graceful::GracefulHttp;
 use crate::metrics::Metrics;
 use crate::proxy::{Edge, EdgeSettings};
 use crate::topology::Topology;
@@ -164,7 +165,13 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         metrics.clone(),
         access_log,
     );
-    let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "fdfs-edge proxy");
+    let in_flight = edge.in_flight.clone();
+    let app = GracefulHttp::new(
+        http_proxy(&server.configuration, edge),
+        in_flight,
+        cfg.server.grace_period.0,
+    );
+    let mut proxy = Service::new("fdfs-edge proxy".to_string(), app);
     for a in &cfg.server.listen {
         // A 16 KiB write buffer sends a response header and a small body in one write
         // (Pingora's default is 1460 bytes).

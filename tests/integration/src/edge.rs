@@ -93,7 +93,7 @@ impl Default for EdgeConfig {
             upstream_extra: String::new(),
             health: "interval = \"1s\"\ntimeout = \"1s\"\nfails = 1\npasses = 1\n".into(),
             extra: String::new(),
-            grace_period: "0s".into(),
+            grace_period: "30s".into(),
         }
     }
 }
@@ -282,8 +282,10 @@ impl Edge {
             .status();
     }
 
-    /// Stops the process (SIGTERM, then SIGKILL) and waits for it.
-    pub fn stop(&mut self) {
+    /// Stops the process (SIGTERM, then SIGKILL after 20 s) and waits for it; `true` when it
+    /// exited by itself.
+    pub fn stop(&mut self) -> bool {
+        let mut exited = true;
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -297,11 +299,13 @@ impl Edge {
                 if Instant::now() > deadline {
                     let _ = c.kill();
                     let _ = c.wait();
+                    exited = false;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        exited
     }
 
     /// Stops and starts again with the same configuration and cache directory.
