@@ -469,7 +469,7 @@ fn default_memory_size() -> Size {
     Size(64 << 20)
 }
 fn default_memory_object_size() -> Size {
-    Size(64 << 10)
+    Size(1 << 20)
 }
 fn default_expires() -> OptDur {
     OptDur(Some(Duration::from_secs(30 * 86_400)))

@@ -1,13 +1,15 @@
 //! The `ProxyHttp` implementation: routing by group, retries (nginx `proxy_next_upstream error
 //! timeout invalid_header http_502 http_504`), caching with the disk storage, purge, headers.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::cache::cache_control::CacheControl;
 use pingora::cache::filters::resp_cacheable;
 use pingora::cache::lock::CacheKeyLockImpl;
@@ -34,6 +36,46 @@ fn fresh_by_status(status: http::StatusCode) -> Option<Duration> {
         200 | 304 => Some(Duration::from_secs(VALID_SECS.load(Ordering::Relaxed))),
         _ => None,
     }
+}
+
+const X_CACHE_STATUS: &str = "X-Cache-Status";
+
+/// `Cache-Control` of `[response] expires` (nginx `expires`).
+fn max_age(expires: Duration) -> HeaderValue {
+    HeaderValue::try_from(format!("max-age={}", expires.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
+}
+
+/// `Expires` for a response sent now: formatted at most once a second per thread, since every hit
+/// carries it.
+fn expires_from_now(expires: Duration) -> HeaderValue {
+    thread_local! {
+        static LAST: RefCell<Option<(u64, Duration, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|last| match last {
+        Some((s, e, v)) if *s == second && *e == expires => v.clone(),
+        _ => {
+            let at = UNIX_EPOCH + Duration::from_secs(second) + expires;
+            let v = HeaderValue::from_str(&httpdate::fmt_http_date(at))
+                .unwrap_or_else(|_| HeaderValue::from_static("0"));
+            *last = Some((second, expires, v.clone()));
+            v
+        }
+    })
+}
+
+/// The headers every hit carries whatever its age, stored once with an in-memory object.
+pub fn hit_headers(expires: Option<Duration>) -> Vec<(http::HeaderName, HeaderValue)> {
+    let mut h = vec![(
+        http::HeaderName::from_static("x-cache-status"),
+        HeaderValue::from_static("HIT"),
+    )];
+    if let Some(exp) = expires {
+        h.push((http::header::CACHE_CONTROL, max_age(exp)));
+    }
+    h
 }
 
 /// Settings of the proxy, derived from the configuration.
@@ -225,15 +267,16 @@ impl Edge {
             return Ok(false);
         };
         let head_only = req.method == http::Method::HEAD;
+        // Content-Length, X-Cache-Status and Cache-Control are in the stored header already.
         let mut resp = ResponseHeader::clone(&hit.header);
-        resp.remove_header(&http::header::TRANSFER_ENCODING);
-        resp.insert_header(http::header::CONTENT_LENGTH, hit.body.len())?;
         let age = SystemTime::now()
             .duration_since(hit.created)
             .map_or(0, |d| d.as_secs());
         resp.insert_header(http::header::AGE, age)?;
+        if let Some(exp) = self.settings.expires {
+            resp.insert_header(http::header::EXPIRES, expires_from_now(exp))?;
+        }
         ctx.cache_status = "HIT";
-        self.add_response_headers(&mut resp, "HIT")?;
         session
             .write_response_header(Box::new(resp), head_only)
             .await?;
@@ -247,15 +290,14 @@ impl Edge {
 
     /// X-Cache-Status, and Expires + Cache-Control from `[response] expires`.
     fn add_response_headers(&self, resp: &mut ResponseHeader, status: &'static str) -> Result<()> {
-        resp.insert_header("X-Cache-Status", status)?;
+        resp.insert_header(X_CACHE_STATUS, status)?;
         if let Some(exp) = self.settings.expires {
             if matches!(
                 resp.status.as_u16(),
                 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
             ) {
-                let when = SystemTime::now() + exp;
-                resp.insert_header("Expires", httpdate::fmt_http_date(when))?;
-                resp.insert_header("Cache-Control", format!("max-age={}", exp.as_secs()))?;
+                resp.insert_header(http::header::EXPIRES, expires_from_now(exp))?;
+                resp.insert_header(http::header::CACHE_CONTROL, max_age(exp))?;
             }
         }
         Ok(())
@@ -324,7 +366,7 @@ impl ProxyHttp for Edge {
         if !path_is_safe(&path) {
             return self.respond(session, ctx, 400, "400 Bad Request\n").await;
         }
-        let header_size = req.uri.to_string().len()
+        let header_size = req.raw_path().len()
             + req.method.as_str().len()
             + req
                 .headers

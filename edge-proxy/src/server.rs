@@ -63,6 +63,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         max_size: cfg.cache.max_size.0,
         memory_size: cfg.cache.memory_size.0,
         memory_object_size: cfg.cache.memory_object_size.0,
+        hit_headers: crate::proxy::hit_headers(cfg.response.expires.0),
     })
     .map_err(|source| StartError::Cache {
         dir: cfg.cache.dir.display().to_string(),

@@ -8,19 +8,19 @@
 //! An in-memory index (hash → key, sizes, serialized meta, LRU tick; key → hash for prefix purge) is
 //! rebuilt by scanning the directory at start. Size limit = LRU eviction inside the storage (no
 //! Pingora eviction manager is used); `inactive` entries are dropped by [`DiskCache::sweep_inactive`].
-//! Small bodies are also kept in memory (bounded by `memory_size`) to serve hot objects without I/O.
+//! Small bodies are also kept in memory (bounded by `memory_size`) from their first hit on, to serve
+//! hot objects without I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::RwLock;
 use pingora::cache::key::{CacheHashKey, CompactCacheKey, HashBinary};
 use pingora::cache::storage::{HandleHit, HandleMiss, MissFinishType};
@@ -42,6 +42,9 @@ pub struct DiskCacheOptions {
     pub max_size: u64,
     pub memory_size: u64,
     pub memory_object_size: u64,
+    /// Headers added once to the response header kept for [`DiskCache::fast_hit`] (such as
+    /// `X-Cache-Status: HIT`), so that a hit does not insert them again.
+    pub hit_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 #[derive(Debug, Default)]
@@ -61,10 +64,13 @@ struct Entry {
     last_access: SystemTime,
     mem: Option<Bytes>,
     /// For entries with `mem`: the parsed response header and freshness, for [`DiskCache::fast_hit`].
-    fast: Option<(Arc<ResponseHeader>, SystemTime, SystemTime)>,
+    fast: Option<FastEntry>,
 }
 
 /// A fresh object held in memory: header (as stored), body, and when it was stored.
+/// A ready hit header, the end of its freshness, and when it was created.
+type FastEntry = (Arc<ResponseHeader>, SystemTime, SystemTime);
+
 pub struct FastHit {
     pub header: Arc<ResponseHeader>,
     pub body: Bytes,
@@ -429,17 +435,28 @@ impl DiskCache {
         }
         let len = body.len() as u64;
         e.mem = Some(body);
-        e.fast = (meta.response_header().status.as_u16() == 200).then(|| {
-            (
-                Arc::new(meta.response_header().clone()),
-                meta.fresh_until(),
-                meta.created(),
-            )
-        });
+        e.fast = self.fast_entry(meta, len);
         let tick = e.tick;
         idx.mem_total += len;
         idx.mem_lru.insert(tick, *h);
         idx.trim_memory(self.opts.memory_size);
+    }
+
+    /// What [`DiskCache::fast_hit`] answers with for a body of `body_len` bytes in memory: a 200's
+    /// header, ready to send but for `Age` and `Expires`, and its freshness.
+    fn fast_entry(&self, meta: &CacheMeta, body_len: u64) -> Option<FastEntry> {
+        if meta.response_header().status.as_u16() != 200 {
+            return None;
+        }
+        let mut header = meta.response_header().clone();
+        header.remove_header(&http::header::TRANSFER_ENCODING);
+        header
+            .insert_header(http::header::CONTENT_LENGTH, body_len)
+            .ok()?;
+        for (name, value) in &self.opts.hit_headers {
+            header.insert_header(name.clone(), value.clone()).ok()?;
+        }
+        Some((Arc::new(header), meta.fresh_until(), meta.created()))
     }
 
     /// A fresh 200 response held in memory for `key`, if any (counts as an access).
@@ -546,7 +563,7 @@ impl DiskCache {
                         if self.opts.memory_size > 0
                             && body_len <= self.opts.memory_object_size =>
                     {
-                        // Small object read from disk (e.g. after a restart): keep it in memory.
+                        // A small object's first hit: from now on it is served from memory.
                         let mut buf = Vec::with_capacity(body_len as usize);
                         let mut f = f;
                         f.read_to_end(&mut buf)
@@ -573,6 +590,7 @@ impl DiskCache {
             pos: 0,
             end: body_len,
             body_len,
+            file_pos: 0,
         };
         Ok(Some((meta, Box::new(hit))))
     }
@@ -588,6 +606,8 @@ struct DiskHit {
     pos: u64,
     end: u64,
     body_len: u64,
+    /// The offset of `Source::File`'s file descriptor.
+    file_pos: u64,
 }
 
 #[async_trait]
@@ -604,17 +624,25 @@ impl HandleHit for DiskHit {
             }
             Source::File(f) => {
                 let want = ((self.end - self.pos) as usize).min(CHUNK);
-                let mut buf = BytesMut::zeroed(want);
-                // Page-cache reads; blocking like nginx without aio.
-                let n = f
-                    .read_at(&mut buf, self.pos)
+                // Page-cache reads, blocking like nginx without aio: sequential from the file
+                // offset (a seek only after a Range seek), into a buffer that is not zeroed first.
+                let mut file = f;
+                if self.file_pos != self.pos {
+                    file.seek(SeekFrom::Start(self.pos))
+                        .map_err(|e| internal("seek body", e))?;
+                    self.file_pos = self.pos;
+                }
+                let mut buf = Vec::with_capacity(want);
+                let n = file
+                    .take(want as u64)
+                    .read_to_end(&mut buf)
                     .map_err(|e| internal("read body", e))?;
                 if n == 0 {
                     return Err(internal("read body", "file shorter than recorded"));
                 }
-                buf.truncate(n);
                 self.pos += n as u64;
-                Ok(Some(buf.freeze()))
+                self.file_pos += n as u64;
+                Ok(Some(Bytes::from(buf)))
             }
         }
     }
@@ -667,7 +695,6 @@ struct DiskMiss {
     tmp: PathBuf,
     file: Option<File>,
     written: u64,
-    mem: Option<BytesMut>,
     finished: bool,
 }
 
@@ -687,13 +714,6 @@ impl HandleMiss for DiskMiss {
         };
         f.write_all(&data).map_err(|e| internal("write body", e))?;
         self.written += data.len() as u64;
-        if let Some(m) = self.mem.as_mut() {
-            if self.written <= self.cache.opts.memory_object_size {
-                m.extend_from_slice(&data);
-            } else {
-                self.mem = None;
-            }
-        }
         Ok(())
     }
 
@@ -726,27 +746,10 @@ impl HandleMiss for DiskMiss {
             return Err(internal("rename", e));
         }
         self.finished = true;
-        let mem = self
-            .mem
-            .take()
-            .filter(|m| m.len() as u64 == self.written && cache.opts.memory_size > 0)
-            .map(BytesMut::freeze);
-        let fast = if mem.is_some() {
-            CacheMeta::deserialize(&self.meta0, &self.meta1)
-                .ok()
-                .filter(|m| m.response_header().status.as_u16() == 200)
-                .map(|m| {
-                    (
-                        Arc::new(m.response_header().clone()),
-                        m.fresh_until(),
-                        m.created(),
-                    )
-                })
-        } else {
-            None
-        };
+        // Not into memory yet: an object enters the memory tier on its first hit, so objects asked
+        // for once (a crawl, a warm-up) do not push the hot ones out.
         let entry = Entry {
-            fast,
+            fast: None,
             key: std::mem::take(&mut self.key),
             body_len: self.written,
             disk_size: self.written + meta_bytes.len() as u64,
@@ -754,13 +757,9 @@ impl HandleMiss for DiskMiss {
             meta1: std::mem::take(&mut self.meta1).into(),
             tick: 0,
             last_access: SystemTime::now(),
-            mem,
+            mem: None,
         };
-        {
-            let mut idx = cache.index.write();
-            idx.insert(self.hash, entry);
-            idx.trim_memory(cache.opts.memory_size);
-        }
+        cache.index.write().insert(self.hash, entry);
         cache.evict_if_needed();
         Ok(MissFinishType::Created(self.written as usize))
     }
@@ -793,7 +792,6 @@ impl Storage for DiskCache {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| internal("create temp file", e))?;
-        let mem = (self.opts.memory_size > 0).then(BytesMut::new);
         Ok(Box::new(DiskMiss {
             cache: self,
             hash: key.combined_bin(),
@@ -803,7 +801,6 @@ impl Storage for DiskCache {
             tmp,
             file: Some(file),
             written: 0,
-            mem,
             finished: false,
         }))
     }
@@ -850,13 +847,7 @@ impl Storage for DiskCache {
             e.meta0 = meta0.into();
             e.meta1 = meta1.into();
             if e.fast.is_some() {
-                e.fast = (meta.response_header().status.as_u16() == 200).then(|| {
-                    (
-                        Arc::new(meta.response_header().clone()),
-                        meta.fresh_until(),
-                        meta.created(),
-                    )
-                });
+                e.fast = self.fast_entry(meta, e.body_len);
             }
         }
         Ok(true)
@@ -883,6 +874,7 @@ mod tests {
                 max_size: max,
                 memory_size: 1 << 20,
                 memory_object_size: 1024,
+                hit_headers: Vec::new(),
             })
             .unwrap(),
         ))
@@ -1004,16 +996,22 @@ mod tests {
                 max_size: 1 << 30,
                 memory_size: 2500,
                 memory_object_size: 1000,
+                hit_headers: Vec::new(),
             })
             .unwrap(),
         ));
         for i in 0..10 {
             put(c, &format!("/m{i}"), &body(900, i as u8)).await;
+            assert_eq!(c.memory_bytes(), 0, "a fill does not enter memory");
+        }
+        for i in 0..10 {
+            assert_eq!(get(c, &format!("/m{i}")).await.unwrap(), body(900, i as u8));
             assert!(c.memory_bytes() <= 2500);
         }
-        assert!(c.fast_hit("/m9").is_some());
+        assert!(c.fast_hit("/m9").is_some(), "in memory after its first hit");
         assert!(c.fast_hit("/m0").is_none(), "trimmed from memory");
         put(c, "/large", &body(5000, 1)).await;
+        assert!(get(c, "/large").await.is_some());
         assert!(c.fast_hit("/large").is_none(), "too large for memory");
         assert_eq!(c.memory_bytes(), 1800, "two most recent small objects");
         for i in 0..10 {
