@@ -156,6 +156,12 @@ impl Metrics {
                 cache.memory_bytes(),
             ),
             (
+                "fdfs_edge_cache_fills_in_progress",
+                "gauge",
+                "Objects being fetched into the cache (readable while they are written).",
+                cache.fills_in_progress() as u64,
+            ),
+            (
                 "fdfs_edge_cache_evictions_total",
                 "counter",
                 "Objects evicted to stay under max_size.",

@@ -31,6 +31,8 @@ use pingora::cache::{
 use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
 
+use super::fill::{Fill, Fills, Progress};
+
 const MAGIC: &[u8; 8] = b"FDEDGE01";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
 const CHUNK: usize = 256 * 1024;
@@ -159,6 +161,7 @@ pub struct DiskCache {
     tmp: PathBuf,
     index: RwLock<Index>,
     tmp_counter: AtomicU64,
+    fills: Fills,
     pub stats: CacheStats,
 }
 
@@ -237,6 +240,7 @@ impl DiskCache {
             opts,
             index: RwLock::new(Index::default()),
             tmp_counter: AtomicU64::new(0),
+            fills: Fills::default(),
             stats: CacheStats::default(),
         };
         cache.clean_tmp();
@@ -419,6 +423,11 @@ impl DiskCache {
 
     pub fn total_items(&self) -> usize {
         self.index.read().entries.len()
+    }
+
+    /// Fills in progress (for /metrics).
+    pub fn fills_in_progress(&self) -> usize {
+        self.fills.in_progress()
     }
 
     pub fn memory_bytes(&self) -> u64 {
@@ -696,11 +705,16 @@ struct DiskMiss {
     file: Option<File>,
     written: u64,
     finished: bool,
+    /// Readers follow the write through this.
+    fill: Arc<Fill>,
+    tag: [u8; 8],
 }
 
 impl Drop for DiskMiss {
     fn drop(&mut self) {
         if !self.finished {
+            self.fill.set(Progress::Failed);
+            self.cache.fills.end(&self.hash, self.fill.id);
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -714,7 +728,12 @@ impl HandleMiss for DiskMiss {
         };
         f.write_all(&data).map_err(|e| internal("write body", e))?;
         self.written += data.len() as u64;
+        self.fill.set(Progress::Writing(self.written));
         Ok(())
+    }
+
+    fn streaming_write_tag(&self) -> Option<&[u8]> {
+        Some(&self.tag)
     }
 
     async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
@@ -760,6 +779,9 @@ impl HandleMiss for DiskMiss {
             mem: None,
         };
         cache.index.write().insert(self.hash, entry);
+        // Readers of the fill now see the end; new lookups find the index entry.
+        self.fill.set(Progress::Done(self.written));
+        cache.fills.end(&self.hash, self.fill.id);
         cache.evict_if_needed();
         Ok(MissFinishType::Created(self.written as usize))
     }
@@ -772,7 +794,23 @@ impl Storage for DiskCache {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        self.lookup_sync(&key.combined_bin())
+        let h = key.combined_bin();
+        // A fill in progress first: it is newer than an expired entry being refreshed.
+        match self.fills.read_any(&h) {
+            Some(reader) => reader.map(Some),
+            None => self.lookup_sync(&h),
+        }
+    }
+
+    async fn lookup_streaming_write(
+        &'static self,
+        key: &CacheKey,
+        streaming_write_tag: Option<&[u8]>,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        self.fills
+            .read_tagged(&key.combined_bin(), streaming_write_tag)
+            .map(Some)
     }
 
     async fn get_miss_handler(
@@ -792,9 +830,17 @@ impl Storage for DiskCache {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| internal("create temp file", e))?;
+        let read_handle = File::open(&tmp).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            internal("open temp file", e)
+        })?;
+        let hash = key.combined_bin();
+        let fill = self
+            .fills
+            .start(hash, (meta0.clone(), meta1.clone()), read_handle);
         Ok(Box::new(DiskMiss {
             cache: self,
-            hash: key.combined_bin(),
+            hash,
             key: key_str,
             meta0,
             meta1,
@@ -802,6 +848,8 @@ impl Storage for DiskCache {
             file: Some(file),
             written: 0,
             finished: false,
+            tag: fill.tag(),
+            fill,
         }))
     }
 
@@ -854,7 +902,7 @@ impl Storage for DiskCache {
     }
 
     fn support_streaming_partial_write(&self) -> bool {
-        false
+        true
     }
 
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync + 'static) {

@@ -1,1 +1,2 @@
 pub mod disk;
+mod fill;

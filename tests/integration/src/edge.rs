@@ -16,7 +16,7 @@ use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -553,6 +553,8 @@ pub struct Origin {
     pub mode: Arc<AtomicU8>,
     /// Delay before answering, in milliseconds (to make concurrent cold requests overlap).
     pub delay_ms: Arc<AtomicU64>,
+    /// While true, `size=` bodies requested with `hold=1` stop halfway (a stalled storage).
+    pub hold: Arc<AtomicBool>,
     /// Extra header lines added to every response.
     pub extra_headers: Arc<Mutex<Vec<String>>>,
     accept: Option<JoinHandle<()>>,
@@ -585,10 +587,12 @@ impl Origin {
             last_headers: Arc::default(),
             mode: Arc::default(),
             delay_ms: Arc::default(),
+            hold: Arc::default(),
             extra_headers: Arc::default(),
             accept: None,
             conns: Arc::default(),
         };
+        let hold = o.hold.clone();
         let (total, per_path, last, mode, delay, extra, conns) = (
             o.total.clone(),
             o.per_path.clone(),
@@ -610,6 +614,7 @@ impl Origin {
                     mode: mode.clone(),
                     delay: delay.clone(),
                     extra: extra.clone(),
+                    hold: hold.clone(),
                 };
                 let h = tokio::spawn(serve_conn(s, st));
                 conns.lock().expect("conns").push(h);
@@ -664,6 +669,7 @@ struct ConnState {
     last: Arc<Mutex<Vec<(String, String)>>>,
     mode: Arc<AtomicU8>,
     delay: Arc<AtomicU64>,
+    hold: Arc<AtomicBool>,
     extra: Arc<Mutex<Vec<String>>>,
 }
 
@@ -736,6 +742,7 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
             .split('&')
             .find_map(|kv| kv.strip_prefix("size="))
             .and_then(|v| v.parse().ok());
+        let held = query.split('&').any(|kv| kv == "hold=1");
         let head_only = method == "HEAD";
         match size {
             None => {
@@ -786,6 +793,9 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
                             return;
                         }
                         off += k as u64;
+                        while held && off >= n / 2 && st.hold.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
                     }
                 }
             }

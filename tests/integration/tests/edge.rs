@@ -12,6 +12,7 @@ use fdfs_emu::{Cluster, ClusterConfig};
 use fdfs_integration::edge::{
     fnv, http, http_streamed, pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
@@ -353,6 +354,73 @@ async fn hundred_concurrent_cold_requests_one_upstream_fetch() {
         assert_eq!(r.body, expected);
     }
     assert_eq!(o.count(p), 1, "exactly one upstream fetch");
+}
+
+/// Readers of an object still being fetched are served from the fill as it is written: while the
+/// storage is stalled halfway, a second reader already has the header and the first half, and one
+/// upstream fetch serves everybody (nginx's `proxy_cache_lock` makes them wait for the whole body,
+/// then after `proxy_cache_lock_timeout` sends each to the storage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_stream_an_object_while_it_is_fetched() {
+    let o = Origin::start(LO).await;
+    o.hold.store(true, Ordering::SeqCst);
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let size = 4u64 << 20;
+    let p = format!("/group1/M00/06/01/stalled.bin?size={size}&hold=1");
+    let listen = edge.listen;
+    let first = {
+        let p = p.clone();
+        tokio::spawn(async move { http(listen, "GET", &p, &[], None).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while o.count(&p) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the fetch never reached the origin"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A second reader gets the header and the first half while the storage is stalled.
+    let mut s = tokio::net::TcpStream::connect(listen)
+        .await
+        .expect("connect");
+    let req = format!("GET {p} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let half = (size / 2) as usize;
+    let body_start = loop {
+        if let Some(h) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            if got.len() >= h + 4 + half {
+                break h + 4;
+            }
+        }
+        let n = tokio::time::timeout_at(deadline.into(), s.read(&mut buf))
+            .await
+            .expect("the first half never came while the storage was stalled")
+            .expect("read");
+        assert!(n > 0, "connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    };
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got[..40])
+    );
+    o.hold.store(false, Ordering::SeqCst);
+    s.read_to_end(&mut got).await.expect("read the rest");
+    let expected: Vec<u8> = (0..size).map(pattern_byte).collect();
+    assert!(
+        got[body_start..] == expected[..],
+        "second reader's body differs"
+    );
+    let r = first.await.expect("task").expect("first GET");
+    assert_eq!(r.status, 200);
+    assert!(r.body == expected, "first reader's body differs");
+    assert_eq!(o.count(&p), 1, "one upstream fetch for both readers");
+    let r = get(&edge, &p).await;
+    assert_eq!(r.cache_status(), "HIT");
+    assert!(r.body == expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

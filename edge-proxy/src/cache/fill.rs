@@ -1,0 +1,283 @@
+//! Fills in progress, readable while they are being written (Pingora's "streaming partial write").
+//!
+//! Without this, requests for an object being fetched wait on the cache lock until the whole body
+//! is on disk, and those still waiting after `lock_timeout` go to the storage themselves, uncached:
+//! a large cold object asked for by many clients at once was fetched many times. With it, the cache
+//! lock is released as soon as the response header is known, and every reader (the request that
+//! fetches included) streams the body from the temporary file as it grows.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use pingora::cache::key::HashBinary;
+use pingora::cache::storage::{HandleHit, HitHandler};
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::{CacheKey, CacheMeta, Storage};
+use pingora::{Error, ErrorType, Result};
+use tokio::sync::watch;
+
+/// Largest body chunk handed to Pingora per read.
+const CHUNK: u64 = 256 << 10;
+
+/// How far a fill has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many bytes are in the file; more to come.
+    Writing(u64),
+    /// Complete with this many bytes.
+    Done(u64),
+    /// Abandoned (upstream or disk error): readers fail rather than serve a truncated body.
+    Failed,
+}
+
+/// One fill: its response header and a read handle on its temporary file (kept open, so readers
+/// go on after the file is renamed into place).
+pub struct Fill {
+    pub id: u64,
+    meta: (Vec<u8>, Vec<u8>),
+    file: File,
+    progress: watch::Sender<Progress>,
+}
+
+impl Fill {
+    pub fn set(&self, p: Progress) {
+        self.progress.send_replace(p);
+    }
+
+    /// `Storage::streaming_write_tag` of the fill.
+    pub fn tag(&self) -> [u8; 8] {
+        self.id.to_be_bytes()
+    }
+
+    fn reader(self: &Arc<Self>) -> Result<(CacheMeta, HitHandler)> {
+        let meta = CacheMeta::deserialize(&self.meta.0, &self.meta.1)?;
+        let reader = FillReader {
+            fill: self.clone(),
+            progress: self.progress.subscribe(),
+            pos: 0,
+            end: None,
+        };
+        Ok((meta, Box::new(reader)))
+    }
+}
+
+/// The fills in progress, by cache key hash (more than one per key is possible: a refresh while an
+/// older fill still runs).
+#[derive(Default)]
+pub struct Fills {
+    by_key: Mutex<HashMap<HashBinary, Vec<Arc<Fill>>>>,
+    next_id: AtomicU64,
+}
+
+impl Fills {
+    /// Registers a fill whose body will be written to the file that `file` reads.
+    pub fn start(&self, h: HashBinary, meta: (Vec<u8>, Vec<u8>), file: File) -> Arc<Fill> {
+        let fill = Arc::new(Fill {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            meta,
+            file,
+            progress: watch::Sender::new(Progress::Writing(0)),
+        });
+        self.by_key.lock().entry(h).or_default().push(fill.clone());
+        fill
+    }
+
+    /// Forgets a fill (complete or abandoned); its readers keep their handle.
+    pub fn end(&self, h: &HashBinary, id: u64) {
+        let mut map = self.by_key.lock();
+        if let Some(v) = map.get_mut(h) {
+            v.retain(|f| f.id != id);
+            if v.is_empty() {
+                map.remove(h);
+            }
+        }
+    }
+
+    /// A reader of the oldest fill in progress for `h`, if any.
+    pub fn read_any(&self, h: &HashBinary) -> Option<Result<(CacheMeta, HitHandler)>> {
+        let fill = self.by_key.lock().get(h).and_then(|v| v.first().cloned())?;
+        Some(fill.reader())
+    }
+
+    /// A reader of the fill tagged `tag` (the request that writes it reads its own fill).
+    pub fn read_tagged(
+        &self,
+        h: &HashBinary,
+        tag: Option<&[u8]>,
+    ) -> Result<(CacheMeta, HitHandler)> {
+        let id = tag
+            .and_then(|t| <[u8; 8]>::try_from(t).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "fill tag missing"))?;
+        let fill = self
+            .by_key
+            .lock()
+            .get(h)
+            .and_then(|v| v.iter().find(|f| f.id == id).cloned())
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "fill not in progress"))?;
+        fill.reader()
+    }
+
+    pub fn in_progress(&self) -> usize {
+        self.by_key.lock().values().map(Vec::len).sum()
+    }
+}
+
+/// Streams a fill's body as it is written; waits when it has caught up with the writer.
+struct FillReader {
+    fill: Arc<Fill>,
+    progress: watch::Receiver<Progress>,
+    pos: u64,
+    /// Exclusive end of a seek, if any.
+    end: Option<u64>,
+}
+
+fn fill_error(what: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, what)
+}
+
+#[async_trait]
+impl HandleHit for FillReader {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let available = match *self.progress.borrow_and_update() {
+                Progress::Failed => return Err(fill_error("the fill of this object failed")),
+                Progress::Writing(n) => n,
+                Progress::Done(n) => {
+                    if self.pos >= self.end.map_or(n, |e| e.min(n)) {
+                        return Ok(None);
+                    }
+                    n
+                }
+            };
+            let limit = self.end.map_or(available, |e| e.min(available));
+            if self.pos < limit {
+                let want = (limit - self.pos).min(CHUNK) as usize;
+                let mut buf = vec![0u8; want];
+                let n = self
+                    .fill
+                    .file
+                    .read_at(&mut buf, self.pos)
+                    .map_err(|e| Error::because(ErrorType::InternalError, "read fill", e))?;
+                if n == 0 {
+                    return Err(fill_error("fill file shorter than written"));
+                }
+                buf.truncate(n);
+                self.pos += n as u64;
+                return Ok(Some(Bytes::from(buf)));
+            }
+            if self.end.is_some_and(|e| self.pos >= e) {
+                return Ok(None);
+            }
+            if self.progress.changed().await.is_err() {
+                return Err(fill_error("the fill of this object stopped"));
+            }
+        }
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        self.pos = start as u64;
+        self.end = end.map(|e| e as u64);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::cache::CacheMeta;
+    use pingora::http::ResponseHeader;
+    use std::io::Write;
+    use std::time::{Duration, SystemTime};
+
+    fn meta() -> (Vec<u8>, Vec<u8>) {
+        let now = SystemTime::now();
+        let header = ResponseHeader::build(200, None).unwrap();
+        CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header)
+            .serialize()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reader_follows_the_writer_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fill");
+        let mut w = std::fs::File::create(&path).unwrap();
+        let fills = Fills::default();
+        let h = [7u8; 16];
+        let fill = fills.start(h, meta(), std::fs::File::open(&path).unwrap());
+        let (_, mut reader) = fills.read_any(&h).unwrap().unwrap();
+        let writer = {
+            let fill = fill.clone();
+            tokio::spawn(async move {
+                for i in 0..4u8 {
+                    w.write_all(&[i; 1000]).unwrap();
+                    fill.set(Progress::Writing(u64::from(i + 1) * 1000));
+                    tokio::task::yield_now().await;
+                }
+                fill.set(Progress::Done(4000));
+            })
+        };
+        let mut got = Vec::new();
+        while let Some(b) = reader.read_body().await.unwrap() {
+            got.extend_from_slice(&b);
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), 4000);
+        assert!(got
+            .chunks(1000)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|&b| b == i as u8)));
+        let (_, mut tagged) = fills.read_tagged(&h, Some(&fill.tag())).unwrap();
+        tagged.seek(1500, Some(1600)).unwrap();
+        assert_eq!(tagged.read_body().await.unwrap().unwrap(), vec![1u8; 100]);
+        assert!(tagged.read_body().await.unwrap().is_none());
+        fills.end(&h, fill.id);
+        assert!(fills.read_any(&h).is_none());
+        assert_eq!(fills.in_progress(), 0);
+    }
+
+    #[tokio::test]
+    async fn readers_of_a_failed_fill_get_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fill");
+        std::fs::write(&path, [1u8; 10]).unwrap();
+        let fills = Fills::default();
+        let h = [9u8; 16];
+        let fill = fills.start(h, meta(), std::fs::File::open(&path).unwrap());
+        fill.set(Progress::Writing(10));
+        let (_, mut reader) = fills.read_any(&h).unwrap().unwrap();
+        assert_eq!(reader.read_body().await.unwrap().unwrap().len(), 10);
+        let waiting = tokio::spawn(async move { reader.read_body().await });
+        fill.set(Progress::Failed);
+        assert!(waiting.await.unwrap().is_err());
+        assert!(fills.read_tagged(&h, Some(&[0u8; 3])).is_err());
+    }
+}
