@@ -368,14 +368,50 @@ pub struct ResponseSection {
     /// `expires` like nginx: a duration, or `"off"`.
     #[serde(default = "default_expires")]
     pub expires: OptDur,
+    /// nginx `gzip on`: compress responses of `gzip_types` for clients that accept gzip.
+    #[serde(default)]
+    pub gzip: bool,
+    /// nginx `gzip_comp_level` (1-9).
+    #[serde(default = "default_gzip_level")]
+    pub gzip_level: u32,
+    /// nginx `gzip_types`; `text/html` is always included, as in nginx.
+    #[serde(default = "default_gzip_types")]
+    pub gzip_types: Vec<String>,
+    /// nginx `gzip_min_length`: smaller responses (by `Content-Length`) are sent as they are.
+    #[serde(default = "default_gzip_min_length")]
+    pub gzip_min_length: Size,
 }
 
 impl Default for ResponseSection {
     fn default() -> Self {
         ResponseSection {
             expires: default_expires(),
+            gzip: false,
+            gzip_level: default_gzip_level(),
+            gzip_types: default_gzip_types(),
+            gzip_min_length: default_gzip_min_length(),
         }
     }
+}
+
+fn default_gzip_level() -> u32 {
+    1
+}
+fn default_gzip_types() -> Vec<String> {
+    [
+        "text/plain",
+        "text/css",
+        "text/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "application/xml",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_gzip_min_length() -> Size {
+    Size(20)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -594,6 +630,23 @@ impl Config {
                 ));
             }
         }
+        if !(1..=9).contains(&self.response.gzip_level) {
+            return Err((
+                "[response] gzip_level must be 1 to 9".into(),
+                Some("gzip_level".into()),
+            ));
+        }
+        if let Some(t) = self
+            .response
+            .gzip_types
+            .iter()
+            .find(|t| t.split('/').count() != 2 || t.contains(char::is_whitespace))
+        {
+            return Err((
+                format!("[response] gzip_types: `{t}` is not a MIME type"),
+                Some(format!("\"{t}\"")),
+            ));
+        }
         if self.upstream.max_fails == 0 {
             // nginx: max_fails=0 disables accounting; we accept it.
         }
@@ -708,5 +761,25 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
             "[[group]]\nname = \"group1\"\nstorages = [\"10.0.0.3:80\"]\n\n[cache]",
         );
         assert!(Config::parse(&bad, "t").is_err());
+    }
+
+    #[test]
+    fn gzip_settings_are_checked() {
+        let c = Config::parse(include_str!("../deploy/edge.toml"), "deploy/edge.toml").unwrap();
+        assert!(c.response.gzip);
+        assert_eq!(c.response.gzip_level, 1);
+        let with = |line: &str| GOOD.replace("[response]\n", &format!("[response]\n{line}\n"));
+        assert!(
+            Config::parse(&with("gzip = true"), "t")
+                .unwrap()
+                .response
+                .gzip
+        );
+        let err = |line: &str| match Config::parse(&with(line), "t") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{line} accepted"),
+        };
+        assert!(err("gzip_level = 0").contains("gzip_level"));
+        assert!(err("gzip_types = [\"text plain\"]").contains("not a MIME type"));
     }
 }

@@ -17,6 +17,8 @@ use pingora::cache::{
     CacheKey, CacheMetaDefaults, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable,
 };
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::compression::ResponseCompression;
+use pingora::protocols::http::compression::Algorithm;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -94,6 +96,49 @@ pub struct EdgeSettings {
     pub max_object_size: Option<u64>,
     /// Answer fresh small objects held in memory directly from `request_filter`.
     pub fast_path: bool,
+    /// `[response] gzip`, when on.
+    pub gzip: Option<Gzip>,
+}
+
+/// nginx `gzip on` with `gzip_comp_level`, `gzip_types` and `gzip_min_length`.
+pub struct Gzip {
+    pub level: u32,
+    /// Lower-case MIME types, `text/html` included.
+    pub types: Vec<String>,
+    pub min_length: u64,
+}
+
+impl Gzip {
+    pub fn new(level: u32, types: &[String], min_length: u64) -> Gzip {
+        let mut types: Vec<String> = types.iter().map(|t| t.to_ascii_lowercase()).collect();
+        if !types.iter().any(|t| t == "text/html") {
+            types.push("text/html".into());
+        }
+        Gzip {
+            level,
+            types,
+            min_length,
+        }
+    }
+
+    /// Whether `resp` (to a request with or without Range) is one nginx would gzip; whether the
+    /// client accepts gzip is Pingora's compression module's call.
+    fn wants(&self, resp: &ResponseHeader, ranged: bool) -> bool {
+        if resp.status.as_u16() != 200
+            || ranged
+            || resp.headers.contains_key(http::header::CONTENT_ENCODING)
+        {
+            return false;
+        }
+        let header = |name| resp.headers.get(name).and_then(|v| v.to_str().ok());
+        let short = header(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n < self.min_length);
+        let mime = header(http::header::CONTENT_TYPE)
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        !short && mime.is_some_and(|m| self.types.contains(&m))
+    }
 }
 
 /// The shared state of the edge.
@@ -221,6 +266,7 @@ impl Edge {
         h.insert_header("Content-Type", "text/plain")?;
         h.insert_header("Content-Length", body.len().to_string())?;
         h.insert_header("Cache-Control", "no-store")?;
+        self.maybe_gzip(session, &h);
         let head_only = session.req_header().method == http::Method::HEAD;
         session
             .write_response_header(Box::new(h), head_only)
@@ -277,6 +323,7 @@ impl Edge {
             resp.insert_header(http::header::EXPIRES, expires_from_now(exp))?;
         }
         ctx.cache_status = "HIT";
+        self.maybe_gzip(session, &resp);
         session
             .write_response_header(Box::new(resp), head_only)
             .await?;
@@ -286,6 +333,35 @@ impl Edge {
         ctx.local_status = Some(200);
         ctx.downstream_started = true;
         Ok(true)
+    }
+
+    /// Sets the gzip level of Pingora's downstream compression for this request. Called before
+    /// the request header reaches the compression module (it reads Accept-Encoding only when
+    /// enabled), and again for the response, which decides.
+    fn set_gzip_level(session: &mut Session, level: u32) {
+        if let Some(c) = session
+            .downstream_modules_ctx
+            .get_mut::<ResponseCompression>()
+        {
+            // the level can only change before the body starts
+            if c.is_header_phase() {
+                c.adjust_algorithm_level(Algorithm::Gzip, level);
+            }
+        }
+    }
+
+    /// Keeps compression on for this response only if `[response] gzip` wants it.
+    fn maybe_gzip(&self, session: &mut Session, resp: &ResponseHeader) {
+        let Some(gz) = &self.settings.gzip else {
+            return;
+        };
+        let ranged = session
+            .req_header()
+            .headers
+            .contains_key(http::header::RANGE);
+        if !gz.wants(resp, ranged) {
+            Self::set_gzip_level(session, 0);
+        }
     }
 
     /// X-Cache-Status, and Expires + Cache-Control from `[response] expires`.
@@ -358,6 +434,13 @@ impl ProxyHttp for Edge {
             _in_flight: Some(self.in_flight.enter()),
             ..Ctx::default()
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        if let Some(gz) = &self.settings.gzip {
+            Self::set_gzip_level(session, gz.level);
+        }
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -569,6 +652,7 @@ impl ProxyHttp for Edge {
             _ => "BYPASS",
         };
         ctx.cache_status = status;
+        self.maybe_gzip(session, resp);
         self.add_response_headers(resp, status)
     }
 

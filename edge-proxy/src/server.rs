@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::graceful::GracefulHttp;
 use crate::metrics::Metrics;
-use crate::proxy::{Edge, EdgeSettings};
+use crate::proxy::{Edge, EdgeSettings, Gzip};
 use crate::topology::Topology;
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +159,13 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
             fast_path: cfg.cache.fast_path && cfg.cache.memory_size.0 > 0,
+            gzip: cfg.response.gzip.then(|| {
+                Gzip::new(
+                    cfg.response.gzip_level,
+                    &cfg.response.gzip_types,
+                    cfg.response.gzip_min_length.0,
+                )
+            }),
         },
         topology.clone(),
         cache,

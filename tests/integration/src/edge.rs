@@ -79,6 +79,8 @@ pub struct EdgeConfig {
     pub extra: String,
     /// `[server] grace_period`.
     pub grace_period: String,
+    /// Extra lines of the `[response]` table.
+    pub response_extra: String,
 }
 
 impl Default for EdgeConfig {
@@ -94,6 +96,7 @@ impl Default for EdgeConfig {
             health: "interval = \"1s\"\ntimeout = \"1s\"\nfails = 1\npasses = 1\n".into(),
             extra: String::new(),
             grace_period: "30s".into(),
+            response_extra: String::new(),
         }
     }
 }
@@ -148,11 +151,12 @@ impl Edge {
         }
         let allow: Vec<String> = cfg.purge_allow.iter().map(|a| format!("\"{a}\"")).collect();
         toml.push_str(&format!(
-            "[cache]\ndir = \"{}\"\nmax_size = \"{}\"\nvalid = \"{}\"\n{}\n\n[response]\nexpires = \"30d\"\n\n[purge]\nallow = [{}]\n",
+            "[cache]\ndir = \"{}\"\nmax_size = \"{}\"\nvalid = \"{}\"\n{}\n\n[response]\nexpires = \"30d\"\n{}\n\n[purge]\nallow = [{}]\n",
             d.join("cache").display(),
             cfg.max_size,
             cfg.valid,
             cfg.cache_extra,
+            cfg.response_extra,
             allow.join(", ")
         ));
         toml.push('\n');

@@ -423,6 +423,63 @@ async fn readers_stream_an_object_while_it_is_fetched() {
     assert!(r.body == expected);
 }
 
+/// `[response] gzip` as nginx `gzip on`: text types for clients that accept gzip, from the cache
+/// (the stored copy stays plain), never other types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gzip_for_text_types_and_clients_that_accept_it() {
+    use std::io::Read;
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.response_extra = "gzip = true\ngzip_types = [\"text/plain\"]\n".into();
+    let edge = Edge::start(&cfg);
+    let p = "/group1/M00/0D/00/notes.txt";
+    let gunzip = |body: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .expect("gzip body");
+        out
+    };
+    let gz = ["Accept-Encoding: gzip, deflate"];
+    // MISS, then a hit read from disk, then a hit from memory (the fast path)
+    for expected_status in ["MISS", "HIT", "HIT"] {
+        let r = req(&edge, "GET", p, &gz).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.cache_status(), expected_status);
+        assert_eq!(
+            r.header("content-encoding"),
+            Some("gzip"),
+            "{expected_status}"
+        );
+        assert!(r
+            .header("vary")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+        assert_eq!(gunzip(&r.body), body_of(p));
+        let plain = req(&edge, "GET", p, &[]).await;
+        assert_eq!(plain.header("content-encoding"), None);
+        assert_eq!(plain.body, body_of(p));
+    }
+    assert_eq!(o.count(p), 1);
+    // not a gzip type: sent as it is
+    let bin = "/group1/M00/0D/00/photo.bin?size=5000";
+    for _ in 0..2 {
+        let r = req(&edge, "GET", bin, &gz).await;
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body.len(), 5000);
+    }
+    // a Range is answered from the plain bytes
+    let r = req(
+        &edge,
+        "GET",
+        p,
+        &["Accept-Encoding: gzip", "Range: bytes=0-9"],
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.body, &body_of(p)[..10]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn range_request_on_a_cached_object() {
     let o = Origin::start(LO).await;
