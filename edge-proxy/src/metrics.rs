@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::cache::disk::DiskCache;
+use crate::graceful::InFlight;
 use crate::topology::Topology;
 
 const STATUSES: [u16; 16] = [
@@ -29,6 +30,8 @@ pub struct Metrics {
     common: Vec<AtomicU64>,
     other: Mutex<BTreeMap<(u16, &'static str), u64>>,
     purge_requests: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests being served (also what a graceful shutdown waits for).
+    pub in_flight: InFlight,
 }
 
 impl Default for Metrics {
@@ -39,6 +42,7 @@ impl Default for Metrics {
                 .collect(),
             other: Mutex::default(),
             purge_requests: Mutex::default(),
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -142,6 +146,12 @@ impl Metrics {
                 "gauge",
                 "Bytes of cached objects on disk.",
                 cache.total_size(),
+            ),
+            (
+                "fdfs_edge_requests_in_flight",
+                "gauge",
+                "Requests being served.",
+                self.in_flight.get() as u64,
             ),
             (
                 "fdfs_edge_cache_objects",

@@ -164,6 +164,7 @@ impl Edge {
         access_log: Option<AccessLog>,
     ) -> Edge {
         VALID_SECS.store(settings.valid.as_secs(), Ordering::Relaxed);
+        let in_flight = metrics.in_flight.clone();
         let sie = u32::try_from(settings.stale_if_error.as_secs()).unwrap_or(u32::MAX);
         Edge {
             defaults: CacheMetaDefaults::new(fresh_by_status, 0, sie),
@@ -173,7 +174,7 @@ impl Edge {
             lock,
             metrics,
             access_log,
-            in_flight: InFlight::default(),
+            in_flight,
         }
     }
 }

@@ -407,6 +407,18 @@ async fn readers_stream_an_object_while_it_is_fetched() {
         "{:?}",
         String::from_utf8_lossy(&got[..40])
     );
+    let m = http(edge.admin, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(
+        text.contains("\nfdfs_edge_cache_fills_in_progress 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nfdfs_edge_requests_in_flight 2\n"),
+        "{text}"
+    );
     o.hold.store(false, Ordering::SeqCst);
     s.read_to_end(&mut got).await.expect("read the rest");
     let expected: Vec<u8> = (0..size).map(pattern_byte).collect();
