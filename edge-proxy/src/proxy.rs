@@ -17,7 +17,8 @@ use pingora::cache::{
     CacheKey, CacheMetaDefaults, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable,
 };
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::modules::http::compression::ResponseCompression;
+use pingora::modules::http::compression::{ResponseCompression, ResponseCompressionBuilder};
+use pingora::modules::http::HttpModules;
 use pingora::protocols::http::compression::Algorithm;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{ProxyHttp, Session};
@@ -434,6 +435,14 @@ impl ProxyHttp for Edge {
             cache_status: "-",
             _in_flight: Some(self.in_flight.enter()),
             ..Ctx::default()
+        }
+    }
+
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        // Pingora adds its (disabled) compression module to every request by default; only gzip
+        // needs it.
+        if self.settings.gzip.is_some() {
+            modules.add_module(ResponseCompressionBuilder::enable(0));
         }
     }
 
