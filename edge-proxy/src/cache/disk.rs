@@ -708,12 +708,16 @@ struct DiskMiss {
     /// Readers follow the write through this.
     fill: Arc<Fill>,
     tag: [u8; 8],
+    /// The whole body is in the file: readers can finish even if storing it then fails.
+    body_complete: bool,
 }
 
 impl Drop for DiskMiss {
     fn drop(&mut self) {
         if !self.finished {
-            self.fill.set(Progress::Failed);
+            if !self.body_complete {
+                self.fill.set(Progress::Failed);
+            }
             self.cache.fills.end(&self.hash, self.fill.id);
             let _ = fs::remove_file(&self.tmp);
         }
@@ -741,6 +745,9 @@ impl HandleMiss for DiskMiss {
             return Err(internal("finish", "already finished"));
         };
         drop(f);
+        // The body is complete in the file: its readers can finish whatever happens to the entry.
+        self.body_complete = true;
+        self.fill.set(Progress::Done(self.written));
         let cache = self.cache;
         let (body_path, meta_path) = cache.paths(&self.hash);
         if let Some(dir) = body_path.parent() {
@@ -779,8 +786,7 @@ impl HandleMiss for DiskMiss {
             mem: None,
         };
         cache.index.write().insert(self.hash, entry);
-        // Readers of the fill now see the end; new lookups find the index entry.
-        self.fill.set(Progress::Done(self.written));
+        // New lookups find the index entry from now on.
         cache.fills.end(&self.hash, self.fill.id);
         cache.evict_if_needed();
         Ok(MissFinishType::Created(self.written as usize))
@@ -850,6 +856,7 @@ impl Storage for DiskCache {
             finished: false,
             tag: fill.tag(),
             fill,
+            body_complete: false,
         }))
     }
 
@@ -997,6 +1004,38 @@ mod tests {
         assert!(!c2.purge_key("/group1/M00/b"));
         assert!(get(c2, "/group1/M00/b").await.is_none());
         assert_eq!(c2.total_items(), 1);
+    }
+
+    #[tokio::test]
+    async fn readers_of_a_fill_stream_it_and_finish_even_if_storing_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let k = CacheKey::new("/g1/M00/fill".to_string(), "");
+        let body = body(20_000, 5);
+        let mut m = c.get_miss_handler(&k, &meta(), &sp()).await.unwrap();
+        m.write_body(Bytes::copy_from_slice(&body[..8000]), false)
+            .await
+            .unwrap();
+        // a reader arriving during the fill gets what is written so far, then the rest
+        let (_, mut early) = c.lookup(&k, &sp()).await.unwrap().expect("fill visible");
+        assert_eq!(early.read_body().await.unwrap().unwrap(), &body[..8000]);
+        assert_eq!(c.fills_in_progress(), 1);
+        // the entry's directory cannot be created: storing fails after the body is complete
+        let (body_path, _) = c.paths(&k.combined_bin());
+        let level2 = body_path.parent().unwrap();
+        fs::create_dir_all(level2.parent().unwrap()).unwrap();
+        fs::write(level2, b"not a directory").unwrap();
+        m.write_body(Bytes::copy_from_slice(&body[8000..]), true)
+            .await
+            .unwrap();
+        assert!(m.finish().await.is_err());
+        let mut rest = Vec::new();
+        while let Some(b) = early.read_body().await.unwrap() {
+            rest.extend_from_slice(&b);
+        }
+        assert_eq!(rest, &body[8000..]);
+        assert_eq!(c.fills_in_progress(), 0);
+        assert!(get(c, "/g1/M00/fill").await.is_none(), "not stored");
     }
 
     #[tokio::test]
