@@ -41,7 +41,11 @@ fn fresh_by_status(status: http::StatusCode) -> Option<Duration> {
     }
 }
 
+// Header names as &str: Pingora sends a `HeaderName` in lower case, a &str as written, and
+// nginx (and the storages' headers around them) use these spellings.
 const X_CACHE_STATUS: &str = "X-Cache-Status";
+const EXPIRES: &str = "Expires";
+const CACHE_CONTROL: &str = "Cache-Control";
 
 /// `Cache-Control` of `[response] expires` (nginx `expires`).
 fn max_age(expires: Duration) -> HeaderValue {
@@ -70,13 +74,10 @@ fn expires_from_now(expires: Duration) -> HeaderValue {
 }
 
 /// The headers every hit carries whatever its age, stored once with an in-memory object.
-pub fn hit_headers(expires: Option<Duration>) -> Vec<(http::HeaderName, HeaderValue)> {
-    let mut h = vec![(
-        http::HeaderName::from_static("x-cache-status"),
-        HeaderValue::from_static("HIT"),
-    )];
+pub fn hit_headers(expires: Option<Duration>) -> Vec<(&'static str, HeaderValue)> {
+    let mut h = vec![(X_CACHE_STATUS, HeaderValue::from_static("HIT"))];
     if let Some(exp) = expires {
-        h.push((http::header::CACHE_CONTROL, max_age(exp)));
+        h.push((CACHE_CONTROL, max_age(exp)));
     }
     h
 }
@@ -320,9 +321,9 @@ impl Edge {
         let age = SystemTime::now()
             .duration_since(hit.created)
             .map_or(0, |d| d.as_secs());
-        resp.insert_header(http::header::AGE, age)?;
+        resp.insert_header("Age", age)?;
         if let Some(exp) = self.settings.expires {
-            resp.insert_header(http::header::EXPIRES, expires_from_now(exp))?;
+            resp.insert_header(EXPIRES, expires_from_now(exp))?;
         }
         ctx.cache_status = "HIT";
         self.maybe_gzip(session, &resp);
@@ -374,8 +375,8 @@ impl Edge {
                 resp.status.as_u16(),
                 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
             ) {
-                resp.insert_header(http::header::EXPIRES, expires_from_now(exp))?;
-                resp.insert_header(http::header::CACHE_CONTROL, max_age(exp))?;
+                resp.insert_header(EXPIRES, expires_from_now(exp))?;
+                resp.insert_header(CACHE_CONTROL, max_age(exp))?;
             }
         }
         Ok(())

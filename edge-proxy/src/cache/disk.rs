@@ -46,7 +46,7 @@ pub struct DiskCacheOptions {
     pub memory_object_size: u64,
     /// Headers added once to the response header kept for [`DiskCache::fast_hit`] (such as
     /// `X-Cache-Status: HIT`), so that a hit does not insert them again.
-    pub hit_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub hit_headers: Vec<(&'static str, http::HeaderValue)>,
 }
 
 #[derive(Debug, Default)]
@@ -459,11 +459,9 @@ impl DiskCache {
         }
         let mut header = meta.response_header().clone();
         header.remove_header(&http::header::TRANSFER_ENCODING);
-        header
-            .insert_header(http::header::CONTENT_LENGTH, body_len)
-            .ok()?;
+        header.insert_header("Content-Length", body_len).ok()?;
         for (name, value) in &self.opts.hit_headers {
-            header.insert_header(name.clone(), value.clone()).ok()?;
+            header.insert_header(*name, value.clone()).ok()?;
         }
         Some((Arc::new(header), meta.fresh_until(), meta.created()))
     }

@@ -71,6 +71,26 @@ async fn miss_then_hit_with_same_bytes_and_headers() {
     assert_eq!(r2.body, r1.body);
     assert_eq!(o.count(p), 1);
 
+    // a third request is served from memory: same headers, spelled as nginx spells them
+    let r_mem = get(&edge, p).await;
+    assert_eq!(r_mem.cache_status(), "HIT");
+    assert_eq!(r_mem.body, r1.body);
+    for r in [&r1, &r2, &r_mem] {
+        for name in [
+            "X-Cache-Status",
+            "Expires",
+            "Cache-Control",
+            "Content-Length",
+        ] {
+            assert!(
+                r.headers.iter().any(|(k, _)| k == name),
+                "{name} not spelled so in {:?}",
+                r.headers
+            );
+        }
+    }
+    assert!(r_mem.headers.iter().any(|(k, _)| k == "Age"));
+
     // HEAD on a cached object: headers only, still a hit
     let h = req(&edge, "HEAD", p, &[]).await;
     assert_eq!(h.status, 200);
