@@ -27,7 +27,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::access_log::AccessLog;
 use crate::cache::disk::DiskCache;
-use crate::graceful::{InFlight, RequestGuard};
+use crate::graceful::RequestGuard;
 use crate::metrics::Metrics;
 use crate::topology::{Group, Peer, Topology};
 
@@ -151,8 +151,6 @@ pub struct Edge {
     pub lock: &'static CacheKeyLockImpl,
     pub metrics: Arc<Metrics>,
     pub access_log: Option<AccessLog>,
-    /// Requests being served, for a shutdown that waits for them.
-    pub in_flight: InFlight,
     defaults: CacheMetaDefaults,
 }
 
@@ -166,7 +164,6 @@ impl Edge {
         access_log: Option<AccessLog>,
     ) -> Edge {
         VALID_SECS.store(settings.valid.as_secs(), Ordering::Relaxed);
-        let in_flight = metrics.in_flight.clone();
         let sie = u32::try_from(settings.stale_if_error.as_secs()).unwrap_or(u32::MAX);
         Edge {
             defaults: CacheMetaDefaults::new(fresh_by_status, 0, sie),
@@ -176,7 +173,6 @@ impl Edge {
             lock,
             metrics,
             access_log,
-            in_flight,
         }
     }
 }
@@ -434,7 +430,7 @@ impl ProxyHttp for Edge {
         Ctx {
             start: Some(Instant::now()),
             cache_status: "-",
-            _in_flight: Some(self.in_flight.enter()),
+            _in_flight: Some(self.metrics.in_flight.enter()),
             ..Ctx::default()
         }
     }

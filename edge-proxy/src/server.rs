@@ -173,7 +173,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         metrics.clone(),
         access_log,
     );
-    let in_flight = edge.in_flight.clone();
+    let in_flight = metrics.in_flight.clone();
     let app = GracefulHttp::new(
         http_proxy(&server.configuration, edge),
         in_flight,
