@@ -455,6 +455,83 @@ async fn readers_stream_an_object_while_it_is_fetched() {
     assert!(r.body == expected);
 }
 
+/// The client whose request fetches an object goes away halfway: the fill goes on for the reader
+/// that shares it, and the object ends up cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fill_survives_its_first_client_leaving() {
+    let o = Origin::start(LO).await;
+    o.hold.store(true, Ordering::SeqCst);
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let size = 4u64 << 20;
+    let p = format!("/group1/M00/06/02/left.bin?size={size}&hold=1");
+    let req_line = format!("GET {p} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+    let mut first = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    first.write_all(req_line.as_bytes()).await.expect("send");
+    let mut buf = vec![0u8; 64 << 10];
+    let n = first.read(&mut buf).await.expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let listen = edge.listen;
+    let second = {
+        let p = p.clone();
+        tokio::spawn(async move { http(listen, "GET", &p, &[], None).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = http(edge.admin, "GET", "/metrics", &[], None)
+            .await
+            .expect("metrics");
+        if String::from_utf8_lossy(&m.body).contains("\nfdfs_edge_requests_in_flight 2\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second reader never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(first);
+    o.hold.store(false, Ordering::SeqCst);
+    let r = second.await.expect("task").expect("second GET");
+    let expected: Vec<u8> = (0..size).map(pattern_byte).collect();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body == expected,
+        "second reader's body differs ({} bytes)",
+        r.body.len()
+    );
+    assert_eq!(o.count(&p), 1);
+    let r = get(&edge, &p).await;
+    assert_eq!(r.cache_status(), "HIT");
+    assert!(r.body == expected);
+}
+
+/// A HEAD for a cold object (nginx converts it to a GET upstream and caches the answer), then a
+/// GET, a GET for a large one while its HEAD fill may still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn head_of_a_cold_object_then_get() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    for (p, len) in [
+        ("/group1/M00/0E/00/small.bin?size=3000", 3000u64),
+        ("/group1/M00/0E/00/large.bin?size=3000000", 3_000_000),
+    ] {
+        let h = req(&edge, "HEAD", p, &[]).await;
+        assert_eq!(h.status, 200);
+        assert!(h.body.is_empty());
+        assert_eq!(h.header("content-length"), Some(len.to_string().as_str()));
+        let g = get(&edge, p).await;
+        assert_eq!(g.status, 200);
+        let expected: Vec<u8> = (0..len).map(pattern_byte).collect();
+        assert!(
+            g.body == expected,
+            "{p}: body differs ({} bytes)",
+            g.body.len()
+        );
+        let g = get(&edge, p).await;
+        assert_eq!(g.cache_status(), "HIT");
+        assert!(g.body == expected);
+    }
+}
+
 /// `[response] gzip` as nginx `gzip on`: text types for clients that accept gzip, from the cache
 /// (the stored copy stays plain), never other types.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
