@@ -115,6 +115,21 @@ async fn dead_addr() -> ServerAddr {
     ServerAddr::from(a)
 }
 
+/// A tracker that sends every query to `storage` (group1), and a client of it; keep the tracker.
+async fn client_via_tracker_to(storage: &Fake) -> (Fake, Client) {
+    let sa = storage.server_addr();
+    let fetch = proto::FetchServer {
+        group: "group1".into(),
+        ip: sa.host().to_owned(),
+        port: sa.port(),
+        addr_width: proto::AddrWidth::V4,
+    }
+    .to_frame();
+    let tracker = fake(Arc::new(move |_, _| Act::Send(fetch.clone()))).await;
+    let c = client_for(vec![tracker.server_addr()]);
+    (tracker, c)
+}
+
 fn client_for(trackers: Vec<ServerAddr>) -> Client {
     Client::builder()
         .trackers(trackers)
@@ -294,15 +309,7 @@ async fn storage_connection_is_not_reused_after_einval() {
     }))
     .await;
     let sa = storage.server_addr();
-    let fetch = proto::FetchServer {
-        group: "group1".into(),
-        ip: sa.host().to_owned(),
-        port: sa.port(),
-        addr_width: proto::AddrWidth::V4,
-    }
-    .to_frame();
-    let t = fake(Arc::new(move |_, _| Act::Send(fetch.clone()))).await;
-    let c = client_for(vec![t.server_addr()]);
+    let (_tracker, c) = client_via_tracker_to(&storage).await;
     let id = "group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg";
     for _ in 0..2 {
         let e = c.delete(id).await.unwrap_err();
@@ -334,15 +341,7 @@ async fn huge_download_header_is_refused_for_a_range() {
     }))
     .await;
     let sa = storage.server_addr();
-    let fetch = proto::FetchServer {
-        group: "group1".into(),
-        ip: sa.host().to_owned(),
-        port: sa.port(),
-        addr_width: proto::AddrWidth::V4,
-    }
-    .to_frame();
-    let t = fake(Arc::new(move |_, _| Act::Send(fetch.clone()))).await;
-    let c = client_for(vec![t.server_addr()]);
+    let (_tracker, c) = client_via_tracker_to(&storage).await;
     let e = c
         .download_range("group1/M00/00/00/x.jpg", 0, Some(100))
         .await

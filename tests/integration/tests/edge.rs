@@ -37,6 +37,27 @@ fn body_of(path: &str) -> Vec<u8> {
     small_body("0.0.0.0:0".parse().expect("addr"), path)
 }
 
+/// The bytes the origin serves for `?size=<len>`.
+fn pattern_body(len: u64) -> Vec<u8> {
+    (0..len).map(pattern_byte).collect()
+}
+
+/// The text of the edge's `/metrics`.
+async fn metrics_text(edge: &Edge) -> String {
+    let m = http(edge.admin, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics");
+    String::from_utf8_lossy(&m.body).to_string()
+}
+
+/// Opens a connection and sends `GET path` on it (Connection: close); the caller reads the answer.
+async fn send_get(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    s
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn miss_then_hit_with_same_bytes_and_headers() {
     let o = Origin::start(LO).await;
@@ -256,10 +277,7 @@ async fn a_storage_killed_during_a_run_loses_no_request() {
     }
     // failed tries reach nobody, so every request was served by exactly one storage
     assert_eq!(o1.total() + o2.total(), 60);
-    let m = http(edge.admin, "GET", "/metrics", &[], None)
-        .await
-        .expect("metrics");
-    let text = String::from_utf8_lossy(&m.body).to_string();
+    let text = metrics_text(&edge).await;
     assert!(
         text.contains(&format!(
             "fdfs_edge_upstream_failures_total{{group=\"group1\",storage=\"{}\"}}",
@@ -367,7 +385,7 @@ async fn hundred_concurrent_cold_requests_one_upstream_fetch() {
             http(listen, "GET", p, &[], None).await.expect("GET")
         }));
     }
-    let expected: Vec<u8> = (0..100_000u64).map(pattern_byte).collect();
+    let expected = pattern_body(100_000u64);
     for t in tasks {
         let r = t.await.expect("task");
         assert_eq!(r.status, 200);
@@ -401,11 +419,7 @@ async fn readers_stream_an_object_while_it_is_fetched() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // A second reader gets the header and the first half while the storage is stalled.
-    let mut s = tokio::net::TcpStream::connect(listen)
-        .await
-        .expect("connect");
-    let req = format!("GET {p} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
+    let mut s = send_get(listen, &p).await;
     let mut got = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     let half = (size / 2) as usize;
@@ -427,10 +441,7 @@ async fn readers_stream_an_object_while_it_is_fetched() {
         "{:?}",
         String::from_utf8_lossy(&got[..40])
     );
-    let m = http(edge.admin, "GET", "/metrics", &[], None)
-        .await
-        .expect("metrics");
-    let text = String::from_utf8_lossy(&m.body).to_string();
+    let text = metrics_text(&edge).await;
     assert!(
         text.contains("\nfdfs_edge_cache_fills_in_progress 1\n"),
         "{text}"
@@ -441,7 +452,7 @@ async fn readers_stream_an_object_while_it_is_fetched() {
     );
     o.hold.store(false, Ordering::SeqCst);
     s.read_to_end(&mut got).await.expect("read the rest");
-    let expected: Vec<u8> = (0..size).map(pattern_byte).collect();
+    let expected = pattern_body(size);
     assert!(
         got[body_start..] == expected[..],
         "second reader's body differs"
@@ -464,11 +475,7 @@ async fn fill_survives_its_first_client_leaving() {
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     let size = 4u64 << 20;
     let p = format!("/group1/M00/06/02/left.bin?size={size}&hold=1");
-    let req_line = format!("GET {p} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
-    let mut first = tokio::net::TcpStream::connect(edge.listen)
-        .await
-        .expect("connect");
-    first.write_all(req_line.as_bytes()).await.expect("send");
+    let mut first = send_get(edge.listen, &p).await;
     let mut buf = vec![0u8; 64 << 10];
     let n = first.read(&mut buf).await.expect("read");
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
@@ -479,10 +486,10 @@ async fn fill_survives_its_first_client_leaving() {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = http(edge.admin, "GET", "/metrics", &[], None)
+        if metrics_text(&edge)
             .await
-            .expect("metrics");
-        if String::from_utf8_lossy(&m.body).contains("\nfdfs_edge_requests_in_flight 2\n") {
+            .contains("\nfdfs_edge_requests_in_flight 2\n")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the second reader never started");
@@ -491,7 +498,7 @@ async fn fill_survives_its_first_client_leaving() {
     drop(first);
     o.hold.store(false, Ordering::SeqCst);
     let r = second.await.expect("task").expect("second GET");
-    let expected: Vec<u8> = (0..size).map(pattern_byte).collect();
+    let expected = pattern_body(size);
     assert_eq!(r.status, 200);
     assert!(
         r.body == expected,
@@ -520,7 +527,7 @@ async fn head_of_a_cold_object_then_get() {
         assert_eq!(h.header("content-length"), Some(len.to_string().as_str()));
         let g = get(&edge, p).await;
         assert_eq!(g.status, 200);
-        let expected: Vec<u8> = (0..len).map(pattern_byte).collect();
+        let expected = pattern_body(len);
         assert!(
             g.body == expected,
             "{p}: body differs ({} bytes)",
@@ -686,10 +693,7 @@ async fn admin_endpoints_metrics_and_check() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let out = edge.run_cli(&["check"]);
     assert!(out.status.success(), "{out:?}");
-    let m = http(edge.admin, "GET", "/metrics", &[], None)
-        .await
-        .expect("metrics");
-    let text = String::from_utf8_lossy(&m.body).to_string();
+    let text = metrics_text(&edge).await;
     for needle in [
         "fdfs_edge_requests_total{status=\"200\",cache=\"MISS\"} 1",
         "fdfs_edge_requests_total{status=\"200\",cache=\"HIT\"} 1",
@@ -995,10 +999,7 @@ async fn max_size_evicts_least_recently_used() {
     assert_eq!(get(&edge, &key(3)).await.cache_status(), "MISS");
     assert_eq!(get(&edge, &key(0)).await.cache_status(), "HIT");
     assert_eq!(get(&edge, &key(1)).await.cache_status(), "MISS");
-    let m = http(edge.admin, "GET", "/metrics", &[], None)
-        .await
-        .expect("metrics");
-    let text = String::from_utf8_lossy(&m.body).to_string();
+    let text = metrics_text(&edge).await;
     let value = |name: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
