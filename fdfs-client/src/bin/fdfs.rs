@@ -519,10 +519,9 @@ impl Input {
         if !meta.is_file() {
             return Err(fail(format!("{input} is not a regular file")));
         }
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .filter(|e| !e.is_empty() && e.len() <= 6)
+        // As fdfs_upload_file: `x.tar.gz` is uploaded as `tar.gz`, not `gz`.
+        let ext = fdfs_client::file_id::file_ext_name(input)
+            .filter(|e| !e.is_empty())
             .map(str::to_owned);
         Ok(Input {
             reader: Box::new(file),

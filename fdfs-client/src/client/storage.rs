@@ -33,7 +33,8 @@ impl Client {
     }
 
     /// Uploads a local file; returns the file id. Without an extension in `opts`, the file's own
-    /// extension is used when it fits (at most 6 bytes).
+    /// extension is used as the FastDFS tools derive it ([`crate::file_id::file_ext_name`]:
+    /// `x.tar.gz` gives `tar.gz`; none when the last part is longer than 6 bytes).
     pub async fn upload_file(
         &self,
         path: impl AsRef<Path>,
@@ -50,10 +51,8 @@ impl Client {
             .len();
         let mut opts = opts.clone();
         if opts.ext.is_empty() {
-            if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-                if ext.len() <= proto::wire::FILE_EXT_LEN && !ext.is_empty() {
-                    opts.ext = ext.to_owned();
-                }
+            if let Some(ext) = path.to_str().and_then(crate::file_id::file_ext_name) {
+                opts.ext = ext.to_owned();
             }
         }
         self.upload_reader(&mut file, len, &opts).await

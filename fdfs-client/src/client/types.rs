@@ -128,9 +128,10 @@ impl UploadOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.ext.len() > FILE_EXT_LEN || self.ext.contains(['/', '.', '\0']) {
+        // What a storage takes (fdfs_validate_filename), dots included: `tar.gz` is one extension.
+        if !crate::file_id::valid_ext(&self.ext) {
             return Err(Error::invalid(format!(
-                "invalid extension {:?}: at most {FILE_EXT_LEN} bytes, no '/' or '.'",
+                "invalid extension {:?}: at most {FILE_EXT_LEN} bytes of letters, digits, '-', '_' or '.'",
                 self.ext
             )));
         }
@@ -244,6 +245,9 @@ mod tests {
     fn options() {
         assert_eq!(UploadOptions::new().ext(".jpg").ext, "jpg");
         assert!(UploadOptions::new().ext("toolong").validate().is_err());
+        assert!(UploadOptions::new().ext("tar.gz").validate().is_ok());
+        assert!(UploadOptions::new().ext("a/b").validate().is_err());
+        assert!(UploadOptions::new().ext("a b").validate().is_err());
         assert!(UploadOptions::new()
             .slave("group1/M00/00/00/a.jpg", "")
             .validate()

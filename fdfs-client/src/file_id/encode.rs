@@ -32,10 +32,46 @@ fn valid_name_char(c: u8) -> bool {
     c.is_ascii_graphic() && c != b'/'
 }
 
-/// The 7-char formatted ext: `random_digits + "." + ext`, or the 7 digits alone with no ext.
+/// `FDFS_FILE_EXT_NAME_MAX_LEN`: the longest extension a storage takes (the 6-byte request field).
+pub const EXT_MAX_LEN: usize = FORMATTED_EXT_LEN - 1;
+
+/// Whether a FastDFS storage takes `ext` as an upload extension: at most [`EXT_MAX_LEN`] bytes, each
+/// an ASCII letter, digit, `-`, `_` or `.` (`fdfs_validate_filename`). A dot is allowed, so `tar.gz`
+/// is one extension, as the C tools send it.
+pub fn valid_ext(ext: &str) -> bool {
+    ext.len() <= EXT_MAX_LEN
+        && ext
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// The extension the FastDFS upload tools take from a local file name (`fdfs_get_file_ext_name`,
+/// the two-part form): the text after the last `.`, widened to an earlier `.` when the whole still
+/// fits in 6 bytes (`x.tar.gz` gives `tar.gz`, `x.jpg` gives `jpg`, `a.b.c.d` gives `c.d`). `None`
+/// when there is no `.`, when the last part is longer than 6 bytes or holds a `/`. Like the C code
+/// it works on the whole path, and gives `""` for a name ending in `.`.
+pub fn file_ext_name(name: &str) -> Option<&str> {
+    let b = name.as_bytes();
+    let last = b.iter().rposition(|&c| c == b'.')?;
+    let tail = b.get(last + 1..)?;
+    if tail.len() > EXT_MAX_LEN || tail.contains(&b'/') {
+        return None;
+    }
+    // An earlier dot strictly after `start` keeps the extension within 6 bytes.
+    let start = (last + tail.len()).saturating_sub(EXT_MAX_LEN + 1);
+    let wider = (start + 1..last)
+        .rev()
+        .find(|&i| b.get(i) == Some(&b'.'))
+        .filter(|&i| !b.get(i + 1..last).unwrap_or_default().contains(&b'/'));
+    let from = wider.unwrap_or(last) + 1;
+    name.get(from..)
+}
+
+/// The 7-char formatted ext: `random_digits + "." + ext`, or the 7 digits alone with no ext
+/// (`tar.gz` takes all 6 chars: `.tar.gz`, no digits).
 pub fn format_ext(ext: &str, random_digits: &str) -> Result<String, EncodeError> {
     let eb = ext.as_bytes();
-    if eb.len() > FORMATTED_EXT_LEN - 1 || !eb.iter().all(|&c| valid_name_char(c) && c != b'.') {
+    if eb.len() > EXT_MAX_LEN || !eb.iter().all(|&c| valid_name_char(c)) {
         return Err(EncodeError::BadExtension(ext.to_owned()));
     }
     let expected = if eb.is_empty() {
@@ -142,10 +178,7 @@ pub fn slave_name<'e>(
         Some(e) => {
             let bare = e.strip_prefix('.').unwrap_or(e);
             let bb = bare.as_bytes();
-            if bb.is_empty()
-                || bb.len() > FORMATTED_EXT_LEN - 1
-                || !bb.iter().all(|&c| valid_name_char(c) && c != b'.')
-            {
+            if bb.is_empty() || bb.len() > EXT_MAX_LEN || !bb.iter().all(|&c| valid_name_char(c)) {
                 return Err(EncodeError::BadExtension(e.to_owned()));
             }
             format!(".{bare}")

@@ -54,8 +54,8 @@ impl FileIdError {
 /// Why a logic name could not be encoded (emulator side; inputs come from the program, not the network).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
-    /// The extension is longer than 6 chars or contains `.`, `/` or a character that is not printable ASCII.
-    #[error("extension {0:?}: at most 6 printable ASCII chars without '.' or '/' expected")]
+    /// The extension is longer than 6 chars or contains `/` or a character that is not printable ASCII.
+    #[error("extension {0:?}: at most 6 printable ASCII chars without '/' expected")]
     BadExtension(String),
     /// The random digits do not match the extension (need 6 − len(ext) digits, or 7 without extension).
     #[error("random digits {got:?}: expected {expected} ASCII digits")]

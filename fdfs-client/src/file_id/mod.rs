@@ -33,7 +33,10 @@ pub mod parse;
 pub mod trunk;
 
 pub use decode::{FileInfo, FileKind, SizeField, Source, TrunkLocation};
-pub use encode::{encode_file_id, encode_logic_name, format_ext, raw20, slave_name, NameSpec};
+pub use encode::{
+    encode_file_id, encode_logic_name, file_ext_name, format_ext, raw20, slave_name, valid_ext,
+    NameSpec, EXT_MAX_LEN,
+};
 pub use error::{EncodeError, FileIdError, TrunkSlotError};
 pub use parse::{check_data_filename, http_extension, split_store_path, FileId, LogicName};
 pub use trunk::{parse_link_target, SlotType, TrunkSlotHeader, TRUNK_HEADER_SIZE};

@@ -301,9 +301,12 @@ fn encode_is_deterministic_and_checked() {
 
     assert_eq!(format_ext("", "1234567").unwrap(), "1234567");
     assert_eq!(format_ext("jpeg", "12").unwrap(), "12.jpeg");
+    // A real storage takes a dotted extension of up to 6 bytes (issue 9 item 19).
+    assert_eq!(format_ext("tar.gz", "").unwrap(), ".tar.gz");
+    assert_eq!(format_ext("a.b", "123").unwrap(), "123.a.b");
     assert_eq!(
-        format_ext("tar.gz", ""),
-        Err(EncodeError::BadExtension("tar.gz".into()))
+        format_ext("tar/gz", ""),
+        Err(EncodeError::BadExtension("tar/gz".into()))
     );
     assert_eq!(
         format_ext("abcdefg", ""),
@@ -432,4 +435,42 @@ fn link_targets() {
     assert!(parse_link_target(b"group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg").is_err());
     assert!(parse_link_target(b"").is_err());
     assert!(parse_link_target(&[0xff; 60]).is_err());
+}
+
+#[test]
+fn dotted_extensions_as_fastdfs() {
+    // fdfs_validate_filename on the 6-byte field: letters, digits, '-', '_', '.'.
+    for ok in ["", "jpg", "tar.gz", "a-b_c", "JPEG", ".gz"] {
+        assert!(valid_ext(ok), "{ok:?}");
+    }
+    for bad in ["toolong", "a b", "a+b", "a/b", "é", "tar.gz2"] {
+        assert!(!valid_ext(bad), "{bad:?}");
+    }
+    // fdfs_get_file_ext_name (two-part form), as fdfs_upload_file derives it.
+    let cases = [
+        ("x.tar.gz", Some("tar.gz")),
+        ("/tmp/x.tar.gz", Some("tar.gz")),
+        ("photo.jpg", Some("jpg")),
+        ("a.b.c.d", Some("c.d")),
+        ("x.tar.bz2", Some("bz2")),
+        ("x.jpeg2000", None),
+        ("noext", None),
+        ("dir.d/file", None),
+        ("dir.x/f.gz", Some("gz")),
+        ("x.", Some("")),
+        (".tar.gz", Some("gz")),
+        ("ab.tar.gz", Some("tar.gz")),
+    ];
+    for (name, want) in cases {
+        assert_eq!(file_ext_name(name), want, "{name:?}");
+    }
+    // The logic name of a `tar.gz` upload decodes back to that extension.
+    let name = format!("M00/00/00/{}.tar.gz", "A".repeat(27));
+    let info = LogicName::parse(&name).unwrap().decode().unwrap();
+    assert_eq!((info.ext(), info.random_digits()), ("tar.gz", ""));
+    let slave = slave_name(&name, "_s", None).unwrap();
+    assert!(slave.ends_with("_s.tar.gz"), "{slave}");
+    assert!(slave_name(&name, "_s", "tar.xz")
+        .unwrap()
+        .ends_with("_s.tar.xz"));
 }

@@ -219,13 +219,10 @@ fn random23() -> u32 {
     rand::thread_rng().gen_range(0..=SizeField::RANDOM_MASK)
 }
 
-/// FastDFS's `fdfs_validate_filename`: letters, digits, `-`, `_` and `.` (a real storage accepts
-/// `a.b`; here `file_id::format_ext` then refuses the `.`, so such an upload is still EINVAL).
+/// FastDFS's `fdfs_validate_filename` on the 6-byte field: letters, digits, `-`, `_` and `.`
+/// (`tar.gz` is one extension, as `fdfs_upload_file x.tar.gz` sends it).
 fn valid_ext(ext: &str) -> bool {
-    ext.len() <= 6
-        && ext
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    fdfs_client::file_id::valid_ext(ext)
 }
 
 /// The next `(HH, HH)` sub-directory (FastDFS round robin: rotate every N files).
@@ -580,6 +577,12 @@ async fn upload_slave(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result
             return Ok(Flow::Continue);
         }
     };
+    // The storage checks the slave's extension like an upload's (fdfs_validate_filename).
+    if !valid_ext(&req.ext) {
+        drain(s, content).await?;
+        send(s, status::EINVAL, &[]).await?;
+        return Ok(Flow::Continue);
+    }
     let ext = (!req.ext.is_empty()).then_some(req.ext.as_str());
     let name = match slave_name(&req.master_filename, &req.prefix, ext) {
         Ok(n) => n,

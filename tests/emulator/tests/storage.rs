@@ -128,6 +128,41 @@ fn upload_download_delete_normal_file() {
 }
 
 #[test]
+fn dotted_extension_as_a_real_storage() {
+    // Issue 9 item 19: `fdfs_upload_file x.tar.gz` sends the 6-byte extension `tar.gz`; a real
+    // 6.16 storage stores it as `<27 chars>.tar.gz` (no random digits left). It was EINVAL here.
+    let (_cluster, s) = one();
+    let mut c = Conn::connect(s.addr());
+    let r = upload(&mut c, b"gzip bytes", "tar.gz", false);
+    assert!(r.filename.ends_with(".tar.gz"), "{}", r.filename);
+    assert_eq!(r.filename.len(), 44, "{}", r.filename);
+    let id = FileId::parse(&format!("{}/{}", r.group, r.filename)).unwrap();
+    assert_eq!(id.decode().unwrap().ext(), "tar.gz");
+    assert_eq!(
+        download(&mut c, &r.group, &r.filename, 0, 0),
+        (0, b"gzip bytes".to_vec())
+    );
+    let r3 = upload(&mut c, b"x", "a.b", false);
+    assert!(r3.filename.ends_with(".a.b"), "{}", r3.filename);
+    // A slave may carry a dotted extension too; a bad one is EINVAL like an upload's.
+    let slave = UploadSlaveRequest {
+        master_filename: r.filename.clone(),
+        prefix: "_s".into(),
+        ext: "tar.xz".into(),
+        file_size: 1,
+    };
+    let (st, body) = c.stream(&slave, b"s");
+    assert_eq!(st, 0);
+    let sr = UploadReply::decode(&body).unwrap();
+    assert!(sr.filename.ends_with("_s.tar.xz"), "{}", sr.filename);
+    let bad = UploadSlaveRequest {
+        ext: "a+b".into(),
+        ..slave
+    };
+    assert_eq!(c.stream(&bad, b"s").0, status::EINVAL);
+}
+
+#[test]
 fn no_extension_large_and_empty_uploads() {
     let (_cluster, s) = one();
     let mut c = Conn::connect(s.addr());
@@ -166,8 +201,8 @@ fn no_extension_large_and_empty_uploads() {
     };
     assert_eq!(c.stream(&req, b"abcd").0, status::EINVAL);
     c.reopen_after_einval();
-    // Extensions as a real 6.16 storage checks them: letters, digits, '-', '_' (and '.', which
-    // `fdfs_client::file_id` does not encode); anything else is EINVAL.
+    // Extensions as a real 6.16 storage checks them: letters, digits, '-', '_', '.'; anything
+    // else is EINVAL.
     let bad_ext = UploadRequest {
         store_path_index: 255,
         ext: "a+b".into(),

@@ -1280,3 +1280,42 @@ fn cli_upload_from_a_pipe() {
         assert_eq!(sha256(&o.stdout), sha256(&body));
     }
 }
+
+/// Issue 9 item 19: a dotted extension (`tar.gz`, 6 bytes) is what `fdfs_upload_file x.tar.gz` sends
+/// and what a real storage stores; the tool and the library derive and accept it the same way.
+#[test]
+fn cli_and_client_take_dotted_extensions() {
+    let env = start(1, 1, 1);
+    let cl = &env.cluster;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("backup.tar.gz");
+    std::fs::write(&src, b"not really gzip").expect("write");
+
+    let o = fdfs(cl, &["upload", src.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o);
+    assert!(
+        id.ends_with(".tar.gz"),
+        "derived as fdfs_upload_file does: {id}"
+    );
+    let o = fdfs(cl, &["download", &id, "-"], None);
+    assert_eq!(o.stdout, b"not really gzip");
+
+    let o = fdfs(cl, &["upload", "-", "--ext", "tar.gz"], Some(&src));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).ends_with(".tar.gz"), "{}", stdout(&o));
+
+    // What no storage takes is refused before any upload.
+    let o = fdfs(cl, &["upload", "-", "--ext", "tar+gz"], Some(&src));
+    assert!(!o.status.success());
+
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let id = rt
+        .block_on(env.client.upload_file(&src, &UploadOptions::new()))
+        .expect("upload_file");
+    assert!(id.ends_with(".tar.gz"), "{id}");
+    let id = rt
+        .block_on(env.client.upload(b"x", &UploadOptions::new().ext("tar.gz")))
+        .expect("upload with ext tar.gz");
+    assert!(id.ends_with(".tar.gz"), "{id}");
+}
