@@ -5,14 +5,22 @@ BUILD := $(CURDIR)/build
 NGINX_SRC := $(BUILD)/nginx-src
 MODULE_SO := $(BUILD)/modules/ngx_http_fastdfs_module.so
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
-export NGINX_SOURCE_DIR := $(NGINX_SRC)
-export NGINX_BUILD_DIR := $(NGINX_SRC)/objs
+# The nginx tree the module is built against: Debian's (nginx-dev, configured below) unless the caller names
+# another configured tree, e.g. `make module NGINX_SOURCE_DIR=/usr/src/nginx-1.26.2` (ngx-fastdfs-rs/README.md).
+ifneq ($(filter command line environment,$(origin NGINX_SOURCE_DIR)),)
+NGINX_TREE := nginx-custom
+else
+NGINX_SOURCE_DIR := $(NGINX_SRC)
+NGINX_TREE := nginx-src
+endif
+export NGINX_SOURCE_DIR
+export NGINX_BUILD_DIR := $(NGINX_SOURCE_DIR)/objs
 
 # Debian packages the build, the tests, the demo and the benchmarks need.
 APT_PACKAGES := nginx nginx-dev libnginx-mod-http-cache-purge libclang-dev clang libpcre2-dev libssl-dev \
 	zlib1g-dev pkg-config cmake make gcc wrk curl iproute2 procps
 
-.PHONY: all deps nginx-src module test demo bench fuzz clean
+.PHONY: all deps nginx-src nginx-custom module deb lintian test demo bench fuzz clean
 
 all: nginx-src
 	$(CARGO) build --release --workspace
@@ -45,16 +53,33 @@ nginx-src: deps
 		touch "$$stamp"; \
 	fi
 
+# Another nginx's source tree, configured by its owner (`./configure --with-compat ...` or the target binary's
+# own flags from `nginx -V`): only checked here.
+nginx-custom:
+	@test -f "$(NGINX_SOURCE_DIR)/src/core/nginx.h" || { echo "NGINX_SOURCE_DIR=$(NGINX_SOURCE_DIR) is not an nginx source tree"; exit 1; }
+	@test -f "$(NGINX_BUILD_DIR)/ngx_auto_config.h" || { echo "$(NGINX_SOURCE_DIR) is not configured: run its ./configure with --with-compat (or the flags 'nginx -V' prints) first"; exit 1; }
+	@echo "==> building against $(NGINX_SOURCE_DIR) ($$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' $(NGINX_SOURCE_DIR)/src/core/nginx.h))"
+
 # The nginx module, where the README says: build/modules/ngx_http_fastdfs_module.so
 # Also a test-only variant with a URL that panics (--features panic-probe), for the suite that checks a
 # panic becomes a 500 and the worker lives. Built first: both land on the same cargo output file.
-module: nginx-src
+module: $(NGINX_TREE)
 	@mkdir -p $(dir $(MODULE_SO))
 	$(CARGO) build --release -p ngx-fastdfs-rs --features panic-probe
 	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO:.so=_probe.so)
 	$(CARGO) build --release -p ngx-fastdfs-rs
 	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO)
 	@echo "module: $(MODULE_SO)"
+
+# Debian packages into build/deb/: libnginx-mod-http-fastdfs, fdfs-edge, fdfs-tools (packaging/README.md).
+deb: module
+	$(CARGO) build --release -p edge-proxy -p fdfs-client
+	@bash packaging/build-deb.sh
+
+# Debian's lint of the packages: no error allowed (warnings are printed).
+lintian: deb
+	@command -v lintian >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends lintian; }
+	lintian --fail-on error $(BUILD)/deb/*.deb
 
 # Everything a newcomer needs: packages, nginx tree, format, lints, the module, then every test.
 # Integration suites start the emulator, /usr/sbin/nginx with build/modules/ngx_http_fastdfs_module.so and
