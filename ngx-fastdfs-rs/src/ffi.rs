@@ -238,12 +238,16 @@ extern "C" fn merge_loc_conf(
                     .ifaddrs
                     .get_or_insert_with(crate::instance::interface_addrs)
                     .clone();
-                match crate::load_instance(&path, &ifaddrs, &mut |lvl, m| {
+                let mode = load_mode();
+                match crate::load_instance(&path, &ifaddrs, mode, &mut |lvl, m| {
                     conf_log(cf, lvl.nginx_level(), &format!("fastdfs: {m}"))
                 }) {
                     Ok(i) => {
-                        for w in &i.warnings {
-                            conf_log(cf, NGX_LOG_WARN, &format!("fastdfs: {w}"));
+                        // `nginx -s` only signals the master, which logs them when it loads.
+                        if mode != crate::LoadMode::Signal {
+                            for w in &i.warnings {
+                                conf_log(cf, NGX_LOG_WARN, &format!("fastdfs: {w}"));
+                            }
                         }
                         let i = Rc::new(i);
                         main.instances.push((path.clone(), i.clone()));
@@ -299,6 +303,20 @@ extern "C" fn merge_loc_conf(
         conf.instance = Some(inst);
         CONF_OK
     })
+}
+
+/// Which nginx run this configuration load is for: `nginx -s` sets `ngx_process` to the
+/// signaller before parsing the configuration, `nginx -t`/`-T` sets `ngx_test_config`.
+fn load_mode() -> crate::LoadMode {
+    // SAFETY: plain reads of nginx globals, written only while nginx parses its command line.
+    let (process, test) = unsafe { (ngx_process, ngx_test_config) };
+    if process == NGX_PROCESS_SIGNALLER as ngx_uint_t {
+        crate::LoadMode::Signal
+    } else if test != 0 {
+        crate::LoadMode::Test
+    } else {
+        crate::LoadMode::Start
+    }
 }
 
 const VARS: [&str; 3] = ["fastdfs_status", "fastdfs_proxy_host", "fastdfs_proxy_uri"];
@@ -628,9 +646,13 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
     }
 
-    match logic::not_local(&inst, &target, now) {
+    let port = local_port(r);
+    match logic::not_local(&inst, &target, now, port) {
         NotLocal::NotFound(reason) => {
-            log_r(r, NGX_LOG_INFO, &format!("404: {reason}"));
+            let looked = logic::local_file(&inst, &target)
+                .map(|p| format!(" (looked for {})", p.display()))
+                .unwrap_or_default();
+            log_r(r, NGX_LOG_INFO, &format!("404: {reason}{looked}"));
             set_status(r, Status::NotFound);
             NGX_HTTP_NOT_FOUND as ngx_int_t
         }
@@ -656,7 +678,6 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 }
                 u
             };
-            let port = local_port(r);
             if inst.conf.response_mode == ResponseMode::Redirect {
                 let scheme = if (*(*r).connection).ssl.is_null() {
                     "http"

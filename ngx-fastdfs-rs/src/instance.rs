@@ -59,6 +59,8 @@ pub struct Instance {
     pub local_ips: HashSet<IpAddr>,
     /// The storages the tracker listed at configuration time (cluster members).
     pub tracker_members: Vec<IpAddr>,
+    /// The groups the tracker listed (empty when no tracker answer is known).
+    pub tracker_groups: Vec<String>,
     /// `http.anti_steal.token_check_fail`.
     pub fail_file: Option<FailFile>,
     /// Warnings to log once at start.
@@ -102,21 +104,9 @@ impl Instance {
         conf: ModFastdfsConf,
         ifaddrs: &[(String, IpAddr)],
     ) -> Result<Instance, InstanceError> {
-        let warnings = Vec::new();
-        for g in &conf.groups {
-            for (i, p) in g.store_paths.iter().enumerate() {
-                if !p.is_dir() {
-                    return Err(other(
-                        &conf.file,
-                        format!(
-                            "group {}: store_path{i} {} is not a directory",
-                            g.group_name,
-                            p.display()
-                        ),
-                    ));
-                }
-            }
-        }
+        // The C module would read these silently; every one is logged at `nginx -t` and start.
+        let mut warnings: Vec<String> = conf.warnings.iter().map(ToString::to_string).collect();
+        warnings.extend(check_store_paths(&conf)?);
         let storage_ids = match (&conf.use_storage_id, &conf.storage_ids_filename) {
             (true, Some(f)) if !conf.load_fdfs_parameters_from_tracker => {
                 Some(StorageIdsConf::load(f)?)
@@ -169,43 +159,70 @@ impl Instance {
         }
         let local_ips = local_ips(ifaddrs, &conf.if_alias_prefix);
         let sync_max_delay = conf.storage_sync_file_max_delay;
-        let mut inst = Instance {
+        Ok(Instance {
             conf,
             sync_max_delay,
             storage_ids,
             peers,
             local_ips,
             tracker_members: Vec::new(),
+            tracker_groups: Vec::new(),
             fail_file,
-            warnings: Vec::new(),
-        };
-        inst.warnings = warnings;
-        Ok(inst)
+            warnings,
+        })
     }
 
-    /// The warning when no cluster member list is known (computed after the tracker fetch).
+    /// The warning when no cluster member list is known (computed after the tracker step).
     pub fn check_members(&mut self) {
-        if !self.has_members() {
+        if self.has_members() {
+            return;
+        }
+        let what = if self.conf.allow_unknown_peers {
+            "allow_unknown_peers = true: files that are not local are forwarded to whatever source \
+             address their id names, like the C module (a forged id can aim this node at any address)"
+        } else {
+            "files that are not local are answered 404, not forwarded (set storage_peers, or \
+             allow_unknown_peers = true to forward to any source address like the C module)"
+        };
+        self.warnings.push(format!(
+            "{}: neither storage_peers, nor a storage id table, nor a tracker storage list is available: {what}",
+            self.conf.file
+        ));
+    }
+
+    /// A served group the trackers do not know is most likely a typo (`[group2]` with
+    /// `group_name=group3`): its files would never be found where the cluster stores them.
+    pub fn check_groups(&mut self) {
+        if self.tracker_groups.is_empty() {
+            return;
+        }
+        for g in &self.conf.groups {
+            if self.tracker_groups.contains(&g.group_name) {
+                continue;
+            }
+            let (file, line) = &g.group_name_at;
+            let section = if g.section.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", g.section)
+            };
             self.warnings.push(format!(
-                "{}: neither storage_peers, nor a storage id table, nor a tracker storage list is available: files that are not \
-                 local are forwarded to whatever source address their id names (set storage_peers)",
-                self.conf.file
+                "{file}:{line}: group_name: {section}names group {:?}, which the trackers do not know \
+                 (they know {})",
+                g.group_name,
+                self.tracker_groups.join(", ")
             ));
         }
     }
 
-    /// Merge what the tracker said (spec §4.3).
-    pub fn apply_tracker(
-        &mut self,
-        sync_max_delay: Option<i64>,
-        ids: Option<StorageIdsConf>,
-        members: Vec<IpAddr>,
-    ) {
-        self.tracker_members = members;
-        if let Some(d) = sync_max_delay {
+    /// Merge what the tracker said, or its cached answer (spec §4.3).
+    pub fn apply_tracker(&mut self, p: crate::tracker::TrackerParams) {
+        self.tracker_members = p.members;
+        self.tracker_groups = p.groups;
+        if let Some(d) = p.sync_max_delay {
             self.sync_max_delay = d;
         }
-        if let Some(ids) = ids {
+        if let Some(ids) = p.storage_ids {
             self.storage_ids = Some(ids);
         }
     }
@@ -269,6 +286,38 @@ impl Instance {
             Membership::Stranger
         }
     }
+}
+
+/// Store paths must be directories (an error, like the C module); one without FastDFS's `data/`
+/// directory is a warning: it holds no FastDFS file, so every request would be a 404.
+fn check_store_paths(conf: &ModFastdfsConf) -> Result<Vec<String>, InstanceError> {
+    let mut warnings = Vec::new();
+    for g in &conf.groups {
+        for (i, p) in g.store_paths.iter().enumerate() {
+            if !p.is_dir() {
+                return Err(other(
+                    &conf.file,
+                    format!(
+                        "group {}: store_path{i} {} is not a directory",
+                        g.group_name,
+                        p.display()
+                    ),
+                ));
+            }
+            let data = p.join("data");
+            if !data.is_dir() {
+                warnings.push(format!(
+                    "{}: group {}: store_path{i} {} holds no FastDFS data ({} is not a directory): \
+                     every file of it would be 404; is this the storage's store path?",
+                    conf.file,
+                    g.group_name,
+                    p.display(),
+                    data.display()
+                ));
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 /// The "local" addresses: 127.0.0.1 plus the interface addresses whose interface name starts with one

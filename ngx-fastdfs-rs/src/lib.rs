@@ -4,9 +4,11 @@
 //! - [`logic`]: URL → file id → decision (spec §1.2, §2, §3.6), no nginx types, unit-tested.
 //! - [`instance`]: one loaded `mod_fastdfs.conf` and what it refers to (per nginx cycle).
 //! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (spec §4.3).
+//! - [`cache`]: the last good tracker answer, on disk under `base_path`.
 //! - `ffi` (not in unit-test builds, which cannot link nginx symbols): module, directives,
 //!   variables and the content handler.
 
+pub mod cache;
 pub mod instance;
 pub mod logic;
 pub mod tracker;
@@ -44,17 +46,31 @@ impl Level {
     }
 }
 
-/// Load one `mod_fastdfs.conf` for a configuration cycle, including the tracker fetch when
-/// `load_fdfs_parameters_from_tracker` is set (failures are logged, never fatal).
+/// Which nginx run loads the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// A start or reload (the master, or a single process): asks the trackers.
+    Start,
+    /// `nginx -t`/`-T`: uses the cached tracker answer unless `tracker_at_config_test` is set.
+    Test,
+    /// `nginx -s …`: only sends a signal, asks no tracker and logs no warning.
+    Signal,
+}
+
+/// Load one `mod_fastdfs.conf` for a configuration cycle, including the tracker step when
+/// `load_fdfs_parameters_from_tracker` is set (failures are logged, never fatal), and the checks
+/// whose warnings the caller logs.
 pub fn load_instance(
     path: &Path,
     ifaddrs: &[(String, IpAddr)],
+    mode: LoadMode,
     log: &mut dyn FnMut(Level, &str),
 ) -> Result<Instance, InstanceError> {
     let mut inst = Instance::load(path, ifaddrs)?;
     if inst.conf.load_fdfs_parameters_from_tracker {
-        tracker::load_from_trackers(&mut inst, log);
+        tracker::load_from_trackers(&mut inst, mode, log);
     }
     inst.check_members();
+    inst.check_groups();
     Ok(inst)
 }

@@ -108,6 +108,16 @@ impl Query {
     }
 }
 
+/// True if any item of the raw query, however many there are, is the loop guard's `redirect`
+/// (`redirect=…`, or a bare `redirect`). Unlike [`Query::parse`] this has no 32-parameter limit:
+/// the guard appended after 32 parameters must still be seen, or a request can proxy to itself.
+pub fn has_redirect_param(args: &[u8]) -> bool {
+    args.split(|&b| b == b'&').any(|item| {
+        let key = item.split(|&b| b == b'=').next().unwrap_or(item);
+        key == b"redirect"
+    })
+}
+
 fn hex(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -266,7 +276,7 @@ pub fn analyze(
         logic,
         info,
         filename: query.get("filename").map(str::to_owned),
-        has_redirect_param: query.get("redirect").is_some(),
+        has_redirect_param: has_redirect_param(args),
         has_query: !query.is_empty(),
         flv_start: query.get("start").map(str::to_owned),
         flv_end: query.get("end").map(str::to_owned),
@@ -295,8 +305,9 @@ pub enum NotLocal {
     Forward(Forward),
 }
 
-/// Spec §2 plus the membership check.
-pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
+/// Spec §2 plus the membership check and the self-forward check. `local_port` is the port the
+/// request came in on (the default HTTP port of the forward target).
+pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotLocal {
     let resolved = resolve_source(inst, t.info.source);
     if t.same_group() {
         if let Some((ip, _)) = &resolved {
@@ -334,7 +345,16 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
         ));
     };
     let port = match inst.member(&ip) {
-        Membership::Unknown => port,
+        Membership::Unknown if inst.conf.allow_unknown_peers => port,
+        Membership::Unknown => {
+            return NotLocal::NotFound(format!(
+                "file {}/{}: the cluster members are unknown (no storage_peers, storage ids or \
+                 tracker storage list), not forwarding to its source {ip} (set storage_peers, or \
+                 allow_unknown_peers = true)",
+                t.group_name,
+                t.logic.as_str()
+            ))
+        }
         Membership::Member(p) => p.or(port),
         Membership::Stranger => {
             return NotLocal::NotFound(format!(
@@ -344,6 +364,15 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
             ))
         }
     };
+    if inst.local_ips.contains(&ip) && port.unwrap_or(local_port) == local_port {
+        // Forwarding to this very node would come back here (a loop), whatever the query holds.
+        return NotLocal::BadRequest(format!(
+            "file {}/{} not found, and its source {ip}:{local_port} is this node itself: not \
+             forwarding to myself",
+            t.group_name,
+            t.logic.as_str()
+        ));
+    }
     let host = match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
@@ -354,7 +383,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64) -> NotLocal {
 /// The membership of a source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Membership {
-    /// Nothing is configured: forward like the C module.
+    /// Nothing is known: refuse, unless `allow_unknown_peers` (then forward like the C module).
     Unknown,
     /// A known storage, with its HTTP port if `storage_peers` gives one.
     Member(Option<u16>),
@@ -368,6 +397,19 @@ pub fn resolve_source(inst: &Instance, src: Source) -> Option<(IpAddr, Option<u1
         Source::Ip(ip) => Some((IpAddr::V4(ip), None)),
         Source::StorageId(id) => inst.storage_id_ip(id).map(|ip| (ip, None)),
     }
+}
+
+/// The file a target of this node's groups would be read from (the trunk container for trunk
+/// files), for the 404 reason; `None` for a foreign group or an index past the store paths.
+pub fn local_file(inst: &Instance, t: &Target) -> Option<std::path::PathBuf> {
+    let group = inst.conf.groups.get(t.group?)?;
+    let store = group
+        .store_paths
+        .get(usize::from(t.logic.store_path_index()))?;
+    Some(match t.info.trunk_container_path() {
+        Some(container) => store.join(container),
+        None => store.join(t.logic.local_path()),
+    })
 }
 
 /// The `Location` of a redirect: `<scheme>://<host>[:port]<url>{?|&}redirect=1`.
@@ -552,8 +594,10 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    const PORT: u16 = 8080;
+
     fn decide(i: &Instance, uri: &str, args: &str) -> Result<NotLocal, Refusal> {
-        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).map(|t| not_local(i, &t, NOW))
+        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).map(|t| not_local(i, &t, NOW, PORT))
     }
 
     #[test]
@@ -621,8 +665,14 @@ mod tests {
             decide(&i, &format!("/group1/{own}"), ""),
             Ok(NotLocal::NotFound(_))
         ));
-        // Another member, recent: forwarded (no member list: C behaviour, local port).
+        // Another storage, recent, but no member list: refused (no forwarding to any address).
         let other = name([127, 0, 0, 12], NOW - 10);
+        assert!(matches!(
+            decide(&i, &format!("/group1/{other}"), ""),
+            Ok(NotLocal::NotFound(r)) if r.contains("members are unknown")
+        ));
+        // The same with the explicit opt-in: forwarded like the C module, to the local port.
+        let i = inst("allow_unknown_peers = true\n");
         assert_eq!(
             decide(&i, &format!("/group1/{other}"), "").ok(),
             Some(NotLocal::Forward(Forward {
@@ -660,8 +710,36 @@ mod tests {
             decide(&p, &format!("/group1/{stranger}"), ""),
             Ok(NotLocal::NotFound(_))
         ));
-        assert!(i.warnings.iter().any(|w| w.contains("storage_peers")));
-        assert!(p.warnings.is_empty());
+        assert!(i
+            .warnings
+            .iter()
+            .any(|w| w.contains("allow_unknown_peers = true")));
+        assert!(!p.warnings.iter().any(|w| w.contains("storage_peers")));
+        // The loop guard holds after 32 parameters too.
+        let many: Vec<String> = (0..32).map(|n| format!("a{n}={n}")).collect();
+        let args = format!("{}&redirect=1", many.join("&"));
+        assert!(matches!(
+            decide(&p, &format!("/group1/{other}"), &args),
+            Ok(NotLocal::BadRequest(_))
+        ));
+        // A foreign group whose source is this node (127.0.0.11, same port): never forwarded.
+        let own = name([127, 0, 0, 11], NOW - 10);
+        let p = inst("storage_peers = 127.0.0.11, 127.0.0.12\n");
+        assert!(matches!(
+            decide(&p, &format!("/group9/{own}"), ""),
+            Ok(NotLocal::BadRequest(r)) if r.contains("this node itself")
+        ));
+    }
+
+    #[test]
+    fn redirect_anywhere() {
+        assert!(has_redirect_param(b"redirect=1"));
+        assert!(has_redirect_param(b"a=1&redirect"));
+        assert!(!has_redirect_param(b"redirects=1&x=redirect"));
+        let many: Vec<String> = (0..100).map(|n| format!("k{n}=v")).collect();
+        assert!(has_redirect_param(
+            format!("{}&redirect=1", many.join("&")).as_bytes()
+        ));
     }
 
     #[test]

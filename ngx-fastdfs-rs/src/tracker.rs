@@ -1,11 +1,14 @@
-//! Spec §4.3: ask the trackers for `storage_sync_file_max_delay`, `use_storage_id` and the storage-id
-//! table. This runs once per configuration load (in the nginx master, or in `nginx -t`), where
-//! blocking I/O is allowed; workers never talk to a tracker. Every failure is logged and leaves the
-//! local defaults in place, like the C module.
+//! Spec §4.3: ask the trackers for `storage_sync_file_max_delay`, `use_storage_id`, the storage-id
+//! table and the storage list. This runs once per configuration load in the nginx master (start,
+//! reload), where blocking I/O is allowed; workers never talk to a tracker, `nginx -s …` never does
+//! and `nginx -t` only with `tracker_at_config_test = true`. The whole exchange is bounded by
+//! [`TOTAL_BUDGET`] whatever the config's timeouts say, so a tracker that accepts and never answers
+//! cannot stall nginx. Every failure is logged; the last good answer, cached under `base_path`
+//! ([`crate::cache`]), stands in when no tracker answers.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fdfs_client::conf::ini::parse_bool;
 use fdfs_client::conf::StorageIdsConf;
@@ -15,10 +18,45 @@ use fdfs_client::proto::{
 };
 
 use crate::instance::Instance;
-use crate::Level;
+use crate::{Level, LoadMode};
 
-/// Connection attempts per tracker (the C module makes 3, 1 s apart).
+/// Connection attempts per tracker (the C module makes 3, 1 s apart), within [`TOTAL_BUDGET`].
 const ROUNDS: usize = 3;
+
+/// The whole tracker exchange at configuration load (every tracker, every round) ends after this,
+/// whatever `connect_timeout` and `network_timeout` say: nginx start, reload and `-t` wait no longer.
+pub const TOTAL_BUDGET: Duration = Duration::from_secs(5);
+
+/// One connect, write or read waits at most this long (or the config's timeout when shorter), so a
+/// hung first tracker leaves time for the next one.
+pub const STEP_LIMIT: Duration = Duration::from_secs(2);
+
+/// The time left for the tracker exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    /// A budget of `total` from now.
+    pub fn new(total: Duration) -> Budget {
+        Budget {
+            deadline: Instant::now() + total,
+        }
+    }
+
+    /// The wait for one step: the configured timeout capped by [`STEP_LIMIT`] and the time left;
+    /// `None` once the budget is spent.
+    pub fn step(&self, configured: Duration) -> Option<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| configured.min(STEP_LIMIT).min(left))
+    }
+
+    /// True once the budget is spent.
+    pub fn spent(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+}
 
 /// Why one exchange with a tracker failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +69,16 @@ pub enum TrackerError {
         /// The error.
         err: std::io::Error,
     },
+    /// No answer in time (a read or connect timeout, or the total budget ran out).
+    #[error("{addr}: timed out after {waited:?} ({what})")]
+    Timeout {
+        /// The tracker.
+        addr: SocketAddr,
+        /// What was being waited for.
+        what: &'static str,
+        /// How long this step waited.
+        waited: Duration,
+    },
     /// A reply that does not decode, or a non-zero status.
     #[error("{addr}: {msg}")]
     Proto {
@@ -41,19 +89,94 @@ pub enum TrackerError {
     },
 }
 
-fn call<Q: Request>(
+/// One socket step of an exchange: its timeout and how to name a failure.
+struct Step {
     addr: SocketAddr,
-    req: &Q,
-    connect: Duration,
+    what: &'static str,
+    waited: Duration,
+}
+
+impl Step {
+    /// A read/connect timeout surfaces as `WouldBlock` (EAGAIN) or `TimedOut`: call it a timeout.
+    fn err(&self, err: std::io::Error) -> TrackerError {
+        match err.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => self.timeout(),
+            _ => TrackerError::Io {
+                addr: self.addr,
+                err,
+            },
+        }
+    }
+
+    fn timeout(&self) -> TrackerError {
+        TrackerError::Timeout {
+            addr: self.addr,
+            what: self.what,
+            waited: self.waited,
+        }
+    }
+}
+
+/// The per-step wait, or a timeout error when the budget is spent.
+fn step(
+    budget: &Budget,
+    addr: SocketAddr,
+    what: &'static str,
+    configured: Duration,
+) -> Result<Step, TrackerError> {
+    match budget.step(configured) {
+        Some(waited) => Ok(Step { addr, what, waited }),
+        None => Err(TrackerError::Timeout {
+            addr,
+            what: "the total budget of the tracker exchange is spent",
+            waited: TOTAL_BUDGET,
+        }),
+    }
+}
+
+/// `read_exact` where every read waits at most one budget step (a tracker that drips bytes cannot
+/// outlast the budget either).
+fn read_exact_within(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    budget: &Budget,
+    addr: SocketAddr,
     network: Duration,
-) -> Result<Q::Reply, TrackerError> {
-    let io = |err| TrackerError::Io { addr, err };
-    let mut s = TcpStream::connect_timeout(&addr, connect).map_err(io)?;
-    s.set_read_timeout(Some(network)).map_err(io)?;
-    s.set_write_timeout(Some(network)).map_err(io)?;
-    s.write_all(&req.to_frame()).map_err(io)?;
+) -> Result<(), TrackerError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let st = step(budget, addr, "waiting for the reply", network)?;
+        s.set_read_timeout(Some(st.waited)).map_err(|e| st.err(e))?;
+        match s.read(&mut buf[filled..]) {
+            Ok(0) => return Err(st.err(ErrorKind::UnexpectedEof.into())),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(st.err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The timeouts of one configuration load.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// `connect_timeout`.
+    pub connect: Duration,
+    /// `network_timeout`.
+    pub network: Duration,
+    /// The time left.
+    pub budget: Budget,
+}
+
+fn call<Q: Request>(addr: SocketAddr, req: &Q, t: &Timeouts) -> Result<Q::Reply, TrackerError> {
+    let st = step(&t.budget, addr, "connecting", t.connect)?;
+    let mut s = TcpStream::connect_timeout(&addr, st.waited).map_err(|e| st.err(e))?;
+    let st = step(&t.budget, addr, "sending the request", t.network)?;
+    s.set_write_timeout(Some(st.waited))
+        .map_err(|e| st.err(e))?;
+    s.write_all(&req.to_frame()).map_err(|e| st.err(e))?;
     let mut h = [0u8; HEADER_LEN];
-    s.read_exact(&mut h).map_err(io)?;
+    read_exact_within(&mut s, &mut h, &t.budget, addr, t.network)?;
     let header = Header::decode(&h);
     if header.body_len > <Q::Reply as Reply>::MAX_BODY {
         return Err(TrackerError::Proto {
@@ -62,7 +185,7 @@ fn call<Q: Request>(
         });
     }
     let mut body = vec![0u8; header.body_len as usize];
-    s.read_exact(&mut body).map_err(io)?;
+    read_exact_within(&mut s, &mut body, &t.budget, addr, t.network)?;
     <Q::Reply as Reply>::decode_reply(&header, &body).map_err(|e| TrackerError::Proto {
         addr,
         msg: e.to_string(),
@@ -70,7 +193,7 @@ fn call<Q: Request>(
 }
 
 /// What the trackers said.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TrackerParams {
     /// `storage_sync_file_max_delay`.
     pub sync_max_delay: Option<i64>,
@@ -78,38 +201,34 @@ pub struct TrackerParams {
     pub use_storage_id: bool,
     /// The storage-id table, when `use_storage_id`.
     pub storage_ids: Option<StorageIdsConf>,
+    /// The table as the tracker sent it (what the cache keeps).
+    pub storage_ids_text: Option<String>,
     /// The addresses of every storage the tracker knows (the cluster members).
     pub members: Vec<IpAddr>,
+    /// The groups the tracker knows.
+    pub groups: Vec<String>,
 }
 
-fn list_members(
-    addr: SocketAddr,
-    connect: Duration,
-    network: Duration,
-) -> Result<Vec<IpAddr>, TrackerError> {
-    let groups: GroupStats = call(addr, &ListAllGroups, connect, network)?;
+/// The groups and the addresses of their storages.
+type Listing = (Vec<String>, Vec<IpAddr>);
+
+fn list_members(addr: SocketAddr, t: &Timeouts) -> Result<Listing, TrackerError> {
+    let groups: GroupStats = call(addr, &ListAllGroups, t)?;
+    let mut names = Vec::new();
     let mut out = Vec::new();
     for g in &groups.groups {
-        let list: StorageStats = call(
-            addr,
-            &ListStorage::new(g.group_name.clone()),
-            connect,
-            network,
-        )?;
+        names.push(g.group_name.clone());
+        let list: StorageStats = call(addr, &ListStorage::new(g.group_name.clone()), t)?;
         for s in &list.storages {
             if let Some(ip) = crate::instance::parse_ip(&s.ip_addr) {
                 out.push(ip);
             }
         }
     }
-    Ok(out)
+    Ok((names, out))
 }
 
-fn fetch_ids(
-    addr: SocketAddr,
-    connect: Duration,
-    network: Duration,
-) -> Result<StorageIdsConf, TrackerError> {
+fn fetch_ids(addr: SocketAddr, t: &Timeouts) -> Result<(StorageIdsConf, String), TrackerError> {
     let mut text = String::new();
     let mut start = 0u32;
     // 6.12+ trackers want the 5-byte body, older ones the 4-byte one: try the new form first.
@@ -119,7 +238,7 @@ fn fetch_ids(
             start_index: start,
             allow_empty,
         };
-        let reply: StorageIds = match call(addr, &req, connect, network) {
+        let reply: StorageIds = match call(addr, &req, t) {
             Ok(r) => r,
             Err(TrackerError::Proto { .. }) if allow_empty.is_some() && start == 0 => {
                 allow_empty = None;
@@ -136,55 +255,66 @@ fn fetch_ids(
             break;
         }
     }
-    StorageIdsConf::parse_str(&text, &format!("storage ids from tracker {addr}")).map_err(|e| {
-        TrackerError::Proto {
+    let ids = StorageIdsConf::parse_str(&text, &format!("storage ids from tracker {addr}"))
+        .map_err(|e| TrackerError::Proto {
             addr,
             msg: e.to_string(),
-        }
-    })
+        })?;
+    Ok((ids, text))
 }
 
-/// Ask the trackers in order, [`ROUNDS`] rounds, 1 s apart; the first that answers wins.
+/// Ask the trackers in order, up to [`ROUNDS`] rounds 1 s apart, within the budget of `t`; the
+/// first that answers wins.
 pub fn fetch(
     trackers: &[SocketAddr],
-    connect: Duration,
-    network: Duration,
+    t: &Timeouts,
     log: &mut dyn FnMut(Level, &str),
 ) -> Option<TrackerParams> {
     for round in 0..ROUNDS {
         if round > 0 {
-            std::thread::sleep(Duration::from_secs(1));
+            match t.budget.step(Duration::from_secs(1)) {
+                Some(pause) => std::thread::sleep(pause),
+                None => break,
+            }
         }
         for &addr in trackers {
-            let params = match call(addr, &StorageParameterReq, connect, network) {
-                Ok(p) => p,
-                Err(e) => {
-                    log(Level::Warn, &format!("tracker parameters: {e}"));
-                    continue;
-                }
-            };
-            let mut out = TrackerParams {
-                sync_max_delay: params
-                    .get("storage_sync_file_max_delay")
-                    .and_then(|v| v.trim().parse().ok()),
-                use_storage_id: params.get("use_storage_id").is_some_and(parse_bool),
-                storage_ids: None,
-                members: Vec::new(),
-            };
-            match list_members(addr, connect, network) {
-                Ok(m) => out.members = m,
-                Err(e) => log(Level::Warn, &format!("tracker storage list: {e}")),
+            if t.budget.spent() {
+                break;
             }
-            if out.use_storage_id {
-                match fetch_ids(addr, connect, network) {
-                    Ok(ids) => out.storage_ids = Some(ids),
-                    Err(e) => log(Level::Warn, &format!("tracker storage ids: {e}")),
-                }
+            match ask(addr, t, log) {
+                Ok(p) => return Some(p),
+                Err(e) => log(Level::Warn, &format!("tracker parameters: {e}")),
             }
-            return Some(out);
         }
     }
     None
+}
+
+/// One tracker: its parameters, then (best effort) its storage list and storage ids.
+fn ask(
+    addr: SocketAddr,
+    t: &Timeouts,
+    log: &mut dyn FnMut(Level, &str),
+) -> Result<TrackerParams, TrackerError> {
+    let params = call(addr, &StorageParameterReq, t)?;
+    let mut out = TrackerParams {
+        sync_max_delay: params
+            .get("storage_sync_file_max_delay")
+            .and_then(|v| v.trim().parse().ok()),
+        use_storage_id: params.get("use_storage_id").is_some_and(parse_bool),
+        ..TrackerParams::default()
+    };
+    match list_members(addr, t) {
+        Ok((groups, members)) => (out.groups, out.members) = (groups, members),
+        Err(e) => log(Level::Warn, &format!("tracker storage list: {e}")),
+    }
+    if out.use_storage_id {
+        match fetch_ids(addr, t) {
+            Ok((ids, text)) => (out.storage_ids, out.storage_ids_text) = (Some(ids), Some(text)),
+            Err(e) => log(Level::Warn, &format!("tracker storage ids: {e}")),
+        }
+    }
+    Ok(out)
 }
 
 /// Resolve `tracker_server` entries (blocking DNS is fine at configuration time).
@@ -204,42 +334,136 @@ pub fn tracker_addrs(inst: &Instance, log: &mut dyn FnMut(Level, &str)) -> Vec<S
     out
 }
 
-/// Ask the trackers; every failure is logged and the defaults stay in place.
-pub fn load_from_trackers(inst: &mut Instance, log: &mut dyn FnMut(Level, &str)) {
+/// The `tracker_server` list as written (the key of the cached answer).
+pub fn tracker_key(inst: &Instance) -> String {
+    inst.conf
+        .tracker_servers
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t.host(),
+                t.port_or(fdfs_client::conf::mod_fastdfs::DEFAULT_TRACKER_PORT)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The tracker step of a configuration load: ask the trackers (not for `nginx -s`, and for
+/// `nginx -t` only with `tracker_at_config_test`), cache a good answer, fall back to the cached one.
+/// Every failure is logged; the local defaults stay when nothing is known.
+pub fn load_from_trackers(inst: &mut Instance, mode: LoadMode, log: &mut dyn FnMut(Level, &str)) {
+    let file = inst.conf.file.clone();
+    let asks = match mode {
+        LoadMode::Signal => return,
+        LoadMode::Test => inst.conf.tracker_at_config_test,
+        LoadMode::Start => true,
+    };
+    if !asks {
+        log(
+            Level::Notice,
+            &format!(
+                "{file}: nginx -t does not ask the trackers (tracker_at_config_test = true makes it); \
+                 checking against the cached tracker answer if there is one"
+            ),
+        );
+        use_cache(inst, log);
+        return;
+    }
     let addrs = tracker_addrs(inst, log);
-    if addrs.is_empty() {
+    let answer = if addrs.is_empty() {
         log(
             Level::Warn,
             &format!(
-                "{}: load_fdfs_parameters_from_tracker is set but no tracker_server resolves; \
-                 using the local defaults",
-                inst.conf.file
+                "{file}: load_fdfs_parameters_from_tracker is set but no tracker_server resolves"
             ),
         );
-        return;
-    }
-    let connect = Duration::from_secs(inst.conf.connect_timeout.max(1) as u64);
-    let network = Duration::from_secs(inst.conf.network_timeout.max(1) as u64);
-    match fetch(&addrs, connect, network, log) {
+        None
+    } else {
+        let t = Timeouts {
+            connect: Duration::from_secs(inst.conf.connect_timeout.max(1) as u64),
+            network: Duration::from_secs(inst.conf.network_timeout.max(1) as u64),
+            budget: Budget::new(TOTAL_BUDGET),
+        };
+        fetch(&addrs, &t, log)
+    };
+    match answer {
         Some(p) => {
             log(
                 Level::Notice,
                 &format!(
-                    "{}: from the tracker: storage_sync_file_max_delay={:?} use_storage_id={} ({} storage ids), {} storages",
-                    inst.conf.file,
-                    p.sync_max_delay,
+                    "{file}: from the tracker: storage_sync_file_max_delay={} use_storage_id={} ({} storage ids), {} storages",
+                    p.sync_max_delay.map_or_else(|| "(not sent)".to_owned(), |d| d.to_string()),
                     p.use_storage_id,
                     p.storage_ids.as_ref().map_or(0, |t| t.entries.len()),
                     p.members.len()
                 ),
             );
-            inst.apply_tracker(p.sync_max_delay, p.storage_ids, p.members);
+            if let Some(path) = crate::cache::path(inst) {
+                if let Err(e) = crate::cache::store(&path, &tracker_key(inst), &p) {
+                    log(
+                        Level::Warn,
+                        &format!(
+                            "{file}: cannot cache the tracker answer in {}: {e}",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+            inst.apply_tracker(p);
         }
-        None => log(
+        None => {
+            log(
+                Level::Warn,
+                &format!(
+                    "{file}: no tracker answered within {} s (the bound of the whole tracker exchange)",
+                    TOTAL_BUDGET.as_secs()
+                ),
+            );
+            use_cache(inst, log);
+        }
+    }
+}
+
+/// Apply the cached answer, if there is a usable one, and say which.
+fn use_cache(inst: &mut Instance, log: &mut dyn FnMut(Level, &str)) {
+    let file = inst.conf.file.clone();
+    let Some(path) = crate::cache::path(inst) else {
+        log(
+            Level::Warn,
+            &format!("{file}: no base_path, so no cached tracker answer; using the local defaults"),
+        );
+        return;
+    };
+    match crate::cache::load(&path, &tracker_key(inst)) {
+        Ok(Some(c)) => {
+            log(
+                Level::Notice,
+                &format!(
+                    "{file}: using the cached tracker answer {} (written at unix time {}): {} storages, {} groups",
+                    path.display(),
+                    c.written,
+                    c.params.members.len(),
+                    c.params.groups.len()
+                ),
+            );
+            inst.apply_tracker(c.params);
+        }
+        Ok(None) => log(
             Level::Warn,
             &format!(
-                "{}: no tracker answered; using the local defaults (storage_sync_file_max_delay={})",
-                inst.conf.file, inst.sync_max_delay
+                "{file}: no cached tracker answer in {}; using the local defaults \
+                 (storage_sync_file_max_delay={})",
+                path.display(),
+                inst.sync_max_delay
+            ),
+        ),
+        Err(e) => log(
+            Level::Warn,
+            &format!(
+                "{file}: the cached tracker answer {} is not usable ({e}); using the local defaults",
+                path.display()
             ),
         ),
     }

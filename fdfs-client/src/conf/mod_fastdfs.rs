@@ -75,6 +75,8 @@ pub struct GroupConf {
     pub store_paths: Vec<PathBuf>,
     /// `store_path{N}_readonly` for each store path (false; parsed but unused by the C module).
     pub store_paths_readonly: Vec<bool>,
+    /// The file and line of its `group_name` (for warnings about it; 0 when unknown).
+    pub group_name_at: (String, usize),
 }
 
 /// The `anti_steal_bypass_header_name` / `_value` pair (v1.27).
@@ -132,6 +134,13 @@ pub struct ModFastdfsConf {
     /// NEW: `storage_peers = ip[:port], ...` (repeatable): the cluster members this node may proxy or
     /// redirect to.
     pub storage_peers: Vec<ServerAddr>,
+    /// NEW: `allow_unknown_peers` (false): when no member list is known (no `storage_peers`, no
+    /// storage ids, no tracker answer), forward to whatever source address a file id names, like the
+    /// C module. Off by default: a forged id could make the node fetch from any address (SSRF).
+    pub allow_unknown_peers: bool,
+    /// NEW: `tracker_at_config_test` (false): `nginx -t` asks the trackers too (by default it uses
+    /// the cached last answer only, so a hung tracker cannot stall a config test).
+    pub tracker_at_config_test: bool,
     /// The `http.*` keys (usually from `#include http.conf`).
     pub http: HttpConf,
     /// Things worth logging that do not stop the C module: ignored lines and boolean values that are
@@ -150,6 +159,8 @@ pub const BOOL_KEYS: &[&str] = &[
     "http.multi_range.enabled",
     "http.multi_range.enabed",
     "http.anti_steal.check_token",
+    "allow_unknown_peers",
+    "tracker_at_config_test",
 ];
 
 fn int_key(s: &Section, key: &str, default: i64) -> Result<i64, ConfError> {
@@ -337,6 +348,7 @@ impl ModFastdfsConf {
                 storage_server_port,
                 store_paths: store_paths(ini, g, Some(bp), "")?,
                 store_paths_readonly: readonly_flags(g),
+                group_name_at: entry_at(ini, g, "group_name"),
             });
         } else {
             if !url_have_group_name {
@@ -376,6 +388,7 @@ impl ModFastdfsConf {
                     )?,
                     store_paths: store_paths(ini, s, None, &format!(" in [{name}]"))?,
                     store_paths_readonly: readonly_flags(s),
+                    group_name_at: entry_at(ini, s, "group_name"),
                 });
             }
         }
@@ -438,6 +451,8 @@ impl ModFastdfsConf {
             groups,
             anti_steal_bypass_header,
             storage_peers,
+            allow_unknown_peers: g.get_bool("allow_unknown_peers", false),
+            tracker_at_config_test: g.get_bool("tracker_at_config_test", false),
             http,
             warnings,
         })
@@ -452,6 +467,12 @@ impl ModFastdfsConf {
     pub fn is_multi_group(&self) -> bool {
         self.group_count > 0
     }
+}
+
+/// Where `key` of section `s` was written (file, line); the top file and 0 when absent.
+fn entry_at(ini: &Ini, s: &Section, key: &str) -> (String, usize) {
+    s.entry(key)
+        .map_or_else(|| (ini.file.clone(), 0), |e| (e.file.clone(), e.line))
 }
 
 fn check_group_name(s: &Section, name: &str) -> Result<(), ConfError> {

@@ -70,20 +70,47 @@ pub fn make_prefix() -> io::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// Run `nginx -t` on `http_body` (with the module loaded).
+/// Not a timed assertion: the generous bound after which a `nginx -t`/`-s` run counts as hung.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Run `cmd` to completion, or kill it after `deadline` and return an error saying so.
+pub fn output_within(cmd: &mut Command, deadline: Duration) -> io::Result<Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let end = Instant::now() + deadline;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            let out = child.wait_with_output()?;
+            return Err(io::Error::other(format!(
+                "{cmd:?} did not finish within {deadline:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output()
+}
+
+/// Run `nginx -t` on `http_body` (with the module loaded), within [`COMMAND_DEADLINE`].
 pub fn test_config(module: &Path, http_body: &str) -> io::Result<Output> {
     let dir = make_prefix()?;
     let conf = dir.path().join("conf/nginx.conf");
     fs::write(&conf, main_conf(dir.path(), module, http_body))?;
-    Command::new(NGINX_BIN)
-        .arg("-t")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(dir.path().join("logs/error.log"))
-        .output()
+    output_within(
+        Command::new(NGINX_BIN)
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("logs/error.log")),
+        COMMAND_DEADLINE,
+    )
 }
 
 impl Nginx {
@@ -180,6 +207,23 @@ impl Nginx {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+
+    /// Run this nginx binary on this instance's prefix and config with extra arguments (`-t`,
+    /// `-s reopen`…), within [`COMMAND_DEADLINE`].
+    pub fn command(&self, args: &[&str]) -> io::Result<Output> {
+        let p = self.dir.path();
+        output_within(
+            Command::new(NGINX_BIN)
+                .args(args)
+                .arg("-p")
+                .arg(p)
+                .arg("-c")
+                .arg(p.join("conf/nginx.conf"))
+                .arg("-e")
+                .arg(p.join("logs/error.log")),
+            COMMAND_DEADLINE,
+        )
     }
 
     /// The listen addresses.

@@ -163,6 +163,8 @@ struct Opts {
     fail_file: bool,
     network_timeout: u32,
     loc_extra: String,
+    /// Lines appended to every mod_fastdfs.conf.
+    conf_extra: String,
 }
 
 impl Default for Opts {
@@ -174,6 +176,7 @@ impl Default for Opts {
             fail_file: false,
             network_timeout: 30,
             loc_extra: "proxy_read_timeout 2s;".into(),
+            conf_extra: String::new(),
         }
     }
 }
@@ -234,6 +237,7 @@ fn mod_conf(dir: &Path, group: &str, store: &Path, alias: &str, o: &Opts, peers:
     if o.peers {
         s.push_str(&format!("storage_peers = {peers}\n"));
     }
+    s.push_str(&o.conf_extra);
     s.push_str("#include http.conf\n");
     let mut http = String::from(
         "http.default_content_type = application/octet-stream\n\
@@ -771,9 +775,11 @@ fn not_local_rules_and_proxy() {
     fs::remove_file(fx.stores[0].join("data").join(&stale[4..])).expect("rm");
     let r = fx.get(S1, &url("group1", &stale), &[]);
     assert_eq!(r.status, 404);
-    // D13: unknown group with an s1 id: forwarded (foreign group) to s1, whose loop guard says 400.
+    // D13: unknown group with an s1 id: its source is s1 itself, so it is not forwarded (a loop):
+    // 400 like the C module (whose second hop refuses "redirect again").
     let r = fx.get(S1, &url("group9", &mine), &[]);
     assert_eq!(r.status, 400);
+    assert!(fx.nginx.error_log().contains("is this node itself"));
     // Only cluster members: a source that is not a known storage is refused.
     let stranger = put(
         &fx.stores[0],
@@ -836,9 +842,36 @@ fn proxy_timeouts_default_from_mod_fastdfs_conf() {
     fx.finish();
 }
 
+/// Issue 9 item 2: with no member list (no storage_peers, storage ids or tracker answer) a file id's
+/// source address is not trusted: 404 with the reason, no connection. `allow_unknown_peers = true`
+/// forwards like the C module. The stranger is a loopback address nothing listens on, so the old
+/// behaviour shows as a 502 (a connect was tried) and no traffic can leave the machine.
 #[test]
-fn without_members_forwards_like_c() {
+fn unknown_members_refuse_unless_allowed() {
     let Some(m) = module() else { return };
+    let recent = now() - 60;
+    let setup = |fx: &Fx| {
+        let e = put(
+            &fx.stores[1],
+            S2,
+            recent,
+            "txt",
+            b"from s2\n",
+            Kind::Normal,
+            41,
+        );
+        let x = put(
+            &fx.stores[0],
+            STRANGER,
+            recent,
+            "jpg",
+            b"x",
+            Kind::Normal,
+            42,
+        );
+        fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
+        (url("group1", &e), url("group1", &x))
+    };
     let fx = Fx::start(
         &m,
         Opts {
@@ -846,37 +879,40 @@ fn without_members_forwards_like_c() {
             ..Opts::default()
         },
     );
-    let recent = now() - 60;
-    let e = put(
-        &fx.stores[1],
-        S2,
-        recent,
-        "txt",
-        b"from s2\n",
-        Kind::Normal,
-        41,
+    let (from_s2, stranger) = setup(&fx);
+    assert_eq!(fx.get(S1, &from_s2, &[]).status, 404);
+    assert_eq!(fx.get(S1, &stranger, &[]).status, 404);
+    let log = fx.nginx.error_log();
+    assert!(
+        log.contains("allow_unknown_peers = true to forward"),
+        "the start warns: {log}"
     );
-    // Port = the local port of the client connection (all storages share it).
-    let r = fx.get(S1, &url("group1", &e), &[]);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body, b"from s2\n");
+    assert!(
+        log.contains(&format!("not forwarding to its source {S2}"))
+            && log.contains(&format!("not forwarding to its source {STRANGER}")),
+        "{log}"
+    );
+    assert!(!fx.nginx.access_log().contains(" proxy"));
+    fx.finish();
+
+    // The explicit opt-in: forwarded to the source at the local port (all storages share it).
+    let fx = Fx::start(
+        &m,
+        Opts {
+            peers: false,
+            conf_extra: "allow_unknown_peers = true\n".into(),
+            ..Opts::default()
+        },
+    );
+    let (from_s2, stranger) = setup(&fx);
+    let r = fx.get(S1, &from_s2, &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"from s2\n"[..]));
     // D6: no storage there: the module forwards and nginx answers 502.
-    let x = put(
-        &fx.stores[0],
-        STRANGER,
-        recent,
-        "jpg",
-        b"x",
-        Kind::Normal,
-        42,
-    );
-    fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
-    let r = fx.get(S1, &url("group1", &x), &[]);
-    assert_eq!(r.status, 502);
+    assert_eq!(fx.get(S1, &stranger, &[]).status, 502);
     assert!(fx
         .nginx
         .error_log()
-        .contains("neither storage_peers, nor a storage id table"));
+        .contains("allow_unknown_peers = true: files"));
     fx.finish();
 }
 
@@ -1615,5 +1651,416 @@ fn stock_multi_group_config() {
     // A file of group1 asked as group2: not on group2's disk, its source is this host: 404.
     let r = request(addr(S1, port), "GET", &url("group2", &f1), &[]).expect("get");
     assert_eq!(r.status, 404);
+    assert!(!nginx.worker_crashed());
+}
+
+/// Issue 9 item 13: the loop guard holds whatever the query holds. The C module (and this one before
+/// the fix) parsed 32 parameters, so the appended `redirect=1` was the 33rd and never seen: a file
+/// whose source is this very node proxied to itself until nginx ran out of connections. Now
+/// `redirect` is found anywhere, and a forward to this node itself is refused.
+#[test]
+fn loop_guard_holds_with_many_parameters() {
+    let Some(m) = module() else { return };
+    let fx = Fx::start(&m, Opts::default());
+    let recent = now() - 60;
+    let many: Vec<String> = (0..32).map(|n| format!("p{n}={n}")).collect();
+    let many = many.join("&");
+    // Source s2, missing everywhere: s1 must not forward a request that was already forwarded.
+    let gone = put(&fx.stores[0], S2, recent, "jpg", b"x", Kind::Normal, 131);
+    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let target = format!("{}?{many}&redirect=1", url("group1", &gone));
+    assert_eq!(fx.get(S1, &target, &[]).status, 400);
+    // A foreign group whose source is s1 itself, with 32 parameters: never proxied to itself.
+    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 132);
+    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let looped = format!("{}?{many}", url("group9", &mine));
+    assert_eq!(fx.get(S1, &looped, &[]).status, 400);
+    let access = fx.nginx.access_log();
+    assert!(
+        !access.contains(" proxy"),
+        "nothing is proxied for these: {access}"
+    );
+    assert_eq!(
+        access.lines().count(),
+        2,
+        "one request each, no internal hop: {access}"
+    );
+    let log = fx.nginx.error_log();
+    assert!(log.contains("redirect parameter"), "{log}");
+    assert!(log.contains("is this node itself"), "{log}");
+    assert!(!log.contains("worker_connections are not enough"), "{log}");
+    fx.finish();
+}
+
+/// The location line of the shipped storage nginx.conf (the one that holds `ngx_fastdfs_module;`).
+fn shipped_location() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nginx-conf/storage/nginx.conf");
+    let text = fs::read_to_string(&p).expect("nginx-conf/storage/nginx.conf");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "ngx_fastdfs_module;")
+        .expect("a location with ngx_fastdfs_module");
+    lines[..at]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("location"))
+        .expect("its location line")
+        .trim_end_matches('{')
+        .trim()
+        .to_string()
+}
+
+/// A file name of group1 whose source is `src`, without writing anything.
+fn name_from(src: Ipv4Addr, ts: i64, store_path_index: u8) -> String {
+    encode_logic_name(&NameSpec {
+        source: Source::Ip(src),
+        timestamp: ts,
+        size_field: SizeField::compose(1, false, false, Some(1)),
+        crc32: 9,
+        trunk: None,
+        store_path_index,
+        subdirs: (0, 0),
+        ext: "txt",
+        random_digits: "123",
+    })
+    .expect("encode")
+}
+
+/// Issue 9 item 5: with the shipped storage nginx.conf, a store path index past `store_path_count`
+/// (`/group1/M01/…` on a node with one store path) reaches the module and is a 400 with the reason,
+/// like the C module, instead of nginx's own 404 (the `M00`-only location never matched it).
+#[test]
+fn store_path_index_past_count_is_400_with_shipped_location() {
+    let Some(m) = module() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    fs::create_dir_all(store.join("data/00/00")).expect("store");
+    fs::write(
+        dir.path().join("mod_fastdfs.conf"),
+        format!(
+            "base_path={s}\ngroup_name=group1\nurl_have_group_name=true\nstore_path_count=1\n\
+             store_path0={s}\nstorage_peers = 127.0.0.1\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
+            s = store.display()
+        ),
+    )
+    .expect("conf");
+    let location = shipped_location();
+    let port = free_port(Ipv4Addr::LOCALHOST);
+    let nginx = Nginx::start(
+        &m,
+        &format!(
+            "fastdfs_config {}/mod_fastdfs.conf;\n\
+             server {{ listen 127.0.0.1:{port}; root {}; {location} {{ ngx_fastdfs_module; }} }}",
+            dir.path().display(),
+            dir.path().display()
+        ),
+        &[addr(Ipv4Addr::LOCALHOST, port)],
+    )
+    .expect("nginx");
+    let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 1);
+    assert!(name.starts_with("M01/"), "{name}");
+    let r = request(
+        addr(Ipv4Addr::LOCALHOST, port),
+        "GET",
+        &format!("/group1/{name}"),
+        &[],
+    )
+    .expect("get");
+    assert_eq!(r.status, 400, "{location}");
+    let log = nginx.error_log();
+    assert!(log.contains("store path index 1 out of range"), "{log}");
+    assert!(!nginx.worker_crashed());
+}
+
+/// Issue 9 items 3 and 4: every config warning is logged with file:line at `nginx -t` and at start
+/// (the module used to compute them and drop them): a boolean that is not one (`ture`, read as
+/// false), a line without `=`, and a store path that holds no FastDFS `data/` directory. The 404
+/// for a file of that store path names the full path looked at.
+#[test]
+fn config_warnings_are_logged() {
+    let Some(m) = module() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("empty-store");
+    fs::create_dir_all(&store).expect("store");
+    let conf = dir.path().join("mod_fastdfs.conf");
+    fs::write(
+        &conf,
+        format!(
+            "base_path={d}\n\
+             group_name=group1\n\
+             url_have_group_name = ture\n\
+             store_path0={s}\n\
+             this line has no equals sign\n\
+             storage_peers = 127.0.0.1\n\
+             http.mime_types_filename=/etc/nginx/mime.types\n\
+             http.default_content_type=application/octet-stream\n",
+            d = dir.path().display(),
+            s = store.display()
+        ),
+    )
+    .expect("conf");
+    let c = conf.display();
+    let expected = [
+        format!(
+            "{c}:3: url_have_group_name: expected true/yes/on/1 or false/no/off/0, got \"ture\""
+        ),
+        format!("{c}:5: ignored line without '='"),
+        format!(
+            "store_path0 {} holds no FastDFS data ({}/data is not a directory)",
+            store.display(),
+            store.display()
+        ),
+    ];
+    let port = free_port(Ipv4Addr::LOCALHOST);
+    // `ture` is read as false: the URL carries no group name.
+    let body = format!(
+        "fastdfs_config {c};\n\
+         server {{ listen 127.0.0.1:{port}; location ~ ^/M[0-9A-F][0-9A-F]/ {{ ngx_fastdfs_module; }} }}"
+    );
+    let out = nginx::test_config(&m, &body).expect("nginx -t");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for w in &expected {
+        assert!(err.contains(w.as_str()), "nginx -t says {w:?}:\n{err}");
+    }
+    let nginx = Nginx::start(&m, &body, &[addr(Ipv4Addr::LOCALHOST, port)]).expect("nginx");
+    let log = nginx.error_log();
+    for w in &expected {
+        assert!(log.contains(w.as_str()), "the start logs {w:?}:\n{log}");
+    }
+    // Item 4: the 404 reason names the full path it looked at.
+    let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 0);
+    let r = request(
+        addr(Ipv4Addr::LOCALHOST, port),
+        "GET",
+        &format!("/{name}"),
+        &[],
+    )
+    .expect("get");
+    assert_eq!(r.status, 404);
+    let full = store.join("data").join(&name[4..]);
+    let log = nginx.error_log();
+    assert!(
+        log.contains(&format!("(looked for {})", full.display())),
+        "{log}"
+    );
+    assert!(!nginx.worker_crashed());
+}
+
+/// A tracker stand-in on loopback that counts the connections it accepts: it relays them to a real
+/// (emulated) tracker, or, once `hang` is set (or without a tracker to relay to), accepts and never
+/// answers, like a hung tracker.
+struct FakeTracker {
+    addr: SocketAddr,
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeTracker {
+    fn start(ip: Ipv4Addr, relay_to: Option<SocketAddr>) -> FakeTracker {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let l = TcpListener::bind(addr(ip, 0)).expect("fake tracker");
+        let hang = Arc::new(AtomicBool::new(relay_to.is_none()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let fake = FakeTracker {
+            addr: l.local_addr().expect("addr"),
+            hang: hang.clone(),
+            accepted: accepted.clone(),
+        };
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                match relay_to {
+                    Some(to) if !hang.load(Ordering::SeqCst) => relay(s, to),
+                    _ => held.push(s),
+                }
+            }
+        });
+        fake
+    }
+
+    fn hang(&self) {
+        self.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Copy both ways between `client` and a new connection to `to`, each direction in a thread.
+fn relay(client: std::net::TcpStream, to: SocketAddr) {
+    let Ok(up) = std::net::TcpStream::connect(to) else {
+        return;
+    };
+    let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), up.try_clone()) else {
+        return;
+    };
+    let (mut c, mut u) = (client, up);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut u, &mut c);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// Issue 9 item 1 (and the tracker half of item 3): trackers that accept and never answer cannot
+/// stall nginx. Two of them, with `connect_timeout = network_timeout = 30` (the old module waited
+/// 3 rounds x 2 trackers x 30 s): the start is bounded (the harness gives it 30 s, the module's
+/// bound is 5 s), the log says "timed out", the last good answer cached under `base_path` stands in
+/// (its member list lets s1 proxy to s2; nothing else would), and neither `nginx -t` nor
+/// `nginx -s reopen` contacts a tracker. A `[group2]` section naming `group3`, which the trackers
+/// do not know, is a warning with file:line, from the live answer and from the cached one.
+#[test]
+fn hung_trackers_are_bounded_and_cached() {
+    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
+    use fdfs_emu::{Cluster, ClusterConfig};
+
+    let Some(m) = module() else { return };
+    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
+        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
+    }
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(1)
+            .storages_per_group(2)
+            .first_storage_ip(S1)
+            .build(),
+    )
+    .expect("emulator");
+    let storages = cluster.storages().to_vec();
+    let (s1, s2) = (&storages[0], &storages[1]);
+    cluster.pause_sync(0usize);
+    let tracker = cluster.trackers()[0];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = Client::builder()
+        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
+        .build()
+        .expect("client");
+    let data = b"on s2 only\n".to_vec();
+    let file_id = rt
+        .block_on(
+            client.upload(
+                &data,
+                &UploadOptions::new()
+                    .ext("txt")
+                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
+            ),
+        )
+        .expect("upload");
+
+    let relayed = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 26), Some(SocketAddr::V4(tracker)));
+    let hung = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 27), None);
+    let asked = || relayed.accepted() + hung.accepted();
+    let root = tempfile::tempdir().expect("tmp");
+    let base = root.path().join("base");
+    let g3 = root.path().join("g3");
+    fs::create_dir_all(g3.join("data/00/00")).expect("g3");
+    fs::create_dir_all(&base).expect("base");
+    let port = common_port();
+    let conf1 = root.path().join("s1.conf");
+    fs::write(
+        &conf1,
+        format!(
+            "connect_timeout=30\nnetwork_timeout=30\nbase_path={base}\n\
+             load_fdfs_parameters_from_tracker=true\ntracker_server={t1}\ntracker_server={t2}\n\
+             url_have_group_name=true\nresponse_mode=proxy\nif_alias_prefix=lo:a\ngroup_count=2\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n\
+             [group1]\ngroup_name=group1\nstorage_server_port={sport}\nstore_path_count=1\nstore_path0={store}\n\
+             [group2]\ngroup_name=group3\nstore_path_count=1\nstore_path0={g3}\n",
+            base = base.display(),
+            t1 = relayed.addr,
+            t2 = hung.addr,
+            sport = s1.port,
+            store = s1.store_path().display(),
+            g3 = g3.display(),
+        ),
+    )
+    .expect("s1 conf");
+    let conf2 = root.path().join("s2.conf");
+    fs::write(
+        &conf2,
+        format!(
+            "base_path={store}\ngroup_name=group1\nurl_have_group_name=true\nstore_path0={store}\n\
+             if_alias_prefix=lo:b\nstorage_peers = {S1}:{port}, {S2}:{port}\n\
+             http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=application/octet-stream\n",
+            store = s2.store_path().display(),
+        ),
+    )
+    .expect("s2 conf");
+    let body = format!(
+        "server {{ listen {S1}:{port}; location ~ ^/group[0-9]+/M00/ {{ fastdfs_config {}; ngx_fastdfs_module; }} }}\n\
+         server {{ listen {S2}:{port}; location ~ ^/group[0-9]+/M00/ {{ fastdfs_config {}; ngx_fastdfs_module; }} }}\n",
+        conf1.display(),
+        conf2.display()
+    );
+    let listen = [addr(S1, port), addr(S2, port)];
+    let group3 = format!(
+        "{}:19: group_name: [group2] names group \"group3\", which the trackers do not know",
+        conf1.display()
+    );
+    let u = format!("/{file_id}");
+
+    // A tracker answers: its answer is used and cached.
+    let nginx = Nginx::start(&m, &body, &listen).expect("nginx");
+    let log = nginx.error_log();
+    assert!(log.contains("from the tracker"), "{log}");
+    assert!(log.contains(&group3), "{log}");
+    let cache = base.join("ngx_fastdfs_tracker.cache");
+    assert!(
+        cache.is_file(),
+        "the answer is cached in {}",
+        cache.display()
+    );
+    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    assert_eq!((r.status, &r.body), (200, &data));
+    drop(nginx);
+
+    // Every tracker hangs now: the start is bounded, says "timed out" and uses the cached answer.
+    relayed.hang();
+    let before = asked();
+    let nginx = Nginx::start(&m, &body, &listen).expect("nginx starts despite hung trackers");
+    let log = nginx.error_log();
+    assert!(asked() > before, "the start asks the trackers");
+    assert!(log.contains("timed out"), "{log}");
+    assert!(!log.contains("Resource temporarily unavailable"), "{log}");
+    assert!(log.contains("using the cached tracker answer"), "{log}");
+    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    assert_eq!((r.status, &r.body), (200, &data), "members from the cache");
+    let stranger = format!("/group1/{}", name_from(STRANGER, now() - 10, 0));
+    let r = request(addr(S1, port), "GET", &stranger, &[]).expect("get");
+    assert_eq!(r.status, 404);
+    assert!(nginx.error_log().contains("not a known storage"));
+
+    // `nginx -t` and `nginx -s` ask no tracker; -t checks against the cached answer.
+    let before = asked();
+    let logged = nginx.error_log().len();
+    let out = nginx.command(&["-t"]).expect("nginx -t finishes");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&group3), "{err}");
+    let log = nginx.error_log();
+    let new = log.get(logged..).unwrap_or("");
+    assert!(new.contains("nginx -t does not ask the trackers"), "{new}");
+    assert!(new.contains("using the cached tracker answer"), "{new}");
+    let out = nginx
+        .command(&["-s", "reopen"])
+        .expect("nginx -s reopen finishes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(asked(), before, "nginx -t and -s contact no tracker");
     assert!(!nginx.worker_crashed());
 }
