@@ -368,7 +368,8 @@ pub fn load_from_trackers(inst: &mut Instance, mode: LoadMode, log: &mut dyn FnM
                  checking against the cached tracker answer if there is one"
             ),
         );
-        use_cache(inst, log);
+        // Before the first start there is no cache yet: that is no reason to warn at `nginx -t`.
+        use_cache(inst, Level::Notice, log);
         return;
     }
     let addrs = tracker_addrs(inst, log);
@@ -421,13 +422,13 @@ pub fn load_from_trackers(inst: &mut Instance, mode: LoadMode, log: &mut dyn FnM
                     TOTAL_BUDGET.as_secs()
                 ),
             );
-            use_cache(inst, log);
+            use_cache(inst, Level::Warn, log);
         }
     }
 }
 
-/// Apply the cached answer, if there is a usable one, and say which.
-fn use_cache(inst: &mut Instance, log: &mut dyn FnMut(Level, &str)) {
+/// Apply the cached answer, if there is a usable one, and say which (a missing one at `absent`).
+fn use_cache(inst: &mut Instance, absent: Level, log: &mut dyn FnMut(Level, &str)) {
     let file = inst.conf.file.clone();
     let Some(path) = crate::cache::path(inst) else {
         log(
@@ -451,7 +452,7 @@ fn use_cache(inst: &mut Instance, log: &mut dyn FnMut(Level, &str)) {
             inst.apply_tracker(c.params);
         }
         Ok(None) => log(
-            Level::Warn,
+            absent,
             &format!(
                 "{file}: no cached tracker answer in {}; using the local defaults \
                  (storage_sync_file_max_delay={})",
