@@ -65,8 +65,10 @@ nginx-custom:
 # panic becomes a 500 and the worker lives. Built first: both land on the same cargo output file.
 module: $(NGINX_TREE)
 	@mkdir -p $(dir $(MODULE_SO))
+ifeq ($(NGINX_TREE),nginx-src)
 	$(CARGO) build --release -p ngx-fastdfs-rs --features panic-probe
 	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO:.so=_probe.so)
+endif
 	$(CARGO) build --release -p ngx-fastdfs-rs
 	install -m 0644 $(TARGET_DIR)/release/libngx_http_fastdfs_module.so $(MODULE_SO)
 	@echo "module: $(MODULE_SO)"
