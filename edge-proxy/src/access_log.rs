@@ -1,37 +1,225 @@
-//! The access log: one line per request, appended to a file (or written to stdout with `-`).
+//! The access log: one line per request, appended to a file (or written to stdout with `-`), in
+//! nginx's `combined` format, by default followed by the cache status, the storages tried, the
+//! request time and the error if any (`[server] access_log_format = "edge"`).
+//!
+//! As nginx does, the time is `[03/Dec/2026:13:16:10 +0000]` and `"`, `\`, control characters
+//! and bytes above 0x7e in logged values are written `\xHH`, so a value cannot end its field.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-pub enum AccessLog {
+use crate::config::AccessLogFormat;
+
+enum Target {
     Stdout,
     File(Mutex<File>),
 }
 
+pub struct AccessLog {
+    target: Target,
+    format: AccessLogFormat,
+}
+
+/// What one line says about a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub client: Option<IpAddr>,
+    pub method: &'a str,
+    /// The request target as received.
+    pub uri: &'a str,
+    /// `HTTP/1.1`
+    pub version: &'a str,
+    pub status: u16,
+    pub body_bytes: usize,
+    pub referer: Option<&'a [u8]>,
+    pub user_agent: Option<&'a [u8]>,
+    /// `X-Cache-Status`, `-` when none.
+    pub cache: &'a str,
+    pub upstream: &'a [SocketAddr],
+    /// Seconds since the request started.
+    pub request_time: f64,
+    pub error: Option<&'a str>,
+}
+
+/// Appends `b` as nginx escapes log variables.
+fn escape_into(out: &mut String, b: &[u8]) {
+    for &c in b {
+        if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
+            out.push_str(&format!("\\x{c:02X}"));
+        } else {
+            out.push(char::from(c));
+        }
+    }
+}
+
+fn field(out: &mut String, v: Option<&[u8]>) {
+    match v {
+        Some(v) if !v.is_empty() => escape_into(out, v),
+        _ => out.push('-'),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// nginx's `$time_local` in UTC: `03/Dec/2026:13:16:10 +0000`.
+pub fn nginx_time(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// One line (with its newline) for `e` at time `now`.
+pub fn format_line(format: AccessLogFormat, e: &Entry, now: SystemTime) -> String {
+    let mut s = String::with_capacity(256);
+    s.push_str(&e.client.map_or_else(|| "-".to_string(), |i| i.to_string()));
+    s.push_str(" - - [");
+    s.push_str(&nginx_time(now));
+    s.push_str("] \"");
+    escape_into(&mut s, e.method.as_bytes());
+    s.push(' ');
+    escape_into(&mut s, e.uri.as_bytes());
+    s.push(' ');
+    escape_into(&mut s, e.version.as_bytes());
+    s.push_str(&format!("\" {} {} \"", e.status, e.body_bytes));
+    field(&mut s, e.referer);
+    s.push_str("\" \"");
+    field(&mut s, e.user_agent);
+    s.push('"');
+    if format == AccessLogFormat::Edge {
+        let upstream: Vec<String> = e.upstream.iter().map(|a| a.to_string()).collect();
+        let upstream = if upstream.is_empty() {
+            "-".to_string()
+        } else {
+            upstream.join(", ")
+        };
+        s.push_str(&format!(
+            " cache={} upstream={upstream} rt={:.3}",
+            e.cache, e.request_time
+        ));
+        if let Some(err) = e.error {
+            s.push_str(" err=\"");
+            escape_into(&mut s, err.as_bytes());
+            s.push('"');
+        }
+    }
+    s.push('\n');
+    s
+}
+
 impl AccessLog {
     /// `-` = stdout, anything else = a file opened for appending.
-    pub fn open(target: &str) -> io::Result<AccessLog> {
-        if target == "-" {
-            return Ok(AccessLog::Stdout);
-        }
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(Path::new(target))?;
-        Ok(AccessLog::File(Mutex::new(f)))
+    pub fn open(target: &str, format: AccessLogFormat) -> io::Result<AccessLog> {
+        let target = if target == "-" {
+            Target::Stdout
+        } else {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(Path::new(target))?;
+            Target::File(Mutex::new(f))
+        };
+        Ok(AccessLog { target, format })
+    }
+
+    /// Logs one request.
+    pub fn log(&self, e: &Entry) {
+        self.write(format_line(self.format, e, SystemTime::now()).as_bytes());
     }
 
     /// Writes one complete line (a single `write` on the file, so lines do not interleave).
     pub fn write(&self, line: &[u8]) {
-        let res = match self {
-            AccessLog::Stdout => io::stdout().lock().write_all(line),
-            AccessLog::File(f) => f.lock().write_all(line),
+        let res = match &self.target {
+            Target::Stdout => io::stdout().lock().write_all(line),
+            Target::File(f) => f.lock().write_all(line),
         };
         if let Err(e) = res {
             tracing::warn!("access log write failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn entry<'a>(ua: &'a [u8], upstream: &'a [SocketAddr]) -> Entry<'a> {
+        Entry {
+            client: Some("127.0.0.1".parse().unwrap()),
+            method: "GET",
+            uri: "/group1/M00/00/00/a.jpg?x=1",
+            version: "HTTP/1.1",
+            status: 200,
+            body_bytes: 1234,
+            referer: None,
+            user_agent: Some(ua),
+            cache: "HIT",
+            upstream,
+            request_time: 0.0016,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn time_is_in_nginx_format() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_303_770); // 2026-12-03 13:16:10 UTC
+        assert_eq!(nginx_time(t), "03/Dec/2026:13:16:10 +0000");
+        assert_eq!(nginx_time(UNIX_EPOCH), "01/Jan/1970:00:00:00 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(nginx_time(leap), "29/Feb/2000:00:00:00 +0000");
+    }
+
+    #[test]
+    fn combined_and_edge_lines() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_303_770);
+        let up = ["127.0.0.1:8888".parse().unwrap()];
+        let e = entry(b"curl/8.0", &up);
+        let combined = format_line(AccessLogFormat::Combined, &e, t);
+        assert_eq!(
+            combined,
+            "127.0.0.1 - - [03/Dec/2026:13:16:10 +0000] \"GET /group1/M00/00/00/a.jpg?x=1 HTTP/1.1\" 200 1234 \"-\" \"curl/8.0\"\n"
+        );
+        let edge = format_line(AccessLogFormat::Edge, &e, t);
+        assert_eq!(
+            edge,
+            format!(
+                "{} cache=HIT upstream=127.0.0.1:8888 rt=0.002\n",
+                combined.trim_end()
+            )
+        );
+    }
+
+    #[test]
+    fn quotes_and_control_characters_are_escaped() {
+        let e = entry(b"evil\" \"x\\\n\xff", &[]);
+        let line = format_line(AccessLogFormat::Combined, &e, UNIX_EPOCH);
+        assert!(
+            line.ends_with("\"evil\\x22 \\x22x\\x5C\\x0A\\xFF\"\n"),
+            "{line}"
+        );
+        assert_eq!(line.matches('"').count(), 6, "{line}");
     }
 }

@@ -1,9 +1,8 @@
 //! The admin listener: `/healthz` (process alive), `/readyz` (ready for traffic) and `/metrics`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
@@ -22,14 +21,6 @@ pub struct Admin {
     pub state: Arc<RunState>,
 }
 
-fn loopback_for(a: SocketAddr) -> SocketAddr {
-    match a.ip() {
-        IpAddr::V4(v) if v.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, a.port())),
-        IpAddr::V6(v) if v.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, a.port())),
-        _ => a,
-    }
-}
-
 impl Admin {
     /// The reasons the edge is not ready; empty = ready.
     pub async fn not_ready(&self) -> Vec<String> {
@@ -37,16 +28,13 @@ impl Admin {
         if self.state.draining.load(Ordering::SeqCst) {
             why.push("draining".to_string());
         }
-        for a in &self.listen {
-            let t = loopback_for(*a);
-            let ok = matches!(
-                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(t))
-                    .await,
-                Ok(Ok(_))
-            );
-            if !ok {
-                why.push(format!("not listening on {a}"));
-            }
+        // This process must hold the listening socket: a connect also succeeds when another
+        // process has the port, and keepalived would move the VIP to a node serving nothing.
+        for a in crate::preflight::not_listening(&self.listen) {
+            why.push(format!("not listening on {a}"));
+        }
+        if let Some(p) = self.state.background_problem() {
+            why.push(p.to_string());
         }
         if !self.cache.writable() {
             why.push(format!(

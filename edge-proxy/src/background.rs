@@ -2,9 +2,9 @@
 //! "draining" flag raised when Pingora starts a graceful shutdown or upgrade.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -21,6 +21,99 @@ use crate::topology::{Peer, Topology};
 #[derive(Debug, Default)]
 pub struct RunState {
     pub draining: AtomicBool,
+    /// [`BG_STARTING`], [`BG_RUNNING`] or [`BG_STOPPED`].
+    pub background: AtomicU8,
+    /// Every configured listener is bound in this process.
+    pub listening: AtomicBool,
+}
+
+pub const BG_STARTING: u8 = 0;
+pub const BG_RUNNING: u8 = 1;
+pub const BG_STOPPED: u8 = 2;
+
+impl RunState {
+    /// Why the background service is not doing its work, if it is not.
+    pub fn background_problem(&self) -> Option<&'static str> {
+        (self.background.load(Ordering::SeqCst) == BG_STOPPED
+            && !self.draining.load(Ordering::SeqCst))
+        .then_some("background service stopped (health checks, cache sweeps, discovery)")
+    }
+}
+
+/// Marks the background service stopped when its loop ends by any way but a shutdown, a panic
+/// included, so /readyz stops saying ready.
+struct Alive<'a>(&'a RunState);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.background.store(BG_STOPPED, Ordering::SeqCst);
+        if std::thread::panicking() {
+            tracing::error!(
+                "background service panicked: health checks, cache sweeps and discovery stopped"
+            );
+        }
+    }
+}
+
+/// How long the listeners may take to be bound after a start before it counts as failed
+/// (Pingora retries an address in use for 30 s).
+pub const LISTEN_DEADLINE: Duration = Duration::from_secs(40);
+
+/// Watches that every configured listener gets bound: then tells a waiting daemon parent (which
+/// exits 0 on `SIGUSR1`); if one is not bound by [`LISTEN_DEADLINE`], ends the process with 1.
+pub struct ListenWatch {
+    /// Proxy and admin listen addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// The pid of the `-d` parent waiting for `SIGUSR1`.
+    pub notify_parent: Option<u32>,
+}
+
+/// Whether process `pid` has a handler for SIGUSR1 (`SigCgt` in /proc); `None` if it is gone.
+fn catches_sigusr1(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+    let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
+    Some(mask & (1 << (libc::SIGUSR1 - 1)) != 0)
+}
+
+/// Sends SIGUSR1 to the waiting `-d` parent, once it has its handler in place: it installs it
+/// after the fork, and SIGUSR1's default action would kill it.
+async fn notify_parent(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while catches_sigusr1(pid) == Some(false) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if catches_sigusr1(pid) == Some(true) {
+        // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) };
+    }
+}
+
+impl ListenWatch {
+    async fn run(&self, state: &RunState) {
+        let deadline = Instant::now() + LISTEN_DEADLINE;
+        loop {
+            let missing = crate::preflight::not_listening(&self.addrs);
+            if missing.is_empty() {
+                state.listening.store(true, Ordering::SeqCst);
+                tracing::info!("listening on every configured address; ready");
+                if let Some(pid) = self.notify_parent {
+                    notify_parent(pid).await;
+                }
+                return;
+            }
+            if Instant::now() > deadline {
+                let list: Vec<String> = missing.iter().map(|a| a.to_string()).collect();
+                tracing::error!(
+                    "not listening on {} after {}s: start failed, exiting",
+                    list.join(", "),
+                    LISTEN_DEADLINE.as_secs()
+                );
+                std::process::exit(1);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 pub struct Background {
@@ -30,6 +123,7 @@ pub struct Background {
     pub inactive: Duration,
     pub state: Arc<RunState>,
     pub discovery: Option<Discovery>,
+    pub listen: ListenWatch,
 }
 
 /// One probe: `GET <path>` over HTTP/1.0; any response below 500 counts as healthy.
@@ -98,6 +192,11 @@ impl Background {
 #[async_trait]
 impl BackgroundService for Background {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        let _alive = Alive(&self.state);
+        self.state.background.store(BG_RUNNING, Ordering::SeqCst);
+        let listen = self.listen.run(&self.state);
+        tokio::pin!(listen);
+        let mut listen_done = false;
         let mut health =
             tokio::time::interval(self.health.interval.0.max(Duration::from_millis(100)));
         let sweep_every =
@@ -132,6 +231,7 @@ impl BackgroundService for Background {
                     self.state.draining.store(now, Ordering::SeqCst);
                     tracing::warn!("SIGUSR2: draining {}", if now { "on" } else { "off" });
                 }
+                () = &mut listen, if !listen_done => listen_done = true,
                 _ = health.tick(), if self.health.enabled => self.check_all().await,
                 _ = sweep.tick() => {
                     let n = self.cache.sweep_inactive(self.inactive);
@@ -146,5 +246,26 @@ impl BackgroundService for Background {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_background_loop_that_panics_is_reported() {
+        let st = RunState::default();
+        st.background.store(BG_RUNNING, Ordering::SeqCst);
+        assert_eq!(st.background_problem(), None);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _alive = Alive(&st);
+            panic!("interval of zero");
+        }));
+        assert!(r.is_err());
+        assert!(st.background_problem().is_some());
+        // a shutdown is not a failure
+        st.draining.store(true, Ordering::SeqCst);
+        assert_eq!(st.background_problem(), None);
     }
 }

@@ -136,13 +136,31 @@ impl<'de> Deserialize<'de> for Size {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Addr(pub SocketAddr);
 
+impl FromStr for Addr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Ok(a) = t.parse() {
+            return Ok(Addr(a));
+        }
+        // A host name is the usual mistake: say so rather than "invalid".
+        let host = t.rsplit_once(':').map_or(t, |(h, _)| h);
+        if !host.is_empty() && host.parse::<std::net::IpAddr>().is_err() && !host.contains('[') {
+            return Err(format!(
+                "`{s}` is not an ip:port: `{host}` is a host name, and names are not resolved; \
+                 write the IP address (e.g. \"192.168.1.11:8888\", IPv6 as \"[::1]:8888\")"
+            ));
+        }
+        Err(format!(
+            "invalid address `{s}` (want ip:port, IPv6 as [::1]:80)"
+        ))
+    }
+}
+
 impl<'de> Deserialize<'de> for Addr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.trim()
-            .parse()
-            .map(Addr)
-            .map_err(|_| de::Error::custom(format!("invalid address `{s}` (want ip:port)")))
+        s.parse().map_err(de::Error::custom)
     }
 }
 
@@ -199,6 +217,10 @@ pub struct ServerSection {
     pub error_log: Option<PathBuf>,
     #[serde(default)]
     pub access_log: Option<String>,
+    /// The access log line: `edge` (nginx's combined format plus cache, upstream and time
+    /// fields) or `combined` (exactly nginx's combined format).
+    #[serde(default)]
+    pub access_log_format: AccessLogFormat,
     #[serde(default)]
     pub daemon: bool,
     #[serde(default)]
@@ -241,6 +263,31 @@ pub struct UpstreamSection {
     #[serde(default)]
     pub tries: usize,
 }
+/// `[server] access_log_format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    #[default]
+    Edge,
+    Combined,
+}
+
+/// Where the pid file and the upgrade socket go unless configured: a directory only the edge's
+/// user can write (not `/tmp`, where another user could bind the upgrade socket first).
+pub const RUN_DIR: &str = "/run/fdfs-edge";
+
+impl ServerSection {
+    pub fn pid_file(&self) -> PathBuf {
+        self.pid_file
+            .clone()
+            .unwrap_or_else(|| Path::new(RUN_DIR).join("fdfs-edge.pid"))
+    }
+
+    pub fn upgrade_sock(&self) -> PathBuf {
+        self.upgrade_sock
+            .clone()
+            .unwrap_or_else(|| Path::new(RUN_DIR).join("upgrade.sock"))
+    }
 
 impl Default for UpstreamSection {
     fn default() -> Self {
@@ -293,8 +340,8 @@ pub struct GroupSection {
     pub storages: Vec<StorageEntry>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// `"ip:port"` or `{ addr = "ip:port", weight = N }`.
+#[derive(Debug, Clone)]
 pub enum StorageEntry {
     Plain(Addr),
     Weighted(WeightedStorage),
@@ -325,6 +372,26 @@ impl StorageEntry {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+impl<'de> Deserialize<'de> for StorageEntry {
+    // Not `#[serde(untagged)]`: its error ("data did not match any variant of untagged enum")
+    // hides what was wrong with the entry.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => s
+                .parse()
+                .map(StorageEntry::Plain)
+                .map_err(|e| de::Error::custom(format!("storage {e}"))),
+            toml::Value::Table(t) => WeightedStorage::deserialize(t)
+                .map(StorageEntry::Weighted)
+                .map_err(|e| de::Error::custom(format!("storage: {}", e.message()))),
+            other => Err(de::Error::custom(format!(
+                "a storage is \"ip:port\" or {{ addr = \"ip:port\", weight = N }}, not {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
 pub struct TrackersSection {
     pub servers: Vec<Addr>,
     #[serde(default = "default_refresh")]
@@ -466,7 +533,7 @@ fn default_health_timeout() -> Dur {
     Dur(Duration::from_secs(2))
 }
 fn default_health_path() -> String {
-    "/".to_string()
+    DEFAULT_HEALTH_PATH.to_string()
 }
 fn default_health_fails() -> u32 {
     2
@@ -490,6 +557,10 @@ fn default_max_size() -> Size {
     Size(1 << 30)
 }
 fn default_valid() -> Dur {
+/// The `location = /healthz` of the shipped storage nginx.conf: answered by nginx itself, so a
+/// probe writes nothing to the storage's error log.
+pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
+
     Dur(Duration::from_secs(12 * 3600))
 }
 fn default_inactive() -> Dur {
@@ -539,10 +610,55 @@ impl Config {
             path: name.to_string(),
             line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
             msg: e.message().trim().to_string(),
+/// The longest duration any setting takes (nginx's `expires max` is 10 years too).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+/// More worker threads than this is a typo, not a machine.
+pub const MAX_THREADS: usize = 1024;
+
+/// A duration as it could be written in the file (`90s`, `30d`, `500ms`).
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_millis() != 0 || secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs % n == 0 {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// Where `needle` is in `text`; `[table]\0key` is the line of `key = ` inside `[table]`.
+fn find_needle(text: &str, needle: &str) -> Option<usize> {
+    let Some((table, key)) = needle.split_once('\0') else {
+        return text.find(needle);
+    };
+    let mut off = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            inside = t.trim_end() == table;
+        } else if inside
+            && t.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return Some(off);
+        }
+        off += line.len();
+    }
+    None
+}
+
         })?;
         cfg.validate().map_err(|msg| {
             // Point at the first line that mentions the culprit when we can.
-            match msg.1.as_deref().and_then(|needle| text.find(needle)) {
+            match msg
+                .1
+                .as_deref()
+                .and_then(|needle| find_needle(text, needle))
+            {
                 Some(off) => ConfigError::Parse {
                     path: name.to_string(),
                     line: line_of(text, off),
@@ -687,6 +803,92 @@ listen = "127.0.0.1:9900"
 [[group]]
 name = "group1"
 storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
+        self.check_ranges()
+    }
+
+    /// Values that parse but would break the edge at run time: a zero interval stops the
+    /// background service, a far-future `expires` makes every response panic (dates past 9999).
+    fn check_ranges(&self) -> Result<(), (String, Option<String>)> {
+        let range = |table: &str, key: &str, v: Duration, min: Duration| {
+            if v < min || v > MAX_DURATION {
+                let least = if min.is_zero() {
+                    "0s".into()
+                } else {
+                    human(min)
+                };
+                Err((
+                    format!(
+                        "[{table}] {key} = \"{}\" is out of range ({least} to 3650d)",
+                        human(v)
+                    ),
+                    Some(format!("[{table}]\0{key}")),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let ms = Duration::from_millis(1);
+        let s = &self.server;
+        range("server", "grace_period", s.grace_period.0, Duration::ZERO)?;
+        let gst = s.graceful_shutdown_timeout.0;
+        range("server", "graceful_shutdown_timeout", gst, Duration::ZERO)?;
+        let u = &self.upstream;
+        range("upstream", "connect_timeout", u.connect_timeout.0, ms)?;
+        range("upstream", "read_timeout", u.read_timeout.0, ms)?;
+        range("upstream", "write_timeout", u.write_timeout.0, ms)?;
+        range("upstream", "fail_timeout", u.fail_timeout.0, Duration::ZERO)?;
+        let h = &self.health;
+        range(
+            "health",
+            "interval",
+            h.interval.0,
+            Duration::from_millis(100),
+        )?;
+        range("health", "timeout", h.timeout.0, ms)?;
+        let c = &self.cache;
+        range("cache", "valid", c.valid.0, Duration::ZERO)?;
+        range("cache", "inactive", c.inactive.0, Duration::from_secs(1))?;
+        range(
+            "cache",
+            "stale_if_error",
+            c.stale_if_error.0,
+            Duration::ZERO,
+        )?;
+        range("cache", "lock_timeout", c.lock_timeout.0, ms)?;
+        if let Some(e) = self.response.expires.0 {
+            range("response", "expires", e, Duration::ZERO)?;
+        }
+        if let Some(t) = &self.trackers {
+            range("trackers", "refresh", t.refresh.0, Duration::from_secs(1))?;
+            range("trackers", "timeout", t.timeout.0, ms)?;
+            if t.http_port == 0 {
+                return Err((
+                    "[trackers] http_port must be 1 to 65535".into(),
+                    Some("http_port".into()),
+                ));
+            }
+        }
+        if s.threads > MAX_THREADS {
+            return Err((
+                format!("[server] threads must be 1 to {MAX_THREADS}"),
+                Some("threads".into()),
+            ));
+        }
+        if s.max_header_size.0 == 0 {
+            return Err((
+                "[server] max_header_size must be > 0".into(),
+                Some("max_header_size".into()),
+            ));
+        }
+        if h.path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err((
+                "[health] path must not contain spaces or control characters".into(),
+                Some("path".into()),
+            ));
+        }
 
 [cache]
 dir = "/tmp/x"
@@ -739,7 +941,14 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
     #[test]
     fn deploy_example_is_valid() {
         let c = Config::parse(include_str!("../deploy/edge.toml"), "deploy/edge.toml").unwrap();
-        assert_eq!(c.groups[0].storages.len(), 4);
+        // the seed deployment: two groups of two storages
+        let groups: Vec<(&str, usize)> = c
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.storages.len()))
+            .collect();
+        assert_eq!(groups, [("group1", 2), ("group2", 2)]);
+        assert_eq!(c.health.path, DEFAULT_HEALTH_PATH);
         assert_eq!(c.upstream.max_fails, 3);
         assert_eq!(c.server.client_max_body_size.0, 300 << 20);
     }
@@ -783,3 +992,83 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
         assert!(err("gzip_types = [\"text plain\"]").contains("not a MIME type"));
     }
 }
+
+    fn parse_err(text: &str) -> String {
+        match Config::parse(text, "t") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted:\n{text}"),
+        }
+    }
+
+    #[test]
+    fn ranges_that_break_the_edge_are_refused() {
+        // every response would panic formatting a date past 9999
+        let line_of = |text: &str, needle: &str| {
+            1 + text.lines().position(|l| l.starts_with(needle)).unwrap()
+        };
+        let bad = GOOD.replace("expires = \"30d\"", "expires = \"3000000d\"");
+        let e = parse_err(&bad);
+        assert!(e.contains("expires") && e.contains("out of range"), "{e}");
+        assert!(
+            e.starts_with(&format!("t:{}:", line_of(&bad, "expires"))),
+            "{e}"
+        );
+        let with_trackers = |refresh: &str| {
+            format!("{GOOD}\n[trackers]\nservers = [\"127.0.0.1:22122\"]\nrefresh = \"{refresh}\"\ntimeout = \"1s\"\n")
+        };
+        // a zero interval panics the background service (health checks, sweeps, discovery)
+        let e = parse_err(&with_trackers("0s"));
+        assert!(e.contains("[trackers] refresh"), "{e}");
+        let line = line_of(&with_trackers("0s"), "refresh");
+        assert!(e.starts_with(&format!("t:{line}:")), "{e}");
+        assert!(Config::parse(&with_trackers("1s"), "t").is_ok());
+        let e = parse_err(&GOOD.replace("[cache]\n", "[health]\ninterval = \"0s\"\n\n[cache]\n"));
+        assert!(e.contains("[health] interval"), "{e}");
+        let e = parse_err(&GOOD.replace(
+            "[cache]\n",
+            "[upstream]\nconnect_timeout = \"0s\"\n\n[cache]\n",
+        ));
+        assert!(e.contains("connect_timeout"), "{e}");
+        let e = parse_err(&GOOD.replace("valid = \"12h\"", "valid = \"100000d\""));
+        assert!(e.contains("[cache] valid"), "{e}");
+        let e = parse_err(&GOOD.replace("threads = 2", "threads = 100000"));
+        assert!(e.contains("threads"), "{e}");
+    }
+
+    #[test]
+    fn a_storage_host_name_is_explained() {
+        let e = parse_err(&GOOD.replace("\"10.0.0.1:80\"", "\"storage1.example:80\""));
+        assert!(!e.contains("untagged"), "{e}");
+        assert!(
+            e.contains("storage1.example") && e.contains("host name"),
+            "{e}"
+        );
+        let e = parse_err(&GOOD.replace("\"10.0.0.2:80\"", "\"s2:80\""));
+        assert!(e.contains("host name"), "{e}");
+        let e = parse_err(&GOOD.replace("weight = 2", "weight = 2, port = 1"));
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn runtime_files_default_to_the_run_directory() {
+        let c = Config::parse(GOOD, "t").unwrap();
+        assert_eq!(
+            c.server.upgrade_sock(),
+            Path::new("/run/fdfs-edge/upgrade.sock")
+        );
+        assert_eq!(
+            c.server.pid_file(),
+            Path::new("/run/fdfs-edge/fdfs-edge.pid")
+        );
+        assert_eq!(c.health.path, "/healthz");
+        assert_eq!(c.server.access_log_format, AccessLogFormat::Edge);
+        let c = Config::parse(
+            &GOOD.replace(
+                "threads = 2",
+                "threads = 2\naccess_log_format = \"combined\"",
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.server.access_log_format, AccessLogFormat::Combined);
+    }

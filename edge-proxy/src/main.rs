@@ -119,6 +119,12 @@ fn main() -> ExitCode {
     };
     if cli.test {
         eprintln!("fdfs-edge: the configuration file {conf} syntax is ok");
+        // What a start needs: directories, a safe upgrade socket path.
+        if let Err(e) = edge_proxy::preflight::check(&cfg) {
+            eprintln!("fdfs-edge: [emerg] {e}");
+            eprintln!("fdfs-edge: configuration file {conf} test failed");
+            return ExitCode::from(1);
+        }
         eprintln!("fdfs-edge: configuration file {conf} test is successful");
         return ExitCode::SUCCESS;
     }
@@ -134,14 +140,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    edge_proxy::logging::init();
     let flags = RunFlags {
         upgrade: cli.upgrade,
         daemon: cli.daemon,

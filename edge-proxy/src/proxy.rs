@@ -21,7 +21,7 @@ use pingora::modules::http::compression::{ResponseCompression, ResponseCompressi
 use pingora::modules::http::HttpModules;
 use pingora::protocols::http::compression::Algorithm;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
@@ -230,6 +230,43 @@ fn path_is_safe(path: &str) -> bool {
     }
     !dec.split(|&c| c == b'/' || c == b'\\')
         .any(|seg| seg == b"..")
+}
+
+/// The status Pingora's default `fail_to_proxy` answers an error with (0: the client is gone).
+fn error_status(e: &Error) -> u16 {
+    match (e.etype(), e.esource()) {
+        (ErrorType::HTTPStatus(code), _) => *code,
+        (_, ErrorSource::Upstream) => 502,
+        (
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ErrorSource::Downstream,
+        ) => 0,
+        (_, ErrorSource::Downstream) => 400,
+        _ => 500,
+    }
+}
+
+/// An error answer like nginx's: a short body saying the status, no `Server` header.
+async fn write_error_page(session: &mut Session, code: u16) -> Result<()> {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let body = Bytes::from(format!("{code} {reason}\n"));
+    let mut h = ResponseHeader::build(code, Some(4))?;
+    h.insert_header("Content-Type", "text/plain")?;
+    h.insert_header("Content-Length", body.len().to_string())?;
+    h.insert_header("Cache-Control", "no-store")?;
+    h.insert_header("Date", httpdate::fmt_http_date(SystemTime::now()))?;
+    let body = if session.req_header().method == http::Method::HEAD {
+        Bytes::new()
+    } else {
+        body
+    };
+    session
+        .as_downstream_mut()
+        .write_error_response(h, body)
+        .await
 }
 
 fn cache_key_of(path: &str, query: Option<&str>) -> String {
@@ -484,6 +521,11 @@ impl ProxyHttp for Edge {
         }
         let group_name = path[1..].split('/').next().unwrap_or("");
         let Some(group) = self.topology.group(group_name) else {
+            // nginx logs why it answers 404; an unknown group is usually a configuration mistake
+            tracing::info!(
+                "404 {path}: group `{group_name}` is not configured (groups: {})",
+                self.topology.group_names().join(", ")
+            );
             return self.respond(session, ctx, 404, "404 Not Found\n").await;
         };
         ctx.group = Some(group);
@@ -614,6 +656,8 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // server_tokens off: the storages' `Server: nginx/x.y` is not passed on (nor cached)
+        resp.remove_header(&http::header::SERVER);
         let code = resp.status.as_u16();
         let Some(peer) = ctx.current.clone() else {
             return Ok(());
@@ -661,6 +705,19 @@ impl ProxyHttp for Edge {
         ctx.cache_status = status;
         self.maybe_gzip(session, resp);
         self.add_response_headers(resp, status)
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let code = error_status(e);
+        if code > 0 {
+            if let Err(err) = write_error_page(session, code).await {
+                tracing::debug!("error response not sent: {err}");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 
     fn fail_to_connect(
@@ -714,38 +771,23 @@ impl ProxyHttp for Edge {
         self.metrics.request(status, cs);
         if let Some(log) = &self.access_log {
             let req = session.req_header();
-            let upstream = ctx
-                .tried
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let hv = |n: http::header::HeaderName| {
-                req.headers
-                    .get(n)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_string()
-            };
-            let elapsed = ctx.start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-            let line = format!(
-                "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" cache={} upstream={} rt={:.3}{}\n",
-                client_ip(session).map_or_else(|| "-".to_string(), |i| i.to_string()),
-                httpdate::fmt_http_date(SystemTime::now()),
-                req.method,
-                req.uri,
-                req.version,
+            let hv = |n| req.headers.get(n).map(HeaderValue::as_bytes);
+            let uri = req.uri.to_string();
+            let version = format!("{:?}", req.version);
+            log.log(&crate::access_log::Entry {
+                client: client_ip(session),
+                method: req.method.as_str(),
+                uri: &uri,
+                version: &version,
                 status,
-                session.body_bytes_sent(),
-                hv(http::header::REFERER),
-                hv(http::header::USER_AGENT),
-                cs,
-                if upstream.is_empty() { "-" } else { &upstream },
-                elapsed,
-                e.map(|e| format!(" err=\"{}\"", e.etype().as_str()))
-                    .unwrap_or_default(),
-            );
-            log.write(line.as_bytes());
+                body_bytes: session.body_bytes_sent(),
+                referer: hv(http::header::REFERER),
+                user_agent: hv(http::header::USER_AGENT),
+                cache: cs,
+                upstream: &ctx.tried,
+                request_time: ctx.start.map_or(0.0, |s| s.elapsed().as_secs_f64()),
+                error: e.map(|e| e.etype().as_str()),
+            });
         }
     }
 }

@@ -13,7 +13,7 @@ use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
-use crate::background::{Background, RunState};
+use crate::background::{Background, ListenWatch, RunState, LISTEN_DEADLINE};
 use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
@@ -34,6 +34,9 @@ pub enum StartError {
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
 }
+    /// A directory, the upgrade socket's safety or a listen address (see `preflight`).
+    #[error("{0}")]
+    Preflight(String),
 
 /// Command-line switches that matter to Pingora.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,8 +60,23 @@ fn static_groups(cfg: &Config) -> Vec<(String, Vec<(std::net::SocketAddr, u32)>)
 }
 
 /// Starts the edge; only returns on a start-up error.
+/// The proxy and admin listen addresses.
+fn listen_addrs(cfg: &Config) -> Vec<std::net::SocketAddr> {
+    let mut v: Vec<_> = cfg.server.listen.iter().map(|a| a.0).collect();
+    v.extend(cfg.admin.as_ref().map(|a| a.listen.0));
+    v
+}
+
 pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let cache = DiskCache::open(DiskCacheOptions {
+    // Everything a start needs, checked here, in the foreground: a `-d` start then fails with
+    // the reason and a non-zero exit instead of a daemon child dying after the parent left.
+    crate::preflight::prepare(&cfg).map_err(StartError::Preflight)?;
+    if !flags.upgrade {
+        // (an upgrade takes the sockets over from the running process)
+        crate::preflight::bind_all(&listen_addrs(&cfg), crate::preflight::BIND_RETRY)
+            .map_err(StartError::Preflight)?;
+    }
         dir: cfg.cache.dir.clone(),
         max_size: cfg.cache.max_size.0,
         memory_size: cfg.cache.memory_size.0,
@@ -100,13 +118,16 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         rt.block_on(d.refresh_once(&topology));
     }
 
-    let access_log = match cfg.server.access_log.as_deref() {
-        None | Some("off") => None,
-        Some(p) => Some(AccessLog::open(p).map_err(|source| StartError::AccessLog {
-            path: p.to_string(),
-            source,
-        })?),
-    };
+    let access_log =
+        match cfg.server.access_log.as_deref() {
+            None | Some("off") => None,
+            Some(p) => Some(AccessLog::open(p, cfg.server.access_log_format).map_err(
+                |source| StartError::AccessLog {
+                    path: p.to_string(),
+                    source,
+                },
+            )?),
+        };
 
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(RunState::default());
@@ -126,17 +147,17 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .map(|p| p.display().to_string()),
         ..ServerConf::default()
     };
-    conf.pid_file = cfg.server.pid_file.as_ref().map_or_else(
-        || "/tmp/fdfs-edge.pid".to_string(),
-        |p| p.display().to_string(),
-    );
-    conf.upgrade_sock = cfg.server.upgrade_sock.as_ref().map_or_else(
-        || "/tmp/fdfs-edge-upgrade.sock".to_string(),
-        |p| p.display().to_string(),
-    );
+    conf.pid_file = cfg.server.pid_file().display().to_string();
+    conf.upgrade_sock = cfg.server.upgrade_sock().display().to_string();
+    let daemon = flags.daemon || cfg.server.daemon;
+    // The `-d` parent exits 0 only once the child listens (the background service sends it
+    // SIGUSR1), and 1 if the child dies first or is not ready in time.
+    conf.daemon_wait_for_ready = daemon;
+    conf.daemon_ready_timeout_seconds = std::num::NonZeroU64::new(LISTEN_DEADLINE.as_secs() + 20);
+    let notify_parent = daemon.then(std::process::id);
     let opt = Opt {
         upgrade: flags.upgrade,
-        daemon: flags.daemon || cfg.server.daemon,
+        daemon,
         nocapture: false,
         test: false,
         conf: None,
@@ -214,3 +235,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     server.add_service(background_service("fdfs-edge background", bg));
     server.run_forever()
 }
+        listen: ListenWatch {
+            addrs: listen_addrs(&cfg),
+            notify_parent,
+        },

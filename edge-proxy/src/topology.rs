@@ -210,6 +210,13 @@ impl Topology {
     pub fn any_healthy(&self) -> bool {
         self.snapshot().values().any(|g| g.any_healthy())
     }
+
+    /// The configured or discovered group names, sorted (for messages).
+    pub fn group_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.snapshot().keys().cloned().collect();
+        v.sort();
+        v
+    }
 }
 
 #[cfg(test)]

@@ -401,17 +401,7 @@ pub fn load_from_trackers(inst: &mut Instance, mode: LoadMode, log: &mut dyn FnM
                     p.members.len()
                 ),
             );
-            if let Some(path) = crate::cache::path(inst) {
-                if let Err(e) = crate::cache::store(&path, &tracker_key(inst), &p) {
-                    log(
-                        Level::Warn,
-                        &format!(
-                            "{file}: cannot cache the tracker answer in {}: {e}",
-                            path.display()
-                        ),
-                    );
-                }
-            }
+            let p = keep_or_complete(inst, p, log);
             inst.apply_tracker(p);
         }
         None => {
@@ -425,6 +415,49 @@ pub fn load_from_trackers(inst: &mut Instance, mode: LoadMode, log: &mut dyn FnM
             use_cache(inst, Level::Warn, log);
         }
     }
+}
+
+/// A complete answer (storage list, and storage ids when they are in use) replaces the cache; a
+/// partial one (the budget ran out after the parameters) is completed from the cache instead, so a
+/// slow tracker never wipes the member list.
+fn keep_or_complete(
+    inst: &Instance,
+    mut p: TrackerParams,
+    log: &mut dyn FnMut(Level, &str),
+) -> TrackerParams {
+    let file = &inst.conf.file;
+    let Some(path) = crate::cache::path(inst) else {
+        return p;
+    };
+    let complete = !p.groups.is_empty() && (!p.use_storage_id || p.storage_ids.is_some());
+    if complete {
+        if let Err(e) = crate::cache::store(&path, &tracker_key(inst), &p) {
+            log(
+                Level::Warn,
+                &format!(
+                    "{file}: cannot cache the tracker answer in {}: {e}",
+                    path.display()
+                ),
+            );
+        }
+        return p;
+    }
+    if let Ok(Some(c)) = crate::cache::load(&path, &tracker_key(inst)) {
+        log(
+            Level::Notice,
+            &format!(
+                "{file}: the tracker answer is partial; storage list and ids from the cached answer {}",
+                path.display()
+            ),
+        );
+        if p.groups.is_empty() {
+            (p.groups, p.members) = (c.params.groups, c.params.members);
+        }
+        if p.use_storage_id && p.storage_ids.is_none() {
+            (p.storage_ids, p.storage_ids_text) = (c.params.storage_ids, c.params.storage_ids_text);
+        }
+    }
+    p
 }
 
 /// Apply the cached answer, if there is a usable one, and say which (a missing one at `absent`).
