@@ -238,31 +238,31 @@ pub struct ServerSection {
     /// Request line + headers larger than this get 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: Size,
+    /// nginx `client_header_timeout`: the whole request header must arrive within this.
+    #[serde(default = "default_60s")]
+    pub client_header_timeout: Dur,
+    /// nginx `client_body_timeout`: the longest wait between two reads of a request body.
+    #[serde(default = "default_60s")]
+    pub client_body_timeout: Dur,
+    /// nginx `keepalive_timeout`: an idle keep-alive connection is closed after this.
+    #[serde(default = "default_keepalive_timeout")]
+    pub keepalive_timeout: Dur,
+    /// Connections open at once on the proxy listeners (nginx `worker_connections`); lowered to
+    /// what the open-files limit allows.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminSection {
-    pub listen: Addr,
+fn default_60s() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+fn default_keepalive_timeout() -> Dur {
+    Dur(Duration::from_secs(75))
+}
+fn default_max_connections() -> usize {
+    4096
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamSection {
-    #[serde(default = "default_90s")]
-    pub connect_timeout: Dur,
-    #[serde(default = "default_90s")]
-    pub read_timeout: Dur,
-    #[serde(default = "default_90s")]
-    pub write_timeout: Dur,
-    #[serde(default = "default_max_fails")]
-    pub max_fails: u32,
-    #[serde(default = "default_fail_timeout")]
-    pub fail_timeout: Dur,
-    /// 0 = every storage of the group once.
-    #[serde(default)]
-    pub tries: usize,
-}
 /// `[server] access_log_format`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -288,6 +288,31 @@ impl ServerSection {
             .clone()
             .unwrap_or_else(|| Path::new(RUN_DIR).join("upgrade.sock"))
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: Addr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    #[serde(default = "default_90s")]
+    pub connect_timeout: Dur,
+    #[serde(default = "default_90s")]
+    pub read_timeout: Dur,
+    #[serde(default = "default_90s")]
+    pub write_timeout: Dur,
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    #[serde(default = "default_fail_timeout")]
+    pub fail_timeout: Dur,
+    /// 0 = every storage of the group once.
+    #[serde(default)]
+    pub tries: usize,
+}
 
 impl Default for UpstreamSection {
     fn default() -> Self {
@@ -347,6 +372,26 @@ pub enum StorageEntry {
     Weighted(WeightedStorage),
 }
 
+impl<'de> Deserialize<'de> for StorageEntry {
+    // Not `#[serde(untagged)]`: its error ("data did not match any variant of untagged enum")
+    // hides what was wrong with the entry.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => s
+                .parse()
+                .map(StorageEntry::Plain)
+                .map_err(|e| de::Error::custom(format!("storage {e}"))),
+            toml::Value::Table(t) => WeightedStorage::deserialize(t)
+                .map(StorageEntry::Weighted)
+                .map_err(|e| de::Error::custom(format!("storage: {}", e.message()))),
+            other => Err(de::Error::custom(format!(
+                "a storage is \"ip:port\" or {{ addr = \"ip:port\", weight = N }}, not {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedStorage {
@@ -372,26 +417,6 @@ impl StorageEntry {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-impl<'de> Deserialize<'de> for StorageEntry {
-    // Not `#[serde(untagged)]`: its error ("data did not match any variant of untagged enum")
-    // hides what was wrong with the entry.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match toml::Value::deserialize(d)? {
-            toml::Value::String(s) => s
-                .parse()
-                .map(StorageEntry::Plain)
-                .map_err(|e| de::Error::custom(format!("storage {e}"))),
-            toml::Value::Table(t) => WeightedStorage::deserialize(t)
-                .map(StorageEntry::Weighted)
-                .map_err(|e| de::Error::custom(format!("storage: {}", e.message()))),
-            other => Err(de::Error::custom(format!(
-                "a storage is \"ip:port\" or {{ addr = \"ip:port\", weight = N }}, not {}",
-                other.type_str()
-            ))),
-        }
-    }
-}
-
 pub struct TrackersSection {
     pub servers: Vec<Addr>,
     #[serde(default = "default_refresh")]
@@ -532,6 +557,10 @@ fn default_health_interval() -> Dur {
 fn default_health_timeout() -> Dur {
     Dur(Duration::from_secs(2))
 }
+/// The `location = /healthz` of the shipped storage nginx.conf: answered by nginx itself, so a
+/// probe writes nothing to the storage's error log.
+pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
+
 fn default_health_path() -> String {
     DEFAULT_HEALTH_PATH.to_string()
 }
@@ -557,10 +586,6 @@ fn default_max_size() -> Size {
     Size(1 << 30)
 }
 fn default_valid() -> Dur {
-/// The `location = /healthz` of the shipped storage nginx.conf: answered by nginx itself, so a
-/// probe writes nothing to the storage's error log.
-pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
-
     Dur(Duration::from_secs(12 * 3600))
 }
 fn default_inactive() -> Dur {
@@ -585,31 +610,6 @@ fn default_purge_allow() -> Vec<Cidr> {
     vec![Cidr(IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])))]
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-impl Config {
-    /// Reads, parses and validates `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Config::parse(&text, &path.display().to_string())
-    }
-
-    /// Parses and validates a configuration text; `name` is used in messages.
-    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: name.to_string(),
-            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
-            msg: e.message().trim().to_string(),
 /// The longest duration any setting takes (nginx's `expires max` is 10 years too).
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 /// More worker threads than this is a typo, not a machine.
@@ -651,6 +651,31 @@ fn find_needle(text: &str, needle: &str) -> Option<usize> {
     None
 }
 
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a configuration text; `name` is used in messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_string(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            msg: e.message().trim().to_string(),
         })?;
         cfg.validate().map_err(|msg| {
             // Point at the first line that mentions the culprit when we can.
@@ -778,31 +803,6 @@ fn find_needle(text: &str, needle: &str) -> Option<usize> {
                 Some("max_size".into()),
             ));
         }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}s", self.0.as_secs())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[server]
-listen = ["127.0.0.1:8080"]
-threads = 2
-
-[admin]
-listen = "127.0.0.1:9900"
-
-[[group]]
-name = "group1"
-storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
         self.check_ranges()
     }
 
@@ -832,6 +832,20 @@ storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
         range("server", "grace_period", s.grace_period.0, Duration::ZERO)?;
         let gst = s.graceful_shutdown_timeout.0;
         range("server", "graceful_shutdown_timeout", gst, Duration::ZERO)?;
+        range(
+            "server",
+            "client_header_timeout",
+            s.client_header_timeout.0,
+            ms,
+        )?;
+        range("server", "client_body_timeout", s.client_body_timeout.0, ms)?;
+        range("server", "keepalive_timeout", s.keepalive_timeout.0, ms)?;
+        if s.max_connections == 0 {
+            return Err((
+                "[server] max_connections must be > 0".into(),
+                Some("max_connections".into()),
+            ));
+        }
         let u = &self.upstream;
         range("upstream", "connect_timeout", u.connect_timeout.0, ms)?;
         range("upstream", "read_timeout", u.read_timeout.0, ms)?;
@@ -889,6 +903,31 @@ storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
                 Some("path".into()),
             ));
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0.as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+threads = 2
+
+[admin]
+listen = "127.0.0.1:9900"
+
+[[group]]
+name = "group1"
+storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
 
 [cache]
 dir = "/tmp/x"
@@ -991,7 +1030,6 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
         assert!(err("gzip_level = 0").contains("gzip_level"));
         assert!(err("gzip_types = [\"text plain\"]").contains("not a MIME type"));
     }
-}
 
     fn parse_err(text: &str) -> String {
         match Config::parse(text, "t") {
@@ -1072,3 +1110,4 @@ allow = ["127.0.0.1/32", "10.0.0.0/8"]
         .unwrap();
         assert_eq!(c.server.access_log_format, AccessLogFormat::Combined);
     }
+}

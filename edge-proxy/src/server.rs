@@ -18,6 +18,7 @@ use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::graceful::GracefulHttp;
+use crate::limits::{admin_limits, proxy_limits, Guarded};
 use crate::metrics::Metrics;
 use crate::proxy::{Edge, EdgeSettings, Gzip};
 use crate::topology::Topology;
@@ -33,10 +34,10 @@ pub enum StartError {
     },
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
-}
     /// A directory, the upgrade socket's safety or a listen address (see `preflight`).
     #[error("{0}")]
     Preflight(String),
+}
 
 /// Command-line switches that matter to Pingora.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,7 +60,6 @@ fn static_groups(cfg: &Config) -> Vec<(String, Vec<(std::net::SocketAddr, u32)>)
         .collect()
 }
 
-/// Starts the edge; only returns on a start-up error.
 /// The proxy and admin listen addresses.
 fn listen_addrs(cfg: &Config) -> Vec<std::net::SocketAddr> {
     let mut v: Vec<_> = cfg.server.listen.iter().map(|a| a.0).collect();
@@ -67,8 +67,8 @@ fn listen_addrs(cfg: &Config) -> Vec<std::net::SocketAddr> {
     v
 }
 
+/// Starts the edge; only returns on a start-up error.
 pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
-    let cache = DiskCache::open(DiskCacheOptions {
     // Everything a start needs, checked here, in the foreground: a `-d` start then fails with
     // the reason and a non-zero exit instead of a daemon child dying after the parent left.
     crate::preflight::prepare(&cfg).map_err(StartError::Preflight)?;
@@ -77,6 +77,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         crate::preflight::bind_all(&listen_addrs(&cfg), crate::preflight::BIND_RETRY)
             .map_err(StartError::Preflight)?;
     }
+    let cache = DiskCache::open(DiskCacheOptions {
         dir: cfg.cache.dir.clone(),
         max_size: cfg.cache.max_size.0,
         memory_size: cfg.cache.memory_size.0,
@@ -177,6 +178,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             max_tries: cfg.upstream.tries,
             client_max_body_size: cfg.server.client_max_body_size.0,
             max_header_size: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
+            client_body_timeout: cfg.server.client_body_timeout.0,
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
             fast_path: cfg.cache.fast_path && cfg.cache.memory_size.0 > 0,
@@ -200,6 +202,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         in_flight,
         cfg.server.grace_period.0,
     );
+    let app = Guarded::new(app, proxy_limits(&cfg), metrics.connections.clone());
     let mut proxy = Service::new("fdfs-edge proxy".to_string(), app);
     for a in &cfg.server.listen {
         // A 16 KiB write buffer sends a response header and a small body in one write
@@ -219,6 +222,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             metrics,
             state: state.clone(),
         };
+        let app = Guarded::new(app, admin_limits(&cfg), Default::default());
         let mut svc = Service::new("fdfs-edge admin".to_string(), app);
         svc.add_tcp(&admin.listen.0.to_string());
         server.add_service(svc);
@@ -231,11 +235,11 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         inactive: cfg.cache.inactive.0,
         state,
         discovery,
-    };
-    server.add_service(background_service("fdfs-edge background", bg));
-    server.run_forever()
-}
         listen: ListenWatch {
             addrs: listen_addrs(&cfg),
             notify_parent,
         },
+    };
+    server.add_service(background_service("fdfs-edge background", bg));
+    server.run_forever()
+}
