@@ -99,10 +99,11 @@ http {
     sendfile on;
     server {
         listen $ip:$HTTP_PORT;
-        location ~ /group([0-9])/M00 {
+        location ~ /group[0-9]+/M[0-9A-F][0-9A-F]/ {
             fastdfs_config $dir/conf/mod_fastdfs.conf;
             ngx_fastdfs_module;
         }
+        location = /healthz { access_log off; return 200 "ok\n"; }
     }
 }
 EOF
