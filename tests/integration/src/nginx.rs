@@ -12,8 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The nginx binary.
+/// Debian's nginx binary, which the suites run.
 pub const NGINX_BIN: &str = "/usr/sbin/nginx";
+
+/// The nginx the suites start: `FDFS_NGINX_BIN` (another nginx, with a module built for it by
+/// `make module NGINX_SOURCE_DIR=…` and named by `NGX_FASTDFS_MODULE`), else Debian's.
+pub fn nginx_bin() -> PathBuf {
+    std::env::var_os("FDFS_NGINX_BIN").map_or_else(|| PathBuf::from(NGINX_BIN), PathBuf::from)
+}
 
 /// Where the module `.so` is, if it exists.
 pub fn module_path() -> Option<PathBuf> {
@@ -101,7 +107,7 @@ pub fn test_config(module: &Path, http_body: &str) -> io::Result<Output> {
     let conf = dir.path().join("conf/nginx.conf");
     fs::write(&conf, main_conf(dir.path(), module, http_body))?;
     output_within(
-        Command::new(NGINX_BIN)
+        Command::new(nginx_bin())
             .arg("-t")
             .arg("-p")
             .arg(dir.path())
@@ -121,7 +127,7 @@ impl Nginx {
         let body = http_body.replace("{prefix}", &dir.path().display().to_string());
         let conf = dir.path().join("conf/nginx.conf");
         fs::write(&conf, main_conf(dir.path(), module, &body))?;
-        let child = Command::new(NGINX_BIN)
+        let child = Command::new(nginx_bin())
             .arg("-p")
             .arg(dir.path())
             .arg("-c")
@@ -214,7 +220,7 @@ impl Nginx {
     pub fn command(&self, args: &[&str]) -> io::Result<Output> {
         let p = self.dir.path();
         output_within(
-            Command::new(NGINX_BIN)
+            Command::new(nginx_bin())
                 .args(args)
                 .arg("-p")
                 .arg(p)
