@@ -15,7 +15,7 @@
 //!   [`AddrWidth`], the bounds-checked [`wire::Reader`] and the fixed-field writers.
 //! - [`tracker`]: the messages both servers know ([`ActiveTest`], [`Quit`], [`EmptyReply`]) and
 //!   the tracker requests and replies: query store/fetch/update (one and all), list
-//!   groups/storages, get leader, tracker cluster stat, STORAGE_PARAMETER_REQ,
+//!   groups/storages, get leader, tracker/storage cluster stat, volume stat, STORAGE_PARAMETER_REQ,
 //!   FETCH_STORAGE_IDS, delete storage.
 //! - [`stat`]: the monitor blocks: [`GroupStat`], [`StorageStat`] (+ [`StorageStatBuff`]
 //!   counters), [`TrackerStat`], [`stat::storage_status`] names and [`stat::rw_mode_name`].
@@ -78,7 +78,9 @@ pub mod wire;
 pub use error::{ProtoError, Result};
 pub use header::{Header, HEADER_LEN};
 pub use metadata::{MetaOp, Metadata};
-pub use stat::{GroupStat, RawField, StorageStat, StorageStatBuff, TrackerStat};
+pub use stat::{
+    GroupStat, RawField, StorageClusterEntry, StorageStat, StorageStatBuff, TrackerStat, VolumeStat,
+};
 pub use storage::*;
 pub use sync::*;
 pub use tracker::*;
@@ -251,6 +253,8 @@ pub fn max_reply_body(request_cmd: u8) -> Option<u64> {
         SERVER_LIST_STORAGE => StorageStats::MAX_BODY,
         SERVER_GET_LEADER => LeaderReply::MAX_BODY,
         SERVER_TRACKER_CLUSTER_STAT => TrackerClusterStat::MAX_BODY,
+        SERVER_STORAGE_CLUSTER_STAT => StorageClusterStat::MAX_BODY,
+        SERVER_STORAGE_VOLUMN_STAT => VolumeStats::MAX_BODY,
         STORAGE_PARAMETER_REQ => StorageParameters::MAX_BODY,
         STORAGE_FETCH_STORAGE_IDS => StorageIds::MAX_BODY,
         SERVER_DELETE_STORAGE | SERVER_DELETE_GROUP => EmptyReply::MAX_BODY,
@@ -321,6 +325,8 @@ pub fn max_request_body(request_cmd: u8) -> Option<u64> {
         SERVER_DELETE_STORAGE => m::<DeleteStorage>(),
         SERVER_GET_LEADER => m::<GetLeader>(),
         SERVER_TRACKER_CLUSTER_STAT => m::<TrackerClusterStatRequest>(),
+        SERVER_STORAGE_CLUSTER_STAT => m::<StorageClusterStatRequest>(),
+        SERVER_STORAGE_VOLUMN_STAT => m::<VolumeStatRequest>(),
         STORAGE_PARAMETER_REQ => m::<StorageParameterReq>(),
         STORAGE_FETCH_STORAGE_IDS => m::<FetchStorageIds>(),
         STORAGE_REPORT_SERVER_ID => m::<ReportServerId>(),

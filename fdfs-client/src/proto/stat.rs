@@ -1,5 +1,7 @@
 //! Monitor blocks returned by the tracker: [`GroupStat`] (SERVER_LIST_ONE_GROUP / _ALL_GROUPS),
-//! [`StorageStat`] (SERVER_LIST_STORAGE) and [`TrackerStat`] (SERVER_TRACKER_CLUSTER_STAT).
+//! [`StorageStat`] (SERVER_LIST_STORAGE), [`TrackerStat`] (SERVER_TRACKER_CLUSTER_STAT),
+//! [`StorageClusterEntry`] (SERVER_STORAGE_CLUSTER_STAT) and [`VolumeStat`]
+//! (SERVER_STORAGE_VOLUMN_STAT).
 //!
 //! Layouts follow FastDFS 6.13+ (`rw_mode`, `reserved_mb`, readable/writable counts) as
 //! captured from 6.16.1; all integers are big-endian.
@@ -222,6 +224,12 @@ macro_rules! stat_buff {
                 put_u32(out, self.max_count);
                 $(put_u64(out, self.$f);)*
             }
+
+            /// Every 64-bit field with its name, in wire order (counters, then the four
+            /// timestamps), for tools that print or serialize all of them.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($f), self.$f)),*]
+            }
         }
     };
 }
@@ -441,6 +449,124 @@ impl TrackerStat {
     }
 }
 
+/// One storage in a SERVER_STORAGE_CLUSTER_STAT reply (`StorageClusterStatRespBodyPart`, 106 bytes,
+/// FastDFS 6.16): what `fdfs_storage_stat` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StorageClusterEntry {
+    /// Storage id (the IP in IP mode; 16-byte field).
+    pub id: String,
+    /// `ip:port` as the tracker formats it (52-byte field kept verbatim).
+    pub host: RawField<MAX_IP_PORT_SIZE>,
+    /// 1 if this storage is its group's trunk server (always 0 without trunk files).
+    pub is_trunk_server: u8,
+    /// Storage status (`FDFS_STORAGE_STATUS_*`, see [`storage_status`]).
+    pub status: u8,
+    /// Connections allocated.
+    pub alloc_count: u32,
+    /// Connections in use.
+    pub current_count: u32,
+    /// Most connections.
+    pub max_count: u32,
+    /// Storage version, e.g. "6.16.1".
+    pub version: String,
+    /// Startup timestamp.
+    pub up_time: u64,
+    /// Last heart beat timestamp.
+    pub last_heartbeat_time: u64,
+}
+
+impl StorageClusterEntry {
+    /// Encoded size.
+    pub const SIZE: usize = STORAGE_ID_LEN + MAX_IP_PORT_SIZE + 2 + 12 + VERSION_LEN + 16;
+
+    /// Reads one block.
+    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(StorageClusterEntry {
+            id: r.fixed_str(STORAGE_ID_LEN)?,
+            host: RawField(r.array()?),
+            is_trunk_server: r.u8()?,
+            status: r.u8()?,
+            alloc_count: r.u32()?,
+            current_count: r.u32()?,
+            max_count: r.u32()?,
+            version: r.fixed_str(VERSION_LEN)?,
+            up_time: r.u64()?,
+            last_heartbeat_time: r.u64()?,
+        })
+    }
+
+    /// Appends one block.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        put_fixed(out, &self.id, STORAGE_ID_LEN);
+        out.extend_from_slice(&self.host.0);
+        out.push(self.is_trunk_server);
+        out.push(self.status);
+        put_u32(out, self.alloc_count);
+        put_u32(out, self.current_count);
+        put_u32(out, self.max_count);
+        put_fixed(out, &self.version, VERSION_LEN);
+        put_u64(out, self.up_time);
+        put_u64(out, self.last_heartbeat_time);
+    }
+}
+
+/// One group in a SERVER_STORAGE_VOLUMN_STAT reply (`StorageVolumnStatRespBodyPart`, 59 bytes,
+/// FastDFS 6.16): what `fdfs_volumn_stat` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeStat {
+    /// Group name (17-byte field).
+    pub group_name: String,
+    /// Total disk space in MB.
+    pub total_mb: u64,
+    /// Free disk space in MB.
+    pub free_mb: u64,
+    /// Reserved disk space in MB (`reserved_storage_space` of the tracker).
+    pub reserved_mb: u64,
+    /// Free minus reserved when the disk has room, else 0.
+    pub avail_mb: u64,
+    /// Trunk free space in MB when the trunk has room, else 0.
+    pub trunk_free_mb: u64,
+    /// 1 if the group's disks have room beyond the reserved space.
+    pub is_disk_available: u8,
+    /// 1 if the group's trunk files have room (always 0 without trunk files).
+    pub is_trunk_available: u8,
+}
+
+impl VolumeStat {
+    /// Encoded size.
+    pub const SIZE: usize = GROUP_NAME_LEN + 1 + 5 * 8 + 2;
+
+    /// Reads one block.
+    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(VolumeStat {
+            group_name: r.fixed_str(GROUP_NAME_LEN + 1)?,
+            total_mb: r.u64()?,
+            free_mb: r.u64()?,
+            reserved_mb: r.u64()?,
+            avail_mb: r.u64()?,
+            trunk_free_mb: r.u64()?,
+            is_disk_available: r.u8()?,
+            is_trunk_available: r.u8()?,
+        })
+    }
+
+    /// Appends one block.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        put_fixed(out, &self.group_name, GROUP_NAME_LEN + 1);
+        for v in [
+            self.total_mb,
+            self.free_mb,
+            self.reserved_mb,
+            self.avail_mb,
+            self.trunk_free_mb,
+        ] {
+            put_u64(out, v);
+        }
+        out.push(self.is_disk_available);
+        out.push(self.is_trunk_available);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +578,8 @@ mod tests {
         assert_eq!(StorageStat::size(AddrWidth::V4), 487);
         assert_eq!(StorageStat::size(AddrWidth::V6), 517);
         assert_eq!(TrackerStat::SIZE, 90);
+        assert_eq!(StorageClusterEntry::SIZE, 106);
+        assert_eq!(VolumeStat::SIZE, 59);
         assert_eq!(storage_status::name(7), "ACTIVE");
         assert_eq!(storage_status::name(200), "UNKNOWN");
         assert_eq!(rw_mode_name(6), "both");

@@ -14,6 +14,8 @@
 //! | [`DeleteStorage`] | 93 | [`EmptyReply`] |
 //! | [`GetLeader`] | 95 | [`LeaderReply`] |
 //! | [`TrackerClusterStatRequest`] | 96 | [`TrackerClusterStat`] |
+//! | [`StorageClusterStatRequest`] | 97 | [`StorageClusterStat`] |
+//! | [`VolumeStatRequest`] | 98 | [`VolumeStats`] |
 //! | [`StorageParameterReq`] | 75 | [`StorageParameters`] |
 //! | [`FetchStorageIds`] | 69 | [`StorageIds`] |
 //!
@@ -23,7 +25,7 @@
 
 use super::cmd;
 use super::error::{ProtoError, Result};
-use super::stat::{GroupStat, StorageStat, TrackerStat};
+use super::stat::{GroupStat, StorageClusterEntry, StorageStat, TrackerStat, VolumeStat};
 use super::wire::{
     put_fixed, put_u32, put_u64, AddrWidth, Reader, GROUP_NAME_LEN, MAX_FILENAME_LEN, MAX_GROUPS,
     MAX_SERVERS_EACH_GROUP, MAX_TRACKERS, STORAGE_ID_LEN,
@@ -829,6 +831,216 @@ impl Reply for TrackerClusterStat {
     const MAX_BODY: u64 = (1 + MAX_TRACKERS * TrackerStat::SIZE) as u64;
 }
 
+/// SERVER_STORAGE_CLUSTER_STAT (97, FastDFS 6.16 `StorageStatFilter`):
+/// `[filter_by][op_type][status][is_trunk_server]`, what `fdfs_storage_stat` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorageClusterStatRequest {
+    /// Bit set: [`StorageClusterStatRequest::BY_IS_TRUNK_SERVER`],
+    /// [`StorageClusterStatRequest::BY_STATUS`]; 0 for every storage.
+    pub filter_by: u8,
+    /// With [`Self::BY_STATUS`]: `b'='` for storages in `status`, `b'!'` for the others (the
+    /// tracker lists none for any other byte).
+    pub op_type: u8,
+    /// The status to compare with (`FDFS_STORAGE_STATUS_*`).
+    pub status: u8,
+    /// With [`Self::BY_IS_TRUNK_SERVER`]: 1 for trunk servers, 0 for the others.
+    pub is_trunk_server: u8,
+}
+
+impl StorageClusterStatRequest {
+    /// `FDFS_STORAGE_STAT_FILTER_BY_IS_TRUNK_SERVER`.
+    pub const BY_IS_TRUNK_SERVER: u8 = 1;
+    /// `FDFS_STORAGE_STAT_FILTER_BY_STATUS`.
+    pub const BY_STATUS: u8 = 2;
+
+    /// Appends the 4 bytes.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[
+            self.filter_by,
+            self.op_type,
+            self.status,
+            self.is_trunk_server,
+        ]);
+    }
+
+    /// Parses exactly 4 bytes.
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "storage cluster stat request");
+        let [filter_by, op_type, status, is_trunk_server] = r.array::<4>()?;
+        r.finish()?;
+        Ok(StorageClusterStatRequest {
+            filter_by,
+            op_type,
+            status,
+            is_trunk_server,
+        })
+    }
+}
+message!(StorageClusterStatRequest);
+impl Request for StorageClusterStatRequest {
+    const CMD: u8 = cmd::SERVER_STORAGE_CLUSTER_STAT;
+    const MAX_BODY: u64 = 4;
+    type Reply = StorageClusterStat;
+}
+
+/// Reply to SERVER_STORAGE_CLUSTER_STAT: `[use_storage_id 1][use_trunk_file 1][count 4]` then
+/// `count` × [`StorageClusterEntry`] (106 bytes), groups in name order, storages by id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StorageClusterStat {
+    /// 1 when the tracker uses storage ids (`fdfs_storage_stat` then prints the id).
+    pub use_storage_id: u8,
+    /// 1 when the cluster uses trunk files (`fdfs_storage_stat` then prints `is_trunk_server`).
+    pub use_trunk_file: u8,
+    /// The storages that passed the filter.
+    pub storages: Vec<StorageClusterEntry>,
+}
+
+impl StorageClusterStat {
+    /// Header length.
+    pub const HEADER: usize = 6;
+
+    /// Appends the body.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(self.use_storage_id);
+        out.push(self.use_trunk_file);
+        put_u32(out, u32::try_from(self.storages.len()).unwrap_or(u32::MAX));
+        for s in &self.storages {
+            s.encode_into(out);
+        }
+    }
+
+    /// Parses the body (length must be `6 + count * 106`, as the C client checks).
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "storage cluster stat");
+        let use_storage_id = r.u8()?;
+        let use_trunk_file = r.u8()?;
+        let count = r.u32()? as usize;
+        if Some(r.remaining()) != count.checked_mul(StorageClusterEntry::SIZE) {
+            return Err(ProtoError::BadLength {
+                what: "storage cluster stat",
+                got: body.len() as u64,
+            });
+        }
+        let storages = (0..count)
+            .map(|_| StorageClusterEntry::read(&mut r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StorageClusterStat {
+            use_storage_id,
+            use_trunk_file,
+            storages,
+        })
+    }
+}
+message!(StorageClusterStat);
+impl Reply for StorageClusterStat {
+    const MAX_BODY: u64 = (StorageClusterStat::HEADER
+        + MAX_GROUPS * MAX_SERVERS_EACH_GROUP * StorageClusterEntry::SIZE)
+        as u64;
+}
+
+/// SERVER_STORAGE_VOLUMN_STAT (98, FastDFS 6.16 `VolumnStatFilter`):
+/// `[filter_by][is_disk_available][is_trunk_available][is_space_available]`, what
+/// `fdfs_volumn_stat` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VolumeStatRequest {
+    /// Bit set: [`Self::BY_IS_DISK_AVAILABLE`], [`Self::BY_IS_TRUNK_AVAILABLE`],
+    /// [`Self::BY_IS_SPACE_AVAILABLE`]; 0 for every group.
+    pub filter_by: u8,
+    /// Wanted disk availability (0 or 1).
+    pub is_disk_available: u8,
+    /// Wanted trunk availability (0 or 1).
+    pub is_trunk_available: u8,
+    /// Wanted space availability, disk or trunk (0 or 1).
+    pub is_space_available: u8,
+}
+
+impl VolumeStatRequest {
+    /// `FDFS_VOLUMN_STAT_FILTER_BY_IS_DISK_AVAILABLE`.
+    pub const BY_IS_DISK_AVAILABLE: u8 = 1;
+    /// `FDFS_VOLUMN_STAT_FILTER_BY_IS_TRUNK_AVAILABLE`.
+    pub const BY_IS_TRUNK_AVAILABLE: u8 = 2;
+    /// `FDFS_VOLUMN_STAT_FILTER_BY_IS_SPACE_AVAILABLE`.
+    pub const BY_IS_SPACE_AVAILABLE: u8 = 4;
+
+    /// Appends the 4 bytes.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[
+            self.filter_by,
+            self.is_disk_available,
+            self.is_trunk_available,
+            self.is_space_available,
+        ]);
+    }
+
+    /// Parses exactly 4 bytes.
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "volume stat request");
+        let [filter_by, is_disk_available, is_trunk_available, is_space_available] =
+            r.array::<4>()?;
+        r.finish()?;
+        Ok(VolumeStatRequest {
+            filter_by,
+            is_disk_available,
+            is_trunk_available,
+            is_space_available,
+        })
+    }
+}
+message!(VolumeStatRequest);
+impl Request for VolumeStatRequest {
+    const CMD: u8 = cmd::SERVER_STORAGE_VOLUMN_STAT;
+    const MAX_BODY: u64 = 4;
+    type Reply = VolumeStats;
+}
+
+/// Reply to SERVER_STORAGE_VOLUMN_STAT: `[use_trunk_file 1][count 4]` then `count` ×
+/// [`VolumeStat`] (59 bytes), in group name order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeStats {
+    /// 1 when the cluster uses trunk files.
+    pub use_trunk_file: u8,
+    /// The groups that passed the filter.
+    pub groups: Vec<VolumeStat>,
+}
+
+impl VolumeStats {
+    /// Header length.
+    pub const HEADER: usize = 5;
+
+    /// Appends the body.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(self.use_trunk_file);
+        put_u32(out, u32::try_from(self.groups.len()).unwrap_or(u32::MAX));
+        for g in &self.groups {
+            g.encode_into(out);
+        }
+    }
+
+    /// Parses the body (length must be `5 + count * 59`).
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "volume stat");
+        let use_trunk_file = r.u8()?;
+        let count = r.u32()? as usize;
+        if Some(r.remaining()) != count.checked_mul(VolumeStat::SIZE) {
+            return Err(ProtoError::BadLength {
+                what: "volume stat",
+                got: body.len() as u64,
+            });
+        }
+        let groups = (0..count)
+            .map(|_| VolumeStat::read(&mut r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VolumeStats {
+            use_trunk_file,
+            groups,
+        })
+    }
+}
+message!(VolumeStats);
+impl Reply for VolumeStats {
+    const MAX_BODY: u64 = (VolumeStats::HEADER + MAX_GROUPS * VolumeStat::SIZE) as u64;
+}
+
 // ---------------------------------------------------------------------------------------------
 // storage-facing
 
@@ -1153,6 +1365,83 @@ mod tests {
         let p = StorageParameters::from_pairs([("use_storage_id", "0"), ("store_path", "0")]);
         assert_eq!(p.get("store_path"), Some("0"));
         assert_eq!(StorageParameters::decode(&p.encode()).unwrap(), p);
+    }
+
+    #[test]
+    fn storage_cluster_and_volume_stat() {
+        use crate::proto::RawField;
+        // Request bytes as fdfs_storage_stat -A / fdfs_volumn_stat -A build them (6.16).
+        let a = StorageClusterStatRequest {
+            filter_by: StorageClusterStatRequest::BY_STATUS,
+            op_type: b'=',
+            status: 7,
+            is_trunk_server: 0,
+        };
+        assert_eq!(a.to_frame(), [0, 0, 0, 0, 0, 0, 0, 4, 97, 0, 2, b'=', 7, 0]);
+        assert_eq!(StorageClusterStatRequest::decode(&a.encode()).unwrap(), a);
+        assert!(StorageClusterStatRequest::decode(&[0; 3]).is_err());
+        let v = VolumeStatRequest {
+            filter_by: VolumeStatRequest::BY_IS_SPACE_AVAILABLE,
+            is_space_available: 1,
+            ..Default::default()
+        };
+        assert_eq!(v.to_frame(), [0, 0, 0, 0, 0, 0, 0, 4, 98, 0, 4, 0, 0, 1]);
+        assert_eq!(VolumeStatRequest::decode(&v.encode()).unwrap(), v);
+
+        let e = StorageClusterEntry {
+            id: "127.0.0.11".into(),
+            host: RawField::from_text("127.0.0.11:23000"),
+            status: 7,
+            alloc_count: 64,
+            current_count: 1,
+            max_count: 2,
+            version: "6.16.1".into(),
+            up_time: 1_795_576_513,
+            last_heartbeat_time: 1_795_576_602,
+            ..Default::default()
+        };
+        let r = StorageClusterStat {
+            use_storage_id: 0,
+            use_trunk_file: 0,
+            storages: vec![e.clone(), e],
+        };
+        let b = r.encode();
+        assert_eq!(b.len(), 6 + 2 * 106);
+        // count is a 4-byte big-endian int after the two flags.
+        assert_eq!(&b[..6], &[0, 0, 0, 0, 0, 2]);
+        // id 16, host 52, then is_trunk_server and status.
+        assert_eq!((b[6 + 68], b[6 + 69]), (0, 7));
+        assert_eq!(StorageClusterStat::decode(&b).unwrap(), r);
+        assert!(StorageClusterStat::decode(&b[..b.len() - 1]).is_err());
+        assert!(StorageClusterStat::decode(&[0, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
+
+        let g = VolumeStat {
+            group_name: "group1".into(),
+            total_mb: 258_019,
+            free_mb: 78_848,
+            reserved_mb: 25_801,
+            avail_mb: 53_047,
+            trunk_free_mb: 0,
+            is_disk_available: 1,
+            is_trunk_available: 0,
+        };
+        let r = VolumeStats {
+            use_trunk_file: 0,
+            groups: vec![g],
+        };
+        let b = r.encode();
+        assert_eq!(b.len(), 5 + 59);
+        assert_eq!((b[5 + 57], b[5 + 58]), (1, 0));
+        assert_eq!(VolumeStats::decode(&b).unwrap(), r);
+        assert!(VolumeStats::decode(&b[..60]).is_err());
+        assert_eq!(
+            crate::proto::max_reply_body(cmd::SERVER_STORAGE_VOLUMN_STAT),
+            Some(VolumeStats::MAX_BODY)
+        );
+        assert_eq!(
+            crate::proto::max_request_body(cmd::SERVER_STORAGE_CLUSTER_STAT),
+            Some(4)
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@ use fdfs_client::file_id::{FileInfo, LogicName};
 use fdfs_client::proto::{
     cmd, status, FetchServer, FetchServers, FetchStorageIds, GroupStat, GroupStats, Header,
     LeaderReply, ListOneGroup, ListStorage, QueryFetchAll, QueryFetchOne, QueryStoreWithGroupAll,
-    QueryStoreWithGroupOne, QueryUpdate, RawField, Request, ServerAddr, StorageIds,
-    StorageParameters, StorageStat, StorageStatBuff, StorageStats, StoreServer, StoreServers,
-    TrackerClusterStat, TrackerClusterStatRequest, TrackerStat, HEADER_LEN,
+    QueryStoreWithGroupOne, QueryUpdate, RawField, Request, ServerAddr, StorageClusterEntry,
+    StorageClusterStat, StorageClusterStatRequest, StorageIds, StorageParameters, StorageStat,
+    StorageStatBuff, StorageStats, StoreServer, StoreServers, TrackerClusterStat,
+    TrackerClusterStatRequest, TrackerStat, VolumeStat, VolumeStatRequest, VolumeStats, HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -193,7 +194,134 @@ pub(crate) fn handle(sh: &Shared, h: Header, body: &[u8]) -> Result<Vec<u8>, u8>
             }
             .encode())
         }
+        cmd::SERVER_STORAGE_CLUSTER_STAT => {
+            let req = StorageClusterStatRequest::decode_request(&h, body).map_err(inval)?;
+            Ok(storage_cluster_stat(sh, &req).encode())
+        }
+        cmd::SERVER_STORAGE_VOLUMN_STAT => {
+            let req = VolumeStatRequest::decode_request(&h, body).map_err(inval)?;
+            Ok(volume_stat(sh, &req).encode())
+        }
         _ => Err(status::EINVAL),
+    }
+}
+
+/// Groups in name order, like the tracker's `sorted_groups` (`group10` before `group2`).
+fn sorted_groups(sh: &Shared) -> Vec<&Group> {
+    let mut groups: Vec<&Group> = sh.groups.iter().collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    groups
+}
+
+/// SERVER_STORAGE_CLUSTER_STAT as 6.16 answers it: every storage of every group (by id within a
+/// group) that passes the filter; an `op_type` other than `=` or `!` matches nothing.
+fn storage_cluster_stat(sh: &Shared, req: &StorageClusterStatRequest) -> StorageClusterStat {
+    let mut storages = Vec::new();
+    for g in sorted_groups(sh) {
+        let mut nodes: Vec<&Node> = g.members.iter().filter_map(|&i| sh.nodes.get(i)).collect();
+        nodes.sort_by_key(|n| stat_id(sh, n));
+        for n in nodes {
+            let st = storage_stat(sh, g, n);
+            if !storage_filter_passes(sh, req, &st) {
+                continue;
+            }
+            storages.push(StorageClusterEntry {
+                id: st.id,
+                host: RawField::from_text(&format!("{}:{}", n.info.ip, n.info.port)),
+                is_trunk_server: st.if_trunk_server,
+                status: st.status,
+                alloc_count: st.stat.alloc_count,
+                current_count: st.stat.current_count,
+                max_count: st.stat.max_count,
+                version: st.version,
+                up_time: st.up_time,
+                last_heartbeat_time: st.stat.last_heart_beat_time,
+            });
+        }
+    }
+    StorageClusterStat {
+        use_storage_id: u8::from(sh.cfg.use_storage_id),
+        use_trunk_file: u8::from(sh.cfg.trunk),
+        storages,
+    }
+}
+
+fn storage_filter_passes(sh: &Shared, req: &StorageClusterStatRequest, st: &StorageStat) -> bool {
+    // The trunk filter only applies when the cluster uses trunk files (6.16 ignores it otherwise).
+    if sh.cfg.trunk
+        && req.filter_by & StorageClusterStatRequest::BY_IS_TRUNK_SERVER != 0
+        && st.if_trunk_server != req.is_trunk_server
+    {
+        return false;
+    }
+    if req.filter_by & StorageClusterStatRequest::BY_STATUS == 0 {
+        return true;
+    }
+    match req.op_type {
+        b'=' => st.status == req.status,
+        b'!' => st.status != req.status,
+        _ => false,
+    }
+}
+
+/// The tracker's `reserved_storage_space` (the parameters say 20%) applied to `total_mb`, as
+/// `calc_reserved_space` does (truncated).
+fn reserved_mb(total_mb: u64) -> u64 {
+    total_mb / 5
+}
+
+/// `fdfs_check_reserved_space` with a ratio: free space above the reserved ratio.
+fn disk_available(total_mb: u64, free_mb: u64) -> bool {
+    total_mb > 0 && free_mb.saturating_mul(5) > total_mb
+}
+
+/// SERVER_STORAGE_VOLUMN_STAT as 6.16 answers it: one entry per group (name order) that passes the
+/// filter; avail and trunk free are 0 when that space is not available.
+fn volume_stat(sh: &Shared, req: &VolumeStatRequest) -> VolumeStats {
+    let mut groups = Vec::new();
+    for g in sorted_groups(sh) {
+        let stat = group_stat(sh, g);
+        let disk = u8::from(disk_available(stat.total_mb, stat.free_mb));
+        let trunk = u8::from(
+            sh.cfg.trunk && disk_available(stat.total_mb, stat.free_mb + stat.trunk_free_mb),
+        );
+        let by = |bit: u8, have: u8, want: u8| req.filter_by & bit != 0 && have != want;
+        if by(
+            VolumeStatRequest::BY_IS_DISK_AVAILABLE,
+            disk,
+            req.is_disk_available,
+        ) || (sh.cfg.trunk
+            && by(
+                VolumeStatRequest::BY_IS_TRUNK_AVAILABLE,
+                trunk,
+                req.is_trunk_available,
+            ))
+            || by(
+                VolumeStatRequest::BY_IS_SPACE_AVAILABLE,
+                disk | trunk,
+                req.is_space_available,
+            )
+        {
+            continue;
+        }
+        groups.push(VolumeStat {
+            group_name: stat.group_name,
+            total_mb: stat.total_mb,
+            free_mb: stat.free_mb,
+            reserved_mb: stat.reserved_mb,
+            avail_mb: if disk == 1 {
+                stat.free_mb.saturating_sub(stat.reserved_mb)
+            } else {
+                0
+            },
+            trunk_free_mb: if trunk == 1 { stat.trunk_free_mb } else { 0 },
+            is_disk_available: disk,
+            is_trunk_available: trunk,
+        });
+    }
+    VolumeStats {
+        use_trunk_file: u8::from(sh.cfg.trunk),
+        groups,
     }
 }
 
@@ -381,7 +509,7 @@ pub(crate) fn group_stat(sh: &Shared, g: &Group) -> GroupStat {
         group_name: g.name.clone(),
         total_mb: TOTAL_MB,
         free_mb: FREE_MB,
-        reserved_mb: 0,
+        reserved_mb: reserved_mb(TOTAL_MB),
         trunk_free_mb: 0,
         storage_count: nodes.len() as u64,
         storage_port: port,
@@ -446,7 +574,7 @@ pub(crate) fn storage_stat(sh: &Shared, g: &Group, n: &Node) -> StorageStat {
         up_time: n.up_time.load(Ordering::SeqCst),
         total_mb: TOTAL_MB,
         free_mb: FREE_MB,
-        reserved_mb: 0,
+        reserved_mb: reserved_mb(TOTAL_MB),
         upload_priority: 10,
         store_path_count: n.info.store_paths.len() as u64,
         subdir_count_per_path: u64::from(sh.cfg.subdir_count_per_path),

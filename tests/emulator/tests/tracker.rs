@@ -267,3 +267,68 @@ fn leader_and_tracker_cluster_stat() {
     assert_eq!(ts.trackers[1].is_active, 1);
     assert_eq!(ts.trackers[0].version, "6.16.1");
 }
+
+/// Issue 9 item 20: SERVER_STORAGE_CLUSTER_STAT (97) and SERVER_STORAGE_VOLUMN_STAT (98), sent as
+/// FastDFS 6.16's `fdfs_storage_stat` and `fdfs_volumn_stat` send them (raw 4-byte filters), were
+/// EINVAL here; a real 6.16 tracker answers both.
+#[test]
+fn storage_cluster_and_volume_stat_as_6_16() {
+    use fdfs_client::proto::{StorageClusterStat, VolumeStats};
+    let c = cluster22();
+    let mut t = Conn::connect(c.trackers()[0]);
+    // fdfs_storage_stat (no option): no filter.
+    let (st, body) = t.cmd(cmd::SERVER_STORAGE_CLUSTER_STAT, &[0, 0, 0, 0]);
+    assert_eq!(st, 0, "storage cluster stat status");
+    assert_eq!(body.len(), 6 + 4 * 106, "header + four 106-byte entries");
+    let all = StorageClusterStat::decode(&body).unwrap();
+    assert_eq!((all.use_storage_id, all.use_trunk_file), (0, 0));
+    let hosts: Vec<String> = all.storages.iter().map(|s| s.host.text()).collect();
+    let want: Vec<String> = c
+        .storages()
+        .iter()
+        .map(|s| format!("{}:{}", s.ip, s.port))
+        .collect();
+    assert_eq!(hosts, want, "groups in name order, storages by id");
+    for s in &all.storages {
+        assert_eq!((s.status, s.version.as_str()), (7, "6.16.1"));
+        assert!(s.last_heartbeat_time > 0 && s.up_time > 0);
+    }
+    // -A (ACTIVE) and -N (not ACTIVE) after one storage went away.
+    c.kill(0).unwrap();
+    let (st, body) = t.cmd(cmd::SERVER_STORAGE_CLUSTER_STAT, &[2, b'=', 7, 0]);
+    assert_eq!(st, 0);
+    let active = StorageClusterStat::decode(&body).unwrap();
+    assert_eq!(active.storages.len(), 3);
+    let (_, body) = t.cmd(cmd::SERVER_STORAGE_CLUSTER_STAT, &[2, b'!', 7, 0]);
+    let down = StorageClusterStat::decode(&body).unwrap();
+    assert_eq!(down.storages.len(), 1);
+    assert_eq!(down.storages[0].host.text(), want[0]);
+    assert_eq!(down.storages[0].status, 5, "OFFLINE");
+    // A body that is not the 4-byte filter: EINVAL, as 6.16 checks the length.
+    assert_eq!(
+        t.cmd(cmd::SERVER_STORAGE_CLUSTER_STAT, &[0, 0, 0]).0,
+        status::EINVAL
+    );
+    let mut t = Conn::connect(c.trackers()[0]);
+
+    // fdfs_volumn_stat: one entry per group; reserved is the tracker's 20%.
+    let (st, body) = t.cmd(cmd::SERVER_STORAGE_VOLUMN_STAT, &[0, 0, 0, 0]);
+    assert_eq!(st, 0, "volume stat status");
+    assert_eq!(body.len(), 5 + 2 * 59);
+    let v = VolumeStats::decode(&body).unwrap();
+    let names: Vec<&str> = v.groups.iter().map(|g| g.group_name.as_str()).collect();
+    assert_eq!(names, ["group1", "group2"]);
+    let (_, gbody) = t.call(&ListOneGroup::new("group1"));
+    let g1 = GroupStat::decode(&gbody).unwrap();
+    let v1 = &v.groups[0];
+    assert_eq!((v1.total_mb, v1.free_mb), (g1.total_mb, g1.free_mb));
+    assert_eq!(v1.reserved_mb, g1.total_mb / 5);
+    assert_eq!(v1.reserved_mb, g1.reserved_mb, "same figure as list groups");
+    assert_eq!(v1.avail_mb, v1.free_mb - v1.reserved_mb);
+    assert_eq!((v1.is_disk_available, v1.is_trunk_available), (1, 0));
+    // -N: groups without space: none here.
+    let (_, body) = t.cmd(cmd::SERVER_STORAGE_VOLUMN_STAT, &[4, 0, 0, 0]);
+    assert!(VolumeStats::decode(&body).unwrap().groups.is_empty());
+    let (_, body) = t.cmd(cmd::SERVER_STORAGE_VOLUMN_STAT, &[4, 0, 0, 1]);
+    assert_eq!(VolumeStats::decode(&body).unwrap().groups.len(), 2);
+}
