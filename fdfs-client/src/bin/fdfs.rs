@@ -2,8 +2,12 @@
 //! token), built on [`fdfs_client::client`].
 //!
 //! Reads `/etc/fdfs/client.conf` unless `-c FILE` or `--tracker HOST:PORT` (repeatable) is given.
-//! Prints results on stdout (`--json` for machine-readable output), one-line errors on stderr, and exits
-//! non-zero on every failure (with the server's errno when the server refused).
+//! Prints results on stdout (`--json` for machine-readable output, errors included), one-line errors
+//! on stderr, and exits with a status that says what kind of failure it was ([`EXIT_CODES`]).
+
+// The report code lives next to this file (fdfs/), away from the auto-discovered bin targets.
+#[path = "fdfs/report.rs"]
+mod report;
 
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -12,9 +16,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fdfs_client::client::{
-    storage_status_name, Client, Error, FileInfo, GroupInfo, MetaOp, ServerAddr, UploadOptions,
+    Client, Error, ErrorKind, FileInfo, MetaOp, ServerAddr, UploadOptions, STORAGE_STATUS_ACTIVE,
 };
 use fdfs_client::conf::client::{ClientConf, DEFAULT_PATH};
+use fdfs_client::proto::{StorageClusterStatRequest, VolumeStatRequest};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -23,11 +28,41 @@ const PROGRESS_MIN: u64 = 4 * 1024 * 1024;
 /// Stdin up to this size is buffered in memory before an upload; beyond, it is spooled to a temp file.
 const STDIN_MEM_MAX: usize = 8 * 1024 * 1024;
 
+/// The exit statuses, as `--help` lists them. A usage error is clap's 2; server answers and network
+/// failures get their own codes so a script can tell "not there" from "could not ask".
+const EXIT_CODES: &str = "Exit status:
+  0  success
+  1  local failure: bad argument or config, local file error
+  2  usage error (bad command line)
+  3  not found: the server answered ENOENT
+  4  refused: the server answered another error status (named in the message)
+  5  unreachable: no tracker or storage could be connected to
+  6  network: a server timed out or dropped the connection
+  7  protocol: a server's reply was malformed
+With --json, stdout holds one JSON object either way: the result, or
+{\"error\": {\"message\", \"kind\", \"exit_code\", \"status\", \"errno\", \"server\"}}.";
+
+/// Exit status: local failure.
+const EXIT_FAILURE: u8 = 1;
+/// Exit status: usage error (clap's).
+const EXIT_USAGE: u8 = 2;
+/// Exit status: the server answered ENOENT.
+const EXIT_NOT_FOUND: u8 = 3;
+/// Exit status: the server answered another error status.
+const EXIT_REFUSED: u8 = 4;
+/// Exit status: nothing could be connected to.
+const EXIT_UNREACHABLE: u8 = 5;
+/// Exit status: timed out or connection lost.
+const EXIT_NETWORK: u8 = 6;
+/// Exit status: malformed reply.
+const EXIT_PROTOCOL: u8 = 7;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fdfs",
     version,
-    about = "FastDFS client: upload, download, delete, inspect files and the cluster"
+    about = "FastDFS client: upload, download, delete, inspect files and the cluster",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// client.conf to read (default /etc/fdfs/client.conf, unless --tracker is given).
@@ -48,7 +83,8 @@ struct Cli {
     /// Never show a progress bar.
     #[arg(long, global = true)]
     no_progress: bool,
-    /// Log to stderr (-v info, -vv debug, -vvv trace; RUST_LOG also works). Quiet by default.
+    /// Log to stderr: -v connections, requests and replies, -vv more, -vvv everything (RUST_LOG
+    /// also works). Quiet by default.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -108,11 +144,15 @@ enum Cmd {
         /// The file id.
         file_id: String,
     },
-    /// Show the cluster: groups and storages with status, addresses, space and sync state.
+    /// Show the cluster as `fdfs_monitor` does: every line, in its order (all counters included).
     Monitor {
         /// Only this group.
         group: Option<String>,
     },
+    /// List the storages of the cluster as `fdfs_storage_stat` does (SERVER_STORAGE_CLUSTER_STAT).
+    StorageStat(StorageStatArgs),
+    /// Disk space per group as `fdfs_volumn_stat` does (SERVER_STORAGE_VOLUMN_STAT).
+    VolumeStat(VolumeStatArgs),
     /// Print the anti-steal token URL parameters (`token=...&ts=...`) for a file id.
     Token(TokenArgs),
 }
@@ -142,6 +182,47 @@ struct UploadArgs {
     /// Metadata NAME=VALUE (repeatable).
     #[arg(long = "meta", value_name = "NAME=VALUE")]
     meta: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct StorageStatArgs {
+    /// Only ACTIVE storages (fdfs_storage_stat -A).
+    #[arg(long, conflicts_with = "inactive")]
+    active: bool,
+    /// Only storages that are not ACTIVE (-N).
+    #[arg(long)]
+    inactive: bool,
+    /// Only trunk servers, when the cluster uses trunk files (-T).
+    #[arg(long, conflicts_with = "not_trunk")]
+    trunk: bool,
+    /// Only storages that are not trunk servers (-t).
+    #[arg(long)]
+    not_trunk: bool,
+    /// Also print version, up time and last heart beat (-d).
+    #[arg(long)]
+    detail: bool,
+}
+
+#[derive(Args, Debug)]
+struct VolumeStatArgs {
+    /// Only groups with space, on disk or in trunk files (fdfs_volumn_stat -A).
+    #[arg(long, conflicts_with = "unavailable")]
+    available: bool,
+    /// Only groups without space (-N).
+    #[arg(long)]
+    unavailable: bool,
+    /// Only groups with disk space (-D).
+    #[arg(long, conflicts_with = "no_disk")]
+    disk: bool,
+    /// Only groups without disk space (-d).
+    #[arg(long)]
+    no_disk: bool,
+    /// Only groups with trunk space, when the cluster uses trunk files (-T).
+    #[arg(long, conflicts_with = "no_trunk")]
+    trunk: bool,
+    /// Only groups without trunk space (-t).
+    #[arg(long)]
+    no_trunk: bool,
 }
 
 #[derive(Args, Debug)]
@@ -190,58 +271,127 @@ struct TokenArgs {
     ts: Option<i64>,
 }
 
-/// A failure of the tool: the message and the exit status.
+/// A failure of the tool: the message, the exit status and what JSON callers get to branch on.
 struct Failure {
     msg: String,
     code: u8,
+    /// `local`, `usage`, `not_found`, `refused`, `unreachable`, `network`, `protocol`.
+    kind: &'static str,
+    /// The FastDFS status (errno) the server answered, if any.
+    status: Option<u8>,
+    /// The server the failure is about, if any.
+    server: Option<String>,
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        // Like the C tools, a refused request exits with the server's errno.
-        let code = e.status().filter(|s| *s != 0).unwrap_or(1);
+        let (code, kind) = match (e.kind(), e.status()) {
+            (_, Some(s)) if s == fdfs_client::client::ENOENT => (EXIT_NOT_FOUND, "not_found"),
+            (_, Some(_)) => (EXIT_REFUSED, "refused"),
+            (ErrorKind::Connect | ErrorKind::NoTracker, _) => (EXIT_UNREACHABLE, "unreachable"),
+            (ErrorKind::Timeout | ErrorKind::Io, _) => (EXIT_NETWORK, "network"),
+            (ErrorKind::Protocol, _) => (EXIT_PROTOCOL, "protocol"),
+            _ => (EXIT_FAILURE, "local"),
+        };
         Failure {
             msg: e.to_string(),
             code,
+            kind,
+            status: e.status(),
+            server: e.addr().map(str::to_owned),
         }
+    }
+}
+
+impl Failure {
+    /// The `--json` error object.
+    fn json(&self) -> Value {
+        json!({ "error": {
+            "message": self.msg,
+            "kind": self.kind,
+            "exit_code": self.code,
+            "status": self.status,
+            "errno": self.status.map(fdfs_client::proto::status::errno_name),
+            "server": self.server,
+        }})
     }
 }
 
 fn fail(msg: impl Into<String>) -> Failure {
     Failure {
         msg: msg.into(),
-        code: 1,
+        code: EXIT_FAILURE,
+        kind: "local",
+        status: None,
+        server: None,
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(cli.verbose);
+    let json = cli.json;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fdfs: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return report_failure(&fail(format!("cannot start the runtime: {e}")), json),
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("fdfs: {}", f.msg);
-            ExitCode::from(f.code.max(1))
-        }
+        Err(f) => report_failure(&f, json),
     }
+}
+
+/// One line on stderr; under `--json` also the error object on stdout.
+fn report_failure(f: &Failure, json: bool) -> ExitCode {
+    tracing::debug!(kind = f.kind, code = f.code, "failed");
+    eprintln!("fdfs: {}", f.msg);
+    if json {
+        print_json(&f.json());
+    }
+    ExitCode::from(f.code.max(1))
+}
+
+/// clap's own handling (help, version, usage message and status 2), plus the JSON error object when
+/// `--json` was on the command line.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let json = std::env::args().skip(1).any(|a| a == "--json");
+    if !json || matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let msg = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("usage error")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let _ = e.print();
+    let f = Failure {
+        msg,
+        code: EXIT_USAGE,
+        kind: "usage",
+        status: None,
+        server: None,
+    };
+    print_json(&f.json());
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // -v shows what the client does (connections, requests, replies: debug events of this tool and
+    // of fdfs_client); dependencies stay at warn until -vvv.
     let default = match verbose {
         0 => "error",
-        1 => "info",
-        2 => "debug",
+        1 => "warn,fdfs=debug,fdfs_client=debug",
+        2 => "warn,fdfs=trace,fdfs_client=trace",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -300,6 +450,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let conf = load_conf(&cli)?;
     let client = build_client(&cli, conf.as_ref())?;
+    tracing::debug!(trackers = ?client.trackers(), command = ?cli.cmd, "starting");
     let ui = Ui {
         json: cli.json,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
@@ -402,6 +553,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Cmd::Monitor { group } => monitor(&client, &ui, group.as_deref()).await,
+        Cmd::StorageStat(args) => storage_stat(&client, &ui, args).await,
+        Cmd::VolumeStat(args) => volume_stat(&client, &ui, args).await,
         Cmd::Token(_) => Ok(()),
     }
 }
@@ -452,7 +605,7 @@ impl Ui {
                 "source_storage_id": info.source_storage_id,
                 "source_ip": info.source_ip,
                 "create_timestamp": info.create_timestamp,
-                "create_time": fmt_time(info.create_timestamp),
+                "create_time": report::fmt_time(info.create_timestamp),
                 "file_size": info.file_size,
                 "crc32": info.crc32,
             }));
@@ -465,7 +618,7 @@ impl Ui {
             info.kind_name(),
             info.source_storage_id.as_deref().unwrap_or("0"),
             info.source_ip,
-            fmt_time(info.create_timestamp),
+            report::fmt_time(info.create_timestamp),
             info.file_size,
             // fdfs_file_info prints the crc32 as a signed int.
             info.crc32 as i32,
@@ -746,277 +899,67 @@ fn token(cli: &Cli, args: &TokenArgs, conf: Option<&ClientConf>) -> Result<(), F
 }
 
 async fn monitor(client: &Client, ui: &Ui, group: Option<&str>) -> Result<(), Failure> {
-    let groups: Vec<GroupInfo> = match group {
-        Some(g) => {
-            let stat = client.list_group(g).await?;
-            let storages = client.list_storages(g, None).await?;
-            vec![GroupInfo { stat, storages }]
-        }
-        None => client.cluster().await?,
-    };
-    if ui.json {
-        let v: Vec<Value> = groups.iter().map(group_json).collect();
-        let trackers: Vec<String> = client.trackers().iter().map(ToString::to_string).collect();
-        print_json(&json!({ "trackers": trackers, "groups": v }));
-        return Ok(());
-    }
-    let mut out = String::new();
+    let view = client.cluster_view(group).await?;
     let trackers = client.trackers();
-    out.push_str(&format!("tracker server count={}\n", trackers.len()));
-    for t in &trackers {
-        let state = if client.tracker_is_down(t) {
-            "  (down)"
-        } else {
-            ""
-        };
-        out.push_str(&format!("tracker server is {t}{state}\n"));
-    }
-    out.push_str(&format!("\ngroup count: {}\n", groups.len()));
-    for (gi, g) in groups.iter().enumerate() {
-        let s = &g.stat;
-        out.push_str(&format!(
-            "\nGroup {}:\ngroup name = {}\n",
-            gi + 1,
-            s.group_name
+    tracing::debug!(tracker = %view.tracker, groups = view.groups.len(), "monitor");
+    if ui.json {
+        print_json(&report::monitor_json(&view, &trackers));
+    } else {
+        print_stdout(&report::monitor_text(
+            &view,
+            trackers.len(),
+            group.is_some(),
         ));
-        out.push_str(&space_lines("", s.total_mb, s.free_mb, s.reserved_mb));
-        out.push_str(&format!(
-            "storage server count = {}\nreadable server count = {}\nwritable server count = {}\n\
-             storage server port = {}\nstore path count = {}\nsubdir count per path = {}\n\
-             current write server index = {}\n",
-            s.storage_count,
-            s.readable_server_count,
-            s.writable_server_count,
-            s.storage_port,
-            s.store_path_count,
-            s.subdir_count_per_path,
-            s.current_write_server
-        ));
-        for (si, st) in g.storages.iter().enumerate() {
-            let delay = sync_delay(g, si);
-            out.push_str(&format!(
-                "\n\tStorage {}:\n\t\tid = {}\n\t\thost = {}  {}\n\t\tversion = {}\n\t\tjoin time = {}\n\t\tup time = {}\n",
-                si + 1,
-                st.id,
-                ServerAddr::new(st.ip_addr.clone(), u16::try_from(st.storage_port).unwrap_or(0)),
-                storage_status_name(st.status),
-                st.version,
-                fmt_time_u(st.join_time),
-                fmt_time_u(st.up_time)
-            ));
-            out.push_str(&space_lines(
-                "\t\t",
-                st.total_mb,
-                st.free_mb,
-                st.reserved_mb,
-            ));
-            out.push_str(&format!(
-                "\t\tupload priority = {}\n\t\tstore_path_count = {}\n\t\tsubdir_count_per_path = {}\n\
-                 \t\tcurrent_write_path = {}\n\t\tsource storage id = {}\n\t\tif_trunk_server = {}\n\
-                 \t\ttotal_upload_count = {}\n\t\tsuccess_upload_count = {}\n\
-                 \t\ttotal_download_count = {}\n\t\tsuccess_download_count = {}\n\
-                 \t\ttotal_delete_count = {}\n\t\tsuccess_delete_count = {}\n\
-                 \t\tlast_heart_beat_time = {}\n\t\tlast_source_update = {}\n\t\tlast_sync_update = {}\n\
-                 \t\tlast_synced_timestamp = {}{}\n",
-                st.upload_priority,
-                st.store_path_count,
-                st.subdir_count_per_path,
-                st.current_write_path,
-                st.src_id,
-                st.if_trunk_server,
-                st.stat.total_upload_count,
-                st.stat.success_upload_count,
-                st.stat.total_download_count,
-                st.stat.success_download_count,
-                st.stat.total_delete_count,
-                st.stat.success_delete_count,
-                fmt_time_u(st.stat.last_heart_beat_time),
-                fmt_time_u(st.stat.last_source_update),
-                fmt_time_u(st.stat.last_sync_update),
-                fmt_time_u(st.stat.last_synced_timestamp),
-                delay.map(|d| format!(" ({d} second delay)")).unwrap_or_else(|| " ".to_owned()),
-            ));
-        }
     }
-    print_stdout(&out);
     Ok(())
 }
 
-/// How far storage `si` lags in sync: the newest source update of the other storages of its group minus
-/// what it has synced, like fdfs_monitor; `None` when it never synced.
-fn sync_delay(g: &GroupInfo, si: usize) -> Option<u64> {
-    let me = g.storages.get(si)?;
-    if me.stat.last_synced_timestamp == 0 {
-        return None;
+async fn storage_stat(client: &Client, ui: &Ui, args: &StorageStatArgs) -> Result<(), Failure> {
+    let mut filter = StorageClusterStatRequest::default();
+    if args.active || args.inactive {
+        filter.filter_by |= StorageClusterStatRequest::BY_STATUS;
+        filter.status = STORAGE_STATUS_ACTIVE;
+        filter.op_type = if args.active { b'=' } else { b'!' };
     }
-    let newest = g
-        .storages
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != si)
-        .map(|(_, s)| s.stat.last_source_update)
-        .max()
-        .unwrap_or(0);
-    Some(newest.saturating_sub(me.stat.last_synced_timestamp))
+    if args.trunk || args.not_trunk {
+        filter.filter_by |= StorageClusterStatRequest::BY_IS_TRUNK_SERVER;
+        filter.is_trunk_server = u8::from(args.trunk);
+    }
+    let r = client.storage_cluster_stat(filter).await?;
+    if ui.json {
+        print_json(&report::storage_stat_json(&r));
+    } else {
+        print_stdout(&report::storage_stat_text(&r, args.detail));
+    }
+    Ok(())
 }
 
-fn space_lines(indent: &str, total_mb: u64, free_mb: u64, reserved_mb: u64) -> String {
-    let avail = free_mb.saturating_sub(reserved_mb);
-    format!(
-        "{indent}disk total space     = {}\n{indent}disk free space      = {}\n\
-         {indent}disk reserved space  = {}\n{indent}disk available space = {}\n",
-        fmt_mb(total_mb),
-        fmt_mb(free_mb),
-        fmt_mb(reserved_mb),
-        fmt_mb(avail)
-    )
-}
-
-/// A size in MB the way `fdfs_monitor` prints it (libfastcommon's `bytes_to_human_str`, right-aligned
-/// in 7 columns): rounded to the nearest unit, one decimal below 10 (`252 GB`, `2.5 GB`, `512 MB`).
-fn fmt_mb(mb: u64) -> String {
-    let bytes = u128::from(mb) << 20;
-    let units: [(u32, char); 6] = [
-        (60, 'E'),
-        (50, 'P'),
-        (40, 'T'),
-        (30, 'G'),
-        (20, 'M'),
-        (10, 'K'),
-    ];
-    let text = match units.iter().find(|(shift, _)| bytes >> shift > 0) {
-        Some(&(shift, unit)) => {
-            let one = 1u128 << shift;
-            let mut n = bytes / one;
-            let rem = bytes % one;
-            let number = if n < 10 {
-                let mut tenth = (rem * 10 + one / 2) / one;
-                if tenth == 10 {
-                    n += 1;
-                    tenth = 0;
-                }
-                if n < 10 {
-                    format!("{n}.{tenth}")
-                } else {
-                    n.to_string()
-                }
-            } else {
-                if rem >= one / 2 {
-                    n += 1;
-                }
-                n.to_string()
-            };
-            format!("{number} {unit}B")
-        }
-        None => format!("{bytes}  B"),
-    };
-    format!("{text:>7}")
-}
-
-fn group_json(g: &GroupInfo) -> Value {
-    let s = &g.stat;
-    let storages: Vec<Value> = g
-        .storages
-        .iter()
-        .enumerate()
-        .map(|(si, st)| {
-            json!({
-                "id": st.id,
-                "ip": st.ip_addr,
-                "port": st.storage_port,
-                "addr": ServerAddr::new(st.ip_addr.clone(), u16::try_from(st.storage_port).unwrap_or(0)).to_string(),
-                "status": storage_status_name(st.status),
-                "status_code": st.status,
-                "rw_mode": st.rw_mode,
-                "version": st.version,
-                "join_time": st.join_time,
-                "up_time": st.up_time,
-                "total_mb": st.total_mb,
-                "free_mb": st.free_mb,
-                "reserved_mb": st.reserved_mb,
-                "upload_priority": st.upload_priority,
-                "store_path_count": st.store_path_count,
-                "src_id": st.src_id,
-                "if_trunk_server": st.if_trunk_server != 0,
-                "last_heart_beat_time": st.stat.last_heart_beat_time,
-                "last_source_update": st.stat.last_source_update,
-                "last_sync_update": st.stat.last_sync_update,
-                "last_synced_timestamp": st.stat.last_synced_timestamp,
-                "sync_delay": sync_delay(g, si),
-                "total_upload_count": st.stat.total_upload_count,
-                "success_upload_count": st.stat.success_upload_count,
-                "total_download_count": st.stat.total_download_count,
-                "success_download_count": st.stat.success_download_count,
-            })
-        })
-        .collect();
-    json!({
-        "group": s.group_name,
-        "total_mb": s.total_mb,
-        "free_mb": s.free_mb,
-        "reserved_mb": s.reserved_mb,
-        "trunk_free_mb": s.trunk_free_mb,
-        "storage_count": s.storage_count,
-        "storage_port": s.storage_port,
-        "readable_server_count": s.readable_server_count,
-        "writable_server_count": s.writable_server_count,
-        "current_write_server": s.current_write_server,
-        "store_path_count": s.store_path_count,
-        "subdir_count_per_path": s.subdir_count_per_path,
-        "storages": storages,
-    })
-}
-
-fn fmt_time_u(ts: u64) -> String {
-    fmt_time(i64::try_from(ts).unwrap_or(i64::MAX))
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-fn fmt_time(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+async fn volume_stat(client: &Client, ui: &Ui, args: &VolumeStatArgs) -> Result<(), Failure> {
+    let mut filter = VolumeStatRequest::default();
+    if args.available || args.unavailable {
+        filter.filter_by |= VolumeStatRequest::BY_IS_SPACE_AVAILABLE;
+        filter.is_space_available = u8::from(args.available);
+    }
+    if args.disk || args.no_disk {
+        filter.filter_by |= VolumeStatRequest::BY_IS_DISK_AVAILABLE;
+        filter.is_disk_available = u8::from(args.disk);
+    }
+    if args.trunk || args.no_trunk {
+        filter.filter_by |= VolumeStatRequest::BY_IS_TRUNK_AVAILABLE;
+        filter.is_trunk_available = u8::from(args.trunk);
+    }
+    let r = client.volume_stat(filter).await?;
+    if ui.json {
+        print_json(&report::volume_stat_json(&r));
+    } else {
+        print_stdout(&report::volume_stat_text(&r));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_format() {
-        assert_eq!(fmt_time(0), "1970-01-01 00:00:00");
-        // The capture's `file create timestamp: 2026-11-25 03:15:48` (the cluster ran in UTC).
-        assert_eq!(fmt_time(1_795_576_548), "2026-11-25 03:15:48");
-        assert_eq!(fmt_time(951_782_400), "2000-02-29 00:00:00");
-    }
-
-    #[test]
-    fn sizes_as_fdfs_monitor() {
-        // fdfs_monitor 6.16.1 on a real cluster: total 258019 MB, free 55330, reserved 2580,
-        // available 52750 printed as "252 GB", "54 GB", "2.5 GB", "52 GB".
-        assert_eq!(fmt_mb(258_019), " 252 GB");
-        assert_eq!(fmt_mb(55_330), "  54 GB");
-        assert_eq!(fmt_mb(2_580), " 2.5 GB");
-        assert_eq!(fmt_mb(52_750), "  52 GB");
-        assert_eq!(fmt_mb(512), " 512 MB");
-        assert_eq!(fmt_mb(10_200), "  10 GB");
-        assert_eq!(fmt_mb(0), "   0  B");
-    }
 
     #[test]
     fn pairs() {

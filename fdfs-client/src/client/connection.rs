@@ -217,6 +217,14 @@ impl Connection {
             Err(_) => return Err(ctx.timeout(t)),
         }
         let header = Header::decode(&raw);
+        tracing::debug!(
+            role = %ctx.role,
+            addr = %ctx.addr,
+            op = %ctx.op,
+            status = header.status,
+            body_len = header.body_len,
+            "reply"
+        );
         if header.cmd != proto::cmd::RESP {
             return Err(ctx.protocol(proto::ProtoError::UnexpectedCmd {
                 expected: proto::cmd::RESP,
@@ -342,6 +350,13 @@ impl Connection {
     /// Sends a request held in memory and reads its reply (length checked before allocating).
     pub(crate) async fn request<R: Request>(&mut self, ctx: &Ctx, req: &R) -> Result<R::Reply> {
         let frame = req.to_frame();
+        tracing::debug!(
+            role = %ctx.role,
+            addr = %ctx.addr,
+            cmd = proto::cmd::name_or_unknown(R::CMD),
+            body_len = frame.len() - proto::HEADER_LEN,
+            "request"
+        );
         self.write_all(ctx, &frame).await?;
         self.recv_reply::<R::Reply>(ctx).await
     }

@@ -18,7 +18,8 @@
 //!   [`Client::regenerate_appender_filename`] (and `*_reader` variants).
 //! - Trackers: [`Client::query_store`], [`Client::query_store_all`], [`Client::query_fetch`],
 //!   [`Client::query_fetch_all`], [`Client::query_update`], [`Client::list_groups`],
-//!   [`Client::list_group`], [`Client::list_storages`], [`Client::cluster`], [`Client::storage_ids`],
+//!   [`Client::list_group`], [`Client::list_storages`], [`Client::cluster`], [`Client::cluster_view`],
+//!   [`Client::storage_cluster_stat`], [`Client::volume_stat`], [`Client::storage_ids`],
 //!   [`Client::storage_parameters`], [`Client::tracker_leader`].
 //!
 //! Content is streamed through fixed [`STREAM_BUF_SIZE`] buffers; every reply length is checked against
@@ -55,8 +56,8 @@ pub use error::{Error, ErrorKind, Result, Role, ENOENT};
 pub use pool::PoolConfig;
 pub use storage::{DownloadStream, Progress};
 pub use types::{
-    storage_status_name, FileInfo, GroupInfo, StorageServer, UploadKind, UploadOptions,
-    STORAGE_STATUS_ACTIVE,
+    storage_status_name, ClusterView, FileInfo, GroupInfo, StorageServer, UploadKind,
+    UploadOptions, STORAGE_STATUS_ACTIVE,
 };
 
 use std::path::Path;
@@ -234,14 +235,25 @@ impl Client {
 
     /// Sends an in-memory request to the trackers, failing over from one to the next.
     pub(crate) async fn tracker_request<R: Request>(&self, op: &str, req: &R) -> Result<R::Reply> {
+        Ok(self.tracker_request_at(op, req).await?.1)
+    }
+
+    /// [`Client::tracker_request`], also saying which tracker answered (for follow-up calls that
+    /// must see the same tracker's view, as `fdfs_monitor` does).
+    pub(crate) async fn tracker_request_at<R: Request>(
+        &self,
+        op: &str,
+        req: &R,
+    ) -> Result<(ServerAddr, R::Reply)> {
         let trackers = &self.inner.trackers;
         let order = trackers.order();
         let mut last = None;
         for addr in order {
+            tracing::debug!(tracker = %addr, op, "tracker request");
             match self.request_on(Role::Tracker, addr, op, req, true).await {
                 Ok(reply) => {
                     trackers.mark_up(addr);
-                    return Ok(reply);
+                    return Ok((addr.clone(), reply));
                 }
                 Err(e) if e.is_server_failure() => {
                     tracing::debug!(tracker = %addr, error = %e, "tracker call failed, trying the next");

@@ -1,8 +1,8 @@
 //! Tracker calls: where to upload, download, update; the cluster's groups, storages, parameters, ids.
 
 use super::addr::ServerAddr;
-use super::error::{Error, Result};
-use super::types::{split_file_id, GroupInfo, StorageServer};
+use super::error::{Error, Result, Role};
+use super::types::{split_file_id, ClusterView, GroupInfo, StorageServer};
 use super::Client;
 use crate::proto::{self, GroupStat, StorageStat};
 
@@ -158,6 +158,72 @@ impl Client {
             out.push(GroupInfo { stat, storages });
         }
         Ok(out)
+    }
+
+    /// The cluster as one tracker sees it, like `fdfs_monitor`: the groups (only `group` if given)
+    /// and their storages, every call answered by the same tracker (the first that answers).
+    /// An unknown `group` is ENOENT.
+    pub async fn cluster_view(&self, group: Option<&str>) -> Result<ClusterView> {
+        if let Some(g) = group {
+            check_group(g)?;
+        }
+        let (tracker, all) = self
+            .tracker_request_at("list groups", &proto::ListAllGroups)
+            .await?;
+        let stats: Vec<GroupStat> = match group {
+            Some(g) => all
+                .groups
+                .into_iter()
+                .filter(|s| s.group_name == g)
+                .collect(),
+            None => all.groups,
+        };
+        if let (Some(g), true) = (group, stats.is_empty()) {
+            return Err(Error::Status {
+                role: Role::Tracker,
+                addr: tracker.to_string(),
+                op: format!("list group {g}"),
+                status: super::ENOENT,
+            });
+        }
+        let mut groups = Vec::with_capacity(stats.len());
+        for stat in stats {
+            let op = format!("list storages of {}", stat.group_name);
+            let req = proto::ListStorage::new(stat.group_name.clone());
+            let storages = self
+                .request_on(Role::Tracker, &tracker, &op, &req, true)
+                .await?
+                .storages;
+            groups.push(GroupInfo { stat, storages });
+        }
+        let tracker_index = self
+            .trackers()
+            .iter()
+            .position(|t| *t == tracker)
+            .unwrap_or(0);
+        Ok(ClusterView {
+            tracker,
+            tracker_index,
+            groups,
+        })
+    }
+
+    /// Every storage of the cluster that passes `filter`, as `fdfs_storage_stat` lists them
+    /// (SERVER_STORAGE_CLUSTER_STAT, FastDFS 6.16+): status, connections, version, heart beat.
+    pub async fn storage_cluster_stat(
+        &self,
+        filter: proto::StorageClusterStatRequest,
+    ) -> Result<proto::StorageClusterStat> {
+        self.tracker_request("storage cluster stat", &filter).await
+    }
+
+    /// Disk space of every group that passes `filter`, as `fdfs_volumn_stat` lists them
+    /// (SERVER_STORAGE_VOLUMN_STAT, FastDFS 6.16+).
+    pub async fn volume_stat(
+        &self,
+        filter: proto::VolumeStatRequest,
+    ) -> Result<proto::VolumeStats> {
+        self.tracker_request("volume stat", &filter).await
     }
 
     /// The storage ids the tracker knows (its storage_ids.conf, when `use_storage_id` is on).

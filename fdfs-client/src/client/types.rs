@@ -199,6 +199,18 @@ pub struct GroupInfo {
     pub storages: Vec<crate::proto::StorageStat>,
 }
 
+/// The cluster as one tracker sees it (what `fdfs_monitor` prints): which tracker answered and
+/// every group with its storages.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    /// The tracker that answered every call.
+    pub tracker: ServerAddr,
+    /// Its position among the configured trackers (`current server index` of `fdfs_monitor`).
+    pub tracker_index: usize,
+    /// The groups (one when a group was asked for), with their storages.
+    pub groups: Vec<GroupInfo>,
+}
+
 /// The name of a storage status code (`FDFS_STORAGE_STATUS_*`), as fdfs_monitor prints it.
 pub fn storage_status_name(status: u8) -> &'static str {
     match status {

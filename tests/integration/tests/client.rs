@@ -1105,7 +1105,8 @@ fn cli_end_to_end() {
         None,
     );
     assert!(!o.status.success());
-    assert_eq!(o.status.code(), Some(2), "ENOENT exit status");
+    // Not 2 (clap's usage status): a server's ENOENT has its own code (issue 9 item 21).
+    assert_eq!(o.status.code(), Some(3), "ENOENT exit status");
     let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -1318,4 +1319,198 @@ fn cli_and_client_take_dotted_extensions() {
         .block_on(env.client.upload(b"x", &UploadOptions::new().ext("tar.gz")))
         .expect("upload with ext tar.gz");
     assert!(id.ends_with(".tar.gz"), "{id}");
+}
+
+/// Issue 9 item 21: exit statuses tell a usage error (2) from a server's ENOENT (3), another refusal
+/// (4) and an unreachable cluster (5), and `--help` lists them; under `--json` stdout carries a JSON
+/// error object (before: plain text on stderr only, and ENOENT exited 2 like a usage error).
+#[test]
+fn cli_exit_codes_and_json_errors() {
+    let env = start(1, 1, 1);
+    let cl = &env.cluster;
+    let o = fdfs(cl, &["--help"], None);
+    let help = stdout(&o);
+    for line in [
+        "2  usage error",
+        "3  not found",
+        "4  refused",
+        "5  unreachable",
+    ] {
+        assert!(help.contains(line), "--help lists {line:?}: {help}");
+    }
+
+    let o = fdfs(cl, &["upload"], None);
+    assert_eq!(o.status.code(), Some(2), "usage");
+    let o = fdfs(cl, &["--json", "upload"], None);
+    assert_eq!(o.status.code(), Some(2), "usage under --json");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json usage error");
+    assert_eq!(v["error"]["kind"], "usage");
+    assert_eq!(v["error"]["exit_code"], 2);
+
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let id = rt
+        .block_on(env.client.upload(b"x", &UploadOptions::new().ext("txt")))
+        .expect("upload");
+    rt.block_on(env.client.delete(&id)).expect("delete");
+    let o = fdfs(cl, &["--json", "info", &id], None);
+    let o2 = fdfs(cl, &["--json", "download", &id, "-"], None);
+    assert_eq!(o2.status.code(), Some(3), "ENOENT");
+    let v: serde_json::Value = serde_json::from_slice(&o2.stdout).expect("json error");
+    assert_eq!(v["error"]["kind"], "not_found");
+    assert_eq!(v["error"]["status"], 2);
+    assert_eq!(v["error"]["errno"], "ENOENT");
+    assert!(v["error"]["server"].is_string(), "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("ENOENT")));
+    // The plain line stays on stderr.
+    assert!(String::from_utf8_lossy(&o2.stderr).contains("ENOENT (2)"));
+    drop(o);
+
+    // Truncating a normal file: the storage refuses with EINVAL.
+    let normal = rt
+        .block_on(env.client.upload(b"abc", &UploadOptions::new()))
+        .expect("upload");
+    let o = fdfs(cl, &["--json", "truncate", &normal], None);
+    assert_eq!(o.status.code(), Some(4), "refused");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(
+        (v["error"]["kind"].as_str(), v["error"]["errno"].as_str()),
+        (Some("refused"), Some("EINVAL"))
+    );
+
+    let o = Command::new(fdfs_bin())
+        .env_remove("RUST_LOG")
+        .args(["--json", "--tracker", "127.0.0.1:1", "monitor"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(5), "unreachable");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(v["error"]["kind"], "unreachable");
+
+    let o = fdfs(cl, &["--json", "upload", "/nonexistent/file"], None);
+    assert_eq!(o.status.code(), Some(1), "local");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(v["error"]["kind"], "local");
+}
+
+/// The keys (`name` of `name = value`, or the whole line) of the lines of one `fdfs_monitor` block.
+fn monitor_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.split_once(" = ") {
+            _ if l.starts_with("tracker server is ") => "tracker server is".to_owned(),
+            Some((k, _)) => k.trim_end().to_owned(),
+            None => l
+                .trim_end_matches(|c: char| c.is_ascii_digit() || c == ':')
+                .to_owned(),
+        })
+        .collect()
+}
+
+/// Issue 9 item 21: `fdfs monitor` prints every line of FastDFS 6.16's `fdfs_monitor` in its order
+/// (before: 114 of the 221 lines of the captured cluster; read-write mode, connection and I/O
+/// counters were missing), `--json` carries them too, and `-v` logs the calls on stderr.
+#[test]
+fn cli_monitor_is_fdfs_monitor_and_verbose_logs() {
+    let env = start(2, 2, 2);
+    let cl = &env.cluster;
+    let o = fdfs(cl, &["monitor"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    // 5 header lines, 15 per group, 62 per storage, as fdfs_monitor (221 = 5 + 2*15 + 3*62).
+    assert_eq!(text.lines().count(), 5 + 2 * 15 + 4 * 62, "{text}");
+    let real = include_str!("../../../fdfs-client/src/bin/fdfs/report/fdfs_monitor_6.16.1.txt");
+    // Same keys in the same order as the captured output, from the top through the first group's
+    // first storage.
+    let upto = |t: &str| -> Vec<String> {
+        let keys = monitor_keys(t);
+        let storage_starts: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i] == "\tStorage ")
+            .collect();
+        let end = storage_starts.get(1).copied().unwrap_or(keys.len());
+        keys.into_iter().take(end).collect()
+    };
+    assert_eq!(upto(&text), upto(real));
+    for line in [
+        "\t\tread write mode = both (normal)\n",
+        "\t\tconnection.alloc_count = ",
+        "\t\tstotal_download_bytes = ",
+        "\t\ttotal_file_write_count = ",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+
+    let o = fdfs(cl, &["--json", "monitor"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["tracker_server_count"], 2);
+    let s = &v["groups"][0]["storages"][0];
+    for key in [
+        "rw_mode_name",
+        "connection",
+        "total_file_open_count",
+        "total_download_bytes",
+    ] {
+        assert!(!s[key].is_null(), "{key} in {s}");
+    }
+
+    let o = fdfs(cl, &["-v", "monitor", "group1"], None);
+    assert!(o.status.success());
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.contains("connected") && log.contains("SERVER_LIST_ALL_GROUPS"),
+        "-v logs connections and requests: {log:?}"
+    );
+    let text = stdout(&o);
+    assert!(!text.contains("group count") && text.contains("group name = group1"));
+}
+
+/// Issue 9 item 20: SERVER_STORAGE_CLUSTER_STAT and SERVER_STORAGE_VOLUMN_STAT through the client
+/// and `fdfs storage-stat` / `fdfs volume-stat` (the emulator answered both with EINVAL).
+#[test]
+fn storage_and_volume_stat_end_to_end() {
+    let env = start(1, 2, 1);
+    let cl = &env.cluster;
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let all = rt
+        .block_on(env.client.storage_cluster_stat(Default::default()))
+        .expect("storage cluster stat");
+    assert_eq!(all.storages.len(), 2);
+    let vol = rt
+        .block_on(env.client.volume_stat(Default::default()))
+        .expect("volume stat");
+    assert_eq!(vol.groups.len(), 2);
+
+    let o = fdfs(cl, &["storage-stat", "--active", "--detail"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    for s in cl.storages() {
+        let line = format!("{}:{} ACTIVE, connections {{alloc: ", s.ip, s.port);
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+    assert!(text.contains("  version: 6.16.1, up_time: "), "{text}");
+    assert!(text.contains("\nstorage server count: 2\n"), "{text}");
+    let o = fdfs(cl, &["storage-stat", "--inactive"], None);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o),
+        "",
+        "no storage is down: nothing printed, as fdfs_storage_stat"
+    );
+
+    let o = fdfs(cl, &["volume-stat"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(
+        text.contains("group1 disk_available: 1, disk space {total: "),
+        "{text}"
+    );
+    assert!(text.contains(" VOLUMNS SUMMARY "), "{text}");
+    assert!(
+        text.ends_with("volumn / group counts {total: 2, available: 2}"),
+        "{text}"
+    );
+    let o = fdfs(cl, &["--json", "volume-stat", "--available"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["group_count"], 2);
+    assert_eq!(v["groups"][0]["is_disk_available"], true);
 }
