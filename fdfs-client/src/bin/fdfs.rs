@@ -365,11 +365,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
     if !json || matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
         e.exit();
     }
+    // clap's message without the usage and hint lines, on one line.
     let text = e.render().to_string();
     let msg = text
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("usage error")
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_owned();
     let _ = e.print();
