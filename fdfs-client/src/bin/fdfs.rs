@@ -402,6 +402,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -454,7 +455,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let conf = load_conf(&cli)?;
     let client = build_client(&cli, conf.as_ref())?;
-    tracing::debug!(trackers = ?client.trackers(), command = ?cli.cmd, "starting");
+    let trackers: Vec<String> = client.trackers().iter().map(ToString::to_string).collect();
+    tracing::debug!(trackers = %trackers.join(","), command = ?cli.cmd, "starting");
     let ui = Ui {
         json: cli.json,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
