@@ -1418,7 +1418,12 @@ fn cli_monitor_is_fdfs_monitor_and_verbose_logs() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     // 5 header lines, 15 per group, 62 per storage, as fdfs_monitor (221 = 5 + 2*15 + 3*62).
-    assert_eq!(text.lines().count(), 5 + 2 * 15 + 4 * 62, "{text}");
+    let (groups, storages) = (cl.groups().len(), cl.storages().len());
+    assert_eq!(
+        text.lines().count(),
+        5 + groups * 15 + storages * 62,
+        "{text}"
+    );
     let real = include_str!("../../../fdfs-client/src/bin/fdfs/report/fdfs_monitor_6.16.1.txt");
     // Same keys in the same order as the captured output, from the top through the first group's
     // first storage.
@@ -1442,7 +1447,7 @@ fn cli_monitor_is_fdfs_monitor_and_verbose_logs() {
 
     let o = fdfs(cl, &["--json", "monitor"], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["tracker_server_count"], 2);
+    assert_eq!(v["tracker_server_count"], cl.trackers().len());
     let s = &v["groups"][0]["storages"][0];
     for key in [
         "rw_mode_name",
@@ -1474,11 +1479,11 @@ fn storage_and_volume_stat_end_to_end() {
     let all = rt
         .block_on(env.client.storage_cluster_stat(Default::default()))
         .expect("storage cluster stat");
-    assert_eq!(all.storages.len(), 2);
+    assert_eq!(all.storages.len(), cl.storages().len());
     let vol = rt
         .block_on(env.client.volume_stat(Default::default()))
         .expect("volume stat");
-    assert_eq!(vol.groups.len(), 2);
+    assert_eq!(vol.groups.len(), cl.groups().len());
 
     let o = fdfs(cl, &["storage-stat", "--active", "--detail"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -1488,7 +1493,8 @@ fn storage_and_volume_stat_end_to_end() {
         assert!(text.contains(&line), "{line} in {text}");
     }
     assert!(text.contains("  version: 6.16.1, up_time: "), "{text}");
-    assert!(text.contains("\nstorage server count: 2\n"), "{text}");
+    let count = format!("\nstorage server count: {}\n", cl.storages().len());
+    assert!(text.contains(&count), "{text}");
     let o = fdfs(cl, &["storage-stat", "--inactive"], None);
     assert!(o.status.success());
     assert_eq!(
@@ -1506,11 +1512,14 @@ fn storage_and_volume_stat_end_to_end() {
     );
     assert!(text.contains(" VOLUMNS SUMMARY "), "{text}");
     assert!(
-        text.ends_with("volumn / group counts {total: 2, available: 2}"),
+        text.ends_with(&format!(
+            "volumn / group counts {{total: {0}, available: {0}}}",
+            cl.groups().len()
+        )),
         "{text}"
     );
     let o = fdfs(cl, &["--json", "volume-stat", "--available"], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["group_count"], 2);
+    assert_eq!(v["group_count"], cl.groups().len());
     assert_eq!(v["groups"][0]["is_disk_available"], true);
 }
