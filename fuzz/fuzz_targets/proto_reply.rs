@@ -12,8 +12,8 @@ use std::fmt::Debug;
 use fdfs_client::proto::{
     self, check_body_len, cmd, max_reply_body, DownloadReply, EmptyReply, FetchServer,
     FetchServers, FileInfo, GroupStat, GroupStats, Header, LeaderReply, Metadata, Reply,
-    StorageIds, StorageParameters, StorageStats, StoreServer, StoreServers, TrackerClusterStat,
-    UploadReply, HEADER_LEN,
+    StorageClusterStat, StorageIds, StorageParameters, StorageStats, StoreServer, StoreServers,
+    TrackerClusterStat, UploadReply, VolumeStats, HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -87,6 +87,8 @@ fuzz_target!(|data: &[u8]| {
             SERVER_LIST_STORAGE => client::<StorageStats>(&h, body, bound),
             SERVER_GET_LEADER => client::<LeaderReply>(&h, body, bound),
             SERVER_TRACKER_CLUSTER_STAT => client::<TrackerClusterStat>(&h, body, bound),
+            SERVER_STORAGE_CLUSTER_STAT => client::<StorageClusterStat>(&h, body, bound),
+            SERVER_STORAGE_VOLUMN_STAT => client::<VolumeStats>(&h, body, bound),
             STORAGE_PARAMETER_REQ => client::<StorageParameters>(&h, body, bound),
             STORAGE_FETCH_STORAGE_IDS => client::<StorageIds>(&h, body, bound),
             UPLOAD_FILE
@@ -110,6 +112,8 @@ fuzz_target!(|data: &[u8]| {
     direct::<StorageStats>(body);
     direct::<LeaderReply>(body);
     direct::<TrackerClusterStat>(body);
+    direct::<StorageClusterStat>(body);
+    direct::<VolumeStats>(body);
     direct::<StorageParameters>(body);
     direct::<StorageIds>(body);
     direct::<UploadReply>(body);

@@ -15,9 +15,10 @@ use fdfs_client::proto::{
     ListStorage, ModifyRequest, QueryFetchAll, QueryFetchOne, QueryFileInfo,
     QueryStoreWithGroupAll, QueryStoreWithGroupOne, QueryStoreWithoutGroupAll,
     QueryStoreWithoutGroupOne, QueryUpdate, Quit, RegenerateAppenderFilename, ReportServerId,
-    Request, SetMetadataRequest, StorageParameterReq, StreamPrefix, SyncCreateFile, SyncDeleteFile,
-    SyncModifyFile, SyncRenameFile, SyncTruncateFile, TrackerClusterStatRequest, TruncateRequest,
-    UploadRequest, UploadSlaveRequest,
+    Request, SetMetadataRequest, StorageClusterStatRequest, StorageParameterReq, StreamPrefix,
+    SyncCreateFile, SyncDeleteFile, SyncModifyFile, SyncRenameFile, SyncTruncateFile,
+    TrackerClusterStatRequest, TruncateRequest, UploadRequest, UploadSlaveRequest,
+    VolumeStatRequest,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -120,6 +121,8 @@ fuzz_target!(|data: &[u8]| {
     request::<DeleteStorage>(&h, body);
     request::<GetLeader>(&h, body);
     request::<TrackerClusterStatRequest>(&h, body);
+    request::<StorageClusterStatRequest>(&h, body);
+    request::<VolumeStatRequest>(&h, body);
     request::<StorageParameterReq>(&h, body);
     request::<FetchStorageIds>(&h, body);
     request::<ReportServerId>(&h, body);
