@@ -382,3 +382,27 @@ fn sizes_as_fdfs_monitor() {
     assert_eq!(fmt_mb(10_200), "  10 GB");
     assert_eq!(fmt_mb(0), "   0  B");
 }
+
+#[test]
+fn trunk_group_lines_as_fdfs_monitor() {
+    // With trunk files (current_trunk_file_id >= 0) fdfs_monitor adds the trunk free space after
+    // the disk lines and names the trunk server before the storages.
+    let mut view = captured_cluster();
+    view.groups.truncate(1);
+    let g = &mut view.groups[0];
+    g.stat.current_trunk_file_id = 3;
+    g.stat.trunk_free_mb = 512;
+    g.storages[1].if_trunk_server = 1;
+    let text = monitor_text(&view, 2, true);
+    assert!(
+        text.contains("disk available space =   52 GB\ntrunk free space =  512 MB\nstorage server count = 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "current write server index = 1\ncurrent trunk server = 127.0.0.12 (127.0.0.12)\n\
+             current trunk file id = 3\n\n\tStorage 1:\n"
+        ),
+        "{text}"
+    );
+}
