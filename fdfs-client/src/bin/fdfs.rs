@@ -155,6 +155,13 @@ enum Cmd {
     VolumeStat(VolumeStatArgs),
     /// Print the anti-steal token URL parameters (`token=...&ts=...`) for a file id.
     Token(TokenArgs),
+    /// Write the man pages (DIR/man/fdfs.1, fdfs-<command>.1) and shell completions
+    /// (DIR/completions/) made from these definitions; used by `make deb`.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -334,6 +341,12 @@ fn main() -> ExitCode {
     };
     init_logging(cli.verbose);
     let json = cli.json;
+    if let Cmd::GenerateDocs { dir } = &cli.cmd {
+        return match generate_docs(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report_failure(&fail(format!("{}: {e}", dir.display())), json),
+        };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -345,6 +358,43 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report_failure(&f, json),
     }
+}
+
+/// Man pages (one for `fdfs`, one per visible command as `fdfs-<command>`) and bash, zsh and fish
+/// completions, from the clap definitions.
+fn generate_docs(dir: &Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    std::fs::write(man.join("fdfs.1"), page)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("fdfs-{}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(
+            sub.clone()
+                .name(name.clone())
+                .bin_name(name.replacen('-', " ", 1)),
+        )
+        .render(&mut page)?;
+        std::fs::write(man.join(format!("{name}.1")), page)?;
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd, "fdfs", &completions)?;
+    }
+    Ok(())
 }
 
 /// One line on stderr; under `--json` also the error object on stdout.
@@ -561,7 +611,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Monitor { group } => monitor(&client, &ui, group.as_deref()).await,
         Cmd::StorageStat(args) => storage_stat(&client, &ui, args).await,
         Cmd::VolumeStat(args) => volume_stat(&client, &ui, args).await,
-        Cmd::Token(_) => Ok(()),
+        Cmd::Token(_) | Cmd::GenerateDocs { .. } => Ok(()),
     }
 }
 
