@@ -175,6 +175,91 @@ impl Edge {
         e
     }
 
+    /// An edge whose `edge.toml` is `toml(dir, listen, admin)` (a private temporary directory and
+    /// two free loopback addresses), not started: see [`Edge::launch`] and [`Edge::run_to_exit`].
+    pub fn with_toml(toml: impl FnOnce(&Path, SocketAddr, SocketAddr) -> String) -> Edge {
+        let dir = tempfile::Builder::new()
+            .prefix("fdfs-edge-test")
+            .tempdir()
+            .expect("tempdir");
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let conf_path = dir.path().join("edge.toml");
+        std::fs::write(&conf_path, toml(dir.path(), listen, admin)).expect("write edge.toml");
+        Edge {
+            dir,
+            listen,
+            admin,
+            conf_path,
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// Starts the process with `args` and waits until it listens (panics with its logs if not).
+    pub fn launch(&mut self, args: &[&str]) {
+        self.spawn(args);
+    }
+
+    /// Runs the binary with `args` against this configuration until it exits by itself (within
+    /// 120 s, else it is killed and the test fails); returns its exit code and its stderr.
+    pub fn run_to_exit(&mut self, args: &[&str]) -> (Option<i32>, String) {
+        let mut c = self.start_child(args);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                self.dump_logs();
+                panic!("fdfs-edge {args:?} did not exit within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let err = self.dir.path().join(format!("stderr.{}.log", self.starts));
+        (
+            status.code(),
+            std::fs::read_to_string(err).unwrap_or_default(),
+        )
+    }
+
+    /// The stderr of the last process started (an upgraded one after [`Edge::upgrade`]).
+    pub fn last_stderr(&self) -> String {
+        let err = self.dir.path().join(format!("stderr.{}.log", self.starts));
+        std::fs::read_to_string(err).unwrap_or_default()
+    }
+
+    /// Like [`Edge::upgrade`], but the new process waits `wait` for the old one's sockets first,
+    /// as after the `sleep 1` of the documented reload.
+    pub fn upgrade_after(&mut self, wait: Duration) {
+        let sock = self.dir.path().join("upgrade.sock");
+        let _ = std::fs::remove_file(&sock);
+        let Some(mut old) = self.child.take() else {
+            panic!("edge not running");
+        };
+        let new = self.start_child(&["-u"]);
+        std::thread::sleep(wait);
+        let _ = Command::new("kill")
+            .arg("-QUIT")
+            .arg(old.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(old.try_wait(), Ok(Some(_))) {
+            if Instant::now() > deadline {
+                let _ = old.kill();
+                let _ = old.wait();
+                self.child = Some(new);
+                self.dump_logs();
+                panic!("old fdfs-edge did not exit after SIGQUIT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(new);
+        self.wait_up();
+    }
+
     fn start_child(&mut self, extra_args: &[&str]) -> Child {
         self.starts += 1;
         let d = self.dir.path();

@@ -1078,3 +1078,402 @@ async fn keepalive_connection_serves_misses_and_hits() {
     assert!(seen[3..].iter().all(|c| c == "HIT"), "{seen:?}");
     assert_eq!(o.total(), 2);
 }
+
+// ----- start-up, configuration and operations (issue 9, items 6, 7, 8, 9, 14, 17) -----
+
+/// A stderr line of the edge contains `needle` (polls: the log is written by another process).
+async fn wait_for_log(edge: &Edge, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !edge.logs().contains(needle) {
+        assert!(Instant::now() < deadline, "`{needle}` never logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `fdfs-edge -t` on `toml` (written next to `edge`'s own file); returns exit code and stderr.
+fn config_test(edge: &Edge, toml: &str) -> (Option<i32>, String) {
+    let path = edge.dir.path().join("variant.toml");
+    std::fs::write(&path, toml).expect("write variant");
+    let out = std::process::Command::new(fdfs_integration::edge::edge_bin())
+        .arg("-t")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("run -t");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Item 6: the shipped `deploy/edge.toml`, with only its addresses and directories changed, starts
+/// on a fresh node (no log, run or cache directory yet) and serves both groups of the seed
+/// deployment: group1 from the first two storages, group2 from the other two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shipped_edge_toml_serves_both_groups_of_an_emulator_cluster() {
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(2)
+            .storages_per_group(2)
+            .first_storage_ip(Ipv4Addr::new(127, 0, 8, 11))
+            .build(),
+    )
+    .expect("emulator");
+    let storages = cluster.storages().to_vec();
+    let groups: Vec<&str> = storages.iter().map(|s| s.group.as_str()).collect();
+    assert_eq!(groups, ["group1", "group1", "group2", "group2"]);
+    // One HTTP origin per storage IP, on one port (the shipped file names port 8888 for all).
+    let mut origins = Vec::new();
+    let mut port = 0;
+    for _ in 0..50 {
+        port = fdfs_integration::net::free_port(storages[0].ip);
+        origins.clear();
+        for s in &storages {
+            match Origin::start_on((s.ip, port).into()).await {
+                Ok(o) => origins.push(o),
+                Err(_) => break,
+            }
+        }
+        if origins.len() == storages.len() {
+            break;
+        }
+    }
+    assert_eq!(origins.len(), storages.len(), "no common free port");
+    let shipped = include_str!("../../../edge-proxy/deploy/edge.toml");
+    let mut edge = Edge::with_toml(|dir, listen, admin| {
+        let d = |name: &str| dir.join(name).display().to_string();
+        let mut t = shipped
+            .replace("0.0.0.0:80", &listen.to_string())
+            .replace("127.0.0.1:9180", &admin.to_string())
+            .replace("/run/fdfs-edge", &d("run"))
+            .replace("/var/log/fdfs-edge", &d("log"))
+            .replace("/var/cache/fdfs-edge", &d("cache"))
+            .replace(":8888", &format!(":{port}"));
+        for (i, s) in storages.iter().enumerate() {
+            t = t.replace(&format!("192.168.1.{}:", 11 + i), &format!("{}:", s.ip));
+        }
+        t
+    });
+    edge.launch(&[]);
+    for s in &storages {
+        let id = cluster
+            .upload(s.index, format!("from {}", s.ip).as_bytes(), "jpg")
+            .expect("upload");
+        let path = format!("/{id}");
+        let r = get(&edge, &path).await;
+        assert_eq!(r.status, 200, "{path}");
+        // served by a storage of the file's group, never by one of the other group
+        let served: Vec<&str> = storages
+            .iter()
+            .zip(&origins)
+            .filter(|(_, o)| o.count(&path) > 0)
+            .map(|(st, _)| st.group.as_str())
+            .collect();
+        assert_eq!(served, [s.group.as_str()], "{path}");
+    }
+    let log = std::fs::read_to_string(edge.dir.path().join("log/access.log")).expect("access log");
+    assert!(log.contains("cache=MISS"), "{log}");
+    // a group the edge does not know: 404, and the error log says why
+    assert_eq!(get(&edge, "/group3/M00/00/00/x.jpg").await.status, 404);
+    wait_for_log(
+        &edge,
+        "group `group3` is not configured (groups: group1, group2)",
+    )
+    .await;
+}
+
+/// Items 6 and 14: `-t` checks what a start needs (directories a start writes to, writable by the
+/// user the edge runs as; an upgrade socket no other user can bind first) and explains a storage
+/// written as a host name; a `-d` start whose child could not start exits non-zero, and one that
+/// succeeds exits 0 once the edge listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn config_test_and_daemon_start_check_what_a_start_needs() {
+    let o = Origin::start(LO).await;
+    let mut edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let good = std::fs::read_to_string(&edge.conf_path).expect("conf");
+    let in_server = |line: &str| good.replacen("[server]\n", &format!("[server]\n{line}\n"), 1);
+    assert_eq!(config_test(&edge, &good).0, Some(0));
+
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc_geteuid() } == 0 {
+        // the cache directory is in a 0700 directory of root: `nobody` could not write it
+        let (code, err) = config_test(&edge, &in_server("user = \"nobody\""));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("cache directory") && err.contains("nobody"),
+            "{err}"
+        );
+    }
+    let (code, err) = config_test(
+        &edge,
+        &good.replacen(
+            "access_log = \"",
+            &format!(
+                "access_log = \"{}/sub/access.log\"\n#",
+                edge.conf_path.display()
+            ),
+            1,
+        ),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("access log directory") && err.contains("cannot be created"),
+        "{err}"
+    );
+
+    // item 14: another user could bind a socket in /tmp first and receive the listeners
+    let sock = edge.dir.path().join("upgrade.sock").display().to_string();
+    let (code, err) = config_test(&edge, &good.replace(&sock, "/tmp/fdfs-edge-upgrade.sock"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("writable by other users"), "{err}");
+
+    // item 9: a storage written as a host name
+    let bad = good.replacen(&o.addr.to_string(), "storage1.example:8888", 1);
+    let (code, err) = config_test(&edge, &bad);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains("untagged"), "{err}");
+    assert!(
+        err.contains("host name") && err.contains("storage1.example"),
+        "{err}"
+    );
+
+    // `-d` whose child could not write its pid file: the start fails, with the reason
+    edge.stop();
+    let pid_line = format!(
+        "pid_file = \"{}\"",
+        edge.dir.path().join("edge.pid").display()
+    );
+    let conf = edge.conf_path.clone();
+    let bad_pid = format!("pid_file = \"{}/run/edge.pid\"", conf.display());
+    std::fs::write(&conf, good.replace(&pid_line, &bad_pid)).expect("write");
+    let (code, err) = edge.run_to_exit(&["-d"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("pid file directory"), "{err}");
+
+    // a good `-d` start: the parent exits 0 once the child listens
+    std::fs::write(&conf, &good).expect("write");
+    let (code, err) = edge.run_to_exit(&["-d"]);
+    let pid: i32 = std::fs::read_to_string(edge.dir.path().join("edge.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    let _kill = KillOnDrop(pid);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(pid > 0);
+    assert!(
+        std::net::TcpStream::connect(edge.listen).is_ok(),
+        "not listening when -d returned"
+    );
+    let r = http(edge.admin, "GET", "/readyz", &[], None)
+        .await
+        .expect("readyz");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Ends a daemonized edge (SIGKILL) when the test ends, however it ends.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc_kill(self.0, 9) };
+        }
+    }
+}
+
+/// Item 7: a listen port held by another process is a start-up failure with a non-zero exit (and
+/// the reason), in the foreground and with `-d`, not a process that says ready and serves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_port_held_by_another_process_fails_the_start() {
+    let o = Origin::start(LO).await;
+    let mut edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    edge.stop();
+    let holder = std::net::TcpListener::bind(edge.listen).expect("hold the port");
+    for args in [&[][..], &["-d"][..]] {
+        let (code, err) = edge.run_to_exit(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("bind() to {} failed", edge.listen)),
+            "{args:?}: {err}"
+        );
+    }
+    drop(holder);
+    edge.launch(&[]);
+    let r = http(edge.admin, "GET", "/readyz", &[], None)
+        .await
+        .expect("readyz");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Item 8: the edge's default health check asks the `location = /healthz` of the shipped storage
+/// nginx.conf, which nginx answers itself: the storage's error log stays empty (a probe of `/`
+/// wrote an `[error]` line every 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn default_health_check_uses_the_storage_nginx_healthz_location() {
+    let shipped = include_str!("../../../nginx-conf/storage/nginx.conf");
+    let start = shipped
+        .find("location = /healthz")
+        .expect("no /healthz location in the shipped storage nginx.conf");
+    let end = start + shipped[start..].find('}').expect("end of location") + 1;
+    // counted through an access log of its own (the shipped location logs nothing)
+    let location =
+        shipped[start..end].replace("access_log off;", "access_log {prefix}/logs/health.log;");
+    let prefix = fdfs_integration::nginx::make_prefix().expect("prefix");
+    let p = prefix.path().display().to_string();
+    let port = fdfs_integration::net::free_port(LO);
+    let storage = std::net::SocketAddr::from((LO, port));
+    std::fs::create_dir_all(prefix.path().join("html")).expect("html");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nuser root;\npid {p}/logs/nginx.pid;\n\
+         error_log {p}/logs/error.log info;\nevents {{ worker_connections 64; }}\n\
+         http {{\n client_body_temp_path {p}/tmp/body;\n proxy_temp_path {p}/tmp/proxy;\n\
+         fastcgi_temp_path {p}/tmp/fastcgi;\n uwsgi_temp_path {p}/tmp/uwsgi;\n scgi_temp_path {p}/tmp/scgi;\n\
+         access_log {p}/logs/access.log;\n server {{\n  listen {storage};\n  root {p}/html;\n  {}\n }}\n}}\n",
+        location.replace("{prefix}", &p)
+    );
+    std::fs::write(prefix.path().join("conf/nginx.conf"), conf).expect("conf");
+    let mut nginx = std::process::Command::new(fdfs_integration::nginx::NGINX_BIN)
+        .arg("-p")
+        .arg(prefix.path())
+        .arg("-c")
+        .arg(prefix.path().join("conf/nginx.conf"))
+        .arg("-e")
+        .arg(prefix.path().join("logs/error.log"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    // one process (master_process off): killing it leaves no worker behind
+    struct Stop<'a>(&'a mut std::process::Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(&mut nginx);
+    // the edge with its default [health] path (the harness sets interval, timeout and counts only)
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[storage]));
+    let health_log = prefix.path().join("logs/health.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(&health_log).unwrap_or_default();
+        if log.matches("\"GET /healthz HTTP/1.0\" 200").count() >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no probes of /healthz; health log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let errors = std::fs::read_to_string(prefix.path().join("logs/error.log")).unwrap_or_default();
+    let errors: Vec<&str> = errors.lines().filter(|l| l.contains("[error]")).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let r = http(edge.admin, "GET", "/readyz", &[], None)
+        .await
+        .expect("readyz");
+    assert_eq!(r.status, 200);
+}
+
+/// Item 9 (and 18's access-log escaping): the storages' `Server` header is not passed on, a 502
+/// made by the edge has a body and no `Server: Pingora`, the access log's time is nginx's and a
+/// quote cannot end a field, and normal operation (a cache write, an upgrade that waits for
+/// SIGQUIT) logs no warning or error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn headers_and_logs_are_like_nginx_and_quiet() {
+    let o = Origin::start(LO).await;
+    o.extra_headers
+        .lock()
+        .expect("lock")
+        .push("Server: nginx/1.22.1".into());
+    let mut dead = Origin::start(LO).await;
+    let dead_addr = dead.addr;
+    dead.kill();
+    let mut edge = Edge::start(
+        &EdgeConfig::default()
+            .group("group1", &[o.addr])
+            .group("group2", &[dead_addr]),
+    );
+    let p = "/group1/M00/00/00/server.txt";
+    for expect in ["MISS", "HIT", "HIT"] {
+        let r = req(&edge, "GET", p, &["User-Agent: evil\" \"agent"]).await;
+        assert_eq!(r.cache_status(), expect);
+        assert_eq!(r.header("server"), None, "{:?}", r.headers);
+    }
+    let r = get(&edge, "/group2/M00/00/00/nothing.txt").await;
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("server"), None, "{:?}", r.headers);
+    assert_eq!(String::from_utf8_lossy(&r.body), "502 Bad Gateway\n");
+
+    let log = edge.access_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("server.txt"))
+        .expect("logged");
+    // [03/Dec/2026:13:16:10 +0000]
+    let time = line
+        .split('[')
+        .nth(1)
+        .and_then(|t| t.split(']').next())
+        .expect("time");
+    let b = time.as_bytes();
+    assert!(
+        time.len() == 26
+            && b[2] == b'/'
+            && b[6] == b'/'
+            && b[11] == b':'
+            && time.ends_with(" +0000"),
+        "not nginx's $time_local: {line}"
+    );
+    assert!(line.contains("\"evil\\x22 \\x22agent\""), "{line}");
+
+    edge.upgrade_after(Duration::from_millis(1500));
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    let logs = edge.logs();
+    for noise in [
+        "compression dictionary",
+        "No incoming socket transfer",
+        "Some(",
+    ] {
+        assert!(!logs.contains(noise), "`{noise}` in the logs:\n{logs}");
+    }
+    let new = edge.last_stderr();
+    assert!(!new.contains("ERROR"), "{new}");
+}
+
+/// Item 17: values that passed `-t` and then broke the edge (every request panicking on a date past
+/// the year 9999, a zero refresh interval killing the background service) are refused by `-t`,
+/// with their line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_test_refuses_values_that_break_the_edge() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let good = std::fs::read_to_string(&edge.conf_path).expect("conf");
+    let expires = good.replace("expires = \"30d\"", "expires = \"3000000d\"");
+    let trackers = format!(
+        "{good}\n[trackers]\nservers = [\"127.0.0.1:9\"]\nrefresh = \"0s\"\ntimeout = \"1s\"\n"
+    );
+    for (bad, key) in [(&expires, "expires"), (&trackers, "refresh")] {
+        let line = 1 + bad
+            .lines()
+            .position(|l| l.starts_with(key))
+            .expect("key line");
+        let (code, err) = config_test(&edge, bad);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(&format!("variant.toml:{line}:")),
+            "line {line}: {err}"
+        );
+        assert!(err.contains("out of range"), "{err}");
+    }
+}
