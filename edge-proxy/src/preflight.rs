@@ -170,7 +170,7 @@ fn check_need(n: &Need, user: &RunUser) -> Result<(), String> {
     match existing_ancestor(dir) {
         Some(a) if a.is_dir() && accessible(a, libc::W_OK | libc::X_OK) => Ok(()),
         Some(a) => Err(format!(
-            "{} {} does not exist and cannot be created ({} is not writable)",
+            "{} {} does not exist and cannot be created ({} is not a writable directory)",
             n.what,
             dir.display(),
             a.display()
