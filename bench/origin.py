@@ -6,7 +6,7 @@ Serves /group1/M00/00/00/obj{1k,10k,100k,1m,16m} (fixed random bodies), and GEN_
 GEN_SIZE bytes at /group1/M00/XX/YY/wNNNNNNN (any XX/YY; the body starts with the 8-digit number, so
 every object is distinct). Every response has Content-Length, Last-Modified, Accept-Ranges and
 Cache-Control: max-age=43200 (12 h), so every contender may cache it for the whole run. GET /__count
-answers the number of object requests served so far: the bench reads it around each round to prove that
+answers the number of object requests served so far (/healthz, the edge's health checks, is not one): the bench reads it around each round to prove that
 the round was served from the proxies' caches (the count must not move). PROCESSES (default 4) processes
 share the port (SO_REUSEPORT) and the count: one Python process fills caches at a few hundred objects/s.
 """
@@ -49,6 +49,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()
             self.wfile.write(text)
+            return
+        if path == "/healthz":  # the edge's active health checks: not object requests
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         with served.get_lock():
             served.value += 1
