@@ -108,8 +108,10 @@ test: nginx-src
 demo: all
 	@bash scripts/demo.sh
 
+# Every benchmark (bench/run.sh; BENCHMARKS.md): BENCH_QUICK=1 for the quick mode, BENCH_PARTS="contenders
+# scale" for some parts only. Installs the contenders' Debian packages (varnish, trafficserver) when missing.
 bench: all
-	@bash bench/run.sh
+	@BENCH_QUICK=$(BENCH_QUICK) BENCH_PARTS="$(BENCH_PARTS)" bash bench/run.sh
 
 fuzz:
 	@bash fuzz/run.sh

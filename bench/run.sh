@@ -2,9 +2,11 @@
 # `make bench`: every part's benchmark, each printing its figures and its ratios against a baseline measured
 # in the same run (absolute numbers on shared machines mean little; ratios do). Results go to BENCHMARKS.md
 # by hand, with the commands.
+#   BENCH_PARTS="contenders scale" make bench   # some parts only (default: all, in this order)
+#   BENCH_QUICK=1 make bench                    # contenders and scale in quick mode (BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-parts=(client module edge)
+read -ra parts <<<"${BENCH_PARTS:-client module edge contenders scale}"
 status=0
 for part in "${parts[@]}"; do
     script="bench/$part.sh"

@@ -8,7 +8,8 @@
 #            cached object, and the edge's own accounting from /metrics;
 #   hits     ROUNDS rounds (proxies alternating) of wrk picking keys uniformly and with Zipf-1 (bench/pick.lua),
 #            medians of req/s, p99 and req/CPU-s, each count's req/s against the smallest count's;
-#   memory tier hit ratio under Zipf-1, when the edge's /metrics exports its memory-tier hits and misses.
+#   memory tier hit ratio under Zipf-1, when the edge's /metrics exports its memory-tier hits and misses,
+#            and pingora's TinyUFO with the same budget on the same sequence (bench/tinyufo-sim);
 # Then, with the largest count on disk, every proxy is stopped and started again on the same cache: the time
 # until it answers a cached object from its cache (checked with the origin's request count), its RSS then
 # and 10 s later (nginx's cache loader is the anchor: it loads its index in the background).
@@ -60,9 +61,18 @@ metric() { # NAME -> the edge's /metrics value of NAME (summed over labels), emp
     curl -fs "http://127.0.0.1:${CADMIN[edge]}/metrics" 2>/dev/null |
         awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2; f = 1} END {if (f) printf "%.0f", s}'
 }
+# pingora's TinyUFO replaying the same Zipf-1 sequence with the same budget (bench/tinyufo-sim)
+TUFO_BIN=$ROOT/build/tinyufo-sim/release/tinyufo-sim
+ensure_tinyufo_sim() {
+    [[ -x $TUFO_BIN ]] && return 0
+    [[ -n ${TUFO_FAILED:-} ]] && return 1
+    echo "==> building bench/tinyufo-sim (nice -n 19)" >&2
+    (cd "$ROOT/bench/tinyufo-sim" && CARGO_TARGET_DIR=$ROOT/build/tinyufo-sim nice -n 19 cargo build --release -q --locked) >&2 ||
+        { TUFO_FAILED=1; note "bench/tinyufo-sim did not build: no TinyUFO reference"; return 1; }
+}
 budget_mib() { case $1 in edge | trafficserver | varnish | pingap) echo "$MEM_MIB" ;; *) echo 0 ;; esac; }
 
-declare -A RPS P99 EFF MARK MEMLINE HITRATIO
+declare -A RPS P99 EFF MARK MEMLINE HITRATIO TUFO
 med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 
 for n in "${COUNTS[@]}"; do
@@ -105,6 +115,9 @@ for n in "${COUNTS[@]}"; do
                 RPS[$n,$access,$name]+="$rps " P99[$n,$access,$name]+="$p99 " EFF[$n,$access,$name]+="$eff "
             done
         done
+        if [[ $access == zipf ]] && ensure_tinyufo_sim; then
+            TUFO[$n]=$("$TUFO_BIN" $((MEM_MIB << 20)) "$SCALE_SIZE" "$W/zipf-$n.txt" 2>&1)
+        fi
         if [[ $access == zipf && -n $m0 && -n $f0 ]]; then
             m1=$(metric fdfs_edge_cache_memory_hits_total) f1=$(metric fdfs_edge_cache_memory_misses_total)
             HITRATIO[$n]=$(awk -v h=$((m1 - m0)) -v m=$((f1 - f0)) 'BEGIN {printf "%.3f", (h + m) ? h / (h + m) : 0}')
@@ -175,7 +188,9 @@ echo
 for n in "${COUNTS[@]}"; do
     echo "- $n objects: ${HITRATIO[$n]:-not measured: the /metrics of this edge have no fdfs_edge_cache_memory_hits_total / fdfs_edge_cache_memory_misses_total}"
 done
-echo "- TinyUFO (pingora's) at the same size: not simulated by this bench yet."
+for n in "${COUNTS[@]}"; do
+    echo "- TinyUFO (pingora's, bench/tinyufo-sim), same budget, same Zipf-1 sequence replayed twice, second replay: $n objects: ${TUFO[$n]:-not measured}"
+done
 echo
 echo "### Start-up with $MAX objects on disk (stopped, started again on the same cache)"
 echo
