@@ -21,7 +21,9 @@
 #   CONTENDERS="nginx-tuned varnish" CASES="10k 1m" WORKERS_LIST=1 ROUNDS=5 DURATION=5s bench/contenders.sh
 #   CONNS=32 (1 worker) / 64 (2 workers), WRK_THREADS=1, MEM_MIB=64, DISK_MIB=2048, BENCH_PINGAP=0 (skip it)
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC2034 # CONNS and PIN_WRK are read by lib.sh's wrk_round
 
 if [[ $BENCH_QUICK == 1 ]]; then
     DURATION=${DURATION:-2s}
@@ -33,7 +35,8 @@ WORKERS_LIST=${WORKERS_LIST:-1 2}
 CASES=${CASES:-1k 10k 100k 1m 16m head range}
 CONTENDERS=${CONTENDERS:-nginx-seed nginx-tuned varnish varnish-file trafficserver pingap}
 RANGE=${RANGE:-bytes=8388608-9437183}
-ALL=(edge $CONTENDERS)
+read -ra ALL <<<"edge $CONTENDERS"
+CONNS_SET=${CONNS:-} # fixed by the caller, or 32 for 1 worker and 64 for 2
 
 ensure_packages
 ensure_edge || { echo "no fdfs-edge binary" >&2; exit 1; }

@@ -31,9 +31,10 @@ ensure_packages() {
     done
     if ((${#missing[@]})); then
         echo "==> apt-get install ${missing[*]}" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
             note "apt-get install failed: the contenders it would bring are skipped"
+        fi
         stop_package_services
     fi
 }
@@ -79,7 +80,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_origin() {
     ORIGIN=$(free_port)
     python3 "$ROOT/bench/origin.py" "$ORIGIN" "$2" "$3" >"$1/origin.log" 2>&1 &
-    ORIGIN_PID=$!
+    ORIGIN_PID=$! # stopped by the caller's cleanup
+    export ORIGIN_PID
     local _
     for _ in $(seq 100); do
         curl -fs -o /dev/null "http://127.0.0.1:$ORIGIN/__count" && return 0

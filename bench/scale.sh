@@ -19,6 +19,7 @@
 #   SCALE_COUNTS="10000 100000" SCALE_SIZE=10240 SCALE_CONTENDERS="edge nginx-tuned trafficserver" WORKERS=1 bench/scale.sh
 #   ROUNDS=3 DURATION=10s CONNS=32 MEM_MIB=64
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if [[ $BENCH_QUICK == 1 ]]; then
@@ -36,7 +37,8 @@ CONNS=${CONNS:-32}
 read -ra COUNTS <<<"$SCALE_COUNTS"
 read -ra NAMES <<<"$SCALE_CONTENDERS"
 MAX=${COUNTS[-1]}
-# every object must fit in every disk cache, with room to spare
+# every object must fit in every disk cache, with room to spare (read by lib.sh's render)
+# shellcheck disable=SC2034
 DISK_MIB=$((MAX * SCALE_SIZE * 3 / 2 / 1048576 + 1024))
 
 ensure_packages
