@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use edge_proxy::config::Config;
+use edge_proxy::config::{Config, Dur};
 use edge_proxy::server::{run, RunFlags};
 
 const DEFAULT_CONF: &str = "/etc/fdfs-edge/edge.toml";
@@ -44,10 +44,19 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Exit 0 when /readyz on the admin listener says ready, 1 otherwise (for keepalived).
-    Check,
+    Check {
+        /// Ask /healthz instead: exit 0 while the process answers at all, draining or without a
+        /// healthy storage (keepalived's FAULT check: a crashed or hung edge, not a drained one).
+        #[arg(long)]
+        alive: bool,
+        /// Give up after this long (connect, send, answer): a hung edge must fail the check well
+        /// within keepalived's script timeout.
+        #[arg(long, default_value = "3s", value_name = "DURATION")]
+        timeout: Dur,
+    },
 }
 
-fn check(cfg: &Config) -> Result<(), String> {
+fn check(cfg: &Config, path: &str, t: Duration) -> Result<(), String> {
     let Some(admin) = &cfg.admin else {
         return Err("no [admin] listen in the configuration".into());
     };
@@ -55,12 +64,13 @@ fn check(cfg: &Config) -> Result<(), String> {
     if addr.ip().is_unspecified() {
         addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let t = Duration::from_secs(3);
+    // A deadline for the whole exchange, not per read: a hung edge that trickles bytes still fails.
+    let deadline = std::time::Instant::now() + t;
     let mut s = TcpStream::connect_timeout(&addr, t).map_err(|e| format!("{addr}: {e}"))?;
     s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
     s.write_all(
-        format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .map_err(|e| e.to_string())?;
     // Read the header and the Content-Length body; do not depend on the server closing.
@@ -83,6 +93,11 @@ fn check(cfg: &Config) -> Result<(), String> {
                 break;
             }
         }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("{addr}: no answer within {}", Dur(t)));
+        }
+        s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
@@ -128,14 +143,15 @@ fn main() -> ExitCode {
         eprintln!("fdfs-edge: configuration file {conf} test is successful");
         return ExitCode::SUCCESS;
     }
-    if let Some(Cmd::Check) = cli.cmd {
-        return match check(&cfg) {
+    if let Some(Cmd::Check { alive, timeout }) = cli.cmd {
+        let path = if alive { "/healthz" } else { "/readyz" };
+        return match check(&cfg, path, timeout.0) {
             Ok(()) => {
-                println!("ready");
+                println!("{}", if alive { "alive" } else { "ready" });
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                println!("not ready: {e}");
+                println!("{}: {e}", if alive { "not alive" } else { "not ready" });
                 ExitCode::from(1)
             }
         };
