@@ -238,6 +238,29 @@ pub struct ServerSection {
     /// Request line + headers larger than this get 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: Size,
+    /// nginx `client_header_timeout`: the whole request header must arrive within this.
+    #[serde(default = "default_60s")]
+    pub client_header_timeout: Dur,
+    /// nginx `client_body_timeout`: the longest wait between two reads of a request body.
+    #[serde(default = "default_60s")]
+    pub client_body_timeout: Dur,
+    /// nginx `keepalive_timeout`: an idle keep-alive connection is closed after this.
+    #[serde(default = "default_keepalive_timeout")]
+    pub keepalive_timeout: Dur,
+    /// Connections open at once on the proxy listeners (nginx `worker_connections`); lowered to
+    /// what the open-files limit allows.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_60s() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+fn default_keepalive_timeout() -> Dur {
+    Dur(Duration::from_secs(75))
+}
+fn default_max_connections() -> usize {
+    4096
 }
 
 /// `[server] access_log_format`.
@@ -809,6 +832,20 @@ impl Config {
         range("server", "grace_period", s.grace_period.0, Duration::ZERO)?;
         let gst = s.graceful_shutdown_timeout.0;
         range("server", "graceful_shutdown_timeout", gst, Duration::ZERO)?;
+        range(
+            "server",
+            "client_header_timeout",
+            s.client_header_timeout.0,
+            ms,
+        )?;
+        range("server", "client_body_timeout", s.client_body_timeout.0, ms)?;
+        range("server", "keepalive_timeout", s.keepalive_timeout.0, ms)?;
+        if s.max_connections == 0 {
+            return Err((
+                "[server] max_connections must be > 0".into(),
+                Some("max_connections".into()),
+            ));
+        }
         let u = &self.upstream;
         range("upstream", "connect_timeout", u.connect_timeout.0, ms)?;
         range("upstream", "read_timeout", u.read_timeout.0, ms)?;

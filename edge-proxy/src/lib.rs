@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod discovery;
 pub mod graceful;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod preflight;

@@ -1,14 +1,17 @@
-//! Prometheus text exposition (format 0.0.4), without a metrics crate: a few counters and gauges
-//! read from the topology and the disk cache.
+//! Prometheus text exposition (format 0.0.4), without a metrics crate: counters, gauges and
+//! latency histograms, some read from the topology, the disk cache and the listeners.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::cache::disk::DiskCache;
 use crate::graceful::InFlight;
+use crate::limits::ConnStats;
 use crate::topology::Topology;
 
 const STATUSES: [u16; 16] = [
@@ -32,6 +35,68 @@ pub struct Metrics {
     purge_requests: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests being served (also what a graceful shutdown waits for).
     pub in_flight: InFlight,
+    /// Connections of the proxy listeners.
+    pub connections: Arc<ConnStats>,
+    /// Response body bytes sent to clients, by cache status (the byte hit ratio's inputs).
+    sent_bytes: Vec<AtomicU64>,
+    /// Request body bytes received from clients.
+    received_bytes: AtomicU64,
+    /// From the request header to the end of the response.
+    pub request_duration: Histogram,
+    /// Connecting to a storage (new connections only; a reused one takes no time).
+    pub upstream_connect: Histogram,
+    /// From choosing a storage to its response header (nginx `$upstream_header_time`).
+    pub upstream_response: Histogram,
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A Prometheus histogram of durations: one counter per bucket (not cumulative; summed when
+/// rendered), one for +Inf, and the sum in microseconds.
+#[derive(Debug)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, o: &mut String, name: &str, help: &str) {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            cumulative += self.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        cumulative += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(o, "{name}_sum {sum}");
+        let _ = writeln!(o, "{name}_count {cumulative}");
+    }
 }
 
 impl Default for Metrics {
@@ -43,6 +108,14 @@ impl Default for Metrics {
             other: Mutex::default(),
             purge_requests: Mutex::default(),
             in_flight: InFlight::default(),
+            connections: Arc::default(),
+            sent_bytes: (0..CACHE_STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            received_bytes: AtomicU64::new(0),
+            request_duration: Histogram::default(),
+            upstream_connect: Histogram::default(),
+            upstream_response: Histogram::default(),
         }
     }
 }
@@ -70,6 +143,81 @@ impl Metrics {
             }
         }
         all
+    }
+
+    /// Body bytes of a finished request: `sent` to the client with cache status `cache`,
+    /// `received` from it.
+    pub fn bytes(&self, cache: &'static str, sent: usize, received: usize) {
+        let i = CACHE_STATUSES
+            .iter()
+            .position(|&c| c == cache)
+            .unwrap_or(CACHE_STATUSES.len() - 1);
+        self.sent_bytes[i].fetch_add(sent as u64, Ordering::Relaxed);
+        self.received_bytes
+            .fetch_add(received as u64, Ordering::Relaxed);
+    }
+
+    fn render_bytes(&self, o: &mut String) {
+        let _ = writeln!(o, "# HELP fdfs_edge_sent_bytes_total Response body bytes sent to clients, by cache status.");
+        let _ = writeln!(o, "# TYPE fdfs_edge_sent_bytes_total counter");
+        for (i, cs) in CACHE_STATUSES.iter().enumerate() {
+            let n = self.sent_bytes[i].load(Ordering::Relaxed);
+            let _ = writeln!(o, "fdfs_edge_sent_bytes_total{{cache=\"{cs}\"}} {n}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_received_bytes_total Request body bytes received from clients."
+        );
+        let _ = writeln!(o, "# TYPE fdfs_edge_received_bytes_total counter");
+        let n = self.received_bytes.load(Ordering::Relaxed);
+        let _ = writeln!(o, "fdfs_edge_received_bytes_total {n}");
+    }
+
+    fn render_connections(&self, o: &mut String) {
+        let c = &self.connections;
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_build_info Version of fdfs-edge and of the Pingora it is built on."
+        );
+        let _ = writeln!(o, "# TYPE fdfs_edge_build_info gauge");
+        let _ = writeln!(
+            o,
+            "fdfs_edge_build_info{{version=\"{}\",pingora=\"0.9\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_connections_open Client connections open on the proxy listeners."
+        );
+        let _ = writeln!(o, "# TYPE fdfs_edge_connections_open gauge");
+        let _ = writeln!(
+            o,
+            "fdfs_edge_connections_open {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP fdfs_edge_connections_accepted_total Client connections accepted."
+        );
+        let _ = writeln!(o, "# TYPE fdfs_edge_connections_accepted_total counter");
+        let _ = writeln!(
+            o,
+            "fdfs_edge_connections_accepted_total {}",
+            c.accepted.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(o, "# HELP fdfs_edge_connections_closed_total Client connections closed by a limit: max_connections (refused), client_header_timeout, max_header_size.");
+        let _ = writeln!(o, "# TYPE fdfs_edge_connections_closed_total counter");
+        for (reason, n) in [
+            ("max_connections", &c.refused),
+            ("header_timeout", &c.header_timeouts),
+            ("header_too_large", &c.header_too_large),
+        ] {
+            let _ = writeln!(
+                o,
+                "fdfs_edge_connections_closed_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
     }
 
     pub fn purge(&self, outcome: &'static str) {
@@ -100,6 +248,23 @@ impl Metrics {
                 "fdfs_edge_purge_requests_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
+        self.render_connections(&mut o);
+        self.render_bytes(&mut o);
+        self.request_duration.render(
+            &mut o,
+            "fdfs_edge_request_duration_seconds",
+            "Requests (purges excepted), from the request header to the end of the response.",
+        );
+        self.upstream_connect.render(
+            &mut o,
+            "fdfs_edge_upstream_connect_seconds",
+            "New connections to storages, time to connect.",
+        );
+        self.upstream_response.render(
+            &mut o,
+            "fdfs_edge_upstream_response_seconds",
+            "Requests sent to a storage, time until its response header (each try counts).",
+        );
         let groups = topo.snapshot();
         let mut names: Vec<&String> = groups.keys().collect();
         names.sort();

@@ -21,7 +21,7 @@ use pingora::modules::http::compression::{ResponseCompression, ResponseCompressi
 use pingora::modules::http::HttpModules;
 use pingora::protocols::http::compression::Algorithm;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, RangeType, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
@@ -94,6 +94,8 @@ pub struct EdgeSettings {
     pub max_tries: usize,
     pub client_max_body_size: u64,
     pub max_header_size: usize,
+    /// nginx `client_body_timeout`: the longest wait between two reads of a request body.
+    pub client_body_timeout: Duration,
     pub lock_timeout: Duration,
     pub max_object_size: Option<u64>,
     /// Answer fresh small objects held in memory directly from `request_filter`.
@@ -190,6 +192,14 @@ pub struct Ctx {
     cache_status: &'static str,
     start: Option<Instant>,
     _in_flight: Option<RequestGuard>,
+    /// A purge request: counted by its outcome, not among the requests served.
+    purge: bool,
+    /// The canonical request target (path and query) sent to the storage.
+    target: Option<String>,
+    /// Request body bytes seen so far (for `client_max_body_size` without Content-Length).
+    body_received: u64,
+    /// When the current try at a storage began.
+    upstream_start: Option<Instant>,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -275,6 +285,131 @@ fn cache_key_of(path: &str, query: Option<&str>) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     }
+}
+
+/// Decodes the escapes of unreserved characters (RFC 3986 §2.3) and writes the others in upper
+/// case. `None` on a bad escape.
+fn decode_unreserved(path: &str) -> Option<Vec<u8>> {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let h = b.get(i + 1..i + 3)?;
+        let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
+        if v.is_ascii_alphanumeric() || b"-._~".contains(&v) {
+            out.push(v);
+        } else {
+            out.extend_from_slice(format!("%{v:02X}").as_bytes());
+        }
+        i += 3;
+    }
+    Some(out)
+}
+
+/// The one spelling of a path used for the cache key, the purge key and the storage (RFC 3986
+/// §6.2.2, and nginx's `merge_slashes`): unreserved characters decoded, `//` merged, `.`
+/// segments removed. `None` when the path is not safe (see [`path_is_safe`]).
+fn canonical_path(path: &str) -> Option<String> {
+    if !path_is_safe(path) {
+        return None;
+    }
+    let decoded = String::from_utf8(decode_unreserved(path)?).ok()?;
+    let segs: Vec<&str> = decoded[1..].split('/').collect();
+    let mut kept = Vec::with_capacity(segs.len());
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *seg {
+            "" | "." if !last => {}
+            // `/a/.` is `/a/`
+            "." => kept.push(""),
+            seg => kept.push(seg),
+        }
+    }
+    Some(format!("/{}", kept.join("/")))
+}
+
+/// The query as part of a key: an empty one (a bare `?`) is no query.
+fn canonical_query(query: Option<&str>) -> Option<&str> {
+    query.filter(|q| !q.is_empty())
+}
+
+/// Whether `Accept-Encoding` allows gzip (RFC 9110 §12.5.3): `q=0` refuses a coding, `*` stands
+/// for the codings not listed. Pingora's compression module ignores q-values.
+fn accepts_gzip(req: &RequestHeader) -> bool {
+    let (mut gzip, mut star) = (None, None);
+    let values = req.headers.get_all(http::header::ACCEPT_ENCODING);
+    for item in values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
+/// Whether a storage's response must not be cached because of its `Vary`: the cache keeps one
+/// copy per URL. The storage is asked without `Accept-Encoding`, so a plain body that varies on
+/// it is the copy for everyone (the edge compresses itself, see `[response] gzip`); an encoded
+/// one, `Vary: *` or a variance on any other header is not cached.
+fn vary_prevents_caching(resp: &ResponseHeader) -> bool {
+    let mut on_encoding = false;
+    for v in resp.headers.get_all(http::header::VARY) {
+        let Ok(v) = v.to_str() else {
+            return true;
+        };
+        for field in v.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            if field.eq_ignore_ascii_case("accept-encoding") {
+                on_encoding = true;
+            } else {
+                return true;
+            }
+        }
+    }
+    on_encoding
+        && resp
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|ce| !ce.as_bytes().eq_ignore_ascii_case(b"identity"))
+}
+
+/// `Range: bytes=-0`: a suffix of no bytes, which no representation satisfies (RFC 9110 §14.1.3).
+fn zero_suffix_range(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .is_some_and(|r| r.split(',').all(|spec| spec.trim() == "-0"))
+}
+
+/// Turns a 200 into the 416 answer for an unsatisfiable range, as Pingora does for the others.
+fn unsatisfiable(resp: &mut ResponseHeader, len: u64) -> Result<()> {
+    resp.set_status(http::StatusCode::RANGE_NOT_SATISFIABLE)?;
+    resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
+    for h in [
+        http::header::ACCEPT_RANGES,
+        http::header::CONTENT_TYPE,
+        http::header::CONTENT_ENCODING,
+        http::header::TRANSFER_ENCODING,
+    ] {
+        resp.remove_header(&h);
+    }
+    resp.insert_header(http::header::CONTENT_RANGE, format!("bytes */{len}"))
 }
 
 impl Edge {
@@ -416,9 +551,10 @@ impl Edge {
     }
 
     async fn handle_purge(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.purge = true;
         let req = session.req_header();
         let path = req.uri.path().to_string();
-        let query = req.uri.query().map(str::to_string);
+        let query = canonical_query(req.uri.query()).map(str::to_string);
         let target = if let Some(rest) = path.strip_prefix("/purge") {
             rest.to_string()
         } else {
@@ -428,13 +564,24 @@ impl Edge {
             self.metrics.purge("forbidden");
             return self.respond(session, ctx, 403, "403 Forbidden\n").await;
         }
-        if !target.starts_with('/') {
+        // the key of every spelling of the URL is the canonical one
+        let Some(target) = canonical_path(&target) else {
+            self.metrics.purge("bad_request");
             return self.respond(session, ctx, 400, "400 Bad Request\n").await;
-        }
+        };
         let key = cache_key_of(&target, query.as_deref());
-        let (n, what) = match key.strip_suffix('*') {
+        let (result, what) = match key.strip_suffix('*') {
             Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
-            None => (usize::from(self.cache.purge_key(&key)), "key"),
+            None => (self.cache.purge_key(&key).map(usize::from), "key"),
+        };
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => {
+                self.metrics.purge("failed");
+                tracing::error!("purge of {what} {key} failed: {e}");
+                let body = format!("Purge failed: {e}\nKey: {key}\n");
+                return self.respond(session, ctx, 500, &body).await;
+            }
         };
         if n > 0 {
             self.metrics.purge("purged");
@@ -481,18 +628,25 @@ impl ProxyHttp for Edge {
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        // The header is in: the connection's header limits end, the body's timeout begins.
+        crate::limits::header_received();
+        session.set_read_timeout(Some(self.settings.client_body_timeout));
+        // Requests sent before the previous answer are answered in order (RFC 9112 §9.3.2)
+        // rather than dropped with the connection.
+        session.set_pipelining_enabled(true);
         if let Some(gz) = &self.settings.gzip {
-            Self::set_gzip_level(session, gz.level);
+            if accepts_gzip(session.req_header()) {
+                Self::set_gzip_level(session, gz.level);
+            }
         }
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let req = session.req_header();
-        let path = req.uri.path().to_string();
-        if !path_is_safe(&path) {
+        let Some(path) = canonical_path(req.uri.path()) else {
             return self.respond(session, ctx, 400, "400 Bad Request\n").await;
-        }
+        };
         let header_size = req.raw_path().len()
             + req.method.as_str().len()
             + req
@@ -531,7 +685,8 @@ impl ProxyHttp for Edge {
         ctx.group = Some(group);
         let req = session.req_header();
         ctx.cacheable = req.method == http::Method::GET || req.method == http::Method::HEAD;
-        ctx.key = cache_key_of(&path, req.uri.query());
+        ctx.key = cache_key_of(&path, canonical_query(req.uri.query()));
+        ctx.target = Some(ctx.key.clone());
         if self.settings.fast_path && ctx.cacheable {
             return self.try_fast_hit(session, ctx).await;
         }
@@ -566,7 +721,7 @@ impl ProxyHttp for Edge {
         _ctx: &mut Ctx,
     ) -> Result<RespCacheable> {
         // nginx does not cache responses that set cookies.
-        if resp.headers.contains_key(http::header::SET_COOKIE) {
+        if resp.headers.contains_key(http::header::SET_COOKIE) || vary_prevents_caching(resp) {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
         let cc = CacheControl::from_resp_headers(resp);
@@ -617,6 +772,7 @@ impl ProxyHttp for Edge {
         };
         peer.attempts.fetch_add(1, Ordering::Relaxed);
         ctx.tried.push(peer.addr);
+        ctx.upstream_start = Some(Instant::now());
         let mut hp = HttpPeer::new(peer.addr, false, String::new());
         hp.options.connection_timeout = Some(self.settings.connect_timeout);
         hp.options.read_timeout = Some(self.settings.read_timeout);
@@ -630,8 +786,18 @@ impl ProxyHttp for Edge {
         &self,
         session: &mut Session,
         req: &mut RequestHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
+        // The storage gets the spelling the object is cached under.
+        if let Some(uri) = ctx
+            .target
+            .as_deref()
+            .and_then(|t| http::Uri::try_from(t).ok())
+        {
+            req.set_uri(uri);
+        }
+        // One cached copy serves every client: ask for the plain body (see vary_prevents_caching).
+        req.remove_header(&http::header::ACCEPT_ENCODING);
         if let Some(ip) = client_ip(session) {
             let ip = ip.to_string();
             // proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for
@@ -659,6 +825,9 @@ impl ProxyHttp for Edge {
         // server_tokens off: the storages' `Server: nginx/x.y` is not passed on (nor cached)
         resp.remove_header(&http::header::SERVER);
         let code = resp.status.as_u16();
+        if let Some(t) = ctx.upstream_start.take() {
+            self.metrics.upstream_response.observe(t.elapsed());
+        }
         let Some(peer) = ctx.current.clone() else {
             return Ok(());
         };
@@ -720,6 +889,69 @@ impl ProxyHttp for Edge {
         }
     }
 
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // A body without Content-Length (chunked) is counted as it arrives.
+        ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
+        let max = self.settings.client_max_body_size;
+        if ctx.body_received > max {
+            tracing::info!(
+                "client {}: request body larger than client_max_body_size ({max} bytes): 413",
+                client_ip(session).map_or_else(|| "-".to_string(), |i| i.to_string())
+            );
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(413),
+                "request body larger than client_max_body_size",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (false, Some(t)) = (reused, ctx.upstream_start) {
+            self.metrics.upstream_connect.observe(t.elapsed());
+        }
+        Ok(())
+    }
+
+    fn range_header_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> RangeType {
+        let req = session.req_header();
+        let plain = req.method == http::Method::GET || req.method == http::Method::HEAD;
+        if plain && resp.status == http::StatusCode::OK && zero_suffix_range(req) {
+            // Pingora answers `bytes=-0` with a 206 of an invalid Content-Range.
+            let len = resp
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(len) = len {
+                if unsatisfiable(resp, len).is_ok() {
+                    return RangeType::Invalid;
+                }
+            }
+        }
+        pingora::proxy::range_header_filter(req, resp, Some(200))
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -768,7 +1000,14 @@ impl ProxyHttp for Edge {
             .or(ctx.local_status)
             .unwrap_or(0);
         let cs = ctx.cache_status;
-        self.metrics.request(status, cs);
+        if !ctx.purge {
+            self.metrics.request(status, cs);
+            if let Some(start) = ctx.start {
+                self.metrics.request_duration.observe(start.elapsed());
+            }
+            let received = session.as_ref().body_bytes_read();
+            self.metrics.bytes(cs, session.body_bytes_sent(), received);
+        }
         if let Some(log) = &self.access_log {
             let req = session.req_header();
             let hv = |n| req.headers.get(n).map(HeaderValue::as_bytes);
@@ -806,6 +1045,93 @@ mod tests {
         assert!(!path_is_safe("/group1/a%zz"));
         assert!(!path_is_safe("relative"));
         assert!(path_is_safe("/group1/a..b"));
+    }
+
+    #[test]
+    fn one_spelling_per_path() {
+        for (spelled, canonical) in [
+            ("/group1/M00/00/00/a.jpg", "/group1/M00/00/00/a.jpg"),
+            ("/group1/M00/./00/00/a.jpg", "/group1/M00/00/00/a.jpg"),
+            ("//group1//M00///a.jpg", "/group1/M00/a.jpg"),
+            ("/group1/M00/%61%2Ejpg", "/group1/M00/a.jpg"),
+            ("/group1/%7e%2dx", "/group1/~-x"),
+            ("/group1/a%2fb%3f", "/group1/a%2Fb%3F"),
+            ("/group1/dir/", "/group1/dir/"),
+            ("/group1/dir/.", "/group1/dir/"),
+            ("/", "/"),
+        ] {
+            assert_eq!(
+                canonical_path(spelled).as_deref(),
+                Some(canonical),
+                "{spelled}"
+            );
+        }
+        assert_eq!(canonical_path("/group1/../x"), None);
+        assert_eq!(canonical_path("/group1/%2e%2E/x"), None);
+        assert_eq!(canonical_path("/group1/a%2"), None);
+        assert_eq!(canonical_query(Some("")), None);
+        assert_eq!(canonical_query(Some("w=1")), Some("w=1"));
+    }
+
+    fn req_with(name: &str, value: &str) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/g/a", None).expect("request");
+        r.insert_header(name.to_string(), value).expect("header");
+        r
+    }
+
+    #[test]
+    fn gzip_acceptance_follows_q_values() {
+        for (ae, yes) in [
+            ("gzip", true),
+            ("gzip, deflate, br", true),
+            ("GZIP;q=0.5", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.000, br", false),
+            ("br", false),
+            ("*", true),
+            ("*;q=0", false),
+            ("gzip;q=0, *", false),
+            ("identity", false),
+        ] {
+            assert_eq!(accepts_gzip(&req_with("Accept-Encoding", ae)), yes, "{ae}");
+        }
+        let none = RequestHeader::build("GET", b"/g/a", None).expect("request");
+        assert!(!accepts_gzip(&none));
+    }
+
+    fn resp_with(headers: &[(&str, &str)]) -> ResponseHeader {
+        let mut r = ResponseHeader::build(200, None).expect("response");
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn vary_decides_caching() {
+        assert!(!vary_prevents_caching(&resp_with(&[])));
+        assert!(!vary_prevents_caching(&resp_with(&[(
+            "Vary",
+            "Accept-Encoding"
+        )])));
+        assert!(vary_prevents_caching(&resp_with(&[("Vary", "*")])));
+        assert!(vary_prevents_caching(&resp_with(&[(
+            "Vary",
+            "Accept-Encoding, User-Agent"
+        )])));
+        assert!(vary_prevents_caching(&resp_with(&[
+            ("Vary", "accept-encoding"),
+            ("Content-Encoding", "gzip"),
+        ])));
+    }
+
+    #[test]
+    fn zero_suffix_ranges() {
+        assert!(zero_suffix_range(&req_with("Range", "bytes=-0")));
+        assert!(zero_suffix_range(&req_with("Range", "bytes=-0, -0")));
+        assert!(!zero_suffix_range(&req_with("Range", "bytes=-1")));
+        assert!(!zero_suffix_range(&req_with("Range", "bytes=0-0")));
+        assert!(!zero_suffix_range(&req_with("Range", "bytes=-0,0-1")));
     }
 
     #[test]

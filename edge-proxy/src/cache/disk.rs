@@ -358,6 +358,20 @@ impl DiskCache {
         a || c
     }
 
+    /// Removes the files of `h`: whether any existed, or why one could not be removed.
+    fn try_unlink(&self, h: &HashBinary) -> io::Result<bool> {
+        let (b, m) = self.paths(h);
+        let mut any = false;
+        for p in [m, b] {
+            match fs::remove_file(&p) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
+            }
+        }
+        Ok(any)
+    }
+
     fn new_tmp(&self) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         self.tmp.join(format!("{}-{n}", std::process::id()))
@@ -494,25 +508,38 @@ impl DiskCache {
         Some(hit)
     }
 
-    /// Purges the entry of exactly `key` (the cache key string). Returns whether something was removed.
-    pub fn purge_key(&self, key: &str) -> bool {
+    /// Purges the entry of exactly `key` (the cache key string). Returns whether something was
+    /// removed; an error when its files could not be removed (the entry then stays cached).
+    pub fn purge_key(&self, key: &str) -> io::Result<bool> {
         let h = CacheKey::new(key.to_string(), "").combined_bin();
-        self.purge_hash(&h)
+        self.try_purge_hash(&h)
     }
 
+    /// Drops an entry found unusable; a file that cannot be removed is only logged.
     fn purge_hash(&self, h: &HashBinary) -> bool {
-        let in_index = self.index.write().remove(h).is_some();
+        self.try_purge_hash(h).unwrap_or_else(|e| {
+            tracing::warn!("disk cache: cannot remove {}: {e}", hex(h));
+            false
+        })
+    }
+
+    /// Removes the files first: if that fails (a read-only cache) the entry stays indexed and
+    /// served, and the caller says the purge failed, rather than reporting a purge that the next
+    /// lookup would undo by finding the files again.
+    fn try_purge_hash(&self, h: &HashBinary) -> io::Result<bool> {
         // The files may exist without an index entry (written by another process during an upgrade).
-        let on_disk = self.unlink(h);
+        let on_disk = self.try_unlink(h)?;
+        let in_index = self.index.write().remove(h).is_some();
         let purged = in_index || on_disk;
         if purged {
             self.stats.purges.fetch_add(1, Ordering::Relaxed);
         }
-        purged
+        Ok(purged)
     }
 
-    /// Purges every entry whose key starts with `prefix`. Returns the number removed.
-    pub fn purge_prefix(&self, prefix: &str) -> usize {
+    /// Purges every entry whose key starts with `prefix`. Returns the number removed, or the
+    /// first error (entries before it are purged).
+    pub fn purge_prefix(&self, prefix: &str) -> io::Result<usize> {
         let hashes: Vec<HashBinary> = {
             let idx = self.index.read();
             idx.keys
@@ -521,7 +548,11 @@ impl DiskCache {
                 .map(|(_, h)| *h)
                 .collect()
         };
-        hashes.iter().filter(|h| self.purge_hash(h)).count()
+        let mut n = 0;
+        for h in &hashes {
+            n += usize::from(self.try_purge_hash(h)?);
+        }
+        Ok(n)
     }
 
     /// Is the cache directory writable right now (for /readyz)?
@@ -865,7 +896,10 @@ impl Storage for DiskCache {
         _trace: &SpanHandle,
     ) -> Result<PurgeOutcome> {
         let key: &CompactCacheKey = target.key();
-        if self.purge_hash(&key.combined_bin()) {
+        let purged = self
+            .try_purge_hash(&key.combined_bin())
+            .map_err(|e| internal("purge", e))?;
+        if purged {
             Ok(PurgeOutcome::Purged(None))
         } else {
             Ok(PurgeOutcome::NotFound)
@@ -998,8 +1032,8 @@ mod tests {
         );
         assert!(c2.fast_hit("/group1/M00/a?x=1").is_none());
 
-        assert!(c2.purge_key("/group1/M00/b"));
-        assert!(!c2.purge_key("/group1/M00/b"));
+        assert!(c2.purge_key("/group1/M00/b").expect("purge"));
+        assert!(!c2.purge_key("/group1/M00/b").expect("purge"));
         assert!(get(c2, "/group1/M00/b").await.is_none());
         assert_eq!(c2.total_items(), 1);
     }
@@ -1043,10 +1077,10 @@ mod tests {
         for k in ["/g1/M00/aa", "/g1/M00/ab", "/g1/M00/b", "/g2/M00/aa"] {
             put(c, k, b"xyz").await;
         }
-        assert_eq!(c.purge_prefix("/g1/M00/a"), 2);
+        assert_eq!(c.purge_prefix("/g1/M00/a").expect("purge"), 2);
         assert!(get(c, "/g1/M00/b").await.is_some());
         assert!(get(c, "/g1/M00/aa").await.is_none());
-        assert_eq!(c.purge_prefix("/"), 2);
+        assert_eq!(c.purge_prefix("/").expect("purge"), 2);
         assert_eq!(c.total_items(), 0);
     }
 
