@@ -81,6 +81,8 @@ pub struct EdgeConfig {
     pub grace_period: String,
     /// Extra lines of the `[response]` table.
     pub response_extra: String,
+    /// Extra lines of the `[server]` table.
+    pub server_extra: String,
 }
 
 impl Default for EdgeConfig {
@@ -97,6 +99,7 @@ impl Default for EdgeConfig {
             extra: String::new(),
             grace_period: "30s".into(),
             response_extra: String::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -132,12 +135,13 @@ impl Edge {
         let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
         let d = dir.path();
         let mut toml = format!(
-            "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"{}\"\ngraceful_shutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
+            "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"{}\"\ngraceful_shutdown_timeout = \"2s\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
             cfg.threads,
             d.join("edge.pid").display(),
             d.join("upgrade.sock").display(),
             d.join("access.log").display(),
             cfg.grace_period,
+            cfg.server_extra,
             cfg.upstream_extra,
             cfg.health,
         );

@@ -1079,6 +1079,486 @@ async fn keepalive_connection_serves_misses_and_hits() {
     assert_eq!(o.total(), 2);
 }
 
+// ----- issue 9: hostile clients, metrics, request-path details -----
+
+/// Reads from `s` until EOF, an error or `deadline`; returns the bytes and whether the edge
+/// closed the connection (EOF or reset) before the deadline.
+async fn read_until_closed(s: &mut tokio::net::TcpStream, deadline: Instant) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (out, false);
+        }
+        match tokio::time::timeout(left, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Value of an unlabelled (or fully spelled) series in `/metrics` text.
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Item 11: a client that sends a header line every second is closed after
+/// `client_header_timeout` (Pingora alone restarts its 60 s timeout at every read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_header_is_closed_after_client_header_timeout() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.server_extra = "client_header_timeout = \"2s\"\n".into();
+    let edge = Edge::start(&cfg);
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /group1/M00/00/00/slow HTTP/1.1\r\nHost: edge\r\n")
+        .await
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut closed = false;
+    while Instant::now() < deadline {
+        let (_, gone) = read_until_closed(&mut s, Instant::now() + Duration::from_secs(1)).await;
+        if gone || s.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a header trickling in for 40 s kept its connection");
+    assert_eq!(o.total(), 0);
+    let logs = edge.logs();
+    assert!(logs.contains("client_header_timeout"), "{logs}");
+    let m = metrics_text(&edge).await;
+    assert_eq!(
+        series(
+            &m,
+            "fdfs_edge_connections_closed_total{reason=\"header_timeout\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    // the edge still serves
+    assert_eq!(get(&edge, "/group1/M00/00/00/ok").await.status, 200);
+}
+
+/// Item 11: with `max_connections = 4`, a fifth connection is closed at once with a log line,
+/// and requests are served again once the slow connections are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_cap_refuses_then_recovers() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.server_extra = "max_connections = 4\n".into();
+    let edge = Edge::start(&cfg);
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(edge.listen)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /group1/M00/00/00/x HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        slow.push(s);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = metrics_text(&edge).await;
+        if series(&m, "fdfs_edge_connections_open") == Some(4.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "4 connections never open: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut fifth = send_get(edge.listen, "/group1/M00/00/00/x").await;
+    let (answer, closed) =
+        read_until_closed(&mut fifth, Instant::now() + Duration::from_secs(20)).await;
+    assert!(closed, "the fifth connection stayed open");
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "the fifth connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let logs = edge.logs();
+    assert!(logs.contains("connection limit reached"), "{logs}");
+    let m = metrics_text(&edge).await;
+    assert!(
+        series(
+            &m,
+            "fdfs_edge_connections_closed_total{reason=\"max_connections\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{m}"
+    );
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http(edge.listen, "GET", "/group1/M00/00/00/x", &[], None).await;
+        if r.is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not serving after the slow connections left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Item 12: a request header over `max_header_size` (32 KiB) is answered 431 as soon as the
+/// limit is passed, without waiting for the rest of the header (Pingora reads up to 1 MiB
+/// first); on the admin listener too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_header_answered_before_it_ends() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    for addr in [edge.listen, edge.admin] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head = b"GET /group1/M00/00/00/big HTTP/1.1\r\nHost: edge\r\nX-Big: ".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 40 * 1024));
+        // the header is not finished: an answer can only come from the size limit
+        s.write_all(&head).await.expect("write");
+        let (answer, closed) =
+            read_until_closed(&mut s, Instant::now() + Duration::from_secs(20)).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 431"), "{addr}: {text:?}");
+        assert!(closed, "{addr}: connection left open after 431");
+    }
+    assert_eq!(o.total(), 0);
+    let m = metrics_text(&edge).await;
+    assert_eq!(
+        series(
+            &m,
+            "fdfs_edge_connections_closed_total{reason=\"header_too_large\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+/// Item 15: every spelling of a URL (`/./`, `//`, escaped unreserved letters, an empty query)
+/// is one cache entry, so a purge removes what any of them would have served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_spelling_of_a_purged_url_is_fetched_again() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let canonical = "/group1/M00/00/0F/spell.txt";
+    let spellings = [
+        "/group1/M00/00/0F/./spell.txt",
+        "/group1/M00//00/0F/spell.txt",
+        "/group1/M00/00/0F/sp%65ll.txt",
+        "/group1/M00/00/0F/spell.txt?",
+        "/group1/./M00/00//0F/%73pell.txt?",
+    ];
+    assert_eq!(get(&edge, canonical).await.cache_status(), "MISS");
+    for sp in spellings {
+        let r = get(&edge, sp).await;
+        assert_eq!(r.status, 200, "{sp}");
+        assert_eq!(r.body, body_of(canonical), "{sp}");
+    }
+    assert_eq!(req(&edge, "PURGE", canonical, &[]).await.status, 200);
+    for sp in spellings {
+        let r = get(&edge, sp).await;
+        assert_ne!(r.cache_status(), "HIT", "{sp} still served after the purge");
+        // a purge under another spelling removes the same entry
+        assert_eq!(req(&edge, "PURGE", sp, &[]).await.status, 200, "{sp}");
+    }
+    // the storage only ever saw the canonical spelling
+    assert_eq!(o.total(), o.count(canonical), "{:?}", o.per_path);
+}
+
+/// Item 16: `Vary` is honoured: `Vary: *` is not cached, a compressed body that varies on
+/// Accept-Encoding is not served to others, a plain one is cached; the storage is asked
+/// without Accept-Encoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vary_is_honoured() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    *o.extra_headers.lock().expect("lock") = vec!["Vary: *".into()];
+    let p = "/group1/M00/00/10/star.txt";
+    get(&edge, p).await;
+    assert_ne!(get(&edge, p).await.cache_status(), "HIT", "Vary: * cached");
+    assert_eq!(o.count(p), 2);
+
+    *o.extra_headers.lock().expect("lock") = vec![
+        "Content-Encoding: gzip".into(),
+        "Vary: Accept-Encoding".into(),
+    ];
+    let gz = "/group1/M00/00/10/gz.txt";
+    let r = req(&edge, "GET", gz, &["Accept-Encoding: gzip"]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        o.last_header("accept-encoding"),
+        None,
+        "Accept-Encoding forwarded"
+    );
+    let plain = get(&edge, gz).await;
+    assert_ne!(
+        plain.cache_status(),
+        "HIT",
+        "a gzip body was served from the cache to a client that did not ask for it"
+    );
+
+    *o.extra_headers.lock().expect("lock") = vec!["Vary: Accept-Encoding".into()];
+    let id = "/group1/M00/00/10/identity.txt";
+    req(&edge, "GET", id, &["Accept-Encoding: gzip"]).await;
+    let r = get(&edge, id).await;
+    assert_eq!(
+        r.cache_status(),
+        "HIT",
+        "a plain body varying on Accept-Encoding"
+    );
+    assert_eq!(r.body, body_of(id));
+}
+
+/// Item 16: the edge's own gzip honours q-values: `gzip;q=0` refuses gzip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gzip_q0_is_not_gzip() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.response_extra = "gzip = true\ngzip_types = [\"text/plain\"]\n".into();
+    let edge = Edge::start(&cfg);
+    let p = "/group1/M00/00/11/q.txt";
+    for _ in 0..3 {
+        for ae in [
+            "Accept-Encoding: gzip;q=0",
+            "Accept-Encoding: gzip; q=0.000, br",
+            "Accept-Encoding: *;q=0",
+        ] {
+            let r = req(&edge, "GET", p, &[ae]).await;
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("content-encoding"), None, "{ae}");
+            assert_eq!(r.body, body_of(p), "{ae}");
+        }
+        let r = req(&edge, "GET", p, &["Accept-Encoding: gzip;q=0.5"]).await;
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+    }
+}
+
+/// Item 18: a purge that cannot remove the cached files (read-only cache) says so with a 500;
+/// the object is then still cached, consistently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purge_on_a_read_only_cache_reports_failure() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/12/ro.txt";
+    get(&edge, p).await;
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    let cache = edge.dir.path().join("cache");
+    let meta = walk(&cache)
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "meta"))
+        .expect("a cached object on disk");
+    let dir = meta.parent().expect("dir").to_path_buf();
+    let _ro = ReadOnly::new(&dir);
+    let r = req(&edge, "PURGE", p, &[]).await;
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    drop(_ro);
+    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Makes a directory's entries impossible to remove, even for root (`chattr +i`; a plain
+/// `chmod` where that is not available), until dropped.
+struct ReadOnly(std::path::PathBuf, bool);
+
+impl ReadOnly {
+    fn new(dir: &std::path::Path) -> ReadOnly {
+        use std::os::unix::fs::PermissionsExt;
+        let immutable = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !immutable {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        }
+        ReadOnly(dir.to_path_buf(), immutable)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status();
+        } else {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// Item 18: a chunked request body over `client_max_body_size` gets 413 (nginx does), and the
+/// storage does not get the whole body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_body_over_client_max_body_size_is_413() {
+    // a storage that reads everything and never answers
+    let sink = tokio::net::TcpListener::bind((LO, 0)).await.expect("bind");
+    let sink_addr = sink.local_addr().expect("addr");
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let got = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = sink.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let mut b = vec![0u8; 65536];
+                while let Ok(n) = c.read(&mut b).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.fetch_add(n as u64, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let mut cfg = EdgeConfig::default().group("group1", &[sink_addr]);
+    cfg.server_extra = "client_max_body_size = \"1MiB\"\n".into();
+    cfg.health = "enabled = false\n".into();
+    let edge = Edge::start(&cfg);
+    let s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let head = "POST /group1/M00/00/13/up HTTP/1.1\r\nHost: edge\r\nTransfer-Encoding: chunked\r\n\r\n";
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..48 {
+            wr.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            wr.write_all(&chunk).await?;
+            wr.write_all(b"\r\n").await?;
+        }
+        wr.write_all(b"0\r\n\r\n").await
+    });
+    let mut answer = Vec::new();
+    let mut b = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), rd.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&b[..n]),
+            Err(_) => {}
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    let forwarded = received.load(Ordering::SeqCst);
+    assert!(forwarded < 2 << 20, "{forwarded} bytes reached the storage");
+}
+
+/// Item 18: requests pipelined on one connection are all answered, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelined_requests_are_all_answered() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let paths = [
+        "/group1/M00/00/14/p1",
+        "/group1/M00/00/14/p2",
+        "/group1/M00/00/14/p1",
+    ];
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let all: String = paths
+        .iter()
+        .map(|p| format!("GET {p} HTTP/1.1\r\nHost: edge\r\n\r\n"))
+        .collect();
+    s.write_all(all.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    for p in paths {
+        let (status, _, body) =
+            tokio::time::timeout(Duration::from_secs(30), read_one(&mut s, &mut buf))
+                .await
+                .expect("an answer to each pipelined request");
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(body, body_of(p), "{p}");
+    }
+}
+
+/// Item 18: `Range: bytes=-0` is unsatisfiable: 416 with `Content-Range: bytes */<length>`,
+/// from the storage's answer and from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zero_suffix_range_is_416() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/15/r.bin?size=1000";
+    for expected in ["MISS", "HIT"] {
+        let r = req(&edge, "GET", p, &["Range: bytes=-0"]).await;
+        assert_eq!(r.status, 416, "{expected}: {:?}", r.headers);
+        assert_eq!(
+            r.header("content-range"),
+            Some("bytes */1000"),
+            "{expected}"
+        );
+        assert_eq!(r.cache_status(), expected);
+    }
+    let r = req(&edge, "GET", p, &["Range: bytes=-1"]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &pattern_body(1000)[999..]);
+}
+
+/// Item 10: latency histograms, bytes, connections and build info in `/metrics`; a purge is
+/// counted by its outcome, not as a 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_an_operator_expects() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/16/m.bin?size=3000";
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
+    let m = metrics_text(&edge).await;
+    let v = |name: &str| series(&m, name).unwrap_or_else(|| panic!("no {name} in\n{m}"));
+    assert_eq!(v("fdfs_edge_request_duration_seconds_count"), 2.0);
+    assert_eq!(
+        v("fdfs_edge_request_duration_seconds_bucket{le=\"+Inf\"}"),
+        2.0
+    );
+    assert!(v("fdfs_edge_request_duration_seconds_sum") > 0.0);
+    assert_eq!(v("fdfs_edge_upstream_response_seconds_count"), 1.0);
+    assert_eq!(v("fdfs_edge_upstream_connect_seconds_count"), 1.0);
+    assert_eq!(v("fdfs_edge_sent_bytes_total{cache=\"HIT\"}"), 3000.0);
+    assert_eq!(v("fdfs_edge_sent_bytes_total{cache=\"MISS\"}"), 3000.0);
+    assert_eq!(v("fdfs_edge_received_bytes_total"), 0.0);
+    assert!(v("fdfs_edge_connections_accepted_total") >= 3.0);
+    assert!(v("fdfs_edge_connections_open") >= 0.0);
+    assert!(
+        m.contains("fdfs_edge_build_info{version=\"")
+            && m.contains("# TYPE fdfs_edge_request_duration_seconds histogram"),
+        "{m}"
+    );
+    assert_eq!(v("fdfs_edge_purge_requests_total{outcome=\"purged\"}"), 1.0);
+    assert!(
+        !m.contains("fdfs_edge_requests_total{status=\"200\",cache=\"-\"}"),
+        "the purge counted as a plain 200: {m}"
+    );
+    assert_eq!(
+        v("fdfs_edge_requests_total{status=\"200\",cache=\"HIT\"}"),
+        1.0
+    );
+}
+
 // ----- start-up, configuration and operations (issue 9, items 6, 7, 8, 9, 14, 17) -----
 
 /// A stderr line of the edge contains `needle` (polls: the log is written by another process).
@@ -1476,4 +1956,26 @@ async fn config_test_refuses_values_that_break_the_edge() {
         );
         assert!(err.contains("out of range"), "{err}");
     }
+}
+
+/// Item 11: an idle keep-alive connection is closed after `keepalive_timeout` (Pingora keeps an
+/// HTTP/1.1 connection open forever once it has served a request on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_keepalive_connection_is_closed() {
+    let o = Origin::start(LO).await;
+    let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
+    cfg.server_extra = "keepalive_timeout = \"2s\"\n".into();
+    let edge = Edge::start(&cfg);
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /group1/M00/00/17/k HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let (status, _, _) = read_one(&mut s, &mut buf).await;
+    assert_eq!(status, 200);
+    let (rest, closed) = read_until_closed(&mut s, Instant::now() + Duration::from_secs(40)).await;
+    assert!(closed, "an idle keep-alive connection stayed open for 40 s");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
 }
