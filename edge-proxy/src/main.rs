@@ -135,7 +135,11 @@ fn main() -> ExitCode {
     if cli.test {
         eprintln!("fdfs-edge: the configuration file {conf} syntax is ok");
         // What a start needs: directories, a safe upgrade socket path.
-        if let Err(e) = edge_proxy::preflight::check(&cfg) {
+        let mode = edge_proxy::preflight::Mode {
+            daemon: cli.daemon,
+            upgrade: cli.upgrade,
+        };
+        if let Err(e) = edge_proxy::preflight::check(&cfg, mode) {
             eprintln!("fdfs-edge: [emerg] {e}");
             eprintln!("fdfs-edge: configuration file {conf} test failed");
             return ExitCode::from(1);

@@ -76,6 +76,17 @@ fn run_user(cfg: &Config) -> Result<RunUser, String> {
 struct Need {
     what: &'static str,
     dir: PathBuf,
+    /// A start without it fails; else it is created if possible, with a warning if not.
+    required: bool,
+}
+
+/// How the edge is started: what it needs depends on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// `-d` or `daemon = true`: the pid file is written.
+    pub daemon: bool,
+    /// `-u`: the upgrade socket is bound.
+    pub upgrade: bool,
 }
 
 fn parent_of(p: &Path) -> PathBuf {
@@ -85,32 +96,40 @@ fn parent_of(p: &Path) -> PathBuf {
     }
 }
 
-fn needs(cfg: &Config) -> Vec<Need> {
+fn needs(cfg: &Config, mode: Mode) -> Vec<Need> {
     let s = &cfg.server;
-    let mut v = vec![
-        Need {
-            what: "cache directory",
-            dir: cfg.cache.dir.clone(),
-        },
-        Need {
+    let daemon = mode.daemon || s.daemon;
+    let mut v = vec![Need {
+        what: "cache directory",
+        dir: cfg.cache.dir.clone(),
+        required: true,
+    }];
+    if daemon {
+        // Pingora writes the pid file only in daemon mode.
+        v.push(Need {
             what: "pid file directory",
             dir: parent_of(&s.pid_file()),
-        },
-        Need {
-            what: "upgrade socket directory",
-            dir: parent_of(&s.upgrade_sock()),
-        },
-    ];
+            required: true,
+        });
+    }
+    // Bound by a `-u` start; a running edge connects to it on SIGQUIT.
+    v.push(Need {
+        what: "upgrade socket directory",
+        dir: parent_of(&s.upgrade_sock()),
+        required: mode.upgrade,
+    });
     if let Some(p) = s.access_log.as_deref().filter(|p| *p != "-" && *p != "off") {
         v.push(Need {
             what: "access log directory",
             dir: parent_of(Path::new(p)),
+            required: true,
         });
     }
-    if let Some(p) = &s.error_log {
+    if let Some(p) = s.error_log.as_ref().filter(|_| daemon) {
         v.push(Need {
             what: "error log directory",
             dir: parent_of(p),
+            required: true,
         });
     }
     v
@@ -256,24 +275,33 @@ fn check_upgrade_sock(sock: &Path, user: &RunUser) -> Result<(), String> {
     Ok(())
 }
 
-/// The checks of `-t`: nothing is created.
-pub fn check(cfg: &Config) -> Result<(), String> {
+/// The checks of `-t` (for a start in `mode`): nothing is created.
+pub fn check(cfg: &Config, mode: Mode) -> Result<(), String> {
     let user = run_user(cfg)?;
-    for n in needs(cfg) {
-        check_need(&n, &user)?;
+    for n in needs(cfg, mode) {
+        match check_need(&n, &user) {
+            Err(e) if !n.required => eprintln!("fdfs-edge: [warn] {e}: `-u` will not work"),
+            r => r?,
+        }
     }
     check_upgrade_sock(&cfg.server.upgrade_sock(), &user)
 }
 
 /// Before a start: creates the missing directories, then checks everything as `-t` does.
-pub fn prepare(cfg: &Config) -> Result<(), String> {
+pub fn prepare(cfg: &Config, mode: Mode) -> Result<(), String> {
     let user = run_user(cfg)?;
     // Check the socket path first, so an unsafe one is not created.
     check_upgrade_sock(&cfg.server.upgrade_sock(), &user)?;
-    for n in needs(cfg) {
-        check_need(&n, &user)?;
-        create(&n, &user)?;
-        check_need(&n, &user)?;
+    for n in needs(cfg, mode) {
+        let ready = check_need(&n, &user)
+            .and_then(|()| create(&n, &user))
+            .and_then(|()| check_need(&n, &user));
+        match ready {
+            Err(e) if !n.required => {
+                tracing::warn!("{e}: a graceful upgrade (-u) will not find this edge's sockets")
+            }
+            r => r?,
+        }
     }
     // Again: a directory created meanwhile by someone else is caught here.
     check_upgrade_sock(&cfg.server.upgrade_sock(), &user)

@@ -18,7 +18,6 @@ use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::graceful::GracefulHttp;
-use crate::limits::{admin_limits, proxy_limits, Guarded};
 use crate::metrics::Metrics;
 use crate::proxy::{Edge, EdgeSettings, Gzip};
 use crate::topology::Topology;
@@ -71,7 +70,11 @@ fn listen_addrs(cfg: &Config) -> Vec<std::net::SocketAddr> {
 pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     // Everything a start needs, checked here, in the foreground: a `-d` start then fails with
     // the reason and a non-zero exit instead of a daemon child dying after the parent left.
-    crate::preflight::prepare(&cfg).map_err(StartError::Preflight)?;
+    let mode = crate::preflight::Mode {
+        daemon: flags.daemon,
+        upgrade: flags.upgrade,
+    };
+    crate::preflight::prepare(&cfg, mode).map_err(StartError::Preflight)?;
     if !flags.upgrade {
         // (an upgrade takes the sockets over from the running process)
         crate::preflight::bind_all(&listen_addrs(&cfg), crate::preflight::BIND_RETRY)
@@ -178,7 +181,6 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             max_tries: cfg.upstream.tries,
             client_max_body_size: cfg.server.client_max_body_size.0,
             max_header_size: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
-            client_body_timeout: cfg.server.client_body_timeout.0,
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
             fast_path: cfg.cache.fast_path && cfg.cache.memory_size.0 > 0,
@@ -202,7 +204,6 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         in_flight,
         cfg.server.grace_period.0,
     );
-    let app = Guarded::new(app, proxy_limits(&cfg), metrics.connections.clone());
     let mut proxy = Service::new("fdfs-edge proxy".to_string(), app);
     for a in &cfg.server.listen {
         // A 16 KiB write buffer sends a response header and a small body in one write
@@ -222,7 +223,6 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             metrics,
             state: state.clone(),
         };
-        let app = Guarded::new(app, admin_limits(&cfg), Default::default());
         let mut svc = Service::new("fdfs-edge admin".to_string(), app);
         svc.add_tcp(&admin.listen.0.to_string());
         server.add_service(svc);
