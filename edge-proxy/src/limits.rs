@@ -435,21 +435,37 @@ pub fn cap_for_nofile(configured: usize, nofile: u64) -> usize {
     configured.min(fit.max(1))
 }
 
-/// The soft limit on open files of this process.
-pub fn nofile_limit() -> Option<u64> {
+/// Raises the soft limit on open files towards `want`, as far as the hard limit allows (nginx
+/// `worker_rlimit_nofile`; systemd's default soft limit is 1024); returns the soft limit in force.
+pub fn raise_nofile(want: u64) -> Option<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    (rc == 0).then_some(r.rlim_cur)
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return None;
+    }
+    if r.rlim_cur >= want || r.rlim_cur >= r.rlim_max {
+        return Some(r.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want.min(r.rlim_max),
+        rlim_max: r.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        Some(raised.rlim_cur)
+    } else {
+        Some(r.rlim_cur)
+    }
 }
 
 /// The limits of the proxy listeners.
 pub fn proxy_limits(cfg: &crate::config::Config) -> Limits {
     let mut max = cfg.server.max_connections;
-    if let Some(nofile) = nofile_limit() {
+    let want = (max as u64).saturating_mul(2).saturating_add(64);
+    if let Some(nofile) = raise_nofile(want) {
         let fit = cap_for_nofile(max, nofile);
         if fit < max {
             tracing::warn!(

@@ -251,6 +251,8 @@ fn error_status(e: &Error) -> u16 {
             ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
             ErrorSource::Downstream,
         ) => 0,
+        // client_body_timeout: nginx answers 408
+        (ErrorType::ReadTimedout, ErrorSource::Downstream) => 408,
         (_, ErrorSource::Downstream) => 400,
         _ => 500,
     }

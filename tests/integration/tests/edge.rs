@@ -1979,3 +1979,33 @@ async fn idle_keepalive_connection_is_closed() {
     assert!(closed, "an idle keep-alive connection stayed open for 40 s");
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
 }
+
+/// Item 11: a request body that stops arriving is answered 408 after `client_body_timeout`
+/// (nginx's answer), and the storage is not left waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_request_body_gets_408_after_client_body_timeout() {
+    // a storage that reads everything and never answers
+    let sink = tokio::net::TcpListener::bind((LO, 0)).await.expect("bind");
+    let sink_addr = sink.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = sink.accept().await {
+            tokio::spawn(async move {
+                let mut b = vec![0u8; 65536];
+                while matches!(c.read(&mut b).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let mut cfg = EdgeConfig::default().group("group1", &[sink_addr]);
+    cfg.server_extra = "client_body_timeout = \"2s\"\n".into();
+    cfg.health = "enabled = false\n".into();
+    let edge = Edge::start(&cfg);
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    s.write_all(b"POST /group1/M00/00/18/up HTTP/1.1\r\nHost: edge\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut s, Instant::now() + Duration::from_secs(40)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+}
