@@ -65,6 +65,11 @@ ensure_pingap() {
         CSKIP[pingap]="not built (quick mode does not build it; a full run builds it into build/pingap)"
         return 1
     fi
+    # etcd-client, a dependency of Pingap, compiles .proto files at build time
+    if ! command -v protoc >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends protobuf-compiler >&2 ||
+            { CSKIP[pingap]="no protoc (Debian protobuf-compiler) to build it"; return 1; }
+    fi
     echo "==> building pingap $PINGAP_VERSION from crates.io into $PINGAP_DIR (nice -n 19, at most ${PINGAP_BUILD_TIMEOUT}s)" >&2
     mkdir -p "$PINGAP_DIR"
     if ! timeout "$PINGAP_BUILD_TIMEOUT" nice -n 19 cargo install -q --root "$PINGAP_DIR" \
@@ -235,7 +240,8 @@ rss_mib() {
 }
 
 # wrk_round PID URL WRK-ARGS...: one wrk run (WRK-ARGS after the URL: options, or "-s SCRIPT -- SCRIPT-ARGS") against a contender whose root process is PID. Prints
-# "req/s p99_ms req_per_cpu_s errors": errors counts non-2xx answers and socket errors.
+# "req/s p99_ms req_per_cpu_s errors": errors counts non-2xx answers and socket errors. The timeout is wrk's
+# 2 s raised to 30 s: 32 connections on 16 MiB objects wait longer than 2 s on a loaded machine.
 wrk_round() {
     local pid=$1 url=$2 out t0 t1
     shift 2
@@ -244,7 +250,7 @@ wrk_round() {
         return
     fi
     t0=$(cpu_ticks "$pid")
-    out=$("${PIN_WRK[@]}" wrk -t"${WRK_THREADS:-1}" -c"$CONNS" -d"$DURATION" --latency "$url" "$@" 2>&1)
+    out=$("${PIN_WRK[@]}" wrk -t"${WRK_THREADS:-1}" -c"$CONNS" -d"$DURATION" --timeout 30s --latency "$url" "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
     awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
         /requests in/ {n = $1}
