@@ -18,6 +18,7 @@ use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::graceful::GracefulHttp;
+use crate::limits::{admin_limits, proxy_limits, Guarded};
 use crate::metrics::Metrics;
 use crate::proxy::{Edge, EdgeSettings, Gzip};
 use crate::topology::Topology;
@@ -181,6 +182,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             max_tries: cfg.upstream.tries,
             client_max_body_size: cfg.server.client_max_body_size.0,
             max_header_size: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
+            client_body_timeout: cfg.server.client_body_timeout.0,
             lock_timeout: cfg.cache.lock_timeout.0,
             max_object_size: cfg.cache.max_object_size.map(|s| s.0),
             fast_path: cfg.cache.fast_path && cfg.cache.memory_size.0 > 0,
@@ -204,6 +206,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         in_flight,
         cfg.server.grace_period.0,
     );
+    let app = Guarded::new(app, proxy_limits(&cfg), metrics.connections.clone());
     let mut proxy = Service::new("fdfs-edge proxy".to_string(), app);
     for a in &cfg.server.listen {
         // A 16 KiB write buffer sends a response header and a small body in one write
@@ -223,6 +226,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             metrics,
             state: state.clone(),
         };
+        let app = Guarded::new(app, admin_limits(&cfg), Default::default());
         let mut svc = Service::new("fdfs-edge admin".to_string(), app);
         svc.add_tcp(&admin.listen.0.to_string());
         server.add_service(svc);
