@@ -11,6 +11,7 @@ pub mod graceful;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod migrate;
 pub mod preflight;
 pub mod proxy;
 pub mod server;

@@ -54,6 +54,64 @@ enum Cmd {
         #[arg(long, default_value = "3s", value_name = "DURATION")]
         timeout: Dur,
     },
+    /// Write an edge.toml from a tracker node's nginx configuration (nginx + proxy_cache +
+    /// ngx_cache_purge); every directive that could not be mapped is named with a reason.
+    Migrate {
+        /// The nginx.conf to read (its includes are followed).
+        #[arg(long, value_name = "FILE")]
+        nginx_conf: PathBuf,
+        /// A tracker ip:port (repeatable): its groups split the upstream's storages by group.
+        /// Without it, the file uses [trackers] discovery.
+        #[arg(long = "tracker", value_name = "IP:PORT")]
+        trackers: Vec<SocketAddr>,
+        /// FastDFS client.conf whose tracker_server lines name the trackers for discovery (when no
+        /// --tracker is given; /etc/fdfs/client.conf is read when it exists).
+        #[arg(long, value_name = "FILE")]
+        client_conf: Option<PathBuf>,
+        /// Write the file here instead of standard output.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `fdfs-edge migrate`: the file on stdout (or `-o`), what was not mapped on stderr.
+fn migrate(
+    nginx_conf: &std::path::Path,
+    trackers: &[SocketAddr],
+    client_conf: Option<&std::path::Path>,
+    output: Option<&std::path::Path>,
+) -> ExitCode {
+    let default_client_conf = std::path::Path::new("/etc/fdfs/client.conf");
+    let client_conf =
+        client_conf.or_else(|| default_client_conf.is_file().then_some(default_client_conf));
+    let m = match edge_proxy::migrate::run(nginx_conf, trackers, client_conf) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("fdfs-edge: migrate: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let written = match output {
+        Some(path) => std::fs::write(path, &m.toml).map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::stdout()
+            .write_all(m.toml.as_bytes())
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = written {
+        eprintln!("fdfs-edge: migrate: {e}");
+        return ExitCode::from(1);
+    }
+    for n in &m.notes {
+        eprintln!("fdfs-edge: migrate: note: {n}");
+    }
+    eprintln!(
+        "fdfs-edge: migrate: {} directive(s) not mapped (listed at the end of the file)",
+        m.not_mapped.len()
+    );
+    for n in &m.not_mapped {
+        eprintln!("fdfs-edge: migrate: not mapped: {n}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn check(cfg: &Config, path: &str, t: Duration) -> Result<(), String> {
@@ -121,6 +179,21 @@ fn check(cfg: &Config, path: &str, t: Duration) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Reads an nginx configuration, not an edge.toml.
+    if let Some(Cmd::Migrate {
+        nginx_conf,
+        trackers,
+        client_conf,
+        output,
+    }) = &cli.cmd
+    {
+        return migrate(
+            nginx_conf,
+            trackers,
+            client_conf.as_deref(),
+            output.as_deref(),
+        );
+    }
     let conf = cli.conf.display().to_string();
     let cfg = match Config::load(&cli.conf) {
         Ok(c) => c,
@@ -147,7 +220,8 @@ fn main() -> ExitCode {
         eprintln!("fdfs-edge: configuration file {conf} test is successful");
         return ExitCode::SUCCESS;
     }
-    if let Some(Cmd::Check { alive, timeout }) = cli.cmd {
+    if let Some(Cmd::Check { alive, timeout }) = &cli.cmd {
+        let (alive, timeout) = (*alive, *timeout);
         let path = if alive { "/healthz" } else { "/readyz" };
         return match check(&cfg, path, timeout.0) {
             Ok(()) => {
