@@ -8,7 +8,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -17,7 +19,55 @@ use crate::config::AccessLogFormat;
 
 enum Target {
     Stdout,
-    File(Mutex<File>),
+    File(Reopen),
+}
+
+/// An open log file that can be opened again at its path (after logrotate moved it away), as nginx
+/// does on `SIGUSR1`.
+#[derive(Clone)]
+pub struct Reopen {
+    file: Arc<Mutex<File>>,
+    path: PathBuf,
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl Reopen {
+    /// Opens `path` for appending.
+    pub fn open(path: &Path) -> io::Result<Reopen> {
+        Ok(Reopen {
+            file: Arc::new(Mutex::new(open_append(path)?)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the path again; lines from then on go to the new file. On failure the old file
+    /// stays in use.
+    pub fn reopen(&self) -> io::Result<()> {
+        let f = open_append(&self.path)?;
+        *self.file.lock() = f;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Points standard output and standard error (where the error log goes in daemon mode) at `path`
+/// opened again, after logrotate moved the old file away.
+pub fn reopen_error_log(path: &Path) -> io::Result<()> {
+    let f = open_append(path)?;
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: dup2 on two valid descriptors (ours, open; the standard ones); it touches no
+        // Rust-owned memory, and `f` stays open until both calls are done.
+        if unsafe { libc::dup2(f.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 pub struct AccessLog {
@@ -135,13 +185,17 @@ impl AccessLog {
         let target = if target == "-" {
             Target::Stdout
         } else {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(Path::new(target))?;
-            Target::File(Mutex::new(f))
+            Target::File(Reopen::open(Path::new(target))?)
         };
         Ok(AccessLog { target, format })
+    }
+
+    /// The handle that reopens the file (none for stdout).
+    pub fn reopener(&self) -> Option<Reopen> {
+        match &self.target {
+            Target::Stdout => None,
+            Target::File(r) => Some(r.clone()),
+        }
     }
 
     /// Logs one request.
@@ -153,7 +207,7 @@ impl AccessLog {
     pub fn write(&self, line: &[u8]) {
         let res = match &self.target {
             Target::Stdout => io::stdout().lock().write_all(line),
-            Target::File(f) => f.lock().write_all(line),
+            Target::File(r) => r.file.lock().write_all(line),
         };
         if let Err(e) = res {
             tracing::warn!("access log write failed: {e}");

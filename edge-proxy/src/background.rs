@@ -124,6 +124,33 @@ pub struct Background {
     pub state: Arc<RunState>,
     pub discovery: Option<Discovery>,
     pub listen: ListenWatch,
+    /// The log files `SIGUSR1` reopens.
+    pub logs: LogFiles,
+}
+
+/// The files `SIGUSR1` reopens (logrotate's `postrotate`, as for nginx).
+#[derive(Clone, Default)]
+pub struct LogFiles {
+    pub access: Option<crate::access_log::Reopen>,
+    /// The error log, in daemon mode (standard output and error point at it).
+    pub error: Option<std::path::PathBuf>,
+}
+
+impl LogFiles {
+    fn reopen(&self) {
+        if let Some(a) = &self.access {
+            match a.reopen() {
+                Ok(()) => tracing::info!("SIGUSR1: reopened {}", a.path().display()),
+                Err(e) => tracing::error!("SIGUSR1: cannot reopen {}: {e}", a.path().display()),
+            }
+        }
+        if let Some(p) = &self.error {
+            match crate::access_log::reopen_error_log(p) {
+                Ok(()) => tracing::info!("SIGUSR1: reopened {}", p.display()),
+                Err(e) => tracing::error!("SIGUSR1: cannot reopen {}: {e}", p.display()),
+            }
+        }
+    }
 }
 
 /// One probe: `GET <path>` over HTTP/1.0; any response below 500 counts as healthy.
@@ -212,6 +239,9 @@ impl BackgroundService for Background {
         // listeners at once, the admin one included, so `check` fails from then on.)
         let mut usr2 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2()).ok();
+        // SIGUSR1 reopens the log files (after logrotate), as nginx does.
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
         loop {
             tokio::select! {
                 r = shutdown.changed() => {
@@ -231,6 +261,12 @@ impl BackgroundService for Background {
                     self.state.draining.store(now, Ordering::SeqCst);
                     tracing::warn!("SIGUSR2: draining {}", if now { "on" } else { "off" });
                 }
+                Some(()) = async {
+                    match usr1.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.logs.reopen(),
                 () = &mut listen, if !listen_done => listen_done = true,
                 _ = health.tick(), if self.health.enabled => self.check_all().await,
                 _ = sweep.tick() => {

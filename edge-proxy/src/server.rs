@@ -13,7 +13,7 @@ use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
-use crate::background::{Background, ListenWatch, RunState, LISTEN_DEADLINE};
+use crate::background::{Background, ListenWatch, LogFiles, RunState, LISTEN_DEADLINE};
 use crate::cache::disk::{DiskCache, DiskCacheOptions};
 use crate::config::Config;
 use crate::discovery::Discovery;
@@ -134,6 +134,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             )?),
         };
 
+    let logs = LogFiles {
+        access: access_log.as_ref().and_then(AccessLog::reopener),
+        error: (flags.daemon || cfg.server.daemon)
+            .then(|| cfg.server.error_log.clone())
+            .flatten(),
+    };
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(RunState::default());
 
@@ -243,6 +249,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             addrs: listen_addrs(&cfg),
             notify_parent,
         },
+        logs,
     };
     server.add_service(background_service("fdfs-edge background", bg));
     server.run_forever()

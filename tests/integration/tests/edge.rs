@@ -2009,3 +2009,52 @@ async fn stalled_request_body_gets_408_after_client_body_timeout() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
 }
+
+/// logrotate moves the access log away and sends SIGUSR1 (the package's postrotate): the edge keeps
+/// running and writes the next lines to a new file at the configured path; no line is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_reopens_the_access_log_after_logrotate() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let before = "/group1/M00/00/00/before-rotate.txt";
+    assert_eq!(get(&edge, before).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !edge.access_log().contains(before) {
+        assert!(Instant::now() < deadline, "no access log line for {before}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = edge.dir.path().join("access.log");
+    let rotated = edge.dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    edge.signal("USR1");
+    // Requests until one lands in the new file (the signal is handled asynchronously).
+    let mut sent = 0;
+    let after = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no new access.log after SIGUSR1:\n{}",
+            edge.logs()
+        );
+        let path = format!("/group1/M00/00/00/after-rotate-{sent}.txt");
+        let r = get(&edge, &path).await;
+        assert_eq!(r.status, 200, "the edge still serves after SIGUSR1");
+        sent += 1;
+        if edge.access_log().contains(&path) {
+            break path;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let old = std::fs::read_to_string(&rotated).expect("rotated file");
+    let new = edge.access_log();
+    assert!(
+        old.contains(before) && !new.contains(before),
+        "{old}\n---\n{new}"
+    );
+    assert!(new.contains(&after));
+    let lines = |s: &str| s.lines().filter(|l| l.contains("after-rotate-")).count();
+    assert_eq!(
+        lines(&old) + lines(&new),
+        sent,
+        "every request is logged once, in the old or the new file"
+    );
+}
