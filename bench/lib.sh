@@ -103,7 +103,7 @@ render() {
     local user=""
     [[ $EUID == 0 ]] && user="user root;" # nginx workers must reach the temp dirs (mode 0700)
     sed -e "s|@DIR@|${CDIR[$3]}|g" -e "s|@PORT@|${CPORT[$3]}|g" -e "s|@ORIGIN@|$ORIGIN|g" \
-        -e "s|@WORKERS@|$4|g" -e "s|@USER@|$user|g" -e "s|@MEM@|${MEM_MIB}MiB|g" \
+        -e "s|@WORKERS@|$4|g" -e "s|@USER@|$user|g" -e "s|@MEM@|${MEM_MIB}MiB|g" -e "s|@MEM_MIB@|$MEM_MIB|g" \
         -e "s|@MEM_BYTES@|$((MEM_MIB << 20))|g" -e "s|@MEM_PAGES@|$((MEM_MIB * 256))|g" \
         -e "s|@DISK@|${DISK_MIB}m|g" -e "s|@DISK_MIB@|$DISK_MIB|g" -e "s|@ADMIN@|${CADMIN[$3]:-0}|g" \
         "$1" >"$2"
