@@ -18,7 +18,8 @@ export NGINX_BUILD_DIR := $(NGINX_SOURCE_DIR)/objs
 
 # Debian packages the build, the tests, the demo and the benchmarks need.
 APT_PACKAGES := nginx nginx-dev libnginx-mod-http-cache-purge libclang-dev clang libpcre2-dev libssl-dev \
-	zlib1g-dev pkg-config cmake make gcc wrk curl iproute2 procps keepalived
+	zlib1g-dev pkg-config cmake make gcc wrk curl iproute2 procps keepalived \
+	dpkg-dev lintian systemd adduser
 
 .PHONY: all deps nginx-src nginx-custom module deb lintian test demo bench fuzz clean
 
@@ -26,9 +27,10 @@ all: nginx-src
 	$(CARGO) build --release --workspace
 	$(MAKE) --no-print-directory module
 
-# Installs missing Debian packages; a second run finds none missing and skips apt.
+# Installs missing Debian packages; a second run finds none missing and skips apt (checked again when
+# this Makefile changes).
 deps: $(BUILD)/.deps-ok
-$(BUILD)/.deps-ok:
+$(BUILD)/.deps-ok: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "==> apt-get install $$missing"; \
@@ -80,7 +82,6 @@ deb: module
 
 # Debian's lint of the packages: no error allowed (warnings are printed).
 lintian: deb
-	@command -v lintian >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends lintian; }
 	lintian --fail-on error $(BUILD)/deb/*.deb
 
 # Everything a newcomer needs: packages, nginx tree, format, lints, the module, then every test.
@@ -95,6 +96,7 @@ test: nginx-src
 	step "clippy -D warnings" && $(CARGO) clippy --workspace --all-targets -- -D warnings && \
 	step "module (release .so)" && $(MAKE) --no-print-directory module && \
 	step "build all targets" && $(CARGO) build --workspace --all-targets && \
+	step "Debian packages and lintian" && $(MAKE) --no-print-directory lintian && \
 	step "cargo test" && \
 	FDFS_BIN=$(TARGET_DIR)/debug/fdfs FDFS_EDGE_BIN=$(TARGET_DIR)/debug/fdfs-edge \
 		$(CARGO) test --workspace --no-fail-fast 2>&1 | tee $(BUILD)/test.log; \

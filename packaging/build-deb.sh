@@ -21,6 +21,8 @@ die() { echo "build-deb: $*" >&2; exit 1; }
 VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 [ -n "$VERSION" ] || die "no [workspace.package] version in Cargo.toml"
 ARCH=$(dpkg --print-architecture)
+# Who answers for the packages a site builds; set DEB_MAINTAINER to your team's address.
+MAINTAINER=${DEB_MAINTAINER:-fastdfs-rs developers <fastdfs-rs@example.org>}
 # The nginx ABI the module was built against: the virtual package Debian's nginx provides (nginx-abi-X-Y).
 # Read from the nginx installed on the build machine, whose source tree (nginx-dev) the module was built with.
 NGINX_ABI=$(dpkg-query -W -f='${Provides}' nginx 2>/dev/null | tr ',' '\n' | grep -o 'nginx-abi-[^ ]*' | head -1) ||
@@ -56,7 +58,8 @@ install_bin() {
 install_doc() {
 	local doc="$2/usr/share/doc/$1"
 	install -D -m 0644 "$PKG_DIR/copyright" "$doc/copyright"
-	sed "s/@VERSION@/$VERSION/; s/@PACKAGE@/$1/" "$PKG_DIR/changelog" | gzip -9n >"$doc/changelog.gz"
+	sed -e "s/@VERSION@/$VERSION/" -e "s/@PACKAGE@/$1/" -e "s|@MAINTAINER@|$MAINTAINER|" "$PKG_DIR/changelog" |
+		gzip -9n >"$doc/changelog.gz"
 	chmod 0644 "$doc/changelog.gz"
 }
 
@@ -77,7 +80,7 @@ finish() {
 	chmod 0644 "$root/DEBIAN/md5sums"
 	local size
 	size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
-	sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@DEPENDS@/$depends/" \
+	sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@DEPENDS@/$depends/" -e "s|@MAINTAINER@|$MAINTAINER|" \
 		-e "s/@SIZE@/$size/" "$PKG_DIR/$pkg/control" >"$root/DEBIAN/control"
 	dpkg-deb --root-owner-group -Zxz --build "$root" "$OUT/${pkg}_${VERSION}_${ARCH}.deb" >/dev/null
 	echo "build-deb: $OUT/${pkg}_${VERSION}_${ARCH}.deb"

@@ -150,7 +150,10 @@ async fn the_seed_tracker_config_migrates_and_serves_with_the_trackers_groups() 
     assert!(toml.contains("[[group]]\nname = \"group1\""), "{toml}");
     assert!(toml.contains("[[group]]\nname = \"group2\""), "{toml}");
     assert!(toml.contains("# Not mapped:"), "{toml}");
-    assert!(stderr.contains("not mapped"), "the operator is told on stderr: {stderr}");
+    assert!(
+        stderr.contains("not mapped"),
+        "the operator is told on stderr: {stderr}"
+    );
     let mut edge = Edge::with_toml(|d, listen, admin| adapt(&toml, d, listen, admin));
     let check = edge.run_cli(&["-t"]);
     assert!(
@@ -172,7 +175,10 @@ async fn without_trackers_on_the_command_line_the_groups_come_from_discovery() {
     let client_conf = tmp.path().join("client.conf");
     std::fs::write(
         &client_conf,
-        format!("base_path = /tmp\ntracker_server = {}\n", cluster.trackers()[0]),
+        format!(
+            "base_path = /tmp\ntracker_server = {}\n",
+            cluster.trackers()[0]
+        ),
     )
     .expect("write client.conf");
     let (toml, stderr) = migrate(&[
@@ -183,7 +189,10 @@ async fn without_trackers_on_the_command_line_the_groups_come_from_discovery() {
     ]);
     assert!(!toml.contains("[[group]]"), "{toml}");
     assert!(toml.contains("[trackers]"), "{toml}");
-    assert!(stderr.contains("discovery"), "the operator is told: {stderr}");
+    assert!(
+        stderr.contains("discovery"),
+        "the operator is told: {stderr}"
+    );
     let mut edge = Edge::with_toml(|d, listen, admin| adapt(&toml, d, listen, admin));
     edge.launch(&[]);
     wait_ready(&edge);
