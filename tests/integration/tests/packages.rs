@@ -244,6 +244,45 @@ fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Stops what the test started, also when it fails halfway: the storage nginx (SIGTERM to its master,
+/// which takes its workers along) and the daemonized edge (by its pid).
+#[derive(Default)]
+struct Started {
+    nginx: Option<std::process::Child>,
+    edge_pid: Option<u32>,
+}
+
+impl Started {
+    fn stop_edge(&mut self) {
+        if let Some(pid) = self.edge_pid.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            wait_until("the edge to exit after SIGTERM", || !pid_alive(pid));
+        }
+    }
+
+    fn stop_nginx(&mut self) {
+        if let Some(mut n) = self.nginx.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &n.id().to_string()])
+                .status();
+            let _ = n.wait();
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(pid) = self.edge_pid.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        self.stop_nginx();
+    }
+}
+
 fn purge_all() {
     let present: Vec<&str> = PACKAGES.iter().copied().filter(|p| installed(p)).collect();
     if !present.is_empty() {
@@ -306,7 +345,10 @@ fn packages_install_serve_and_leave_nothing_behind() {
     let prefix = make_prefix().expect("prefix");
     let mod_conf = prefix.path().join("conf/mod_fastdfs.conf");
     fs::write(&mod_conf, mod_fastdfs_conf(&cluster, http)).expect("write mod_fastdfs.conf");
-    let mut storage_nginx = start_storage_nginx(prefix.path(), http, &mod_conf);
+    let mut started = Started {
+        nginx: Some(start_storage_nginx(prefix.path(), http, &mod_conf)),
+        edge_pid: None,
+    };
     let direct = get(http, &format!("/{id}"));
     assert_eq!(direct.status, 200, "{direct:?}");
     assert_eq!(direct.body, body);
@@ -385,6 +427,7 @@ fn packages_install_serve_and_leave_nothing_behind() {
         .trim()
         .parse()
         .expect("a pid");
+    started.edge_pid = Some(pid);
     wait_until("the edge to listen", || {
         std::net::TcpStream::connect(listen).is_ok()
     });
@@ -403,8 +446,7 @@ fn packages_install_serve_and_leave_nothing_behind() {
         "the cache directory belongs to the service user"
     );
     // SIGTERM, as systemd's KillSignal: the edge exits by itself.
-    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    wait_until("the edge to exit after SIGTERM", || !pid_alive(pid));
+    started.stop_edge();
 
     // --- the tool.
     let version = run_ok(Command::new("/usr/bin/fdfs").arg("--version"));
@@ -414,8 +456,7 @@ fn packages_install_serve_and_leave_nothing_behind() {
     assert!(Path::new("/usr/share/bash-completion/completions/fdfs").is_file());
     assert!(Path::new("/usr/share/man/man8/fdfs-edge.8.gz").is_file());
 
-    let _ = storage_nginx.kill();
-    let _ = storage_nginx.wait();
+    started.stop_nginx();
 
     // --- dpkg -r: program files gone; configuration and dh_nginx's parked link stay.
     run_ok(Command::new("dpkg").arg("-r").args(PACKAGES));
