@@ -7,7 +7,9 @@ MODULE_SO := $(BUILD)/modules/ngx_http_fastdfs_module.so
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The nginx tree the module is built against: Debian's (nginx-dev, configured below) unless the caller names
 # another configured tree, e.g. `make module NGINX_SOURCE_DIR=/usr/src/nginx-1.26.2` (ngx-fastdfs-rs/README.md).
-ifneq ($(filter command line environment,$(origin NGINX_SOURCE_DIR)),)
+# (Only a command-line value counts: the exported value reaches this Makefile's own sub-makes through the
+# environment, and they must keep building against Debian's tree.)
+ifeq ($(origin NGINX_SOURCE_DIR),command line)
 NGINX_TREE := nginx-custom
 else
 NGINX_SOURCE_DIR := $(NGINX_SRC)
