@@ -240,11 +240,17 @@ impl Edge {
     pub fn upgrade_after(&mut self, wait: Duration) {
         let sock = self.dir.path().join("upgrade.sock");
         let _ = std::fs::remove_file(&sock);
-        let Some(mut old) = self.child.take() else {
+        let Some(old) = self.child.take() else {
             panic!("edge not running");
         };
         let new = self.start_child(&["-u"]);
         std::thread::sleep(wait);
+        self.hand_over(old, new);
+    }
+
+    /// The end of an upgrade: SIGQUIT to `old`, which hands its sockets to `new` and exits after its
+    /// requests; then `new` is the edge, and it must be up.
+    fn hand_over(&mut self, mut old: Child, new: Child) {
         let _ = Command::new("kill")
             .arg("-QUIT")
             .arg(old.id().to_string())
@@ -295,7 +301,7 @@ impl Edge {
     pub fn upgrade(&mut self) {
         let sock = self.dir.path().join("upgrade.sock");
         let _ = std::fs::remove_file(&sock);
-        let Some(mut old) = self.child.take() else {
+        let Some(old) = self.child.take() else {
             panic!("edge not running");
         };
         let mut new = self.start_child(&["-u"]);
@@ -309,26 +315,7 @@ impl Edge {
             assert!(Instant::now() < deadline, "no upgrade socket");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new("kill")
-            .arg("-QUIT")
-            .arg(old.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(_)) = old.try_wait() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = old.kill();
-                let _ = old.wait();
-                self.child = Some(new);
-                self.dump_logs();
-                panic!("old fdfs-edge did not exit after SIGQUIT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(new);
-        self.wait_up();
+        self.hand_over(old, new);
     }
 
     fn wait_up(&mut self) {
