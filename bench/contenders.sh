@@ -38,18 +38,7 @@ RANGE=${RANGE:-bytes=8388608-9437183}
 read -ra ALL <<<"edge $CONTENDERS"
 CONNS_SET=${CONNS:-} # fixed by the caller, or 32 for 1 worker and 64 for 2
 
-ensure_packages
-ensure_edge || { echo "no fdfs-edge binary" >&2; exit 1; }
-W=$(mktemp -d /tmp/fdfs-bench-contenders.XXXXXX)
-cleanup() {
-    local n
-    for n in "${!CPID[@]}"; do stop_contender "$n"; done
-    [[ -n ${ORIGIN_PID:-} ]] && kill "$ORIGIN_PID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
-start_origin "$W" 0 0 || exit 1
+bench_setup contenders 0 0
 
 case_label() {
     case $1 in

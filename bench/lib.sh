@@ -296,3 +296,21 @@ human() { # 47612.3 -> 47.6k
     awk -v v="$1" 'BEGIN {if (v >= 100000) printf "%.0fk", v / 1000; else if (v >= 10000) printf "%.1fk", v / 1000; else printf "%.0f", v}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+
+# The start of a bench part: packages, the edge binary, a work directory $W removed at exit with every
+# contender and the origin, and the origin started with OBJECTS objects of SIZE bytes.
+bench_setup() { # NAME OBJECTS SIZE
+    ensure_packages
+    ensure_edge || { echo "no fdfs-edge binary" >&2; exit 1; }
+    W=$(mktemp -d "/tmp/fdfs-bench-$1.XXXXXX")
+    trap bench_cleanup EXIT
+    start_origin "$W" "$2" "$3" || exit 1
+}
+
+bench_cleanup() {
+    local n
+    for n in "${!CPID[@]}"; do stop_contender "$n"; done
+    [[ -n ${ORIGIN_PID:-} ]] && kill "$ORIGIN_PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$W"
+}

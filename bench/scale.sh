@@ -41,18 +41,7 @@ MAX=${COUNTS[-1]}
 # shellcheck disable=SC2034
 DISK_MIB=$((MAX * SCALE_SIZE * 3 / 2 / 1048576 + 1024))
 
-ensure_packages
-ensure_edge || { echo "no fdfs-edge binary" >&2; exit 1; }
-W=$(mktemp -d /tmp/fdfs-bench-scale.XXXXXX)
-cleanup() {
-    local n
-    for n in "${!CPID[@]}"; do stop_contender "$n"; done
-    [[ -n ${ORIGIN_PID:-} ]] && kill "$ORIGIN_PID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
-start_origin "$W" "$MAX" "$SCALE_SIZE" || exit 1
+bench_setup scale "$MAX" "$SCALE_SIZE"
 PIN=() PIN_WRK=()
 if [[ $WORKERS == 1 ]] && command -v taskset >/dev/null; then
     PIN=(taskset -c 0)
