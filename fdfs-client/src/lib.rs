@@ -4,11 +4,13 @@
 //! - [`proto`]: the wire protocol, bytes to frames and back;
 //! - [`file_id`]: parsing, decoding and encoding file ids (with [`base64`], FastDFS's variant);
 //! - [`conf`]: the libfastcommon ini dialect and the typed configs built on it;
-//! - [`token`]: the anti-steal token.
+//! - [`token`]: the anti-steal token;
+//! - [`blocking`]: a small blocking `std::net` transport over [`proto`] (the nginx master, tests).
 //!
 //! The upper half (feature `client`, on by default) is an async tokio client.
 
 pub mod base64;
+pub mod blocking;
 pub mod conf;
 pub mod file_id;
 pub mod proto;

@@ -10,11 +10,12 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use fdfs_client::blocking::{self, CallError, Peer};
 use fdfs_client::conf::ini::parse_bool;
 use fdfs_client::conf::StorageIdsConf;
 use fdfs_client::proto::{
-    FetchStorageIds, GroupStats, Header, ListAllGroups, ListStorage, Reply, Request, StorageIds,
-    StorageParameterReq, StorageStats, HEADER_LEN,
+    FetchStorageIds, GroupStats, ListAllGroups, ListStorage, Request, StorageIds,
+    StorageParameterReq, StorageStats,
 };
 
 use crate::instance::Instance;
@@ -134,29 +135,6 @@ fn step(
     }
 }
 
-/// `read_exact` where every read waits at most one budget step (a tracker that drips bytes cannot
-/// outlast the budget either).
-fn read_exact_within(
-    s: &mut TcpStream,
-    buf: &mut [u8],
-    budget: &Budget,
-    addr: SocketAddr,
-    network: Duration,
-) -> Result<(), TrackerError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let st = step(budget, addr, "waiting for the reply", network)?;
-        s.set_read_timeout(Some(st.waited)).map_err(|e| st.err(e))?;
-        match s.read(&mut buf[filled..]) {
-            Ok(0) => return Err(st.err(ErrorKind::UnexpectedEof.into())),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(st.err(e)),
-        }
-    }
-    Ok(())
-}
-
 /// The timeouts of one configuration load.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -168,27 +146,85 @@ pub struct Timeouts {
     pub budget: Budget,
 }
 
+/// The tracker socket with every read and write charged to the budget: each waits at most one
+/// step, so a tracker that drips bytes cannot outlast the budget either. The last step is kept to
+/// name a failure.
+struct Budgeted<'t> {
+    s: TcpStream,
+    t: &'t Timeouts,
+    addr: SocketAddr,
+    last: Option<Step>,
+    spent: bool,
+}
+
+impl Budgeted<'_> {
+    /// Sets the socket timeout for the next read or write from the budget.
+    fn step(&mut self, what: &'static str, write: bool) -> std::io::Result<()> {
+        let st = step(&self.t.budget, self.addr, what, self.t.network).map_err(|_| {
+            self.spent = true;
+            std::io::Error::from(ErrorKind::TimedOut)
+        })?;
+        if write {
+            self.s.set_write_timeout(Some(st.waited))?;
+        } else {
+            self.s.set_read_timeout(Some(st.waited))?;
+        }
+        self.last = Some(st);
+        Ok(())
+    }
+
+    /// Names an I/O failure with the step it happened in.
+    fn err(&self, err: std::io::Error) -> TrackerError {
+        match (&self.last, self.spent) {
+            (_, true) => TrackerError::Timeout {
+                addr: self.addr,
+                what: "the total budget of the tracker exchange is spent",
+                waited: TOTAL_BUDGET,
+            },
+            (Some(st), false) => st.err(err),
+            (None, false) => TrackerError::Io {
+                addr: self.addr,
+                err,
+            },
+        }
+    }
+}
+
+impl Read for Budgeted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step("waiting for the reply", false)?;
+        self.s.read(buf)
+    }
+}
+
+impl Write for Budgeted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.step("sending the request", true)?;
+        self.s.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.s.flush()
+    }
+}
+
+/// One request on a new connection, through the shared blocking transport and reply rules.
 fn call<Q: Request>(addr: SocketAddr, req: &Q, t: &Timeouts) -> Result<Q::Reply, TrackerError> {
     let st = step(&t.budget, addr, "connecting", t.connect)?;
-    let mut s = TcpStream::connect_timeout(&addr, st.waited).map_err(|e| st.err(e))?;
-    let st = step(&t.budget, addr, "sending the request", t.network)?;
-    s.set_write_timeout(Some(st.waited))
-        .map_err(|e| st.err(e))?;
-    s.write_all(&req.to_frame()).map_err(|e| st.err(e))?;
-    let mut h = [0u8; HEADER_LEN];
-    read_exact_within(&mut s, &mut h, &t.budget, addr, t.network)?;
-    let header = Header::decode(&h);
-    if header.body_len > <Q::Reply as Reply>::MAX_BODY {
-        return Err(TrackerError::Proto {
-            addr,
-            msg: format!("reply body of {} bytes is too long", header.body_len),
-        });
-    }
-    let mut body = vec![0u8; header.body_len as usize];
-    read_exact_within(&mut s, &mut body, &t.budget, addr, t.network)?;
-    <Q::Reply as Reply>::decode_reply(&header, &body).map_err(|e| TrackerError::Proto {
+    let s = TcpStream::connect_timeout(&addr, st.waited).map_err(|e| st.err(e))?;
+    let mut b = Budgeted {
+        s,
+        t,
         addr,
-        msg: e.to_string(),
+        last: None,
+        spent: false,
+    };
+    blocking::call(&mut b, Peer::Tracker, req).map_err(|e| match e {
+        CallError::Io(err) => b.err(err),
+        e @ (CallError::Proto(_) | CallError::Status { .. }) => TrackerError::Proto {
+            addr,
+            msg: e.to_string(),
+        },
     })
 }
 

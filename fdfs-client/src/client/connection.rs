@@ -18,9 +18,6 @@ use crate::proto::{self, Header, Reply, Request};
 /// The size of the buffer file contents are streamed through.
 pub const STREAM_BUF_SIZE: usize = 256 * 1024;
 
-/// The longest body accepted with a non-zero status (skipped).
-const MAX_ERROR_BODY: u64 = 1024;
-
 /// What a failing call was doing, for error messages: the server and the operation.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
@@ -207,7 +204,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads a reply header: checks the command is RESP and the status is 0.
+    /// Reads a reply header and applies the reply rules ([`proto::reply::reply_head`]).
     pub(crate) async fn recv_header(&mut self, ctx: &Ctx) -> Result<Header> {
         let mut raw = [0u8; proto::HEADER_LEN];
         let t = self.network_timeout;
@@ -225,35 +222,26 @@ impl Connection {
             body_len = header.body_len,
             "reply"
         );
-        if header.cmd != proto::cmd::RESP {
-            return Err(ctx.protocol(proto::ProtoError::UnexpectedCmd {
-                expected: proto::cmd::RESP,
-                got: header.cmd,
-            }));
-        }
-        if header.status != 0 {
-            // A FastDFS storage closes the connection after sending a bare EINVAL reply
-            // (`sock_send_done_callback`): never reuse it.
-            if self.role == Role::Storage
-                && header.status == proto::status::EINVAL
-                && header.body_len == 0
-            {
-                self.closing = true;
+        let peer = match self.role {
+            Role::Tracker => proto::reply::Peer::Tracker,
+            Role::Storage => proto::reply::Peer::Storage,
+        };
+        match proto::reply::reply_head(&header, peer).map_err(|e| ctx.protocol(e))? {
+            proto::reply::ReplyHead::Body { .. } => {}
+            proto::reply::ReplyHead::Failed {
+                status,
+                skip,
+                closes,
+            } => {
+                // Never reuse a connection the server is closing.
+                self.closing |= closes;
+                // Skip the short error body so the connection stays in step.
+                let mut sink = [0u8; proto::reply::MAX_ERROR_BODY as usize];
+                let n = usize::try_from(skip).unwrap_or(sink.len()).min(sink.len());
+                self.read_exact(ctx, sink.get_mut(..n).unwrap_or_default())
+                    .await?;
+                return Err(ctx.status(status));
             }
-            // FastDFS error replies normally carry no body; a short one is skipped so the connection
-            // stays usable (a status error leaves it in sync), a long one is a protocol error.
-            if header.body_len > MAX_ERROR_BODY {
-                return Err(ctx.protocol(proto::ProtoError::BodyTooLong {
-                    what: "error reply",
-                    len: header.body_len,
-                    max: MAX_ERROR_BODY,
-                }));
-            }
-            let mut skip = [0u8; MAX_ERROR_BODY as usize];
-            let n = header.body_len as usize;
-            self.read_exact(ctx, skip.get_mut(..n).unwrap_or_default())
-                .await?;
-            return Err(ctx.status(header.status));
         }
         Ok(header)
     }

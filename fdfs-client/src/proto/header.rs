@@ -74,23 +74,18 @@ impl Header {
         Ok(Header::decode(arr))
     }
 
-    /// Validates a reply header: command must be RESP, status 0, and `body_len <= max_len`.
+    /// Validates a reply header whose body the caller reads whole: the rules of
+    /// [`super::reply::reply_head`] (RESP, a non-zero status is [`ProtoError::Status`]), then
+    /// `body_len <= max_len`.
     ///
     /// On [`ProtoError::Status`] the peer may still have sent `body_len` bytes (usually 0); the
     /// caller must skip them (or drop the connection) before reusing it.
     pub fn expect_reply(&self, max_len: u64) -> Result<()> {
-        if self.cmd != cmd::RESP {
-            return Err(ProtoError::UnexpectedCmd {
-                expected: cmd::RESP,
-                got: self.cmd,
-            });
+        // The peer kind only matters for the EINVAL-closes rule, which a header check ignores.
+        match super::reply::reply_head(self, super::reply::Peer::Tracker)? {
+            super::reply::ReplyHead::Failed { status, .. } => Err(ProtoError::Status { status }),
+            super::reply::ReplyHead::Body { .. } => self.check_len("reply", max_len),
         }
-        if self.status != 0 {
-            return Err(ProtoError::Status {
-                status: self.status,
-            });
-        }
-        self.check_len("reply", max_len)
     }
 
     /// Validates a request header on the server side: command and length bound.

@@ -8,6 +8,8 @@
 //! - [`header`]: the 10-byte [`Header`] (`body_len` u64 BE, `cmd`, `status`) with
 //!   [`Header::expect_reply`] to refuse a bad command, a non-zero status or an over-long body
 //!   *before* allocating.
+//! - [`reply`]: the reply rules as one pure function, [`reply::reply_head`] (RESP, a non-zero
+//!   status with its short error body skipped, a storage closing after a bare EINVAL).
 //! - [`cmd`]: every command code (tracker, storage, storage-to-storage sync) and [`cmd::name`].
 //! - [`status`]: errno status codes and [`status::errno_name`].
 //! - [`error`]: the error type, [`ProtoError`].
@@ -68,6 +70,7 @@ pub mod cmd;
 pub mod error;
 pub mod header;
 pub mod metadata;
+pub mod reply;
 pub mod stat;
 pub mod status;
 pub mod storage;

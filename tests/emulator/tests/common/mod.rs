@@ -1,49 +1,64 @@
 //! A tiny blocking FastDFS client for the emulator's tests: frames built with
-//! `fdfs_client::proto`, sent over a real socket.
+//! `fdfs_client::proto`, sent and read with `fdfs_client::blocking` (the reply rules of
+//! `proto::reply`) over a real socket.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddrV4, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fdfs_client::proto::{Header, Request, StreamPrefix, HEADER_LEN};
+use fdfs_client::blocking::{self, CallError, Peer};
+use fdfs_client::proto::{Header, Request, StreamPrefix};
 
-pub struct Conn(pub TcpStream);
+/// The socket, and whether the last reply announced that the peer closes it.
+pub struct Conn(pub TcpStream, bool);
 
 impl Conn {
     pub fn connect(addr: SocketAddrV4) -> Conn {
         let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Conn(s)
+        Conn(s, false)
     }
 
     /// After a bare EINVAL reply a FastDFS storage closes the connection (the emulator too):
     /// checks that the peer closed it, then connects again to the same address.
     pub fn reopen_after_einval(&mut self) {
         let addr = self.0.peer_addr().expect("peer address");
+        assert!(
+            self.1,
+            "the reply rules should say the storage closes after a bare EINVAL"
+        );
         let mut b = [0u8; 1];
         let n = self.0.read(&mut b).unwrap_or(0);
         assert_eq!(n, 0, "the storage should close the connection after EINVAL");
         let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        self.0 = s;
+        (self.0, self.1) = (s, false);
     }
 
     /// Sends raw bytes, reads one reply.
     pub fn raw(&mut self, frame: &[u8]) -> (Header, Vec<u8>) {
-        self.0.write_all(frame).unwrap();
+        blocking::send(&mut self.0, frame).unwrap();
         self.read_reply()
     }
 
+    /// One reply, whatever its status (a non-zero one comes with its error body, if any).
     pub fn read_reply(&mut self) -> (Header, Vec<u8>) {
-        let mut hb = [0u8; HEADER_LEN];
-        self.0.read_exact(&mut hb).unwrap();
-        let h = Header::decode(&hb);
-        assert_eq!(h.cmd, 100, "reply cmd");
-        let mut body = vec![0u8; h.body_len as usize];
-        self.0.read_exact(&mut body).unwrap();
-        (h, body)
+        // The same helper talks to trackers too; the closing flag is only read by
+        // `reopen_after_einval`, which tests call after a storage reply.
+        match blocking::recv(&mut self.0, Peer::Storage, u64::MAX) {
+            Ok(reply) => reply,
+            Err(CallError::Status {
+                status,
+                closes,
+                body,
+            }) => {
+                self.1 = closes;
+                (Header::reply(status, body.len() as u64), body)
+            }
+            Err(e) => panic!("reply: {e}"),
+        }
     }
 
     /// A whole-body request: returns (status, body).
