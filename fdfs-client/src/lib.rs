@@ -4,11 +4,13 @@
 //! - [`proto`]: the wire protocol, bytes to frames and back;
 //! - [`file_id`]: parsing, decoding and encoding file ids (with [`base64`], FastDFS's variant);
 //! - [`conf`]: the libfastcommon ini dialect and the typed configs built on it;
+//! - [`addr`]: [`addr::ServerAddr`], the one server address type;
 //! - [`token`]: the anti-steal token;
 //! - [`blocking`]: a small blocking `std::net` transport over [`proto`] (the nginx master, tests).
 //!
 //! The upper half (feature `client`, on by default) is an async tokio client.
 
+pub mod addr;
 pub mod base64;
 pub mod blocking;
 pub mod conf;

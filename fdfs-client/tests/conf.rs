@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fdfs_client::conf::ini::{parse_size, parse_time_of_day};
 use fdfs_client::conf::{
-    ClientConf, ConfError, HttpConf, Ini, LogLevel, MimeTypes, ModFastdfsConf, ResponseMode,
-    ServerAddr, StorageIdsConf,
+    AddrSpec, ClientConf, ConfError, HttpConf, Ini, LogLevel, MimeTypes, ModFastdfsConf,
+    ResponseMode, StorageIdsConf,
 };
 
 /// A fresh directory for one test, holding the given files.
@@ -258,7 +258,7 @@ fn mod_fastdfs_single_group_with_include() {
     assert_eq!(g.store_paths_readonly, [false, true]);
     let b = c.anti_steal_bypass_header.as_ref().unwrap();
     assert_eq!((b.name.as_str(), b.value.as_str()), ("X-Internal", ""));
-    let peers: Vec<String> = c.storage_peers.iter().map(ServerAddr::to_string).collect();
+    let peers: Vec<String> = c.storage_peers.iter().map(AddrSpec::to_string).collect();
     assert_eq!(peers, ["127.0.0.11:8880", "127.0.0.12", "[::1]:8080"]);
     assert_eq!(c.warnings, vec![]);
 

@@ -733,7 +733,7 @@ fn decoded_fields_from_probe() {
 
     let all = StoreServers::decode(&body("QUERY_STORE_WITH_GROUP_ALL group1")).unwrap();
     assert_eq!(all.servers.len(), 2);
-    assert_eq!(all.servers[1].ip, "127.0.0.12");
+    assert_eq!(all.servers[1].host(), "127.0.0.12");
 
     let g = GroupStat::decode(&body("SERVER_LIST_ONE_GROUP group1")).unwrap();
     assert_eq!(g.group_name, "group1");
@@ -801,7 +801,10 @@ fn decoded_fields_from_dumps() {
     let s = read("query_servers_fetch_all.txt");
     let f = FetchServers::decode(&s[0].msgs[1].body).unwrap();
     assert_eq!(f.group, "group2");
-    assert_eq!(f.servers, vec![proto::ServerAddr::new("127.0.0.13", 23002)]);
+    assert_eq!(
+        f.servers,
+        vec![fdfs_client::addr::ServerAddr::new("127.0.0.13", 23002)]
+    );
 
     let s = read("upload_and_sync.s1_s2_sync.txt");
     let r = SyncRenameFile::decode(&s[1].msgs[2].body).unwrap();

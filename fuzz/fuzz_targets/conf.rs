@@ -15,7 +15,7 @@ use fdfs_client::conf::ini::{
 };
 use fdfs_client::conf::storage_ids::parse_server_id;
 use fdfs_client::conf::{
-    ClientConf, HttpConf, Ini, MimeTypes, ModFastdfsConf, ServerAddr, StorageIdsConf,
+    ClientConf, HttpConf, Ini, MimeTypes, ModFastdfsConf, AddrSpec, StorageIdsConf,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -32,8 +32,8 @@ fn values(ini: &Ini) {
             let _ = parse_duration_secs(v);
             let _ = parse_time_of_day(v);
             let _ = parse_server_id(v);
-            let _ = ServerAddr::parse(v).map(|a| (a.host().len(), a.port_or(22122)));
-            let _ = ServerAddr::parse_list(v);
+            let _ = AddrSpec::parse(v).map(|a| (a.host().len(), a.port_or(22122)));
+            let _ = AddrSpec::parse_list(v);
             let _ = e.as_int();
             let _ = e.as_size();
             let _ = e.as_duration_secs();

@@ -123,9 +123,19 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(l) = LeaderReply::decode(body) {
         let _ = l.host_port();
     }
+    // The one storage-id parser (also behind StorageIdsConf) on the reply text.
     if let Ok(ids) = StorageIds::decode(body) {
-        for e in ids.entries() {
-            let _ = e.ips();
+        match ids.entries() {
+            Ok(entries) => {
+                for e in entries {
+                    assert!((1..=0xFF_FFFF).contains(&e.id));
+                    assert!(!e.addrs.is_empty());
+                    let _ = (e.first_ip(), e.option("rw"));
+                }
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
         }
     }
     if let Ok(p) = StorageParameters::decode(body) {

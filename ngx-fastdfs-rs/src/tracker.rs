@@ -358,7 +358,7 @@ pub fn tracker_addrs(inst: &Instance, log: &mut dyn FnMut(Level, &str)) -> Vec<S
     let mut out = Vec::new();
     for t in &inst.conf.tracker_servers {
         let host = t.host().trim_start_matches('[').trim_end_matches(']');
-        let port = t.port_or(fdfs_client::conf::mod_fastdfs::DEFAULT_TRACKER_PORT);
+        let port = t.port_or(fdfs_client::addr::DEFAULT_TRACKER_PORT);
         match (host, port).to_socket_addrs() {
             Ok(mut it) => match it.next() {
                 Some(a) => out.push(a),
@@ -379,7 +379,7 @@ pub fn tracker_key(inst: &Instance) -> String {
             format!(
                 "{}:{}",
                 t.host(),
-                t.port_or(fdfs_client::conf::mod_fastdfs::DEFAULT_TRACKER_PORT)
+                t.port_or(fdfs_client::addr::DEFAULT_TRACKER_PORT)
             )
         })
         .collect::<Vec<_>>()

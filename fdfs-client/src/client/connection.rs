@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::addr::ServerAddr;
 use super::error::{Error, Result, Role};
+use crate::addr::ServerAddr;
 use crate::proto::{self, Header, Reply, Request};
 
 /// The size of the buffer file contents are streamed through.

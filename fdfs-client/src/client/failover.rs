@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::addr::ServerAddr;
+use crate::addr::ServerAddr;
 
 #[derive(Debug)]
 struct Slot {

@@ -36,7 +36,6 @@
 //! # Ok(()) }
 //! ```
 
-mod addr;
 mod connection;
 mod error;
 mod failover;
@@ -48,9 +47,10 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use crate::addr::{AddrParseError, ServerAddr};
+pub use crate::conf::StorageIdEntry;
 pub use crate::file_id::FileKind;
-pub use crate::proto::{GroupStat, MetaOp, StorageIdEntry, StorageStat};
-pub use addr::{AddrParseError, ServerAddr};
+pub use crate::proto::{GroupStat, MetaOp, StorageStat};
 pub use connection::{Connection, STREAM_BUF_SIZE};
 pub use error::{Error, ErrorKind, Result, Role, ENOENT};
 pub use pool::PoolConfig;
@@ -67,11 +67,9 @@ use std::time::Duration;
 use failover::TrackerSet;
 use pool::Pool;
 
+use crate::addr::DEFAULT_TRACKER_PORT;
 use crate::conf::client::ClientConf;
 use crate::proto::Request;
-
-/// The tracker port when a `tracker_server` line has none.
-pub const DEFAULT_TRACKER_PORT: u16 = 22122;
 
 fn secs(s: i64) -> Duration {
     Duration::from_secs(u64::try_from(s).unwrap_or(0).max(1))

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::addr::ServerAddr;
 use super::connection::Connection;
 use super::error::{Result, Role};
+use crate::addr::ServerAddr;
 
 /// Pool settings.
 #[derive(Debug, Clone)]

@@ -8,11 +8,11 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::addr::ServerAddr;
 use super::connection::{Connection, Ctx, STREAM_BUF_SIZE};
 use super::error::{Error, ErrorKind, Result, Role};
 use super::types::{split_file_id, FileInfo, StorageServer, UploadKind, UploadOptions};
 use super::Client;
+use crate::addr::ServerAddr;
 use crate::file_id::{FileId, FileKind, Source};
 use crate::proto::{self, MetaOp, Metadata, Reply, StreamPrefix};
 

@@ -1,9 +1,10 @@
 //! Tracker calls: where to upload, download, update; the cluster's groups, storages, parameters, ids.
 
-use super::addr::ServerAddr;
 use super::error::{Error, Result, Role};
 use super::types::{split_file_id, ClusterView, GroupInfo, StorageServer};
 use super::Client;
+use crate::addr::ServerAddr;
+use crate::conf::StorageIdEntry;
 use crate::proto::{self, GroupStat, StorageStat};
 
 fn store_server(r: proto::StoreServer) -> StorageServer {
@@ -69,7 +70,7 @@ impl Client {
             .into_iter()
             .map(|s| StorageServer {
                 group: reply.group.clone(),
-                addr: ServerAddr::new(s.ip, s.port),
+                addr: ServerAddr::new(s.host(), s.port()),
                 store_path_index: Some(index),
             })
             .collect())
@@ -97,7 +98,7 @@ impl Client {
             .into_iter()
             .map(|s| StorageServer {
                 group: reply.group.clone(),
-                addr: ServerAddr::new(s.ip, s.port),
+                addr: ServerAddr::new(s.host(), s.port()),
                 store_path_index: None,
             })
             .collect())
@@ -228,24 +229,41 @@ impl Client {
 
     /// The storage ids the tracker knows (its storage_ids.conf, when `use_storage_id` is on).
     /// Empty when the tracker does not use storage ids.
-    pub async fn storage_ids(&self) -> Result<Vec<proto::StorageIdEntry>> {
-        let mut entries = Vec::new();
+    pub async fn storage_ids(&self) -> Result<Vec<StorageIdEntry>> {
+        let op = "fetch storage ids";
+        let mut text = String::new();
+        let mut start = 0u32;
         // Paged: ask from `start_index` until every id was received. 6.12+ trackers take the 5-byte
         // form; `allow_empty` gets an empty list instead of EOPNOTSUPP without storage ids.
-        loop {
+        let tracker = loop {
             let req = proto::FetchStorageIds {
-                start_index: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                start_index: start,
                 allow_empty: Some(true),
             };
-            let reply = self.tracker_request("fetch storage ids", &req).await?;
-            let page = reply.entries();
-            let got = page.len();
-            entries.extend(page);
-            if got == 0 || entries.len() as u64 >= u64::from(reply.total) {
-                break;
+            let (tracker, reply) = self.tracker_request_at(op, &req).await?;
+            text.push_str(&reply.text);
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
             }
+            start = start.saturating_add(reply.count);
+            if reply.count == 0 || start >= reply.total {
+                break tracker;
+            }
+        };
+        // The pages make one table: its rules (no duplicate id, ports on every line or none)
+        // hold across pages, so it is parsed once, by the one storage-id parser.
+        proto::StorageIds {
+            total: start,
+            count: start,
+            text,
         }
-        Ok(entries)
+        .entries()
+        .map_err(|source| Error::Protocol {
+            role: Role::Tracker,
+            addr: tracker.to_string(),
+            op: op.to_owned(),
+            source,
+        })
     }
 
     /// The cluster parameters the tracker hands to storages (`key=value` pairs).

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::addr::ServerAddr;
 use super::error::{Error, Result};
+use crate::addr::ServerAddr;
 use crate::file_id::FileKind;
 use crate::proto::wire::{FILE_EXT_LEN, FILE_PREFIX_LEN, GROUP_NAME_LEN, MAX_FILENAME_LEN};
 

@@ -1,4 +1,6 @@
-//! Server addresses in configs: `tracker_server`, `storage_peers`, storage_ids.conf hosts.
+//! Server addresses as config lines write them: `tracker_server`, `storage_peers`, storage_ids.conf
+//! hosts. An [`AddrSpec`] may list several hosts and leave the port out; a caller picks the first
+//! host and a default port to get the [`crate::addr::ServerAddr`] it connects to.
 
 use std::fmt;
 
@@ -6,14 +8,14 @@ use std::fmt;
 /// (`[::1]:22122`, `[fe80::1,fe80::2]:23000`). An unbracketed host with several `:` is an IPv6
 /// address without port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServerAddr {
+pub struct AddrSpec {
     /// One or more addresses (FastDFS uses the first; 6.x allows an inner/outer pair).
     pub hosts: Vec<String>,
     /// The port, if written.
     pub port: Option<u16>,
 }
 
-impl ServerAddr {
+impl AddrSpec {
     /// The first host.
     pub fn host(&self) -> &str {
         self.hosts.first().map_or("", String::as_str)
@@ -25,7 +27,7 @@ impl ServerAddr {
     }
 
     /// Parse one address.
-    pub fn parse(v: &str) -> Result<ServerAddr, String> {
+    pub fn parse(v: &str) -> Result<AddrSpec, String> {
         let err = |why: &str| {
             format!("expected \"host[:port]\" (host may be \"ip1,ip2\" or \"[ipv6]\"), got {v:?}: {why}")
         };
@@ -65,11 +67,11 @@ impl ServerAddr {
         {
             return Err(err("empty host or host with spaces"));
         }
-        Ok(ServerAddr { hosts, port })
+        Ok(AddrSpec { hosts, port })
     }
 
     /// Parse a comma-separated list of single-host addresses (`storage_peers = a:8080, b, [::1]:80`).
-    pub fn parse_list(v: &str) -> Result<Vec<ServerAddr>, String> {
+    pub fn parse_list(v: &str) -> Result<Vec<AddrSpec>, String> {
         let mut out = Vec::new();
         let mut rest = v.trim();
         while !rest.is_empty() {
@@ -91,14 +93,14 @@ impl ServerAddr {
                     "expected a list \"ip[:port], ip[:port], ...\", got {v:?}: empty item"
                 ));
             }
-            out.push(ServerAddr::parse(item)?);
+            out.push(AddrSpec::parse(item)?);
             rest = rest.get(end + 1..).unwrap_or("").trim_start();
         }
         Ok(out)
     }
 }
 
-impl fmt::Display for ServerAddr {
+impl fmt::Display for AddrSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hosts = self.hosts.join(",");
         let bracket = self.hosts.iter().any(|h| h.contains(':'));
@@ -117,29 +119,29 @@ mod tests {
 
     #[test]
     fn forms() {
-        let a = ServerAddr::parse("127.0.0.10:22122").unwrap();
+        let a = AddrSpec::parse("127.0.0.10:22122").unwrap();
         assert_eq!((a.host(), a.port), ("127.0.0.10", Some(22122)));
-        let a = ServerAddr::parse("10.0.0.1,192.168.0.1:22122").unwrap();
+        let a = AddrSpec::parse("10.0.0.1,192.168.0.1:22122").unwrap();
         assert_eq!(a.hosts, ["10.0.0.1", "192.168.0.1"]);
-        let a = ServerAddr::parse("[::1]:22122").unwrap();
+        let a = AddrSpec::parse("[::1]:22122").unwrap();
         assert_eq!((a.host(), a.port), ("::1", Some(22122)));
         assert_eq!(a.to_string(), "[::1]:22122");
-        let a = ServerAddr::parse("fe80::1").unwrap();
+        let a = AddrSpec::parse("fe80::1").unwrap();
         assert_eq!((a.host(), a.port), ("fe80::1", None));
-        let a = ServerAddr::parse("host").unwrap();
+        let a = AddrSpec::parse("host").unwrap();
         assert_eq!(a.port_or(80), 80);
-        assert!(ServerAddr::parse("h:0").is_err());
-        assert!(ServerAddr::parse("h:x").is_err());
-        assert!(ServerAddr::parse("[::1").is_err());
-        assert!(ServerAddr::parse("").is_err());
+        assert!(AddrSpec::parse("h:0").is_err());
+        assert!(AddrSpec::parse("h:x").is_err());
+        assert!(AddrSpec::parse("[::1").is_err());
+        assert!(AddrSpec::parse("").is_err());
     }
 
     #[test]
     fn lists() {
-        let l = ServerAddr::parse_list("10.0.0.1:8080, 10.0.0.2 ,[::1]:80,[fe80::1]").unwrap();
+        let l = AddrSpec::parse_list("10.0.0.1:8080, 10.0.0.2 ,[::1]:80,[fe80::1]").unwrap();
         let s: Vec<String> = l.iter().map(ToString::to_string).collect();
         assert_eq!(s, ["10.0.0.1:8080", "10.0.0.2", "[::1]:80", "[fe80::1]"]);
-        assert!(ServerAddr::parse_list("a,,b").is_err());
-        assert_eq!(ServerAddr::parse_list("  ").unwrap(), vec![]);
+        assert!(AddrSpec::parse_list("a,,b").is_err());
+        assert_eq!(AddrSpec::parse_list("  ").unwrap(), vec![]);
     }
 }

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::addr::ServerAddr;
+use super::addr::AddrSpec;
 use super::error::ConfError;
 use super::http::HttpConf;
 use super::ini::Ini;
-use super::mod_fastdfs::DEFAULT_TRACKER_PORT;
+use crate::addr::DEFAULT_TRACKER_PORT;
 
 /// The usual client.conf path.
 pub const DEFAULT_PATH: &str = "/etc/fdfs/client.conf";
@@ -23,7 +23,7 @@ pub struct ClientConf {
     /// `base_path` (logs and temp files of the C client).
     pub base_path: Option<PathBuf>,
     /// `tracker_server` (repeatable, at least one; port defaults to 22122).
-    pub tracker_servers: Vec<ServerAddr>,
+    pub tracker_servers: Vec<AddrSpec>,
     /// `log_level` as written (`info` if absent).
     pub log_level: String,
     /// `use_connection_pool` (false).
@@ -62,7 +62,7 @@ impl ClientConf {
         };
         let mut tracker_servers = Vec::new();
         for e in g.all("tracker_server") {
-            let mut a = ServerAddr::parse(&e.value).map_err(|m| e.error(m))?;
+            let mut a = AddrSpec::parse(&e.value).map_err(|m| e.error(m))?;
             a.port.get_or_insert(DEFAULT_TRACKER_PORT);
             tracker_servers.push(a);
         }

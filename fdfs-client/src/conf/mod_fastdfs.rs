@@ -3,17 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::addr::ServerAddr;
+use super::addr::AddrSpec;
 use super::error::ConfError;
 use super::http::HttpConf;
 use super::ini::{Entry, Ini, Section};
+use crate::addr::DEFAULT_TRACKER_PORT;
 
 /// The C module's default config path.
 pub const DEFAULT_PATH: &str = "/etc/fdfs/mod_fastdfs.conf";
 /// Default `storage_server_port`.
 pub const DEFAULT_STORAGE_SERVER_PORT: u16 = 23000;
-/// Default tracker port when a `tracker_server` has none.
-pub const DEFAULT_TRACKER_PORT: u16 = 22122;
 /// At most this many store paths (the index is two hex digits).
 pub const MAX_STORE_PATHS: usize = 256;
 /// At most this many `if_alias_prefix` prefixes.
@@ -108,7 +107,7 @@ pub struct ModFastdfsConf {
     /// `storage_ids_filename`, resolved relative to the config directory.
     pub storage_ids_filename: Option<PathBuf>,
     /// `tracker_server` (repeatable). Required only when loading parameters from the tracker.
-    pub tracker_servers: Vec<ServerAddr>,
+    pub tracker_servers: Vec<AddrSpec>,
     /// Global `storage_server_port` (23000).
     pub storage_server_port: u16,
     /// `url_have_group_name` (false).
@@ -133,7 +132,7 @@ pub struct ModFastdfsConf {
     pub anti_steal_bypass_header: Option<BypassHeader>,
     /// NEW: `storage_peers = ip[:port], ...` (repeatable): the cluster members this node may proxy or
     /// redirect to.
-    pub storage_peers: Vec<ServerAddr>,
+    pub storage_peers: Vec<AddrSpec>,
     /// NEW: `allow_unknown_peers` (false): when no member list is known (no `storage_peers`, no
     /// storage ids, no tracker answer), forward to whatever source address a file id names, like the
     /// C module. Off by default: a forged id could make the node fetch from any address (SSRF).
@@ -286,13 +285,13 @@ impl ModFastdfsConf {
         };
         let mut tracker_servers = Vec::new();
         for e in g.all("tracker_server") {
-            let mut a = ServerAddr::parse(&e.value).map_err(|m| e.error(m))?;
+            let mut a = AddrSpec::parse(&e.value).map_err(|m| e.error(m))?;
             a.port.get_or_insert(DEFAULT_TRACKER_PORT);
             tracker_servers.push(a);
         }
         let mut storage_peers = Vec::new();
         for e in g.all("storage_peers") {
-            storage_peers.extend(ServerAddr::parse_list(&e.value).map_err(|m| e.error(m))?);
+            storage_peers.extend(AddrSpec::parse_list(&e.value).map_err(|m| e.error(m))?);
         }
         let if_alias_prefix: Vec<String> = match g.entry("if_alias_prefix") {
             Some(e) if !e.value.is_empty() => {

@@ -8,10 +8,13 @@
 //! - `#` comments and blank lines are skipped; duplicate ids are an error.
 //!
 //! Resolving a file id's storage id uses the entry's **first** address.
+//!
+//! This is the one parser of the format: a FETCH_STORAGE_IDS reply carries the tracker's file, and
+//! [`crate::proto::StorageIds::entries`] reads it with [`parse_entries`], under the same rules.
 
 use std::path::Path;
 
-use super::addr::ServerAddr;
+use super::addr::AddrSpec;
 use super::error::ConfError;
 
 /// `FDFS_MAX_SERVER_ID`.
@@ -68,6 +71,99 @@ pub fn parse_server_id(s: &str) -> Option<u32> {
         .filter(|n| (1..=MAX_SERVER_ID).contains(n))
 }
 
+/// A storage-id line or table that breaks the rules: the line (1-based) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {msg}")]
+pub struct StorageIdError {
+    /// The line the error is on.
+    pub line: usize,
+    /// What is wrong.
+    pub msg: String,
+}
+
+impl StorageIdEntry {
+    /// Parses one line numbered `line_no`: `None` for a blank or `#` comment line.
+    pub fn parse_line(raw: &str, line_no: usize) -> Result<Option<StorageIdEntry>, StorageIdError> {
+        let err = |msg: String| StorageIdError { line: line_no, msg };
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(None);
+        }
+        let mut it = line.split_whitespace();
+        let (Some(id_s), Some(group), Some(host)) = (it.next(), it.next(), it.next()) else {
+            return Err(err(format!(
+                "expected \"<id> <group> <ip>[:port]\", got {line:?}"
+            )));
+        };
+        let id = parse_server_id(id_s).ok_or_else(|| {
+            err(format!(
+                "storage id: expected an integer 1..{MAX_SERVER_ID} without leading zeros, got {id_s:?}"
+            ))
+        })?;
+        if group.len() > crate::file_id::GROUP_NAME_MAX_LEN {
+            return Err(err(format!(
+                "group name: expected at most {} chars, got {group:?}",
+                crate::file_id::GROUP_NAME_MAX_LEN
+            )));
+        }
+        let addr = AddrSpec::parse(host).map_err(err)?;
+        let options = it
+            .map(|opt| {
+                opt.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "expected an option \"key=value\" after the address, got {opt:?}"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(StorageIdEntry {
+            id,
+            group_name: group.to_owned(),
+            addrs: addr.hosts,
+            port: addr.port,
+            options,
+            line: line_no,
+        }))
+    }
+}
+
+/// Parses a storage-id table (a storage_ids.conf file, or the text of a FETCH_STORAGE_IDS reply,
+/// which is the tracker's file): every line by [`StorageIdEntry::parse_line`], then the table
+/// rules — no duplicate id, and either every line has a port or none does. An empty table is
+/// valid here (a tracker without storage ids sends one); [`StorageIdsConf`] refuses an empty file.
+pub fn parse_entries(text: &str) -> Result<Vec<StorageIdEntry>, StorageIdError> {
+    let mut entries: Vec<StorageIdEntry> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let Some(e) = StorageIdEntry::parse_line(raw, i + 1)? else {
+            continue;
+        };
+        if let Some(prev) = entries.iter().find(|p| p.id == e.id) {
+            return Err(StorageIdError {
+                line: e.line,
+                msg: format!(
+                    "duplicate storage id {} (first on line {})",
+                    e.id, prev.line
+                ),
+            });
+        }
+        entries.push(e);
+    }
+    let with_port = entries.iter().filter(|e| e.port.is_some()).count();
+    if with_port != 0 && with_port != entries.len() {
+        let odd = entries
+            .iter()
+            .find(|e| e.port.is_none())
+            .map_or(0, |e| e.line);
+        return Err(StorageIdError {
+            line: odd,
+            msg: "some storages have a port and some do not: expected the same form (host:port) on every line".into(),
+        });
+    }
+    Ok(entries)
+}
+
 impl StorageIdsConf {
     /// Load from a path.
     pub fn load(path: impl AsRef<Path>) -> Result<StorageIdsConf, ConfError> {
@@ -75,85 +171,19 @@ impl StorageIdsConf {
         Self::parse_str(&text, &name)
     }
 
-    /// Parse text as the file `name`.
+    /// Parse text as the file `name` ([`parse_entries`]); a file without any id is an error.
     pub fn parse_str(text: &str, name: &str) -> Result<StorageIdsConf, ConfError> {
-        let syntax = |line: usize, msg: String| ConfError::Syntax {
+        let entries = parse_entries(text).map_err(|e| ConfError::Syntax {
             file: name.to_owned(),
-            line,
-            msg,
-        };
-        let mut entries: Vec<StorageIdEntry> = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line_no = i + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut it = line.split_whitespace();
-            let (Some(id_s), Some(group), Some(host)) = (it.next(), it.next(), it.next()) else {
-                return Err(syntax(
-                    line_no,
-                    format!("expected \"<id> <group> <ip>[:port]\", got {line:?}"),
-                ));
-            };
-            let id = parse_server_id(id_s).ok_or_else(|| {
-                syntax(
-                    line_no,
-                    format!("storage id: expected an integer 1..{MAX_SERVER_ID} without leading zeros, got {id_s:?}"),
-                )
-            })?;
-            if group.len() > crate::file_id::GROUP_NAME_MAX_LEN {
-                return Err(syntax(
-                    line_no,
-                    format!(
-                        "group name: expected at most {} chars, got {group:?}",
-                        crate::file_id::GROUP_NAME_MAX_LEN
-                    ),
-                ));
-            }
-            let addr = ServerAddr::parse(host).map_err(|m| syntax(line_no, m))?;
-            let mut options = Vec::new();
-            for opt in it {
-                let (k, v) = opt.split_once('=').ok_or_else(|| {
-                    syntax(
-                        line_no,
-                        format!("expected an option \"key=value\" after the address, got {opt:?}"),
-                    )
-                })?;
-                options.push((k.to_owned(), v.to_owned()));
-            }
-            if let Some(prev) = entries.iter().find(|e| e.id == id) {
-                return Err(syntax(
-                    line_no,
-                    format!("duplicate storage id {id} (first on line {})", prev.line),
-                ));
-            }
-            entries.push(StorageIdEntry {
-                id,
-                group_name: group.to_owned(),
-                addrs: addr.hosts,
-                port: addr.port,
-                options,
-                line: line_no,
-            });
-        }
+            line: e.line,
+            msg: e.msg,
+        })?;
         if entries.is_empty() {
             return Err(ConfError::Missing {
                 file: name.to_owned(),
                 key: "storage ids".into(),
                 msg: "no storage id: expected lines \"<id> <group> <ip>[:port]\"".into(),
             });
-        }
-        let with_port = entries.iter().filter(|e| e.port.is_some()).count();
-        if with_port != 0 && with_port != entries.len() {
-            let odd = entries
-                .iter()
-                .find(|e| e.port.is_none())
-                .map_or(0, |e| e.line);
-            return Err(syntax(
-                odd,
-                "some storages have a port and some do not: expected the same form (host:port) on every line".into(),
-            ));
         }
         Ok(StorageIdsConf {
             file: name.to_owned(),

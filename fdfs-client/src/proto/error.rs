@@ -59,6 +59,9 @@ pub enum ProtoError {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// The storage-id table of a FETCH_STORAGE_IDS reply breaks the storage_ids.conf rules.
+    #[error("storage ids reply: {0}")]
+    StorageIds(crate::conf::storage_ids::StorageIdError),
     /// A value does not fit its fixed-width field (encoding side).
     #[error("{what}: {len} bytes do not fit in {max}")]
     FieldTooLong {

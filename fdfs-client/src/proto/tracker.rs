@@ -31,6 +31,8 @@ use super::wire::{
     MAX_SERVERS_EACH_GROUP, MAX_TRACKERS, STORAGE_ID_LEN,
 };
 use super::{message, Reply, Request};
+use crate::addr::ServerAddr;
+use crate::conf::storage_ids::{parse_entries, StorageIdEntry};
 
 // ---------------------------------------------------------------------------------------------
 // common
@@ -286,34 +288,17 @@ group_file_request!(
 // ---------------------------------------------------------------------------------------------
 // query replies
 
-/// A storage address in a query reply.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct ServerAddr {
-    /// IP address text.
-    pub ip: String,
-    /// Port.
-    pub port: u16,
+/// Reads a query-reply address `[ip 15|45][port 8]`, keeping the ip text as sent.
+fn read_addr(r: &mut Reader<'_>, w: AddrWidth) -> Result<ServerAddr> {
+    let host = r.fixed_str(w.query_size())?;
+    let port = read_port(r)?;
+    Ok(ServerAddr { host, port })
 }
 
-impl ServerAddr {
-    /// A new address.
-    pub fn new(ip: impl Into<String>, port: u16) -> Self {
-        ServerAddr {
-            ip: ip.into(),
-            port,
-        }
-    }
-
-    fn read(r: &mut Reader<'_>, w: AddrWidth) -> Result<Self> {
-        let ip = r.fixed_str(w.query_size())?;
-        let port = read_port(r)?;
-        Ok(ServerAddr { ip, port })
-    }
-
-    fn encode_into(&self, out: &mut Vec<u8>, w: AddrWidth) {
-        put_fixed(out, &self.ip, w.query_size());
-        put_u64(out, self.port as u64);
-    }
+/// Appends a query-reply address `[ip 15|45][port 8]`.
+fn put_addr(out: &mut Vec<u8>, host: &str, port: u16, w: AddrWidth) {
+    put_fixed(out, host, w.query_size());
+    put_u64(out, port as u64);
 }
 
 /// Reply to QUERY_STORE_*_ONE: `[group 16][ip 15|45][port 8][store_path_index 1]`
@@ -371,7 +356,7 @@ impl StoreServer {
     /// Appends the body.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         put_fixed(out, &self.group, GROUP_NAME_LEN);
-        ServerAddr::new(self.ip.clone(), self.port).encode_into(out, self.addr_width);
+        put_addr(out, &self.ip, self.port, self.addr_width);
         out.push(self.store_path_index);
     }
 
@@ -385,12 +370,12 @@ impl StoreServer {
         )?;
         let mut r = Reader::new(body, "query store reply");
         let group = read_group(&mut r)?;
-        let a = ServerAddr::read(&mut r, w)?;
+        let a = read_addr(&mut r, w)?;
         let store_path_index = r.u8()?;
         r.finish()?;
         Ok(StoreServer {
             group,
-            ip: a.ip,
+            ip: a.host,
             port: a.port,
             store_path_index,
             addr_width: w,
@@ -420,7 +405,7 @@ impl StoreServers {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         put_fixed(out, &self.group, GROUP_NAME_LEN);
         for s in &self.servers {
-            s.encode_into(out, self.addr_width);
+            put_addr(out, s.host(), s.port(), self.addr_width);
         }
         out.push(self.store_path_index);
     }
@@ -431,7 +416,7 @@ impl StoreServers {
         let mut r = Reader::new(body, "query store all reply");
         let group = read_group(&mut r)?;
         let servers = (0..n)
-            .map(|_| ServerAddr::read(&mut r, w))
+            .map(|_| read_addr(&mut r, w))
             .collect::<Result<Vec<_>>>()?;
         let store_path_index = r.u8()?;
         r.finish()?;
@@ -470,7 +455,7 @@ impl FetchServer {
     /// Appends the body.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         put_fixed(out, &self.group, GROUP_NAME_LEN);
-        ServerAddr::new(self.ip.clone(), self.port).encode_into(out, self.addr_width);
+        put_addr(out, &self.ip, self.port, self.addr_width);
     }
 
     /// Parses a 39- or 69-byte body.
@@ -483,11 +468,11 @@ impl FetchServer {
         )?;
         let mut r = Reader::new(body, "query fetch reply");
         let group = read_group(&mut r)?;
-        let a = ServerAddr::read(&mut r, w)?;
+        let a = read_addr(&mut r, w)?;
         r.finish()?;
         Ok(FetchServer {
             group,
-            ip: a.ip,
+            ip: a.host,
             port: a.port,
             addr_width: w,
         })
@@ -514,7 +499,7 @@ impl FetchServers {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         put_fixed(out, &self.group, GROUP_NAME_LEN);
         for s in &self.servers {
-            s.encode_into(out, self.addr_width);
+            put_addr(out, s.host(), s.port(), self.addr_width);
         }
     }
 
@@ -524,7 +509,7 @@ impl FetchServers {
         let mut r = Reader::new(body, "query fetch all reply");
         let group = read_group(&mut r)?;
         let servers = (0..n)
-            .map(|_| ServerAddr::read(&mut r, w))
+            .map(|_| read_addr(&mut r, w))
             .collect::<Result<Vec<_>>>()?;
         r.finish()?;
         Ok(FetchServers {
@@ -1141,28 +1126,6 @@ impl Request for FetchStorageIds {
     type Reply = StorageIds;
 }
 
-/// One line of a [`StorageIds`] reply: `id group ip[:port][ rw=...]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StorageIdEntry {
-    /// Storage id.
-    pub id: String,
-    /// Group name.
-    pub group: String,
-    /// IP address(es) as written (brackets removed from a lone IPv6 address).
-    pub ip: String,
-    /// Port, if given.
-    pub port: Option<u16>,
-    /// Anything after the address (e.g. `rw=...`), trimmed.
-    pub extra: String,
-}
-
-impl StorageIdEntry {
-    /// The addresses of `ip` (dual-IP entries are `inner,outer`); the module uses the first.
-    pub fn ips(&self) -> Vec<&str> {
-        self.ip.split(',').filter(|s| !s.is_empty()).collect()
-    }
-}
-
 /// Reply to FETCH_STORAGE_IDS: `[total 4][count 4]` then `count` text lines
 /// (8 zero bytes when allowed empty).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -1198,48 +1161,16 @@ impl StorageIds {
         Ok(StorageIds { total, count, text })
     }
 
-    /// Parses the lines (malformed lines are skipped).
-    pub fn entries(&self) -> Vec<StorageIdEntry> {
-        self.text
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let id = it.next()?.to_string();
-                let group = it.next()?.to_string();
-                let addr = it.next()?;
-                let extra = it.collect::<Vec<_>>().join(" ");
-                let (ip, port) = split_host_port(addr);
-                Some(StorageIdEntry {
-                    id,
-                    group,
-                    ip,
-                    port,
-                    extra,
-                })
-            })
-            .collect()
+    /// The entries, by the one storage-id parser and its rules
+    /// ([`crate::conf::storage_ids::parse_entries`]): the text is the tracker's storage_ids.conf.
+    /// Empty for the 8-zero-byte reply of a tracker without storage ids.
+    pub fn entries(&self) -> Result<Vec<StorageIdEntry>> {
+        parse_entries(&self.text).map_err(ProtoError::StorageIds)
     }
 }
 message!(StorageIds);
 impl Reply for StorageIds {
     const MAX_BODY: u64 = 1 << 20;
-}
-
-/// Splits `ip`, `ip:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(addr: &str) -> (String, Option<u16>) {
-    if let Some(rest) = addr.strip_prefix('[') {
-        if let Some((h, tail)) = rest.split_once(']') {
-            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (h.to_string(), port);
-        }
-    }
-    match addr.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => match p.parse() {
-            Ok(port) => (h.to_string(), Some(port)),
-            Err(_) => (addr.to_string(), None),
-        },
-        _ => (addr.to_string(), None),
-    }
 }
 
 #[cfg(test)]
@@ -1321,24 +1252,41 @@ mod tests {
         };
         let d = StorageIds::decode(&r.encode()).unwrap();
         assert_eq!(d, r);
-        let e = d.entries();
+        let e = d.entries().unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].port, Some(23000));
-        assert_eq!(e[1].ip, "::1");
-        assert_eq!(e[1].extra, "rw=read");
+        assert_eq!(e[1].first_ip(), "::1");
+        assert_eq!(e[1].option("rw"), Some("read"));
+        // One table, one rule: either every line has a port or none does (the two dual-address
+        // forms are in separate replies for that reason).
         let dual = StorageIds {
             total: 3,
             count: 1,
-            text: "100003 group2 10.0.0.1,192.168.0.1:23002\n100004 group2 [fe80::1,::1]\n".into(),
+            text: "100003 group2 10.0.0.1,192.168.0.1:23002\n".into(),
         };
-        let e = dual.entries();
-        assert_eq!(e[0].ips(), vec!["10.0.0.1", "192.168.0.1"]);
+        let e = dual.entries().unwrap();
+        assert_eq!(e[0].addrs, vec!["10.0.0.1", "192.168.0.1"]);
         assert_eq!(e[0].port, Some(23002));
-        assert_eq!(e[1].ips(), vec!["fe80::1", "::1"]);
-        assert_eq!(e[1].port, None);
+        let dual6 = StorageIds {
+            total: 3,
+            count: 1,
+            text: "100004 group2 [fe80::1,::1]\n".into(),
+        };
+        let e = dual6.entries().unwrap();
+        assert_eq!(e[0].addrs, vec!["fe80::1", "::1"]);
+        assert_eq!(e[0].port, None);
+        let mixed = StorageIds {
+            total: 2,
+            count: 2,
+            text: "100003 group2 10.0.0.1:23002\n100004 group2 [fe80::1,::1]\n".into(),
+        };
+        assert!(matches!(
+            mixed.entries(),
+            Err(ProtoError::StorageIds(e)) if e.line == 2
+        ));
         // allow_empty reply of a tracker without storage ids
         let empty = StorageIds::decode(&[0; 8]).unwrap();
-        assert!(empty.entries().is_empty());
+        assert!(empty.entries().unwrap().is_empty());
         let f = FetchStorageIds {
             start_index: 0,
             allow_empty: Some(true),

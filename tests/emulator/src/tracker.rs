@@ -4,11 +4,12 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use fdfs_client::addr::ServerAddr;
 use fdfs_client::file_id::{FileInfo, LogicName};
 use fdfs_client::proto::{
     cmd, status, FetchServer, FetchServers, FetchStorageIds, GroupStat, GroupStats, Header,
     LeaderReply, ListOneGroup, ListStorage, QueryFetchAll, QueryFetchOne, QueryStoreWithGroupAll,
-    QueryStoreWithGroupOne, QueryUpdate, RawField, Request, ServerAddr, StorageClusterEntry,
+    QueryStoreWithGroupOne, QueryUpdate, RawField, Request, StorageClusterEntry,
     StorageClusterStat, StorageClusterStatRequest, StorageIds, StorageParameters, StorageStat,
     StorageStatBuff, StorageStats, StoreServer, StoreServers, TrackerClusterStat,
     TrackerClusterStatRequest, TrackerStat, VolumeStat, VolumeStatRequest, VolumeStats, HEADER_LEN,
@@ -381,8 +382,8 @@ fn store_one(sh: &Shared, g: usize) -> Result<Vec<u8>, u8> {
     let a = node_addr(n);
     Ok(StoreServer {
         group: grp.name.clone(),
-        ip: a.ip,
-        port: a.port,
+        ip: a.host().to_owned(),
+        port: a.port(),
         store_path_index: store_path_index(n),
         addr_width: Default::default(),
     }
@@ -480,8 +481,8 @@ fn fetch(sh: &Shared, group: &str, filename: &str, mode: Fetch) -> Result<Vec<u8
     }
     Ok(FetchServer {
         group: grp.name.clone(),
-        ip: a.ip,
-        port: a.port,
+        ip: a.host().to_owned(),
+        port: a.port(),
         addr_width: Default::default(),
     }
     .encode())

@@ -238,10 +238,10 @@ fn storage_id_mode() {
     assert_eq!(st, 0);
     let ids = StorageIds::decode(&body).unwrap();
     assert_eq!((ids.total, ids.count), (2, 2));
-    let e = ids.entries();
-    assert_eq!(e[0].id, "100001");
-    assert_eq!(e[0].group, "group1");
-    assert_eq!(e[0].ip, "127.0.0.11");
+    let e = ids.entries().unwrap();
+    assert_eq!(e[0].id, 100001);
+    assert_eq!(e[0].group_name, "group1");
+    assert_eq!(e[0].first_ip(), "127.0.0.11");
     assert_eq!(e[0].port, Some(s1.port));
     let (st, _) = t.call(&FetchStorageIds {
         start_index: 2,

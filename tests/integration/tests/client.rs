@@ -554,7 +554,7 @@ async fn storage_id_mode() {
     for s in cluster.storages() {
         assert!(
             ids.iter()
-                .any(|e| e.group == s.group && e.ip == s.ip.to_string()),
+                .any(|e| e.group_name == s.group && e.first_ip() == s.ip.to_string()),
             "{s:?} in {ids:?}"
         );
     }

@@ -1,8 +1,14 @@
-//! [`ServerAddr`]: a tracker or storage address, IPv4, IPv6 or host name, with its port.
+//! [`ServerAddr`]: a tracker or storage address, IPv4, IPv6 or host name, with its port — the one
+//! address type of the crate: the client connects to it, the protocol's query replies carry it
+//! ([`crate::proto::StoreServers`], [`crate::proto::FetchServers`]), and a config line's
+//! [`crate::conf::AddrSpec`] resolves to it.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+/// The tracker port when a `tracker_server` line has none.
+pub const DEFAULT_TRACKER_PORT: u16 = 22122;
 
 /// A server address: host (IPv4, IPv6 or name) and port.
 ///
@@ -10,8 +16,10 @@ use std::str::FromStr;
 /// Displayed as `ip:port`, with brackets around an IPv6 address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerAddr {
-    host: String,
-    port: u16,
+    // Crate-visible so the protocol decoder can keep a wire address exactly as sent (no bracket
+    // stripping), which its encoder must reproduce byte for byte.
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 impl ServerAddr {
