@@ -62,7 +62,7 @@ pub use types::{
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use failover::TrackerSet;
 use pool::Pool;
@@ -214,7 +214,7 @@ impl Client {
 
     /// Whether `tracker` is being skipped after a failure.
     pub fn tracker_is_down(&self, tracker: &ServerAddr) -> bool {
-        self.inner.trackers.is_down(tracker)
+        self.inner.trackers.is_down(tracker, Instant::now())
     }
 
     /// The pool settings (timeouts included).
@@ -244,7 +244,7 @@ impl Client {
         req: &R,
     ) -> Result<(ServerAddr, R::Reply)> {
         let trackers = &self.inner.trackers;
-        let order = trackers.order();
+        let order = trackers.order(Instant::now());
         let mut last = None;
         for addr in order {
             tracing::debug!(tracker = %addr, op, "tracker request");
@@ -255,7 +255,7 @@ impl Client {
                 }
                 Err(e) if e.is_server_failure() => {
                     tracing::debug!(tracker = %addr, error = %e, "tracker call failed, trying the next");
-                    trackers.mark_down(addr);
+                    trackers.mark_down(addr, Instant::now());
                     self.inner.pool.forget(Role::Tracker, addr);
                     last = Some(e);
                 }

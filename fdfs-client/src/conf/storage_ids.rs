@@ -206,3 +206,46 @@ impl StorageIdsConf {
         self.entries.iter().filter(move |e| e.group_name == group)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the fuzz targets (`conf`, `proto_reply`) check, on seeded arbitrary bytes so that
+    /// every `cargo test` runs it: never a panic, and what is accepted obeys the rules.
+    #[test]
+    fn arbitrary_text_obeys_the_rules() {
+        let mut x = 0x2545_f491_u32;
+        let alphabet = b"0123456789 group1.:,[]#=\nrw\t\xff";
+        for round in 0..5_000 {
+            let len = round % 97;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    alphabet[(x as usize) % alphabet.len()]
+                })
+                .collect();
+            let text = String::from_utf8_lossy(&bytes);
+            match parse_entries(&text) {
+                Ok(entries) => {
+                    for (i, e) in entries.iter().enumerate() {
+                        assert!((1..=MAX_SERVER_ID).contains(&e.id), "{text:?}");
+                        assert!(!e.addrs.is_empty() && !e.first_ip().is_empty());
+                        assert!(entries[..i].iter().all(|p| p.id != e.id));
+                    }
+                    let ports = entries.iter().filter(|e| e.port.is_some()).count();
+                    assert!(ports == 0 || ports == entries.len(), "{text:?}");
+                    // The file loader differs only in refusing an empty table.
+                    let conf = StorageIdsConf::parse_str(&text, "t");
+                    assert_eq!(conf.is_ok(), !entries.is_empty(), "{text:?}");
+                }
+                Err(e) => {
+                    assert!(e.line >= 1, "{text:?}: {e}");
+                    assert!(StorageIdsConf::parse_str(&text, "t").is_err());
+                }
+            }
+        }
+    }
+}
