@@ -10,7 +10,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::connection::{Connection, Ctx, STREAM_BUF_SIZE};
 use super::error::{Error, ErrorKind, Result, Role};
-use super::types::{split_file_id, FileInfo, StorageServer, UploadKind, UploadOptions};
+use super::types::{
+    split_file_id, validate_metadata, FileInfo, StorageServer, UploadKind, UploadOptions,
+};
 use super::Client;
 use crate::addr::ServerAddr;
 use crate::file_id::{FileId, FileKind, Source};
@@ -124,6 +126,8 @@ impl Client {
             }
         };
         tracing::debug!(file_id = %id, storage = %storage, len, "uploaded");
+        // `opts.validate()` above checked the metadata: a bad pair is refused before the file is
+        // stored, not after.
         if !opts.metadata.is_empty() {
             let p = split_file_id(&id)?;
             let req = proto::SetMetadataRequest {
@@ -354,23 +358,7 @@ impl Client {
     {
         let p = split_file_id(file_id)?;
         let meta = Metadata::new(pairs);
-        for (n, v) in &meta.pairs {
-            if n.is_empty()
-                || n.len() > proto::wire::MAX_META_NAME_LEN
-                || v.len() > proto::wire::MAX_META_VALUE_LEN
-            {
-                return Err(Error::invalid(format!(
-                    "invalid metadata {n:?}={v:?}: name 1 to {} bytes, value at most {} bytes",
-                    proto::wire::MAX_META_NAME_LEN,
-                    proto::wire::MAX_META_VALUE_LEN
-                )));
-            }
-            if n.contains(['\x01', '\x02']) || v.contains(['\x01', '\x02']) {
-                return Err(Error::invalid(format!(
-                    "invalid metadata {n:?}: separator bytes 0x01/0x02"
-                )));
-            }
-        }
+        validate_metadata(&meta.pairs)?;
         let storage = self.query_update(file_id).await?;
         let req = proto::SetMetadataRequest {
             group: p.group.to_owned(),

@@ -422,6 +422,25 @@ async fn a_hung_tracker_is_skipped_after_one_timeout() {
     assert_eq!(hung.cmds().len(), 1);
 }
 
+#[tokio::test]
+async fn upload_with_bad_metadata_sends_nothing() {
+    // Before, the file was stored and only the SET_METADATA after it was refused.
+    let t = fake(good_tracker()).await;
+    let s = fake(Arc::new(|_, _| Act::Hang)).await;
+    let c = client_for(vec![t.server_addr()]);
+    for opts in [
+        UploadOptions::new().meta("", "v"),
+        UploadOptions::new().meta("k", "a\x02b"),
+        UploadOptions::new()
+            .storage(s.server_addr())
+            .meta("n".repeat(65), "v"),
+    ] {
+        let e = c.upload(b"data", &opts).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+    assert!(t.cmds().is_empty() && s.cmds().is_empty());
+}
+
 /// Every public call can run on a multi-threaded runtime (`tokio::spawn`).
 #[allow(dead_code, clippy::let_underscore_future)]
 fn futures_are_send(c: Client, mut sink: Vec<u8>, mut src: &'static [u8], mut s: DownloadStream) {

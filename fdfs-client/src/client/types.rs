@@ -127,7 +127,10 @@ impl UploadOptions {
         self
     }
 
+    /// Everything an upload sends, checked before anything is sent (the metadata too, which goes
+    /// out after the file is stored).
     pub(crate) fn validate(&self) -> Result<()> {
+        validate_metadata(&self.metadata)?;
         // What a storage takes (fdfs_validate_filename), dots included: `tar.gz` is one extension.
         if !crate::file_id::valid_ext(&self.ext) {
             return Err(Error::invalid(format!(
@@ -152,6 +155,29 @@ impl UploadOptions {
         }
         Ok(())
     }
+}
+
+/// The metadata rules (`fdfs_set_metadata`'s): a name of 1 to 64 bytes, a value of at most 256,
+/// no 0x01/0x02 separator byte in either.
+pub(crate) fn validate_metadata(pairs: &[(String, String)]) -> Result<()> {
+    for (n, v) in pairs {
+        if n.is_empty()
+            || n.len() > crate::proto::wire::MAX_META_NAME_LEN
+            || v.len() > crate::proto::wire::MAX_META_VALUE_LEN
+        {
+            return Err(Error::invalid(format!(
+                "invalid metadata {n:?}={v:?}: name 1 to {} bytes, value at most {} bytes",
+                crate::proto::wire::MAX_META_NAME_LEN,
+                crate::proto::wire::MAX_META_VALUE_LEN
+            )));
+        }
+        if n.contains(['\x01', '\x02']) || v.contains(['\x01', '\x02']) {
+            return Err(Error::invalid(format!(
+                "invalid metadata {n:?}: separator bytes 0x01/0x02"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What FastDFS knows of a file: decoded from its id for normal files (like `fdfs_file_info`), asked
@@ -269,6 +295,17 @@ mod tests {
             .validate()
             .is_ok());
         assert!(UploadOptions::new().group("").validate().is_err());
+        // Metadata is checked with the rest, before anything is sent.
+        assert!(UploadOptions::new().meta("", "v").validate().is_err());
+        assert!(UploadOptions::new().meta("a\x01", "v").validate().is_err());
+        assert!(UploadOptions::new()
+            .meta("n", "v".repeat(257))
+            .validate()
+            .is_err());
+        assert!(UploadOptions::new()
+            .meta("width", "1024")
+            .validate()
+            .is_ok());
         assert_eq!(storage_status_name(7), "ACTIVE");
     }
 }
