@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use fdfs_client::proto::{
     self, cmd, stat, status, wire::Reader, ActiveTest, AddrWidth, AppendRequest, DeleteFile,
     DeleteStorage, DownloadRequest, EmptyReply, FetchServer, FetchServers, FetchStorageIds,
-    FileInfo, GetLeader, GetMetadata, GroupStat, GroupStats, Header, LeaderReply, ListAllGroups,
-    ListOneGroup, ListStorage, Message, MetaOp, Metadata, ModifyRequest, ProtoError, QueryFetchAll,
-    QueryFetchOne, QueryFileInfo, QueryStoreWithGroupAll, QueryStoreWithGroupOne,
+    FileInfoReply, GetLeader, GetMetadata, GroupStat, GroupStats, Header, LeaderReply,
+    ListAllGroups, ListOneGroup, ListStorage, Message, MetaOp, Metadata, ModifyRequest, ProtoError,
+    QueryFetchAll, QueryFetchOne, QueryFileInfo, QueryStoreWithGroupAll, QueryStoreWithGroupOne,
     QueryStoreWithoutGroupAll, QueryStoreWithoutGroupOne, QueryUpdate, Quit,
     RegenerateAppenderFilename, Reply, ReportServerId, Request, SetMetadataRequest, StorageIds,
     StorageParameterReq, StorageParameters, StorageStats, StoreServer, StoreServers, StreamPrefix,
@@ -432,7 +432,7 @@ fn check_reply(
         | cmd::UPLOAD_SLAVE_FILE
         | cmd::REGENERATE_APPENDER_FILENAME => whole!(UploadReply),
         cmd::GET_METADATA => whole!(Metadata),
-        cmd::QUERY_FILE_INFO => whole!(FileInfo),
+        cmd::QUERY_FILE_INFO => whole!(FileInfoReply),
         cmd::DOWNLOAD_FILE => {
             let d = DownloadRequest::decode(req_body).map_err(|e| e.to_string())?;
             h.expect_reply(d.max_reply_body())
@@ -758,7 +758,7 @@ fn decoded_fields_from_probe() {
     assert!(s1.stat.last_heart_beat_time > 0);
     assert_eq!(st.storages[1].ip_addr, "127.0.0.12");
 
-    let fi = FileInfo::decode(&body("QUERY_FILE_INFO appender")).unwrap();
+    let fi = FileInfoReply::decode(&body("QUERY_FILE_INFO appender")).unwrap();
     assert_eq!(fi.file_size, 18);
     assert_eq!(fi.crc32, 0xdd67_03c3);
     assert_eq!(fi.source_ip, "127.0.0.11");
@@ -919,7 +919,7 @@ fn truncated_bodies_are_errors() {
                 cmd::SERVER_LIST_STORAGE if cut % 487 != 0 && cut % 517 != 0 => {
                     StorageStats::decode(part).map(|_| ())
                 }
-                cmd::QUERY_FILE_INFO => FileInfo::decode(part).map(|_| ()),
+                cmd::QUERY_FILE_INFO => FileInfoReply::decode(part).map(|_| ()),
                 cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE | cmd::UPLOAD_SLAVE_FILE
                     if cut <= 16 =>
                 {
@@ -984,7 +984,7 @@ fn garbage_is_an_error() {
     assert!(GroupStats::decode(&[0u8; 114]).is_err());
     assert!(StorageStats::decode(&[0u8; 488]).is_err());
     assert!(TrackerClusterStat::decode(&[5u8; 91]).is_err());
-    assert!(FileInfo::decode(&[0u8; 41]).is_err());
+    assert!(FileInfoReply::decode(&[0u8; 41]).is_err());
     assert!(EmptyReply::decode(&[0]).is_err());
     assert!(StorageIds::decode(&[0, 0, 0, 1, 0, 0, 0, 2]).is_err());
     assert!(MetaOp::from_byte(b'X').is_err());
@@ -1050,7 +1050,7 @@ fn decode_everything(cmd_byte: u8, b: &[u8]) {
     let _ = StorageIds::decode(b).map(|s| s.entries());
     let _ = UploadReply::decode(b);
     let _ = Metadata::decode(b);
-    let _ = FileInfo::decode(b);
+    let _ = FileInfoReply::decode(b);
     let _ = UploadRequest::decode_prefix(cmd_byte, b);
     let _ = UploadSlaveRequest::decode_prefix(cmd_byte, b);
     let _ = UploadSlaveRequest::prefix_len_from_fixed(b);

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 
 use fdfs_client::proto::{
     self, check_body_len, cmd, max_reply_body, DownloadReply, EmptyReply, FetchServer,
-    FetchServers, FileInfo, GroupStat, GroupStats, Header, LeaderReply, Metadata, Reply,
+    FetchServers, FileInfoReply, GroupStat, GroupStats, Header, LeaderReply, Metadata, Reply,
     StorageClusterStat, StorageIds, StorageParameters, StorageStats, StoreServer, StoreServers,
     TrackerClusterStat, UploadReply, VolumeStats, HEADER_LEN,
 };
@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
             | REGENERATE_APPENDER_FILENAME => client::<UploadReply>(&h, body, bound),
             DOWNLOAD_FILE => client::<DownloadReply>(&h, body, bound),
             GET_METADATA => client::<Metadata>(&h, body, bound),
-            QUERY_FILE_INFO => client::<FileInfo>(&h, body, bound),
+            QUERY_FILE_INFO => client::<FileInfoReply>(&h, body, bound),
             _ => client::<EmptyReply>(&h, body, bound),
         }
     }
@@ -118,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
     direct::<StorageIds>(body);
     direct::<UploadReply>(body);
     direct::<Metadata>(body);
-    direct::<FileInfo>(body);
+    direct::<FileInfoReply>(body);
     // Accessors on decoded values that derive more from the bytes.
     if let Ok(l) = LeaderReply::decode(body) {
         let _ = l.host_port();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fdfs_client::client::{
-    Client, Error, ErrorKind, FileInfo, MetaOp, ServerAddr, UploadOptions, STORAGE_STATUS_ACTIVE,
+    Client, Error, ErrorKind, FileDetails, MetaOp, ServerAddr, UploadOptions, STORAGE_STATUS_ACTIVE,
 };
 use fdfs_client::conf::client::{ClientConf, DEFAULT_PATH};
 use fdfs_client::proto::{StorageClusterStatRequest, VolumeStatRequest};
@@ -652,7 +652,7 @@ impl Ui {
         }
     }
 
-    fn print_info(&self, file_id: &str, info: &FileInfo) {
+    fn print_info(&self, file_id: &str, info: &FileDetails) {
         if self.json {
             print_json(&json!({
                 "file_id": file_id,

@@ -56,7 +56,7 @@ pub use error::{Error, ErrorKind, Result, Role, ENOENT};
 pub use pool::PoolConfig;
 pub use storage::{DownloadStream, Progress};
 pub use types::{
-    storage_status_name, ClusterView, FileInfo, GroupInfo, StorageServer, UploadKind,
+    storage_status_name, ClusterView, FileDetails, GroupInfo, StorageServer, UploadKind,
     UploadOptions, STORAGE_STATUS_ACTIVE,
 };
 

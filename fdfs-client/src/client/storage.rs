@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::connection::{Connection, Ctx, STREAM_BUF_SIZE};
 use super::error::{Error, ErrorKind, Result, Role};
 use super::types::{
-    split_file_id, validate_metadata, FileInfo, StorageServer, UploadKind, UploadOptions,
+    split_file_id, validate_metadata, FileDetails, StorageServer, UploadKind, UploadOptions,
 };
 use super::Client;
 use crate::addr::ServerAddr;
@@ -393,7 +393,7 @@ impl Client {
     /// Size, creation time, crc32 and source of a file: decoded from the id when FastDFS does (normal
     /// and trunk files with an IP source), asked from a storage otherwise (appender, slave, storage-id
     /// source), following `fdfs_get_file_info_ex`.
-    pub async fn file_info(&self, file_id: &str) -> Result<FileInfo> {
+    pub async fn file_info(&self, file_id: &str) -> Result<FileDetails> {
         let p = split_file_id(file_id)?;
         let parsed = FileId::parse(file_id)
             .map_err(|e| Error::invalid(format!("invalid file id {file_id:?}: {e}")))?;
@@ -403,7 +403,7 @@ impl Client {
         let source_storage_id = decoded.source.storage_id();
         let local = matches!(decoded.kind, FileKind::Normal | FileKind::Trunk);
         if let (true, Source::Ip(ip), Some(size)) = (local, decoded.source, decoded.file_size()) {
-            return Ok(FileInfo {
+            return Ok(FileDetails {
                 kind: decoded.kind,
                 from_server: false,
                 source_storage_id,
@@ -415,7 +415,7 @@ impl Client {
         }
         let info = self.query_file_info(file_id).await?;
         let _ = p;
-        Ok(FileInfo {
+        Ok(FileDetails {
             kind: decoded.kind,
             from_server: true,
             source_storage_id,
@@ -427,7 +427,7 @@ impl Client {
     }
 
     /// QUERY_FILE_INFO: what a storage says of a file (works for every kind of file).
-    pub async fn query_file_info(&self, file_id: &str) -> Result<proto::FileInfo> {
+    pub async fn query_file_info(&self, file_id: &str) -> Result<proto::FileInfoReply> {
         let p = split_file_id(file_id)?;
         let storage = self.query_fetch(file_id).await?;
         let op = format!("query file info of {file_id}");

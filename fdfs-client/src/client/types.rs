@@ -183,7 +183,7 @@ pub(crate) fn validate_metadata(pairs: &[(String, String)]) -> Result<()> {
 /// What FastDFS knows of a file: decoded from its id for normal files (like `fdfs_file_info`), asked
 /// from a storage for appender and slave files (and ids whose source is a storage id).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
+pub struct FileDetails {
     /// Normal, trunk, appender or slave.
     pub kind: FileKind,
     /// True when a storage was asked (QUERY_FILE_INFO).
@@ -200,7 +200,7 @@ pub struct FileInfo {
     pub crc32: u32,
 }
 
-impl FileInfo {
+impl FileDetails {
     /// `normal`, `appender`, `slave` (`fdfs_file_info` wording; trunk files count as normal there).
     pub fn kind_name(&self) -> &'static str {
         kind_name(self.kind)

@@ -84,9 +84,23 @@ pub use metadata::{MetaOp, Metadata};
 pub use stat::{
     GroupStat, RawField, StorageClusterEntry, StorageStat, StorageStatBuff, TrackerStat, VolumeStat,
 };
-pub use storage::*;
-pub use sync::*;
-pub use tracker::*;
+// Explicit lists, so that each name says which file it comes from (no glob hides a second type
+// of the same name).
+pub use storage::{
+    AppendRequest, DeleteFile, DownloadReply, DownloadRequest, FileInfoReply, GetMetadata,
+    ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, RegenerateReply, ReportServerId,
+    SetMetadataRequest, TruncateRequest, UploadReply, UploadRequest, UploadSlaveRequest,
+    STORE_PATH_ANY,
+};
+pub use sync::{SyncCreateFile, SyncDeleteFile, SyncModifyFile, SyncRenameFile, SyncTruncateFile};
+pub use tracker::{
+    ActiveTest, DeleteStorage, EmptyReply, FetchServer, FetchServers, FetchStorageIds, GetLeader,
+    GroupStats, LeaderReply, ListAllGroups, ListOneGroup, ListStorage, QueryFetchAll,
+    QueryFetchOne, QueryStoreWithGroupAll, QueryStoreWithGroupOne, QueryStoreWithoutGroupAll,
+    QueryStoreWithoutGroupOne, QueryUpdate, Quit, StorageClusterStat, StorageClusterStatRequest,
+    StorageIds, StorageParameterReq, StorageParameters, StorageStats, StoreServer, StoreServers,
+    TrackerClusterStat, TrackerClusterStatRequest, VolumeStatRequest, VolumeStats,
+};
 pub use wire::AddrWidth;
 
 /// A message body: encodes to and decodes from the bytes after the header.
@@ -266,7 +280,7 @@ pub fn max_reply_body(request_cmd: u8) -> Option<u64> {
         }
         DOWNLOAD_FILE => i64::MAX as u64,
         GET_METADATA => Metadata::MAX_BODY,
-        QUERY_FILE_INFO => FileInfo::MAX_BODY,
+        QUERY_FILE_INFO => FileInfoReply::MAX_BODY,
         DELETE_FILE
         | SET_METADATA
         | APPEND_FILE

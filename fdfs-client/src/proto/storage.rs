@@ -8,7 +8,7 @@
 //! | [`DeleteFile`] | 12 | `[group 16][name]` | [`EmptyReply`] |
 //! | [`SetMetadataRequest`] | 13 | `[nlen 8][mlen 8][op 1][group 16][name][meta]` | [`EmptyReply`] |
 //! | [`GetMetadata`] | 15 | `[group 16][name]` | [`Metadata`] |
-//! | [`QueryFileInfo`] | 22 | `[group 16][name]`, flags in header status | [`FileInfo`] |
+//! | [`QueryFileInfo`] | 22 | `[group 16][name]`, flags in header status | [`FileInfoReply`] |
 //! | [`AppendRequest`] (stream) | 24 | `[nlen 8][size 8][name]` + content | [`EmptyReply`] |
 //! | [`ModifyRequest`] (stream) | 34 | `[nlen 8][offset 8][size 8][name]` + content | [`EmptyReply`] |
 //! | [`TruncateRequest`] | 36 | `[nlen 8][new size 8][name]` | [`EmptyReply`] |
@@ -422,7 +422,7 @@ message!(QueryFileInfo);
 impl Request for QueryFileInfo {
     const CMD: u8 = cmd::QUERY_FILE_INFO;
     const MAX_BODY: u64 = (GROUP_NAME_LEN + MAX_FILENAME_LEN) as u64;
-    type Reply = FileInfo;
+    type Reply = FileInfoReply;
 
     fn header_status(&self) -> u8 {
         self.flags
@@ -441,7 +441,7 @@ impl Request for QueryFileInfo {
 ///
 /// The crc32 travels sign-extended (`0xdd6703c3` is sent as `ffffffffdd6703c3`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FileInfo {
+pub struct FileInfoReply {
     /// File size.
     pub file_size: u64,
     /// Creation time (unix seconds).
@@ -454,7 +454,7 @@ pub struct FileInfo {
     pub addr_width: AddrWidth,
 }
 
-impl FileInfo {
+impl FileInfoReply {
     /// Encoded size for a width (40 or 70).
     pub const fn size(w: AddrWidth) -> usize {
         24 + w.size()
@@ -485,7 +485,7 @@ impl FileInfo {
         let create_timestamp = r.u64()?;
         let crc32 = r.u64()? as u32;
         let source_ip = r.fixed_str(w.size())?;
-        Ok(FileInfo {
+        Ok(FileInfoReply {
             file_size,
             create_timestamp,
             crc32,
@@ -494,9 +494,9 @@ impl FileInfo {
         })
     }
 }
-message!(FileInfo);
-impl Reply for FileInfo {
-    const MAX_BODY: u64 = FileInfo::size(AddrWidth::V6) as u64;
+message!(FileInfoReply);
+impl Reply for FileInfoReply {
+    const MAX_BODY: u64 = FileInfoReply::size(AddrWidth::V6) as u64;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -767,7 +767,7 @@ mod tests {
 
     #[test]
     fn file_info_crc_sign() {
-        let f = FileInfo {
+        let f = FileInfoReply {
             file_size: 18,
             create_timestamp: 0x6b0656eb,
             crc32: 0xdd6703c3,
@@ -779,7 +779,7 @@ mod tests {
             &b[16..24],
             &[0xff, 0xff, 0xff, 0xff, 0xdd, 0x67, 0x03, 0xc3]
         );
-        assert_eq!(FileInfo::decode(&b).unwrap(), f);
+        assert_eq!(FileInfoReply::decode(&b).unwrap(), f);
     }
 
     #[test]

@@ -13,10 +13,9 @@ use fdfs_client::file_id::{
     TrunkLocation, TrunkSlotHeader, TRUNK_HEADER_SIZE,
 };
 use fdfs_client::proto::{
-    cmd, status, AppendRequest, DeleteFile, DownloadRequest, FileInfo as FileInfoReply,
-    GetMetadata, Header, MetaOp, ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, Request,
-    SetMetadataRequest, StreamPrefix, TruncateRequest, UploadReply, UploadRequest,
-    UploadSlaveRequest, HEADER_LEN,
+    cmd, status, AppendRequest, DeleteFile, DownloadRequest, FileInfoReply, GetMetadata, Header,
+    MetaOp, ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, Request, SetMetadataRequest,
+    StreamPrefix, TruncateRequest, UploadReply, UploadRequest, UploadSlaveRequest, HEADER_LEN,
 };
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};

@@ -222,7 +222,7 @@ fn storage_id_mode() {
     };
     assert_eq!(st, 0);
     assert_eq!(
-        proto::FileInfo::decode(&body).unwrap().source_ip,
+        proto::FileInfoReply::decode(&body).unwrap().source_ip,
         "127.0.0.11"
     );
 

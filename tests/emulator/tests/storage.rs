@@ -305,7 +305,7 @@ fn appender_append_modify_truncate_regenerate() {
     assert_eq!(hex(&body[..8]), "0000000000000012");
     assert_eq!(hex(&body[16..24]), "ffffffffdd6703c3");
     assert_eq!(&body[24..34], b"127.0.0.11");
-    let fi = proto::FileInfo::decode(&body).unwrap();
+    let fi = proto::FileInfoReply::decode(&body).unwrap();
     assert_eq!(fi.create_timestamp as i64, info.timestamp);
 
     let trunc = TruncateRequest {
@@ -417,7 +417,7 @@ fn slave_files() {
         flags: 0,
     });
     assert_eq!(st, 0);
-    let fi = proto::FileInfo::decode(&body).unwrap();
+    let fi = proto::FileInfoReply::decode(&body).unwrap();
     assert_eq!(fi.file_size, 1000);
     assert_eq!(fi.crc32, crc32fast::hash(&slave_data));
     assert_eq!(fi.source_ip, "127.0.0.11");

@@ -121,7 +121,7 @@ fn small_files_are_packed_like_fastdfs() {
         flags: 0,
     });
     assert_eq!(st, 0);
-    let fi = fdfs_client::proto::FileInfo::decode(&body).unwrap();
+    let fi = fdfs_client::proto::FileInfoReply::decode(&body).unwrap();
     assert_eq!(
         (fi.file_size, fi.crc32),
         (d0.len() as u64, crc32fast::hash(d0))
