@@ -393,6 +393,45 @@ impl StorageStat {
     }
 }
 
+/// `read` and `encode_into` for a tracker's or a storage's cluster-stat block: the fields of
+/// `$t` named here, then the tail both blocks end with — `[alloc_count 4][current_count 4]
+/// [max_count 4][version 8][up_time 8][last_heartbeat_time 8]` — so the layout is written once.
+macro_rules! cluster_block {
+    ($t:ident { $($f:ident: $kind:ident $(($n:expr))?),+ $(,)? }) => {
+        impl $t {
+            /// Reads one block.
+            pub fn read(r: &mut Reader<'_>) -> Result<Self> {
+                Ok($t {
+                    $($f: cluster_block!(@read r, $kind $(($n))?),)+
+                    alloc_count: r.u32()?,
+                    current_count: r.u32()?,
+                    max_count: r.u32()?,
+                    version: r.fixed_str(VERSION_LEN)?,
+                    up_time: r.u64()?,
+                    last_heartbeat_time: r.u64()?,
+                })
+            }
+
+            /// Appends one block.
+            pub fn encode_into(&self, out: &mut Vec<u8>) {
+                $(cluster_block!(@put out, &self.$f, $kind $(($n))?);)+
+                put_u32(out, self.alloc_count);
+                put_u32(out, self.current_count);
+                put_u32(out, self.max_count);
+                put_fixed(out, &self.version, VERSION_LEN);
+                put_u64(out, self.up_time);
+                put_u64(out, self.last_heartbeat_time);
+            }
+        }
+    };
+    (@read $r:ident, raw) => { RawField($r.array()?) };
+    (@read $r:ident, u8) => { $r.u8()? };
+    (@read $r:ident, str($n:expr)) => { $r.fixed_str($n)? };
+    (@put $out:ident, $v:expr, raw) => { $out.extend_from_slice(&$v.0) };
+    (@put $out:ident, $v:expr, u8) => { $out.push(*$v) };
+    (@put $out:ident, $v:expr, str($n:expr)) => { put_fixed($out, $v, $n) };
+}
+
 /// One tracker of the cluster (`TrackerClusterStatRespBodyPart`, 90 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrackerStat {
@@ -419,35 +458,12 @@ pub struct TrackerStat {
 impl TrackerStat {
     /// Encoded size.
     pub const SIZE: usize = MAX_IP_PORT_SIZE + 2 + 12 + VERSION_LEN + 16;
-
-    /// Reads one block.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(TrackerStat {
-            host: RawField(r.array()?),
-            is_leader: r.u8()?,
-            is_active: r.u8()?,
-            alloc_count: r.u32()?,
-            current_count: r.u32()?,
-            max_count: r.u32()?,
-            version: r.fixed_str(VERSION_LEN)?,
-            up_time: r.u64()?,
-            last_heartbeat_time: r.u64()?,
-        })
-    }
-
-    /// Appends one block.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.host.0);
-        out.push(self.is_leader);
-        out.push(self.is_active);
-        put_u32(out, self.alloc_count);
-        put_u32(out, self.current_count);
-        put_u32(out, self.max_count);
-        put_fixed(out, &self.version, VERSION_LEN);
-        put_u64(out, self.up_time);
-        put_u64(out, self.last_heartbeat_time);
-    }
 }
+cluster_block!(TrackerStat {
+    host: raw,
+    is_leader: u8,
+    is_active: u8
+});
 
 /// One storage in a SERVER_STORAGE_CLUSTER_STAT reply (`StorageClusterStatRespBodyPart`, 106 bytes,
 /// FastDFS 6.16): what `fdfs_storage_stat` prints.
@@ -478,37 +494,13 @@ pub struct StorageClusterEntry {
 impl StorageClusterEntry {
     /// Encoded size.
     pub const SIZE: usize = STORAGE_ID_LEN + MAX_IP_PORT_SIZE + 2 + 12 + VERSION_LEN + 16;
-
-    /// Reads one block.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(StorageClusterEntry {
-            id: r.fixed_str(STORAGE_ID_LEN)?,
-            host: RawField(r.array()?),
-            is_trunk_server: r.u8()?,
-            status: r.u8()?,
-            alloc_count: r.u32()?,
-            current_count: r.u32()?,
-            max_count: r.u32()?,
-            version: r.fixed_str(VERSION_LEN)?,
-            up_time: r.u64()?,
-            last_heartbeat_time: r.u64()?,
-        })
-    }
-
-    /// Appends one block.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        put_fixed(out, &self.id, STORAGE_ID_LEN);
-        out.extend_from_slice(&self.host.0);
-        out.push(self.is_trunk_server);
-        out.push(self.status);
-        put_u32(out, self.alloc_count);
-        put_u32(out, self.current_count);
-        put_u32(out, self.max_count);
-        put_fixed(out, &self.version, VERSION_LEN);
-        put_u64(out, self.up_time);
-        put_u64(out, self.last_heartbeat_time);
-    }
 }
+cluster_block!(StorageClusterEntry {
+    id: str(STORAGE_ID_LEN),
+    host: raw,
+    is_trunk_server: u8,
+    status: u8,
+});
 
 /// One group in a SERVER_STORAGE_VOLUMN_STAT reply (`StorageVolumnStatRespBodyPart`, 59 bytes,
 /// FastDFS 6.16): what `fdfs_volumn_stat` prints.

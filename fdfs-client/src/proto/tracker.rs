@@ -816,56 +816,92 @@ impl Reply for TrackerClusterStat {
     const MAX_BODY: u64 = (1 + MAX_TRACKERS * TrackerStat::SIZE) as u64;
 }
 
-/// SERVER_STORAGE_CLUSTER_STAT (97, FastDFS 6.16 `StorageStatFilter`):
-/// `[filter_by][op_type][status][is_trunk_server]`, what `fdfs_storage_stat` sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StorageClusterStatRequest {
-    /// Bit set: [`StorageClusterStatRequest::BY_IS_TRUNK_SERVER`],
-    /// [`StorageClusterStatRequest::BY_STATUS`]; 0 for every storage.
-    pub filter_by: u8,
-    /// With [`Self::BY_STATUS`]: `b'='` for storages in `status`, `b'!'` for the others (the
-    /// tracker lists none for any other byte).
-    pub op_type: u8,
-    /// The status to compare with (`FDFS_STORAGE_STATUS_*`).
-    pub status: u8,
-    /// With [`Self::BY_IS_TRUNK_SERVER`]: 1 for trunk servers, 0 for the others.
-    pub is_trunk_server: u8,
+/// Defines a request whose body is four one-byte filter fields (the 6.16 stat filters).
+macro_rules! filter_request {
+    ($(#[$m:meta])* $name:ident, $what:literal, $cmd:expr, $reply:ty,
+     [$($(#[$fm:meta])* $f:ident),+ $(,)?]) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: u8,)+
+        }
+
+        impl $name {
+            /// Appends the 4 bytes.
+            pub fn encode_into(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&[$(self.$f),+]);
+            }
+
+            /// Parses exactly 4 bytes.
+            pub fn decode(body: &[u8]) -> Result<Self> {
+                let mut r = Reader::new(body, $what);
+                let [$($f),+] = r.array::<4>()?;
+                r.finish()?;
+                Ok($name { $($f),+ })
+            }
+        }
+        message!($name);
+        impl Request for $name {
+            const CMD: u8 = $cmd;
+            const MAX_BODY: u64 = 4;
+            type Reply = $reply;
+        }
+    };
 }
+
+filter_request!(
+    /// SERVER_STORAGE_CLUSTER_STAT (97, FastDFS 6.16 `StorageStatFilter`):
+    /// `[filter_by][op_type][status][is_trunk_server]`, what `fdfs_storage_stat` sends.
+    StorageClusterStatRequest,
+    "storage cluster stat request",
+    cmd::SERVER_STORAGE_CLUSTER_STAT,
+    StorageClusterStat,
+    [
+        /// Bit set: [`StorageClusterStatRequest::BY_IS_TRUNK_SERVER`],
+        /// [`StorageClusterStatRequest::BY_STATUS`]; 0 for every storage.
+        filter_by,
+        /// With [`Self::BY_STATUS`]: `b'='` for storages in `status`, `b'!'` for the others (the
+        /// tracker lists none for any other byte).
+        op_type,
+        /// The status to compare with (`FDFS_STORAGE_STATUS_*`).
+        status,
+        /// With [`Self::BY_IS_TRUNK_SERVER`]: 1 for trunk servers, 0 for the others.
+        is_trunk_server,
+    ]
+);
 
 impl StorageClusterStatRequest {
     /// `FDFS_STORAGE_STAT_FILTER_BY_IS_TRUNK_SERVER`.
     pub const BY_IS_TRUNK_SERVER: u8 = 1;
     /// `FDFS_STORAGE_STAT_FILTER_BY_STATUS`.
     pub const BY_STATUS: u8 = 2;
+}
 
-    /// Appends the 4 bytes.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[
-            self.filter_by,
-            self.op_type,
-            self.status,
-            self.is_trunk_server,
-        ]);
-    }
-
-    /// Parses exactly 4 bytes.
-    pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body, "storage cluster stat request");
-        let [filter_by, op_type, status, is_trunk_server] = r.array::<4>()?;
-        r.finish()?;
-        Ok(StorageClusterStatRequest {
-            filter_by,
-            op_type,
-            status,
-            is_trunk_server,
-        })
+/// Appends a `[count 4]` then each record, the layout of the 6.16 stat replies.
+fn put_records<T>(out: &mut Vec<u8>, records: &[T], put: impl Fn(&T, &mut Vec<u8>)) {
+    put_u32(out, u32::try_from(records.len()).unwrap_or(u32::MAX));
+    for rec in records {
+        put(rec, out);
     }
 }
-message!(StorageClusterStatRequest);
-impl Request for StorageClusterStatRequest {
-    const CMD: u8 = cmd::SERVER_STORAGE_CLUSTER_STAT;
-    const MAX_BODY: u64 = 4;
-    type Reply = StorageClusterStat;
+
+/// Reads a `[count 4]` then `count` records of `size` bytes that must fill the rest of the body
+/// exactly (the C client's check), so a lying count is refused before anything is read.
+fn read_records<T>(
+    r: &mut Reader<'_>,
+    size: usize,
+    what: &'static str,
+    body_len: usize,
+    read: impl Fn(&mut Reader<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let count = r.u32()? as usize;
+    if Some(r.remaining()) != count.checked_mul(size) {
+        return Err(ProtoError::BadLength {
+            what,
+            got: body_len as u64,
+        });
+    }
+    (0..count).map(|_| read(r)).collect()
 }
 
 /// Reply to SERVER_STORAGE_CLUSTER_STAT: `[use_storage_id 1][use_trunk_file 1][count 4]` then
@@ -888,27 +924,22 @@ impl StorageClusterStat {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(self.use_storage_id);
         out.push(self.use_trunk_file);
-        put_u32(out, u32::try_from(self.storages.len()).unwrap_or(u32::MAX));
-        for s in &self.storages {
-            s.encode_into(out);
-        }
+        put_records(out, &self.storages, StorageClusterEntry::encode_into);
     }
 
     /// Parses the body (length must be `6 + count * 106`, as the C client checks).
     pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body, "storage cluster stat");
+        let what = "storage cluster stat";
+        let mut r = Reader::new(body, what);
         let use_storage_id = r.u8()?;
         let use_trunk_file = r.u8()?;
-        let count = r.u32()? as usize;
-        if Some(r.remaining()) != count.checked_mul(StorageClusterEntry::SIZE) {
-            return Err(ProtoError::BadLength {
-                what: "storage cluster stat",
-                got: body.len() as u64,
-            });
-        }
-        let storages = (0..count)
-            .map(|_| StorageClusterEntry::read(&mut r))
-            .collect::<Result<Vec<_>>>()?;
+        let storages = read_records(
+            &mut r,
+            StorageClusterEntry::SIZE,
+            what,
+            body.len(),
+            StorageClusterEntry::read,
+        )?;
         Ok(StorageClusterStat {
             use_storage_id,
             use_trunk_file,
@@ -923,21 +954,26 @@ impl Reply for StorageClusterStat {
         as u64;
 }
 
-/// SERVER_STORAGE_VOLUMN_STAT (98, FastDFS 6.16 `VolumnStatFilter`):
-/// `[filter_by][is_disk_available][is_trunk_available][is_space_available]`, what
-/// `fdfs_volumn_stat` sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VolumeStatRequest {
-    /// Bit set: [`Self::BY_IS_DISK_AVAILABLE`], [`Self::BY_IS_TRUNK_AVAILABLE`],
-    /// [`Self::BY_IS_SPACE_AVAILABLE`]; 0 for every group.
-    pub filter_by: u8,
-    /// Wanted disk availability (0 or 1).
-    pub is_disk_available: u8,
-    /// Wanted trunk availability (0 or 1).
-    pub is_trunk_available: u8,
-    /// Wanted space availability, disk or trunk (0 or 1).
-    pub is_space_available: u8,
-}
+filter_request!(
+    /// SERVER_STORAGE_VOLUMN_STAT (98, FastDFS 6.16 `VolumnStatFilter`):
+    /// `[filter_by][is_disk_available][is_trunk_available][is_space_available]`, what
+    /// `fdfs_volumn_stat` sends.
+    VolumeStatRequest,
+    "volume stat request",
+    cmd::SERVER_STORAGE_VOLUMN_STAT,
+    VolumeStats,
+    [
+        /// Bit set: [`Self::BY_IS_DISK_AVAILABLE`], [`Self::BY_IS_TRUNK_AVAILABLE`],
+        /// [`Self::BY_IS_SPACE_AVAILABLE`]; 0 for every group.
+        filter_by,
+        /// Wanted disk availability (0 or 1).
+        is_disk_available,
+        /// Wanted trunk availability (0 or 1).
+        is_trunk_available,
+        /// Wanted space availability, disk or trunk (0 or 1).
+        is_space_available,
+    ]
+);
 
 impl VolumeStatRequest {
     /// `FDFS_VOLUMN_STAT_FILTER_BY_IS_DISK_AVAILABLE`.
@@ -946,36 +982,6 @@ impl VolumeStatRequest {
     pub const BY_IS_TRUNK_AVAILABLE: u8 = 2;
     /// `FDFS_VOLUMN_STAT_FILTER_BY_IS_SPACE_AVAILABLE`.
     pub const BY_IS_SPACE_AVAILABLE: u8 = 4;
-
-    /// Appends the 4 bytes.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[
-            self.filter_by,
-            self.is_disk_available,
-            self.is_trunk_available,
-            self.is_space_available,
-        ]);
-    }
-
-    /// Parses exactly 4 bytes.
-    pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body, "volume stat request");
-        let [filter_by, is_disk_available, is_trunk_available, is_space_available] =
-            r.array::<4>()?;
-        r.finish()?;
-        Ok(VolumeStatRequest {
-            filter_by,
-            is_disk_available,
-            is_trunk_available,
-            is_space_available,
-        })
-    }
-}
-message!(VolumeStatRequest);
-impl Request for VolumeStatRequest {
-    const CMD: u8 = cmd::SERVER_STORAGE_VOLUMN_STAT;
-    const MAX_BODY: u64 = 4;
-    type Reply = VolumeStats;
 }
 
 /// Reply to SERVER_STORAGE_VOLUMN_STAT: `[use_trunk_file 1][count 4]` then `count` ×
@@ -995,26 +1001,15 @@ impl VolumeStats {
     /// Appends the body.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(self.use_trunk_file);
-        put_u32(out, u32::try_from(self.groups.len()).unwrap_or(u32::MAX));
-        for g in &self.groups {
-            g.encode_into(out);
-        }
+        put_records(out, &self.groups, VolumeStat::encode_into);
     }
 
     /// Parses the body (length must be `5 + count * 59`).
     pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body, "volume stat");
+        let what = "volume stat";
+        let mut r = Reader::new(body, what);
         let use_trunk_file = r.u8()?;
-        let count = r.u32()? as usize;
-        if Some(r.remaining()) != count.checked_mul(VolumeStat::SIZE) {
-            return Err(ProtoError::BadLength {
-                what: "volume stat",
-                got: body.len() as u64,
-            });
-        }
-        let groups = (0..count)
-            .map(|_| VolumeStat::read(&mut r))
-            .collect::<Result<Vec<_>>>()?;
+        let groups = read_records(&mut r, VolumeStat::SIZE, what, body.len(), VolumeStat::read)?;
         Ok(VolumeStats {
             use_trunk_file,
             groups,
