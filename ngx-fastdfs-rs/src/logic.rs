@@ -204,6 +204,29 @@ fn id_err(e: FileIdError) -> Refusal {
     bad(format!("invalid file id: {e}"))
 }
 
+/// The group of a URL path (`group/rest` with `url_have_group_name`, else the configured group):
+/// its index in this instance (`None` for a foreign group), its name and the rest of the path.
+fn split_group<'a>(
+    inst: &Instance,
+    path: &'a [u8],
+) -> Result<(Option<usize>, String, &'a [u8]), Refusal> {
+    if !inst.conf.url_have_group_name {
+        let name = inst
+            .conf
+            .groups
+            .first()
+            .map(|g| g.group_name.clone())
+            .unwrap_or_default();
+        return Ok((Some(0), name, path));
+    }
+    let Some(slash) = path.iter().position(|&b| b == b'/') else {
+        return Err(bad("no group name in the url"));
+    };
+    let g = String::from_utf8_lossy(&path[..slash]).into_owned();
+    let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
+    Ok((idx, g, &path[slash + 1..]))
+}
+
 /// Steps 1–9 of spec §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
 /// `bypass_token` is true when the anti-steal bypass header matched.
 pub fn analyze(
@@ -229,22 +252,7 @@ pub fn analyze(
     let path = uri.strip_prefix(b"/").unwrap_or(uri);
     let query = Query::parse(args);
 
-    let (group, group_name, rest) = if inst.conf.url_have_group_name {
-        let Some(slash) = path.iter().position(|&b| b == b'/') else {
-            return Err(bad("no group name in the url"));
-        };
-        let g = String::from_utf8_lossy(&path[..slash]).into_owned();
-        let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
-        (idx, g, &path[slash + 1..])
-    } else {
-        let name = inst
-            .conf
-            .groups
-            .first()
-            .map(|g| g.group_name.clone())
-            .unwrap_or_default();
-        (Some(0), name, path)
-    };
+    let (group, group_name, rest) = split_group(inst, path)?;
 
     if rest.len() < fdfs_client::file_id::MIN_LOGIC_NAME_LEN {
         return Err(bad(format!("file id too short ({} chars)", rest.len())));
@@ -1061,6 +1069,204 @@ mod tests {
         );
         assert_eq!(proxy_uri(b"/a", false), b"/a?redirect=1".to_vec());
         assert_eq!(escape_path(b"/a b%"), b"/a%20b%25".to_vec());
+    }
+
+    fn trunk_name(ts: i64, file_size: u64, offset: u32) -> String {
+        encode_logic_name(&NameSpec {
+            source: Source::Ip([127, 0, 0, 12].into()),
+            timestamp: ts,
+            size_field: SizeField::compose(file_size, false, true, Some(5)),
+            crc32: 7,
+            trunk: Some(fdfs_client::file_id::TrunkLocation {
+                trunk_id: 1,
+                offset,
+                alloc_size: 512,
+            }),
+            store_path_index: 0,
+            subdirs: (0, 0),
+            ext: "jpg",
+            random_digits: "123",
+        })
+        .expect("encode")
+    }
+
+    fn target(i: &Instance, uri: &str, args: &str) -> Target {
+        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).expect("target")
+    }
+
+    #[test]
+    fn local_actions() {
+        let i = inst("");
+        let n = name([127, 0, 0, 12], NOW - 10);
+        let t = target(&i, &format!("/group1/{n}"), "");
+        assert_eq!(
+            local_action(&i, &t),
+            Some(Action::ServeFile {
+                path: PathBuf::from(format!("/tmp/data/{}", &n[4..])),
+                mtime: Some(NOW - 10)
+            })
+        );
+        assert_eq!(
+            local_action(&i, &target(&i, &format!("/group2/{n}"), "")),
+            None
+        );
+        let tn = trunk_name(NOW - 10, 100, 4096);
+        let t = target(&i, &format!("/group1/{tn}"), "");
+        assert!(matches!(
+            local_action(&i, &t),
+            Some(Action::ServeTrunk { container, slot_offset: 4096, follow_link: true, .. })
+                if container == Path::new("/tmp/data/00/00/000001")
+        ));
+        assert_eq!(
+            local_file(&i, &t),
+            Some(PathBuf::from("/tmp/data/00/00/000001"))
+        );
+    }
+
+    #[test]
+    fn trunk_slots() {
+        let i = inst("");
+        let tn = trunk_name(NOW - 10, 100, 4096);
+        let t = target(&i, &format!("/group1/{tn}"), "");
+        let good = TrunkSlotHeader::expected_for(&t.info).expect("trunk");
+        let hdr = good.to_bytes();
+        let size = 4096 + 24 + 100;
+        assert_eq!(
+            trunk_slot(&hdr, 4096, size, &t.info, true),
+            Slot::Data {
+                start: 4120,
+                len: 100,
+                mtime: NOW - 10
+            }
+        );
+        let missing = |s: Slot, what: &str| matches!(s, Slot::Missing(Some(r)) if r.contains(what));
+        assert!(missing(
+            trunk_slot(&hdr[..20], 4096, size, &t.info, true),
+            "unreadable"
+        ));
+        assert!(missing(
+            trunk_slot(&hdr, 4096, size - 1, &t.info, true),
+            "beyond"
+        ));
+        let mut link = good;
+        link.slot_type = SlotType::Link;
+        let link = link.to_bytes();
+        assert_eq!(
+            trunk_slot(&link, 4096, size, &t.info, true),
+            Slot::Link {
+                start: 4120,
+                len: 100
+            }
+        );
+        assert!(missing(
+            trunk_slot(&link, 4096, size, &t.info, false),
+            "link to a link"
+        ));
+        let mut other = good;
+        other.crc32 ^= 1;
+        assert!(missing(
+            trunk_slot(&other.to_bytes(), 4096, size, &t.info, true),
+            "does not match"
+        ));
+        // The link's target: served once, never followed again; garbage is logged.
+        let group = &i.conf.groups[0];
+        let n = name([127, 0, 0, 12], NOW - 10);
+        assert!(matches!(
+            link_action(group, format!("group1/{n}\0").as_bytes()),
+            Ok(Some(Action::ServeFile { .. }))
+        ));
+        assert!(matches!(
+            link_action(group, tn.as_bytes()),
+            Ok(Some(Action::ServeTrunk {
+                follow_link: false,
+                ..
+            }))
+        ));
+        assert!(link_action(group, b"../../etc/passwd").is_err());
+    }
+
+    fn origin<'a>(uri: &'a [u8], args: &'a [u8], unparsed: Option<&'a [u8]>) -> Origin<'a> {
+        Origin {
+            unparsed_uri: unparsed,
+            uri,
+            args,
+            local_port: PORT,
+            https: false,
+        }
+    }
+
+    #[test]
+    fn not_local_actions() {
+        let p = inst("storage_peers = 127.0.0.12:8081\n");
+        let other = name([127, 0, 0, 12], NOW - 10);
+        let uri = format!("/group1/{other}");
+        let t = target(&p, &uri, "");
+        let o = origin(uri.as_bytes(), b"", Some(uri.as_bytes()));
+        assert_eq!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Proxy {
+                host: "127.0.0.12:8081".into(),
+                uri: format!("{uri}?redirect=1").into_bytes()
+            }
+        );
+        // A query string, even one without a parameter, takes `&`; a rewritten URI is escaped.
+        let t = target(&p, &uri, "x");
+        let o = origin(b"/group1/a b", b"x", None);
+        assert!(matches!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Proxy { uri, .. } if uri == b"/group1/a%20b?x&redirect=1"
+        ));
+        let r = inst("storage_peers = 127.0.0.12\nresponse_mode = redirect\n");
+        let t = target(&r, &uri, "");
+        let o = origin(uri.as_bytes(), b"", Some(uri.as_bytes()));
+        assert_eq!(
+            not_local_action(&r, &t, NOW, &o),
+            Action::Redirect {
+                location: format!("http://127.0.0.12:{PORT}{uri}?redirect=1").into_bytes()
+            }
+        );
+        // Refusals carry status, code and the log line.
+        let own = name([127, 0, 0, 11], NOW - 10);
+        let t = target(&p, &format!("/group1/{own}"), "");
+        let Action::Refuse(refusal) = not_local_action(&p, &t, NOW, &o) else {
+            panic!("not refused");
+        };
+        assert_eq!((refusal.code, refusal.status), (404, Status::NotFound));
+        assert!(
+            matches!(&refusal.log, Some((Level::Info, l)) if l.starts_with("404: ") && l.contains("(looked for /tmp/data/"))
+        );
+        let t = target(&p, &uri, "redirect=1");
+        assert!(matches!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Refuse(Refuse {
+                code: 400,
+                status: Status::BadRequest,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refusal_actions() {
+        let i = inst("");
+        assert_eq!(
+            refusal_action(&i, Refusal::BadRequest("x".into())),
+            Action::Refuse(Refuse::new(400, Status::BadRequest, Level::Info, "x"))
+        );
+        let denied = refusal_action(&i, Refusal::Token(TokenError::Missing("token")));
+        assert!(matches!(
+            denied,
+            Action::Refuse(Refuse { code: 403, status: Status::TokenDenied, log: Some((Level::Info, l)) })
+                if l.starts_with("token refused: ")
+        ));
+        let p = Path::new("/s/data/00/00/x");
+        assert_eq!(open_failure(p, libc::ENOENT), None);
+        assert_eq!(open_failure(p, libc::EACCES).map(|r| r.code), Some(403));
+        assert_eq!(
+            open_failure(p, libc::EIO).and_then(|r| r.log).map(|l| l.0),
+            Some(Level::Error)
+        );
+        assert_eq!(open_failure(p, 0), Some(Refuse::silent(500, Status::Error)));
     }
 
     #[test]
