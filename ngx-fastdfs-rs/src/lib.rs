@@ -1,7 +1,8 @@
 //! `ngx_http_fastdfs_module` in Rust: a drop-in replacement for the C fastdfs-nginx-module, loaded
 //! into stock nginx with `load_module`.
 //!
-//! - [`logic`]: URL → file id → decision (spec §1.2, §2, §3.6), no nginx types, unit-tested.
+//! - [`logic`]: URL → file id → one [`logic::Action`] (spec §1.2, §2, §3.6), no nginx types,
+//!   unit-tested.
 //! - [`instance`]: one loaded `mod_fastdfs.conf` and what it refers to (per nginx cycle).
 //! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (spec §4.3).
 //! - [`cache`]: the last good tracker answer, on disk under `base_path`.

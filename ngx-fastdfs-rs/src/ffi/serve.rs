@@ -288,11 +288,7 @@ fn file_buf(req: &mut Request, o: &Opened, start: i64, len: i64) -> Option<*mut 
 
 /// A pool-allocated buffer over `bytes`, which must outlive the request (static or per-cycle
 /// data: nothing is copied). Null when the pool is exhausted.
-fn memory_buf(req: &Request, bytes: &'static [u8]) -> *mut ngx_buf_t {
-    memory_buf_over(req, bytes)
-}
-
-fn memory_buf_over(req: &Request, bytes: &[u8]) -> *mut ngx_buf_t {
+fn memory_buf(req: &Request, bytes: &[u8]) -> *mut ngx_buf_t {
     let b = pool_buf(req);
     // SAFETY: a fresh zeroed pool allocation (or null), ours to fill.
     let Some(buf) = (unsafe { b.as_mut() }) else {
@@ -324,7 +320,7 @@ pub(super) fn send_memory(req: &mut Request, body: &[u8], content_type: &str) ->
         return rc;
     }
     // The bytes live in the per-cycle instance, which outlives the request: no copy needed.
-    let b = memory_buf_over(req, body);
+    let b = memory_buf(req, body);
     // SAFETY: a fresh buffer (or null).
     let Some(buf) = (unsafe { b.as_mut() }) else {
         return ERROR;
