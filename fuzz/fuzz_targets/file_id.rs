@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(logic) = LogicName::parse_bytes(data) {
         exercise_logic(&logic, slot.as_ref());
     }
-    if let Ok(logic) = parse_link_target(data) {
+    if let Ok(logic) = parse_link_target(data, "group1") {
         exercise_logic(&logic, None);
     }
     let _ = split_store_path(data);

@@ -1,12 +1,19 @@
 //! `ngx_http_fastdfs_module` in Rust: a drop-in replacement for the C fastdfs-nginx-module, loaded
 //! into stock nginx with `load_module`.
 //!
-//! - [`logic`]: URL → file id → decision (spec §1.2, §2, §3.6), no nginx types, unit-tested.
+//! - [`logic`]: URL → file id → one [`logic::Action`] (spec §1.2, §2, §3.6), no nginx types,
+//!   unit-tested.
 //! - [`instance`]: one loaded `mod_fastdfs.conf` and what it refers to (per nginx cycle).
 //! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (spec §4.3).
 //! - [`cache`]: the last good tracker answer, on disk under `base_path`.
-//! - `ffi` (not in unit-test builds, which cannot link nginx symbols): module, directives,
-//!   variables and the content handler.
+//! - `ffi` (not in unit-test builds, which cannot link nginx symbols): carries out what `logic`
+//!   decides: `ffi::module` (module, directives, configuration, variables), `ffi::handler` (the
+//!   content handler) and `ffi::serve` (local files and trunk slots).
+
+// FFI discipline: every unsafe operation sits in its own `unsafe` block with a `// SAFETY:` line,
+// also inside `unsafe fn`s, and every public `unsafe fn` says what its caller must ensure.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod cache;
 pub mod instance;

@@ -430,11 +430,33 @@ fn trunk_header_errors() {
 
 #[test]
 fn link_targets() {
-    let l = parse_link_target(b"M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg\0\0").unwrap();
+    let l = parse_link_target(
+        b"M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg\0\0",
+        "group1",
+    )
+    .unwrap();
     assert_eq!(l.as_str(), NORMAL);
-    assert!(parse_link_target(b"group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg").is_err());
-    assert!(parse_link_target(b"").is_err());
-    assert!(parse_link_target(&[0xff; 60]).is_err());
+    // Another group's prefix is not a logic name.
+    assert!(parse_link_target(
+        b"group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg",
+        "group2"
+    )
+    .is_err());
+    assert!(parse_link_target(b"", "group1").is_err());
+    assert!(parse_link_target(&[0xff; 60], "group1").is_err());
+    // Moved from the module (`logic::parse_link`, now this function): the container's own group
+    // may prefix the name, which ends at the first NUL; paths outside the store are refused.
+    let with_group = format!("group1/{NORMAL}\0\0");
+    assert_eq!(
+        parse_link_target(with_group.as_bytes(), "group1").ok(),
+        Some(l)
+    );
+    assert!(parse_link_target(b"../../etc/passwd", "group1").is_err());
+    let padded = format!(" {NORMAL}\n\0junk");
+    assert_eq!(
+        parse_link_target(padded.as_bytes(), "group1").map(|l| l.as_str().to_owned()),
+        Ok(NORMAL.to_owned())
+    );
 }
 
 #[test]

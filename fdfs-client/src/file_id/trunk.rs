@@ -153,9 +153,18 @@ impl TrunkSlotHeader {
 }
 
 /// The target of a link slot (type `L`, `trunk_file_stat_func_ex`): its data (`file_size` bytes after
-/// the header) is another logic name of the same group (`Mxx/HH/HH/name`, no group). It is resolved
-/// once: a link to a link is not followed by the C code. Trailing NUL bytes are ignored.
-pub fn parse_link_target(data: &[u8]) -> Result<LogicName, FileIdError> {
-    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    LogicName::parse_bytes(data.get(..end).unwrap_or(&[]))
+/// the header) is another logic name of the same group (`Mxx/HH/HH/name`), resolved once: a link to a
+/// link is not followed by the C code. The name ends at the first NUL byte, surrounding whitespace is
+/// ignored, and a leading `<group>/` of the container's own `group` is accepted (a link written with
+/// the full file id); any other group prefix is not a logic name and is refused.
+pub fn parse_link_target(data: &[u8], group: &str) -> Result<LogicName, FileIdError> {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let raw = data.get(..end).unwrap_or(&[]);
+    // Not UTF-8: left as is, so that the name check below names the bad byte.
+    let text = std::str::from_utf8(raw).map_or(raw, |s| s.trim().as_bytes());
+    let text = text
+        .strip_prefix(group.as_bytes())
+        .and_then(|t| t.strip_prefix(b"/"))
+        .unwrap_or(text);
+    LogicName::parse_bytes(text)
 }

@@ -2,12 +2,19 @@
 //! §3.6), with the fixes listed in the crate docs. Everything here is unit-tested; the FFI layer only
 //! moves bytes between nginx and these functions.
 
+mod action;
+
 use std::net::IpAddr;
 
 use fdfs_client::file_id::{FileIdError, FileInfo, FileKind, LogicName, Source};
 use fdfs_client::token::{self, TokenError};
 
 use crate::instance::{Instance, Peer};
+
+pub use action::{
+    link_action, local_action, local_file, name_action, not_local_action, open_failure,
+    refusal_action, trunk_slot, Action, Origin, Refuse, Slot, MAX_LINK_LEN,
+};
 
 /// Longest `uri?args` the C module accepts (`url` buffer of 4 KiB).
 pub const MAX_URL_LEN: usize = 4095;
@@ -166,8 +173,8 @@ pub struct Target {
     pub filename: Option<String>,
     /// A `redirect` parameter is present (loop guard).
     pub has_redirect_param: bool,
-    /// The query had parameters (for `?`/`&` when appending `redirect=1`).
-    pub has_query: bool,
+    /// The request has a query string, parsed or not (`?` or `&` before an appended `redirect=1`).
+    pub has_args: bool,
     /// `start` and `end` (FLV pseudo-streaming).
     pub flv_start: Option<String>,
     /// See `flv_start`.
@@ -179,13 +186,14 @@ impl Target {
     pub fn same_group(&self) -> bool {
         self.group.is_some()
     }
+}
 
-    /// `Last-Modified` from the id (normal and trunk files); `None` for slave/appender files.
-    pub fn id_mtime(&self) -> Option<i64> {
-        match self.info.kind {
-            FileKind::Normal | FileKind::Trunk => Some(self.info.timestamp),
-            FileKind::Slave | FileKind::Appender => None,
-        }
+/// `Last-Modified` of a served file: the id's timestamp for normal and trunk files (as the C module,
+/// whatever the disk says); `None` for slave and appender files, whose own mtime counts.
+pub fn id_mtime(info: &FileInfo) -> Option<i64> {
+    match info.kind {
+        FileKind::Normal | FileKind::Trunk => Some(info.timestamp),
+        FileKind::Slave | FileKind::Appender => None,
     }
 }
 
@@ -195,6 +203,29 @@ fn bad(reason: impl Into<String>) -> Refusal {
 
 fn id_err(e: FileIdError) -> Refusal {
     bad(format!("invalid file id: {e}"))
+}
+
+/// The group of a URL path (`group/rest` with `url_have_group_name`, else the configured group):
+/// its index in this instance (`None` for a foreign group), its name and the rest of the path.
+fn split_group<'a>(
+    inst: &Instance,
+    path: &'a [u8],
+) -> Result<(Option<usize>, String, &'a [u8]), Refusal> {
+    if !inst.conf.url_have_group_name {
+        let name = inst
+            .conf
+            .groups
+            .first()
+            .map(|g| g.group_name.clone())
+            .unwrap_or_default();
+        return Ok((Some(0), name, path));
+    }
+    let Some(slash) = path.iter().position(|&b| b == b'/') else {
+        return Err(bad("no group name in the url"));
+    };
+    let g = String::from_utf8_lossy(&path[..slash]).into_owned();
+    let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
+    Ok((idx, g, &path[slash + 1..]))
 }
 
 /// Steps 1–9 of spec §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
@@ -222,22 +253,7 @@ pub fn analyze(
     let path = uri.strip_prefix(b"/").unwrap_or(uri);
     let query = Query::parse(args);
 
-    let (group, group_name, rest) = if inst.conf.url_have_group_name {
-        let Some(slash) = path.iter().position(|&b| b == b'/') else {
-            return Err(bad("no group name in the url"));
-        };
-        let g = String::from_utf8_lossy(&path[..slash]).into_owned();
-        let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
-        (idx, g, &path[slash + 1..])
-    } else {
-        let name = inst
-            .conf
-            .groups
-            .first()
-            .map(|g| g.group_name.clone())
-            .unwrap_or_default();
-        (Some(0), name, path)
-    };
+    let (group, group_name, rest) = split_group(inst, path)?;
 
     if rest.len() < fdfs_client::file_id::MIN_LOGIC_NAME_LEN {
         return Err(bad(format!("file id too short ({} chars)", rest.len())));
@@ -277,7 +293,7 @@ pub fn analyze(
         info,
         filename: query.get("filename").map(str::to_owned),
         has_redirect_param: has_redirect_param(args),
-        has_query: !query.is_empty(),
+        has_args: !args.is_empty(),
         flv_start: query.get("start").map(str::to_owned),
         flv_end: query.get("end").map(str::to_owned),
     })
@@ -290,6 +306,14 @@ pub struct Forward {
     pub host: String,
     /// The HTTP port, when known from `storage_peers`; else the local port is used.
     pub port: Option<u16>,
+}
+
+impl Forward {
+    /// The HTTP port to forward to: the member's own when `storage_peers` gives one, else the port
+    /// the request came in on (the cluster's storages usually share it).
+    pub fn http_port(&self, local_port: u16) -> u16 {
+        self.port.unwrap_or(local_port)
+    }
 }
 
 /// The §2 decision for a file that is not local.
@@ -364,7 +388,12 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
             ))
         }
     };
-    if inst.local_ips.contains(&ip) && port.unwrap_or(local_port) == local_port {
+    let host = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let fwd = Forward { host, port };
+    if inst.local_ips.contains(&ip) && fwd.http_port(local_port) == local_port {
         // Forwarding to this very node would come back here (a loop), whatever the query holds.
         return NotLocal::BadRequest(format!(
             "file {}/{} not found, and its source {ip}:{local_port} is this node itself: not \
@@ -373,11 +402,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
             t.logic.as_str()
         ));
     }
-    let host = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    };
-    NotLocal::Forward(Forward { host, port })
+    NotLocal::Forward(fwd)
 }
 
 /// The membership of a source address.
@@ -399,19 +424,6 @@ pub fn resolve_source(inst: &Instance, src: Source) -> Option<(IpAddr, Option<u1
     }
 }
 
-/// The file a target of this node's groups would be read from (the trunk container for trunk
-/// files), for the 404 reason; `None` for a foreign group or an index past the store paths.
-pub fn local_file(inst: &Instance, t: &Target) -> Option<std::path::PathBuf> {
-    let group = inst.conf.groups.get(t.group?)?;
-    let store = group
-        .store_paths
-        .get(usize::from(t.logic.store_path_index()))?;
-    Some(match t.info.trunk_container_path() {
-        Some(container) => store.join(container),
-        None => store.join(t.logic.local_path()),
-    })
-}
-
 /// The `Location` of a redirect: `<scheme>://<host>[:port]<url>{?|&}redirect=1`.
 /// `url` is the request's URI as sent (raw, so percent-escapes survive) with its query.
 pub fn redirect_location(
@@ -421,7 +433,7 @@ pub fn redirect_location(
     raw_uri: &[u8],
     has_args: bool,
 ) -> Vec<u8> {
-    let port = fwd.port.unwrap_or(local_port);
+    let port = fwd.http_port(local_port);
     let default_port = if scheme == "https" { 443 } else { 80 };
     let mut out = Vec::with_capacity(raw_uri.len() + 64);
     out.extend_from_slice(scheme.as_bytes());
@@ -430,30 +442,8 @@ pub fn redirect_location(
     if port != default_port {
         out.extend_from_slice(format!(":{port}").as_bytes());
     }
-    out.extend_from_slice(raw_uri);
-    out.extend_from_slice(if has_args {
-        b"&redirect=1"
-    } else {
-        b"?redirect=1"
-    });
+    out.extend_from_slice(&proxy_uri(raw_uri, has_args));
     out
-}
-
-/// The target of a trunk link slot (type `L`): its data is another file name of the same group
-/// (`M00/...`, possibly with `group/` in front). `None` if it is not a valid name.
-pub fn parse_link(content: &[u8], group: &str) -> Option<(LogicName, FileInfo)> {
-    let end = content
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(content.len());
-    let text = std::str::from_utf8(&content[..end]).ok()?.trim();
-    let text = text
-        .strip_prefix(group)
-        .and_then(|t| t.strip_prefix('/'))
-        .unwrap_or(text);
-    let logic = LogicName::parse(text).ok()?;
-    let info = FileInfo::decode(&logic).ok()?;
-    Some((logic, info))
 }
 
 /// The FLV header prepended when `start > 0` (spec §3.5).
@@ -498,7 +488,8 @@ pub fn flv_range(
     Some(Ok((s, e)))
 }
 
-/// The URI sent upstream when proxying: the raw request URI plus `{?|&}redirect=1`.
+/// The URI sent upstream when proxying, also the path of a redirect: the raw request URI plus the
+/// loop guard `redirect=1`, after `&` when the request has a query string, else after `?`.
 pub fn proxy_uri(raw_uri: &[u8], has_args: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw_uri.len() + 12);
     out.extend_from_slice(raw_uri);
@@ -562,8 +553,11 @@ pub fn find_peer<'a>(peers: &'a [Peer], ip: &IpAddr) -> Option<&'a Peer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Level;
     use fdfs_client::conf::ModFastdfsConf;
     use fdfs_client::file_id::{encode_logic_name, NameSpec, SizeField};
+    use fdfs_client::file_id::{SlotType, TrunkSlotHeader};
+    use std::path::{Path, PathBuf};
 
     fn inst(extra: &str) -> Instance {
         let text = format!(
@@ -628,20 +622,6 @@ mod tests {
         )
         .is_ok());
         assert!(analyze(&t, format!("/group1/{n}").as_bytes(), b"", true, NOW).is_ok());
-    }
-
-    #[test]
-    fn link_targets() {
-        let n = name([127, 0, 0, 11], NOW);
-        let (l, _) = parse_link(n.as_bytes(), "group1").expect("plain");
-        assert_eq!(l.as_str(), n);
-        let with_group = format!("group1/{n}\0\0");
-        assert_eq!(
-            parse_link(with_group.as_bytes(), "group1").map(|x| x.0),
-            Some(l)
-        );
-        assert!(parse_link(b"../../etc/passwd", "group1").is_none());
-        assert!(parse_link(b"", "group1").is_none());
     }
 
     #[test]
@@ -791,6 +771,204 @@ mod tests {
         );
         assert_eq!(proxy_uri(b"/a", false), b"/a?redirect=1".to_vec());
         assert_eq!(escape_path(b"/a b%"), b"/a%20b%25".to_vec());
+    }
+
+    fn trunk_name(ts: i64, file_size: u64, offset: u32) -> String {
+        encode_logic_name(&NameSpec {
+            source: Source::Ip([127, 0, 0, 12].into()),
+            timestamp: ts,
+            size_field: SizeField::compose(file_size, false, true, Some(5)),
+            crc32: 7,
+            trunk: Some(fdfs_client::file_id::TrunkLocation {
+                trunk_id: 1,
+                offset,
+                alloc_size: 512,
+            }),
+            store_path_index: 0,
+            subdirs: (0, 0),
+            ext: "jpg",
+            random_digits: "123",
+        })
+        .expect("encode")
+    }
+
+    fn target(i: &Instance, uri: &str, args: &str) -> Target {
+        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).expect("target")
+    }
+
+    #[test]
+    fn local_actions() {
+        let i = inst("");
+        let n = name([127, 0, 0, 12], NOW - 10);
+        let t = target(&i, &format!("/group1/{n}"), "");
+        assert_eq!(
+            local_action(&i, &t),
+            Some(Action::ServeFile {
+                path: PathBuf::from(format!("/tmp/data/{}", &n[4..])),
+                mtime: Some(NOW - 10)
+            })
+        );
+        assert_eq!(
+            local_action(&i, &target(&i, &format!("/group2/{n}"), "")),
+            None
+        );
+        let tn = trunk_name(NOW - 10, 100, 4096);
+        let t = target(&i, &format!("/group1/{tn}"), "");
+        assert!(matches!(
+            local_action(&i, &t),
+            Some(Action::ServeTrunk { container, slot_offset: 4096, follow_link: true, .. })
+                if container == Path::new("/tmp/data/00/00/000001")
+        ));
+        assert_eq!(
+            local_file(&i, &t),
+            Some(PathBuf::from("/tmp/data/00/00/000001"))
+        );
+    }
+
+    #[test]
+    fn trunk_slots() {
+        let i = inst("");
+        let tn = trunk_name(NOW - 10, 100, 4096);
+        let t = target(&i, &format!("/group1/{tn}"), "");
+        let good = TrunkSlotHeader::expected_for(&t.info).expect("trunk");
+        let hdr = good.to_bytes();
+        let size = 4096 + 24 + 100;
+        assert_eq!(
+            trunk_slot(&hdr, 4096, size, &t.info, true),
+            Slot::Data {
+                start: 4120,
+                len: 100,
+                mtime: NOW - 10
+            }
+        );
+        let missing = |s: Slot, what: &str| matches!(s, Slot::Missing(Some(r)) if r.contains(what));
+        assert!(missing(
+            trunk_slot(&hdr[..20], 4096, size, &t.info, true),
+            "unreadable"
+        ));
+        assert!(missing(
+            trunk_slot(&hdr, 4096, size - 1, &t.info, true),
+            "beyond"
+        ));
+        let mut link = good;
+        link.slot_type = SlotType::Link;
+        let link = link.to_bytes();
+        assert_eq!(
+            trunk_slot(&link, 4096, size, &t.info, true),
+            Slot::Link {
+                start: 4120,
+                len: 100
+            }
+        );
+        assert!(missing(
+            trunk_slot(&link, 4096, size, &t.info, false),
+            "link to a link"
+        ));
+        let mut other = good;
+        other.crc32 ^= 1;
+        assert!(missing(
+            trunk_slot(&other.to_bytes(), 4096, size, &t.info, true),
+            "does not match"
+        ));
+        // The link's target: served once, never followed again; garbage is logged.
+        let group = &i.conf.groups[0];
+        let n = name([127, 0, 0, 12], NOW - 10);
+        assert!(matches!(
+            link_action(group, format!("group1/{n}\0").as_bytes()),
+            Ok(Some(Action::ServeFile { .. }))
+        ));
+        assert!(matches!(
+            link_action(group, tn.as_bytes()),
+            Ok(Some(Action::ServeTrunk {
+                follow_link: false,
+                ..
+            }))
+        ));
+        assert!(link_action(group, b"../../etc/passwd").is_err());
+    }
+
+    fn origin<'a>(uri: &'a [u8], args: &'a [u8], unparsed: Option<&'a [u8]>) -> Origin<'a> {
+        Origin {
+            unparsed_uri: unparsed,
+            uri,
+            args,
+            local_port: PORT,
+            https: false,
+        }
+    }
+
+    #[test]
+    fn not_local_actions() {
+        let p = inst("storage_peers = 127.0.0.12:8081\n");
+        let other = name([127, 0, 0, 12], NOW - 10);
+        let uri = format!("/group1/{other}");
+        let t = target(&p, &uri, "");
+        let o = origin(uri.as_bytes(), b"", Some(uri.as_bytes()));
+        assert_eq!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Proxy {
+                host: "127.0.0.12:8081".into(),
+                uri: format!("{uri}?redirect=1").into_bytes()
+            }
+        );
+        // A query string, even one without a parameter, takes `&`; a rewritten URI is escaped.
+        let t = target(&p, &uri, "x");
+        let o = origin(b"/group1/a b", b"x", None);
+        assert!(matches!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Proxy { uri, .. } if uri == b"/group1/a%20b?x&redirect=1"
+        ));
+        let r = inst("storage_peers = 127.0.0.12\nresponse_mode = redirect\n");
+        let t = target(&r, &uri, "");
+        let o = origin(uri.as_bytes(), b"", Some(uri.as_bytes()));
+        assert_eq!(
+            not_local_action(&r, &t, NOW, &o),
+            Action::Redirect {
+                location: format!("http://127.0.0.12:{PORT}{uri}?redirect=1").into_bytes()
+            }
+        );
+        // Refusals carry status, code and the log line.
+        let own = name([127, 0, 0, 11], NOW - 10);
+        let t = target(&p, &format!("/group1/{own}"), "");
+        let Action::Refuse(refusal) = not_local_action(&p, &t, NOW, &o) else {
+            panic!("not refused");
+        };
+        assert_eq!((refusal.code, refusal.status), (404, Status::NotFound));
+        assert!(
+            matches!(&refusal.log, Some((Level::Info, l)) if l.starts_with("404: ") && l.contains("(looked for /tmp/data/"))
+        );
+        let t = target(&p, &uri, "redirect=1");
+        assert!(matches!(
+            not_local_action(&p, &t, NOW, &o),
+            Action::Refuse(Refuse {
+                code: 400,
+                status: Status::BadRequest,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refusal_actions() {
+        let i = inst("");
+        assert_eq!(
+            refusal_action(&i, Refusal::BadRequest("x".into())),
+            Action::Refuse(Refuse::new(400, Status::BadRequest, Level::Info, "x"))
+        );
+        let denied = refusal_action(&i, Refusal::Token(TokenError::Missing("token")));
+        assert!(matches!(
+            denied,
+            Action::Refuse(Refuse { code: 403, status: Status::TokenDenied, log: Some((Level::Info, l)) })
+                if l.starts_with("token refused: ")
+        ));
+        let p = Path::new("/s/data/00/00/x");
+        assert_eq!(open_failure(p, libc::ENOENT), None);
+        assert_eq!(open_failure(p, libc::EACCES).map(|r| r.code), Some(403));
+        assert_eq!(
+            open_failure(p, libc::EIO).and_then(|r| r.log).map(|l| l.0),
+            Some(Level::Error)
+        );
+        assert_eq!(open_failure(p, 0), Some(Refuse::silent(500, Status::Error)));
     }
 
     #[test]
