@@ -8,6 +8,8 @@
 //!
 //! The upper half (feature `client`, on by default) is an async tokio client.
 
+#![forbid(unsafe_code)]
+
 pub mod base64;
 pub mod conf;
 pub mod file_id;

@@ -9,6 +9,8 @@
 //! (its arguments and its code), `report` the text of the C monitoring tools, `ui` progress and
 //! output, `input` upload sources and metadata pairs, `failure` exit statuses and error output.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod cmd;
 mod failure;
