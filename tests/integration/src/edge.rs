@@ -18,13 +18,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::net::free_port;
+use crate::wait::poll;
 
 /// Path of the fdfs-edge binary (see the module docs).
 pub fn edge_bin() -> PathBuf {
@@ -209,18 +210,11 @@ impl Edge {
     /// 120 s, else it is killed and the test fails); returns its exit code and its stderr.
     pub fn run_to_exit(&mut self, args: &[&str]) -> (Option<i32>, String) {
         let mut c = self.start_child(args);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                self.dump_logs();
-                panic!("fdfs-edge {args:?} did not exit within 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Ok(status) = poll(Duration::from_secs(120), || c.try_wait().ok().flatten()) else {
+            let _ = c.kill();
+            let _ = c.wait();
+            self.dump_logs();
+            panic!("fdfs-edge {args:?} did not exit within 120 s");
         };
         let err = self.dir.path().join(format!("stderr.{}.log", self.starts));
         (
@@ -255,18 +249,16 @@ impl Edge {
             .arg("-QUIT")
             .arg(old.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !matches!(old.try_wait(), Ok(Some(_))) {
-            if Instant::now() > deadline {
-                let _ = old.kill();
-                let _ = old.wait();
-                self.child = Some(new);
-                self.dump_logs();
-                panic!("old fdfs-edge did not exit after SIGQUIT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let exited = poll(Duration::from_secs(60), || {
+            matches!(old.try_wait(), Ok(Some(_)))
+        });
         self.child = Some(new);
+        if exited.is_err() {
+            let _ = old.kill();
+            let _ = old.wait();
+            self.dump_logs();
+            panic!("old fdfs-edge did not exit after SIGQUIT");
+        }
         self.wait_up();
     }
 
@@ -305,38 +297,44 @@ impl Edge {
             panic!("edge not running");
         };
         let mut new = self.start_child(&["-u"]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !sock.exists() {
-            if let Ok(Some(st)) = new.try_wait() {
+        // Done when the socket is there, or when the new process exited (`Some(status)`).
+        let waited = poll(Duration::from_secs(60), || match new.try_wait() {
+            Ok(Some(st)) => Some(Some(st)),
+            _ => sock.exists().then_some(None),
+        });
+        match waited {
+            Ok(None) => self.hand_over(old, new),
+            Ok(Some(st)) => {
                 self.child = Some(old);
                 self.dump_logs();
                 panic!("upgrading fdfs-edge exited: {st}");
             }
-            assert!(Instant::now() < deadline, "no upgrade socket");
-            std::thread::sleep(Duration::from_millis(20));
+            Err(_) => panic!("no upgrade socket"),
         }
-        self.hand_over(old, new);
     }
 
     fn wait_up(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.dump_logs();
-                    panic!("fdfs-edge exited during start: {st}");
-                }
+        let (listen, admin) = (self.listen, self.admin);
+        let child = &mut self.child;
+        // Done when both ports accept, or when the process exited (`Some(status)`).
+        let waited = poll(Duration::from_secs(60), || {
+            if let Some(st) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Some(Some(st));
             }
-            let up = std::net::TcpStream::connect(self.listen).is_ok()
-                && std::net::TcpStream::connect(self.admin).is_ok();
-            if up {
-                return;
+            let up = std::net::TcpStream::connect(listen).is_ok()
+                && std::net::TcpStream::connect(admin).is_ok();
+            up.then_some(None)
+        });
+        match waited {
+            Ok(None) => {}
+            Ok(Some(st)) => {
+                self.dump_logs();
+                panic!("fdfs-edge exited during start: {st}");
             }
-            if Instant::now() > deadline {
+            Err(_) => {
                 self.dump_logs();
                 panic!("fdfs-edge did not start listening on {}", self.listen);
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -371,18 +369,10 @@ impl Edge {
                 .arg("-TERM")
                 .arg(c.id().to_string())
                 .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    exited = false;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if poll(Duration::from_secs(20), || c.try_wait().ok().flatten()).is_err() {
+                let _ = c.kill();
+                let _ = c.wait();
+                exited = false;
             }
         }
         exited

@@ -6,3 +6,4 @@ pub mod edge;
 pub mod net;
 pub mod netns;
 pub mod nginx;
+pub mod wait;

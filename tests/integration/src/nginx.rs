@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::wait::poll;
+
 /// Debian's nginx binary, which the suites run.
 pub const NGINX_BIN: &str = "/usr/sbin/nginx";
 
@@ -86,19 +88,21 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> io::Result<Output
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let end = Instant::now() + deadline;
-    while child.try_wait()?.is_none() {
-        if Instant::now() > end {
+    // `Some` once it exited or `try_wait` failed.
+    match poll(deadline, || child.try_wait().transpose()) {
+        Ok(exited) => {
+            exited?;
+            child.wait_with_output()
+        }
+        Err(_) => {
             let _ = child.kill();
             let out = child.wait_with_output()?;
-            return Err(io::Error::other(format!(
+            Err(io::Error::other(format!(
                 "{cmd:?} did not finish within {deadline:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
-            )));
+            )))
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output()
 }
 
 /// Run `nginx -t` on `http_body` (with the module loaded), within [`COMMAND_DEADLINE`].
@@ -151,30 +155,38 @@ impl Nginx {
         // Not a timed assertion: a generous bound on how long we wait for nginx to come up.
         let deadline = Instant::now() + Duration::from_secs(30);
         for addr in self.listen.clone() {
-            loop {
-                if let Some(child) = self.child.as_mut() {
-                    if let Some(st) = child.try_wait()? {
-                        let mut err = String::new();
-                        if let Some(mut e) = child.stderr.take() {
-                            let _ = e.read_to_string(&mut err);
-                        }
-                        self.child = None;
-                        return Err(io::Error::other(format!(
-                            "nginx exited ({st}) at start: {err}\n{}",
-                            self.error_log()
-                        )));
+            let child = &mut self.child;
+            // Done when `addr` accepts (`Ok(None)`), nginx exited (`Ok(Some)`) or try_wait failed.
+            let waited = poll(
+                deadline.saturating_duration_since(Instant::now()),
+                || match child.as_mut().map(|c| c.try_wait()).transpose() {
+                    Ok(Some(Some(st))) => Some(Ok(Some(st))),
+                    Err(e) => Some(Err(e)),
+                    Ok(_) => TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                        .is_ok()
+                        .then_some(Ok(None)),
+                },
+            );
+            match waited {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(st))) => {
+                    let mut err = String::new();
+                    if let Some(mut e) = self.child.as_mut().and_then(|c| c.stderr.take()) {
+                        let _ = e.read_to_string(&mut err);
                     }
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
+                    self.child = None;
                     return Err(io::Error::other(format!(
-                        "nginx does not listen on {addr}\n{}",
+                        "nginx exited ({st}) at start: {err}\n{}",
                         self.error_log()
                     )));
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "nginx does not listen on {addr}\n{}",
+                        self.error_log()
+                    )))
+                }
             }
         }
         Ok(())
@@ -244,19 +256,15 @@ impl Nginx {
             unsafe {
                 libc_kill(child.id() as i32, 15);
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
+            // `Some(true)` once it exited, `Some(false)` when try_wait failed: kill it then.
+            let exited = poll(Duration::from_secs(10), || match child.try_wait() {
+                Ok(Some(_)) => Some(true),
+                Ok(None) => None,
+                Err(_) => Some(false),
+            });
+            if exited != Ok(true) {
+                let _ = child.kill();
+                let _ = child.wait();
             }
         }
     }

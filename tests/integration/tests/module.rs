@@ -20,6 +20,7 @@ use fdfs_client::file_id::{
 };
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
 use fdfs_integration::nginx::{self, request, Nginx, Response};
+use fdfs_integration::wait::eventually;
 
 const S1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const S2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 12);
@@ -1358,14 +1359,18 @@ fn reload_rereads_the_config() {
     .expect("write");
     fx.nginx.reload().expect("reload");
     // Bounded wait for the new workers to take over (not a timing assertion).
-    let mut status = 0;
-    for _ in 0..500 {
-        status = fx.get(S1, &u, &[]).status;
-        if status == 302 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let status = eventually(
+        std::time::Duration::from_secs(10),
+        "the reloaded workers never redirected",
+        || {
+            let status = fx.get(S1, &u, &[]).status;
+            if status == 302 {
+                Ok(status)
+            } else {
+                Err(format!("last status {status}"))
+            }
+        },
+    );
     assert_eq!(status, 302);
     for _ in 0..3 {
         fx.nginx.reload().expect("reload");
