@@ -6,4 +6,5 @@ pub mod edge;
 pub mod net;
 pub mod netns;
 pub mod nginx;
+pub mod vectors;
 pub mod wait;

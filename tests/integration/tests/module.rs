@@ -20,6 +20,7 @@ use fdfs_client::file_id::{
 };
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
 use fdfs_integration::nginx::{self, request, Nginx, Response};
+use fdfs_integration::vectors::{read_vector, vector_path};
 use fdfs_integration::wait::eventually;
 
 const S1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
@@ -45,18 +46,9 @@ fn module() -> Option<PathBuf> {
     }
 }
 
+/// A file of the real cluster's vectors (`files/`); a missing one fails the test.
 fn vector(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/files")
-        .join(name);
-    fs::read(&p).unwrap_or_else(|_| {
-        // Deterministic stand-in when the shared vectors are absent.
-        let n = match name {
-            "medium_1m.bin" => 1 << 20,
-            _ => 10240,
-        };
-        (0..n).map(|i| (i * 31 % 251) as u8).collect()
-    })
+    read_vector(&format!("files/{name}"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1385,9 +1377,8 @@ fn reload_rereads_the_config() {
 #[test]
 fn real_trunk_vectors() {
     let Some(m) = module() else { return };
-    let vec_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/trunk");
-    let container = fs::read(vec_dir.join("containers/data_00_00_000001.first20k"))
-        .expect("../shared/vectors/trunk beside the repository");
+    let vec_dir = vector_path("trunk");
+    let container = read_vector("trunk/containers/data_00_00_000001.first20k");
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
