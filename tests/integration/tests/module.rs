@@ -39,11 +39,10 @@ fn now() -> i64 {
 }
 
 /// The module under test. Missing is a failure, not a skip: `make test` builds it first.
-fn module() -> Option<PathBuf> {
-    match nginx::module_path() {
-        Some(m) => Some(m),
-        None => panic!("the module .so is not built: run `make module`, or set NGX_FASTDFS_MODULE"),
-    }
+fn module() -> PathBuf {
+    nginx::module_path().unwrap_or_else(|| {
+        panic!("the module .so is not built: run `make module`, or set NGX_FASTDFS_MODULE")
+    })
 }
 
 /// A file of the real cluster's vectors (`files/`); a missing one fails the test.
@@ -365,7 +364,7 @@ fn http_date(ts: i64) -> String {
 
 #[test]
 fn local_files_and_headers() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -468,7 +467,7 @@ fn local_files_and_headers() {
 
 #[test]
 fn ranges_and_conditionals() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -609,7 +608,7 @@ fn ranges_and_conditionals() {
 
 #[test]
 fn malformed_and_hostile_urls() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -679,7 +678,7 @@ fn malformed_and_hostile_urls() {
 
 #[test]
 fn disable_symlinks_is_honoured() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -701,7 +700,7 @@ fn disable_symlinks_is_honoured() {
 
 #[test]
 fn not_local_rules_and_proxy() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let recent = now() - 60;
     let old = now() - 3 * 86400;
@@ -810,7 +809,7 @@ fn not_local_rules_and_proxy() {
 /// `network_timeout` (here 1 s), not nginx's 60 s: the slow source gives 504.
 #[test]
 fn proxy_timeouts_default_from_mod_fastdfs_conf() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -841,7 +840,7 @@ fn proxy_timeouts_default_from_mod_fastdfs_conf() {
 /// behaviour shows as a 502 (a connect was tried) and no traffic can leave the machine.
 #[test]
 fn unknown_members_refuse_unless_allowed() {
-    let Some(m) = module() else { return };
+    let m = module();
     let recent = now() - 60;
     let setup = |fx: &Fx| {
         let e = put(
@@ -911,7 +910,7 @@ fn unknown_members_refuse_unless_allowed() {
 
 #[test]
 fn redirect_mode() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -960,7 +959,7 @@ fn redirect_mode() {
 
 #[test]
 fn anti_steal_tokens() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -1012,7 +1011,7 @@ fn anti_steal_tokens() {
 
 #[test]
 fn trunk_files() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let a: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
@@ -1061,7 +1060,7 @@ fn trunk_files() {
 fn several_instances_one_nginx() {
     // s1 and s2 are two storages of group1 served by the same nginx, each with its own config:
     // a file on s2's disk only is served by s2 and proxied by s1.
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 60;
     let only2 = put(
@@ -1083,7 +1082,7 @@ fn several_instances_one_nginx() {
 
 #[test]
 fn config_errors_name_file_and_line() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     fs::create_dir_all(&store).expect("store");
@@ -1159,7 +1158,7 @@ fn emulator_case(ids: bool) {
     use fdfs_emu::{Cluster, ClusterConfig};
     use std::time::Duration;
 
-    let Some(m) = module() else { return };
+    let m = module();
     for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
         ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
     }
@@ -1287,7 +1286,7 @@ fn emulator_case(ids: bool) {
 
 #[test]
 fn flv_pseudo_streaming() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
     let flv = put(
@@ -1329,7 +1328,7 @@ fn flv_pseudo_streaming() {
 /// workers stay healthy.
 #[test]
 fn reload_rereads_the_config() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let e = put(
         &fx.stores[1],
@@ -1376,7 +1375,7 @@ fn reload_rereads_the_config() {
 /// tampered ids the C module refused are refused too.
 #[test]
 fn real_trunk_vectors() {
-    let Some(m) = module() else { return };
+    let m = module();
     let vec_dir = vector_path("trunk");
     let container = read_vector("trunk/containers/data_00_00_000001.first20k");
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
@@ -1490,7 +1489,7 @@ fn emulator_trunk_appender_slave() {
     use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
     use fdfs_emu::{Cluster, ClusterConfig};
 
-    let Some(m) = module() else { return };
+    let m = module();
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let cluster = Cluster::start(
         ClusterConfig::builder()
@@ -1590,7 +1589,7 @@ fn emulator_trunk_appender_slave() {
 /// `#include http.conf`) with the classic nginx.conf location, unchanged.
 #[test]
 fn stock_multi_group_config() {
-    let Some(m) = module() else { return };
+    let m = module();
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let (a, b) = (dir.path().join("g1"), dir.path().join("g2"));
@@ -1656,7 +1655,7 @@ fn stock_multi_group_config() {
 /// `redirect` is found anywhere, and a forward to this node itself is refused.
 #[test]
 fn loop_guard_holds_with_many_parameters() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let recent = now() - 60;
     let many: Vec<String> = (0..32).map(|n| format!("p{n}={n}")).collect();
@@ -1728,7 +1727,7 @@ fn name_from(src: Ipv4Addr, ts: i64, store_path_index: u8) -> String {
 /// like the C module, instead of nginx's own 404 (the `M00`-only location never matched it).
 #[test]
 fn store_path_index_past_count_is_400_with_shipped_location() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     fs::create_dir_all(store.join("data/00/00")).expect("store");
@@ -1776,7 +1775,7 @@ fn store_path_index_past_count_is_400_with_shipped_location() {
 /// for a file of that store path names the full path looked at.
 #[test]
 fn config_warnings_are_logged() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("empty-store");
     fs::create_dir_all(&store).expect("store");
@@ -1919,7 +1918,7 @@ fn hung_trackers_are_bounded_and_cached() {
     use fdfs_client::client::{Client, ServerAddr, UploadOptions};
     use fdfs_emu::{Cluster, ClusterConfig};
 
-    let Some(m) = module() else { return };
+    let m = module();
     for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
         ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
     }
