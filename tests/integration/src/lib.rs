@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod edge;
+pub mod http;
 pub mod net;
 pub mod netns;
 pub mod nginx;

@@ -6,7 +6,7 @@
 //! (`make module`).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -287,80 +287,4 @@ impl Drop for Nginx {
         }
         self.stop();
     }
-}
-
-/// A parsed HTTP response read until the server closed the connection.
-#[derive(Debug, Clone)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Header lines in order (name, value).
-    pub headers: Vec<(String, String)>,
-    /// Every byte after the header block (so a body sent after a 304 shows up).
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// First header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `X-Cache-Status` (set by the edge), or "".
-    pub fn cache_status(&self) -> &str {
-        self.header("x-cache-status").unwrap_or("")
-    }
-}
-
-/// Send `method target` with extra header lines and `Connection: close`; read everything.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> io::Result<Response> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    parse_response(&buf)
-}
-
-/// Parse a raw response.
-pub fn parse_response(buf: &[u8]) -> io::Result<Response> {
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "no header end in {:?}",
-                String::from_utf8_lossy(buf)
-            ))
-        })?;
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("bad status line {status_line:?}")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok(Response {
-        status,
-        headers,
-        body: buf[end + 4..].to_vec(),
-    })
 }

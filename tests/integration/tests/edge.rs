@@ -9,26 +9,20 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fdfs_emu::{Cluster, ClusterConfig};
-use fdfs_integration::edge::{
-    fnv, http, http_streamed, pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502,
-};
+use fdfs_integration::edge::{pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502};
+use fdfs_integration::http::{fnv, http, http_streamed, Response};
 use fdfs_integration::wait::eventually_async;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-async fn get(edge: &Edge, path: &str) -> fdfs_integration::edge::Response {
+async fn get(edge: &Edge, path: &str) -> Response {
     http(edge.listen, "GET", path, &[], None)
         .await
         .expect("GET")
 }
 
-async fn req(
-    edge: &Edge,
-    method: &str,
-    path: &str,
-    extra: &[&str],
-) -> fdfs_integration::edge::Response {
+async fn req(edge: &Edge, method: &str, path: &str, extra: &[&str]) -> Response {
     http(edge.listen, method, path, extra, None)
         .await
         .expect("request")

@@ -12,7 +12,8 @@ use std::process::Command;
 
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::TestCluster;
-use fdfs_integration::edge::{edge_bin, http, Edge, Origin};
+use fdfs_integration::edge::{edge_bin, Edge, Origin};
+use fdfs_integration::http::http;
 use fdfs_integration::net::free_port;
 use fdfs_integration::wait::eventually;
 

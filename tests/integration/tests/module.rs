@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use fdfs_client::file_id::{
     encode_logic_name, slave_name, NameSpec, SizeField, Source, TrunkLocation, TrunkSlotHeader,
 };
+use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
-use fdfs_integration::nginx::{self, request, Nginx, Response};
+use fdfs_integration::nginx::{self, Nginx};
 use fdfs_integration::vectors::{read_vector, vector_path};
 use fdfs_integration::wait::eventually;
 

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::TestCluster;
+use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::free_port;
-use fdfs_integration::nginx::{make_prefix, output_within, request, Response, NGINX_BIN};
+use fdfs_integration::nginx::{make_prefix, output_within, NGINX_BIN};
 use fdfs_integration::wait::eventually;
 
 const PACKAGES: [&str; 3] = ["libnginx-mod-http-fastdfs", "fdfs-edge", "fdfs-tools"];
