@@ -142,7 +142,7 @@ pub fn nginx_time(t: SystemTime) -> String {
 }
 
 /// One line (with its newline) for `e` at time `now`.
-pub fn format_line(format: AccessLogFormat, e: &Entry, now: SystemTime) -> String {
+pub fn format_line(format: AccessLogFormat, e: &Entry<'_>, now: SystemTime) -> String {
     let mut s = String::with_capacity(256);
     s.push_str(&e.client.map_or_else(|| "-".to_string(), |i| i.to_string()));
     s.push_str(" - - [");
@@ -199,7 +199,7 @@ impl AccessLog {
     }
 
     /// Logs one request.
-    pub fn log(&self, e: &Entry) {
+    pub fn log(&self, e: &Entry<'_>) {
         self.write(format_line(self.format, e, SystemTime::now()).as_bytes());
     }
 

@@ -26,11 +26,11 @@ pub fn pingora_level(record_level: log::Level, message: &str) -> log::Level {
 struct Bridge;
 
 impl log::Log for Bridge {
-    fn enabled(&self, _: &log::Metadata) -> bool {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
 
-    fn log(&self, record: &log::Record) {
+    fn log(&self, record: &log::Record<'_>) {
         let msg = record.args().to_string();
         let level = pingora_level(record.level(), &msg);
         let target = record.target();

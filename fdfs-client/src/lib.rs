@@ -10,6 +10,8 @@
 //!
 //! The upper half (feature `client`, on by default) is an async tokio client.
 
+#![forbid(unsafe_code)]
+
 pub mod addr;
 pub mod base64;
 pub mod blocking;

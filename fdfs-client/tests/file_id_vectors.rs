@@ -5,7 +5,7 @@
 //! exists, or taken from `FDFS_VECTORS_DIR`.
 
 mod common;
-use common::vectors_dir;
+use common::{read_vector_text as read, vectors_dir};
 
 use std::net::Ipv4Addr;
 
@@ -15,11 +15,6 @@ use fdfs_client::file_id::{
     LogicName, NameSpec, SizeField, SlotType, Source, TrunkSlotError, TrunkSlotHeader,
 };
 use serde_json::Value;
-
-fn read(rel: &str) -> String {
-    let p = vectors_dir().join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn json(rel: &str) -> Value {
     serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))

@@ -82,29 +82,25 @@ fn list_groups_and_storages_layout() {
     assert_eq!(t.call(&ListStorage::new("group9")).0, status::ENOENT);
 
     // The captured replies of the real cluster decode with the same field set and length.
-    if let Some(v) = vectors_dir() {
-        let probes: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(v.join("raw_probe.json")).unwrap())
-                .unwrap();
-        for p in probes.as_array().unwrap() {
-            let name = p["name"].as_str().unwrap();
-            let body = hex_bytes(p["response_body_hex"].as_str().unwrap());
-            if name == "SERVER_LIST_ONE_GROUP group1" {
-                let real = GroupStat::decode(&body).unwrap();
-                assert_eq!(body.len(), 113);
-                assert_eq!(real.current_trunk_file_id, -1);
-                assert_eq!(real.subdir_count_per_path, 256);
-            }
-            if name == "SERVER_LIST_STORAGE group1" {
-                let real = StorageStats::decode(&body).unwrap();
-                assert_eq!(body.len(), 974);
-                assert_eq!(real.storages[0].status, 7);
-                assert_eq!(real.storages[0].rw_mode, 6);
-                assert_eq!(real.storages[0].version, "6.16.1");
-            }
+    let v = vectors_dir();
+    let probes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(v.join("raw_probe.json")).unwrap()).unwrap();
+    for p in probes.as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        let body = hex_bytes(p["response_body_hex"].as_str().unwrap());
+        if name == "SERVER_LIST_ONE_GROUP group1" {
+            let real = GroupStat::decode(&body).unwrap();
+            assert_eq!(body.len(), 113);
+            assert_eq!(real.current_trunk_file_id, -1);
+            assert_eq!(real.subdir_count_per_path, 256);
         }
-    } else {
-        eprintln!("SKIP vector comparison: ../shared/vectors not found");
+        if name == "SERVER_LIST_STORAGE group1" {
+            let real = StorageStats::decode(&body).unwrap();
+            assert_eq!(body.len(), 974);
+            assert_eq!(real.storages[0].status, 7);
+            assert_eq!(real.storages[0].rw_mode, 6);
+            assert_eq!(real.storages[0].version, "6.16.1");
+        }
     }
 }
 

@@ -28,10 +28,7 @@ fn replace_all(hay: &mut [u8], from: &[u8], to: &[u8]) {
 
 #[test]
 fn raw_probe_replay() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("SKIP raw_probe_replay: ../shared/vectors not found");
-        return;
-    };
+    let dir = vectors_dir();
     common::init_log();
     let probes: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("raw_probe.json")).unwrap())
@@ -102,10 +99,7 @@ fn raw_probe_replay() {
 #[test]
 fn trunk_vectors_same_slots() {
     use fdfs_client::proto::{UploadReply, UploadRequest};
-    let Some(dir) = vectors_dir() else {
-        eprintln!("SKIP trunk_vectors_same_slots: ../shared/vectors not found");
-        return;
-    };
+    let dir = vectors_dir();
     let tv: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("trunk/trunk_vectors.json")).unwrap(),
     )
@@ -157,10 +151,7 @@ fn trunk_vectors_same_slots() {
 fn normal_file_vectors_same_fields_and_place() {
     use fdfs_client::file_id::FileId;
     use fdfs_client::proto::{UploadReply, UploadRequest};
-    let Some(dir) = vectors_dir() else {
-        eprintln!("SKIP normal_file_vectors_same_fields_and_place: ../shared/vectors not found");
-        return;
-    };
+    let dir = vectors_dir();
     let fv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("file_vectors.json")).unwrap())
             .unwrap();

@@ -8,10 +8,12 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fdfs_emu::{Cluster, ClusterConfig};
 use serde::Deserialize;
+
+use crate::wait::poll;
 
 /// Environment variable naming a real cluster's TOML description.
 pub const ENV_REAL_CLUSTER: &str = "FDFS_TEST_CLUSTER";
@@ -334,14 +336,7 @@ impl TestCluster {
             std::thread::sleep(timeout);
             return true;
         };
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if p.exists() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        p.exists()
+        poll(timeout, || p.exists()).is_ok()
     }
 }
 

@@ -8,23 +8,25 @@
 //! `$CARGO_TARGET_DIR/<profile>/fdfs-edge` (default target dir: `<workspace>/target`).
 //!
 //! Also here: [`Origin`], a tiny HTTP/1.1 server standing in for a storage (counts requests,
-//! can answer 502, delay, or be killed), and [`http`], a minimal client that can bind its socket to
-//! a chosen local address (for purge ACL tests).
+//! can answer 502, delay, or be killed). The client the suites send requests with is
+//! [`crate::http`].
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::http::{find, fnv};
 use crate::net::free_port;
+use crate::wait::poll;
 
 /// Path of the fdfs-edge binary (see the module docs).
 pub fn edge_bin() -> PathBuf {
@@ -209,18 +211,11 @@ impl Edge {
     /// 120 s, else it is killed and the test fails); returns its exit code and its stderr.
     pub fn run_to_exit(&mut self, args: &[&str]) -> (Option<i32>, String) {
         let mut c = self.start_child(args);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                self.dump_logs();
-                panic!("fdfs-edge {args:?} did not exit within 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Ok(status) = poll(Duration::from_secs(120), || c.try_wait().ok().flatten()) else {
+            let _ = c.kill();
+            let _ = c.wait();
+            self.dump_logs();
+            panic!("fdfs-edge {args:?} did not exit within 120 s");
         };
         let err = self.dir.path().join(format!("stderr.{}.log", self.starts));
         (
@@ -255,18 +250,16 @@ impl Edge {
             .arg("-QUIT")
             .arg(old.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !matches!(old.try_wait(), Ok(Some(_))) {
-            if Instant::now() > deadline {
-                let _ = old.kill();
-                let _ = old.wait();
-                self.child = Some(new);
-                self.dump_logs();
-                panic!("old fdfs-edge did not exit after SIGQUIT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let exited = poll(Duration::from_secs(60), || {
+            matches!(old.try_wait(), Ok(Some(_)))
+        });
         self.child = Some(new);
+        if exited.is_err() {
+            let _ = old.kill();
+            let _ = old.wait();
+            self.dump_logs();
+            panic!("old fdfs-edge did not exit after SIGQUIT");
+        }
         self.wait_up();
     }
 
@@ -305,38 +298,44 @@ impl Edge {
             panic!("edge not running");
         };
         let mut new = self.start_child(&["-u"]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !sock.exists() {
-            if let Ok(Some(st)) = new.try_wait() {
+        // Done when the socket is there, or when the new process exited (`Some(status)`).
+        let waited = poll(Duration::from_secs(60), || match new.try_wait() {
+            Ok(Some(st)) => Some(Some(st)),
+            _ => sock.exists().then_some(None),
+        });
+        match waited {
+            Ok(None) => self.hand_over(old, new),
+            Ok(Some(st)) => {
                 self.child = Some(old);
                 self.dump_logs();
                 panic!("upgrading fdfs-edge exited: {st}");
             }
-            assert!(Instant::now() < deadline, "no upgrade socket");
-            std::thread::sleep(Duration::from_millis(20));
+            Err(_) => panic!("no upgrade socket"),
         }
-        self.hand_over(old, new);
     }
 
     fn wait_up(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.dump_logs();
-                    panic!("fdfs-edge exited during start: {st}");
-                }
+        let (listen, admin) = (self.listen, self.admin);
+        let child = &mut self.child;
+        // Done when both ports accept, or when the process exited (`Some(status)`).
+        let waited = poll(Duration::from_secs(60), || {
+            if let Some(st) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Some(Some(st));
             }
-            let up = std::net::TcpStream::connect(self.listen).is_ok()
-                && std::net::TcpStream::connect(self.admin).is_ok();
-            if up {
-                return;
+            let up = std::net::TcpStream::connect(listen).is_ok()
+                && std::net::TcpStream::connect(admin).is_ok();
+            up.then_some(None)
+        });
+        match waited {
+            Ok(None) => {}
+            Ok(Some(st)) => {
+                self.dump_logs();
+                panic!("fdfs-edge exited during start: {st}");
             }
-            if Instant::now() > deadline {
+            Err(_) => {
                 self.dump_logs();
                 panic!("fdfs-edge did not start listening on {}", self.listen);
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -371,18 +370,10 @@ impl Edge {
                 .arg("-TERM")
                 .arg(c.id().to_string())
                 .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    exited = false;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if poll(Duration::from_secs(20), || c.try_wait().ok().flatten()).is_err() {
+                let _ = c.kill();
+                let _ = c.wait();
+                exited = false;
             }
         }
         exited
@@ -443,173 +434,6 @@ impl Drop for Edge {
             let _ = c.wait();
         }
     }
-}
-
-pub use crate::nginx::Response;
-
-/// One request over a fresh connection (`Connection: close`), optionally from `bind` as local address.
-/// `extra` headers are raw `Name: value` lines. Bodies are read until EOF (or Content-Length).
-pub async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    extra: &[&str],
-    bind: Option<IpAddr>,
-) -> std::io::Result<Response> {
-    let (status, headers, body, _) = http_inner(addr, method, path, extra, bind, true).await?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// Like [`http`] but does not keep the body: returns status, headers, body length and a FNV-1a hash.
-pub async fn http_streamed(
-    addr: SocketAddr,
-    path: &str,
-) -> std::io::Result<(u16, Vec<(String, String)>, u64, u64)> {
-    let (status, headers, _, (len, hash)) = http_inner(addr, "GET", path, &[], None, false).await?;
-    Ok((status, headers, len, hash))
-}
-
-type Parsed = (u16, Vec<(String, String)>, Vec<u8>, (u64, u64));
-
-async fn http_inner(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    extra: &[&str],
-    bind: Option<IpAddr>,
-    keep: bool,
-) -> std::io::Result<Parsed> {
-    let sock = TcpSocket::new_v4()?;
-    if let Some(ip) = bind {
-        sock.bind(SocketAddr::new(ip, 0))?;
-    }
-    let mut s = sock.connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !extra
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
-    {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for h in extra {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 256 * 1024];
-    let head_end = loop {
-        if let Some(p) = find(&buf, b"\r\n\r\n") {
-            break p;
-        }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::other(format!(
-                "connection closed before the response header ({} bytes)",
-                buf.len()
-            )));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let clen: Option<u64> = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok());
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let no_body = method == "HEAD" || status == 304 || status == 204;
-    let mut body = Vec::new();
-    let mut len = 0u64;
-    let mut hash = 0xcbf29ce484222325u64;
-    let mut raw = buf[head_end + 4..].to_vec();
-    if !no_body {
-        // Read everything (Connection: close), then de-chunk if needed.
-        if chunked {
-            loop {
-                let n = s.read(&mut chunk).await?;
-                if n == 0 {
-                    break;
-                }
-                raw.extend_from_slice(&chunk[..n]);
-            }
-            raw = dechunk(&raw);
-            for b in &raw {
-                hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
-            }
-            len = raw.len() as u64;
-            if keep {
-                body = raw;
-            }
-        } else {
-            let mut feed = |data: &[u8], body: &mut Vec<u8>, len: &mut u64| {
-                for b in data {
-                    hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
-                }
-                *len += data.len() as u64;
-                if keep {
-                    body.extend_from_slice(data);
-                }
-            };
-            feed(&raw, &mut body, &mut len);
-            loop {
-                if clen.is_some_and(|c| len >= c) {
-                    break;
-                }
-                let n = s.read(&mut chunk).await?;
-                if n == 0 {
-                    break;
-                }
-                feed(&chunk[..n], &mut body, &mut len);
-            }
-        }
-    }
-    Ok((status, headers, body, (len, hash)))
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    h.windows(n.len()).position(|w| w == n)
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(p) = find(raw, b"\r\n") {
-        let size_str = String::from_utf8_lossy(&raw[..p]).to_string();
-        let size =
-            usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-        raw = &raw[p + 2..];
-        if size == 0 || raw.len() < size {
-            break;
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = &raw[(size + 2).min(raw.len())..];
-    }
-    out
-}
-
-/// FNV-1a of a byte slice, the same hash [`http_streamed`] computes.
-pub fn fnv(data: &[u8]) -> u64 {
-    let mut hash = 0xcbf29ce484222325u64;
-    for b in data {
-        hash = (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3);
-    }
-    hash
 }
 
 /// The deterministic body [`Origin`] serves for a generated object of `len` bytes.

@@ -3,6 +3,9 @@
 
 pub mod cluster;
 pub mod edge;
+pub mod http;
 pub mod net;
 pub mod netns;
 pub mod nginx;
+pub mod vectors;
+pub mod wait;

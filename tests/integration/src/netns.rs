@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::poll;
 
 extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
@@ -162,18 +164,15 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for ns in &self.nodes {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
+            // Best effort: what is still there after the deadline goes with the namespace.
+            let _ = poll(Duration::from_secs(5), || {
                 let pids = Lab::pids(ns);
-                if pids.is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for p in pids {
+                for &p in &pids {
                     signal(p, SIGCONT);
                     signal(p, SIGKILL);
                 }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+                pids.is_empty()
+            });
         }
         for ns in self.nodes.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();

@@ -6,11 +6,13 @@
 //! (`make module`).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::wait::poll;
 
 /// Debian's nginx binary, which the suites run.
 pub const NGINX_BIN: &str = "/usr/sbin/nginx";
@@ -86,19 +88,21 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> io::Result<Output
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let end = Instant::now() + deadline;
-    while child.try_wait()?.is_none() {
-        if Instant::now() > end {
+    // `Some` once it exited or `try_wait` failed.
+    match poll(deadline, || child.try_wait().transpose()) {
+        Ok(exited) => {
+            exited?;
+            child.wait_with_output()
+        }
+        Err(_) => {
             let _ = child.kill();
             let out = child.wait_with_output()?;
-            return Err(io::Error::other(format!(
+            Err(io::Error::other(format!(
                 "{cmd:?} did not finish within {deadline:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
-            )));
+            )))
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output()
 }
 
 /// Run `nginx -t` on `http_body` (with the module loaded), within [`COMMAND_DEADLINE`].
@@ -151,30 +155,38 @@ impl Nginx {
         // Not a timed assertion: a generous bound on how long we wait for nginx to come up.
         let deadline = Instant::now() + Duration::from_secs(30);
         for addr in self.listen.clone() {
-            loop {
-                if let Some(child) = self.child.as_mut() {
-                    if let Some(st) = child.try_wait()? {
-                        let mut err = String::new();
-                        if let Some(mut e) = child.stderr.take() {
-                            let _ = e.read_to_string(&mut err);
-                        }
-                        self.child = None;
-                        return Err(io::Error::other(format!(
-                            "nginx exited ({st}) at start: {err}\n{}",
-                            self.error_log()
-                        )));
+            let child = &mut self.child;
+            // Done when `addr` accepts (`Ok(None)`), nginx exited (`Ok(Some)`) or try_wait failed.
+            let waited = poll(
+                deadline.saturating_duration_since(Instant::now()),
+                || match child.as_mut().map(|c| c.try_wait()).transpose() {
+                    Ok(Some(Some(st))) => Some(Ok(Some(st))),
+                    Err(e) => Some(Err(e)),
+                    Ok(_) => TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                        .is_ok()
+                        .then_some(Ok(None)),
+                },
+            );
+            match waited {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(st))) => {
+                    let mut err = String::new();
+                    if let Some(mut e) = self.child.as_mut().and_then(|c| c.stderr.take()) {
+                        let _ = e.read_to_string(&mut err);
                     }
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
+                    self.child = None;
                     return Err(io::Error::other(format!(
-                        "nginx does not listen on {addr}\n{}",
+                        "nginx exited ({st}) at start: {err}\n{}",
                         self.error_log()
                     )));
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "nginx does not listen on {addr}\n{}",
+                        self.error_log()
+                    )))
+                }
             }
         }
         Ok(())
@@ -244,19 +256,15 @@ impl Nginx {
             unsafe {
                 libc_kill(child.id() as i32, 15);
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
+            // `Some(true)` once it exited, `Some(false)` when try_wait failed: kill it then.
+            let exited = poll(Duration::from_secs(10), || match child.try_wait() {
+                Ok(Some(_)) => Some(true),
+                Ok(None) => None,
+                Err(_) => Some(false),
+            });
+            if exited != Ok(true) {
+                let _ = child.kill();
+                let _ = child.wait();
             }
         }
     }
@@ -279,80 +287,4 @@ impl Drop for Nginx {
         }
         self.stop();
     }
-}
-
-/// A parsed HTTP response read until the server closed the connection.
-#[derive(Debug, Clone)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Header lines in order (name, value).
-    pub headers: Vec<(String, String)>,
-    /// Every byte after the header block (so a body sent after a 304 shows up).
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// First header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `X-Cache-Status` (set by the edge), or "".
-    pub fn cache_status(&self) -> &str {
-        self.header("x-cache-status").unwrap_or("")
-    }
-}
-
-/// Send `method target` with extra header lines and `Connection: close`; read everything.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> io::Result<Response> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    parse_response(&buf)
-}
-
-/// Parse a raw response.
-pub fn parse_response(buf: &[u8]) -> io::Result<Response> {
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "no header end in {:?}",
-                String::from_utf8_lossy(buf)
-            ))
-        })?;
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("bad status line {status_line:?}")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok(Response {
-        status,
-        headers,
-        body: buf[end + 4..].to_vec(),
-    })
 }

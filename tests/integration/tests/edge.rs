@@ -9,25 +9,20 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fdfs_emu::{Cluster, ClusterConfig};
-use fdfs_integration::edge::{
-    fnv, http, http_streamed, pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502,
-};
+use fdfs_integration::edge::{pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502};
+use fdfs_integration::http::{fnv, http, http_streamed, Response};
+use fdfs_integration::wait::eventually_async;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-async fn get(edge: &Edge, path: &str) -> fdfs_integration::edge::Response {
+async fn get(edge: &Edge, path: &str) -> Response {
     http(edge.listen, "GET", path, &[], None)
         .await
         .expect("GET")
 }
 
-async fn req(
-    edge: &Edge,
-    method: &str,
-    path: &str,
-    extra: &[&str],
-) -> fdfs_integration::edge::Response {
+async fn req(edge: &Edge, method: &str, path: &str, extra: &[&str]) -> Response {
     http(edge.listen, method, path, extra, None)
         .await
         .expect("request")
@@ -411,13 +406,12 @@ async fn readers_stream_an_object_while_it_is_fetched() {
         tokio::spawn(async move { http(listen, "GET", &p, &[], None).await })
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while o.count(&p) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the fetch never reached the origin"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "the fetch never reached the origin",
+        || async { o.count(&p) > 0 },
+    )
+    .await;
     // A second reader gets the header and the first half while the storage is stalled.
     let mut s = send_get(listen, &p).await;
     let mut got = Vec::new();
@@ -484,17 +478,16 @@ async fn fill_survives_its_first_client_leaving() {
         let p = p.clone();
         tokio::spawn(async move { http(listen, "GET", &p, &[], None).await })
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if metrics_text(&edge)
-            .await
-            .contains("\nfdfs_edge_requests_in_flight 2\n")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the second reader never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "the second reader never started",
+        || async {
+            metrics_text(&edge)
+                .await
+                .contains("\nfdfs_edge_requests_in_flight 2\n")
+        },
+    )
+    .await;
     drop(first);
     o.hold.store(false, Ordering::SeqCst);
     let r = second.await.expect("task").expect("second GET");
@@ -708,18 +701,18 @@ async fn admin_endpoints_metrics_and_check() {
     }
     // the only storage dies: the active check notices, /readyz and `check` say not ready
     o.kill();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = http(edge.admin, "GET", "/readyz", &[], None)
-            .await
-            .expect("readyz");
-        if r.status == 503 {
-            assert!(String::from_utf8_lossy(&r.body).contains("no healthy storage"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "readyz never turned 503");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let r = eventually_async(
+        Duration::from_secs(60),
+        "readyz never turned 503",
+        || async {
+            let r = http(edge.admin, "GET", "/readyz", &[], None)
+                .await
+                .expect("readyz");
+            (r.status == 503).then_some(r)
+        },
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&r.body).contains("no healthy storage"));
     let out = edge.run_cli(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     // cached content is still served
@@ -842,11 +835,12 @@ async fn tracker_discovery_routes_by_group_and_survives_tracker_outage() {
     for i in 0..cluster.trackers().len() {
         cluster.kill_tracker(i).expect("kill tracker");
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !edge.logs().contains("tracker discovery failed") {
-        assert!(Instant::now() < deadline, "no failed refresh logged");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually_async(
+        Duration::from_secs(60),
+        "no failed refresh logged",
+        || async { edge.logs().contains("tracker discovery failed") },
+    )
+    .await;
     for i in 0..4 {
         assert_eq!(
             get(&edge, &format!("/group1/M00/00/01/e{i}")).await.status,
@@ -927,14 +921,12 @@ async fn sigterm_lets_a_slow_request_finish_then_exits() {
     let path = "/group1/M00/0A/02/slow";
     let listen = edge.listen;
     let slow = tokio::spawn(async move { http(listen, "GET", path, &[], None).await });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while o.count(path) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the request never reached the origin"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "the request never reached the origin",
+        || async { o.count(path) > 0 },
+    )
+    .await;
     let stopped = tokio::task::spawn_blocking(move || edge.stop());
     let r = slow.await.expect("task").expect("slow request answered");
     assert_eq!(r.status, 200);
@@ -952,36 +944,35 @@ async fn draining_on_sigusr2_and_not_ready_after_sigterm() {
     let readyz = || async { http(edge.admin, "GET", "/readyz", &[], None).await };
     assert_eq!(readyz().await.expect("readyz").status, 200);
     edge.signal("USR2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = readyz().await.expect("readyz");
-        if r.status == 503 {
-            assert!(String::from_utf8_lossy(&r.body).contains("draining"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "readyz never said draining");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let r = eventually_async(
+        Duration::from_secs(30),
+        "readyz never said draining",
+        || async {
+            let r = readyz().await.expect("readyz");
+            (r.status == 503).then_some(r)
+        },
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&r.body).contains("draining"));
     assert_eq!(edge.run_cli(&["check"]).status.code(), Some(1));
     // still serving while draining
     assert_eq!(get(&edge, "/group1/M00/0B/00/g").await.status, 200);
     edge.signal("USR2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while readyz().await.expect("readyz").status != 200 {
-        assert!(Instant::now() < deadline, "readyz never came back");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "readyz never came back",
+        || async { readyz().await.expect("readyz").status == 200 },
+    )
+    .await;
     assert!(edge.run_cli(&["check"]).status.success());
     // SIGTERM closes the listeners: `check` fails
     edge.signal("TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while edge.run_cli(&["check"]).status.success() {
-        assert!(
-            Instant::now() < deadline,
-            "check still succeeds after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "check still succeeds after SIGTERM",
+        || async { !edge.run_cli(&["check"]).status.success() },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1163,15 +1154,19 @@ async fn connection_cap_refuses_then_recovers() {
             .expect("write");
         slow.push(s);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let m = metrics_text(&edge).await;
-        if series(&m, "fdfs_edge_connections_open") == Some(4.0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "4 connections never open: {m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "4 connections never open",
+        || async {
+            let m = metrics_text(&edge).await;
+            if series(&m, "fdfs_edge_connections_open") == Some(4.0) {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        },
+    )
+    .await;
     let mut fifth = send_get(edge.listen, "/group1/M00/00/00/x").await;
     let (answer, closed) =
         read_until_closed(&mut fifth, Instant::now() + Duration::from_secs(20)).await;
@@ -1193,18 +1188,15 @@ async fn connection_cap_refuses_then_recovers() {
         "{m}"
     );
     drop(slow);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = http(edge.listen, "GET", "/group1/M00/00/00/x", &[], None).await;
-        if r.is_ok_and(|r| r.status == 200) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not serving after the slow connections left"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        "not serving after the slow connections left",
+        || async {
+            let r = http(edge.listen, "GET", "/group1/M00/00/00/x", &[], None).await;
+            r.is_ok_and(|r| r.status == 200)
+        },
+    )
+    .await;
 }
 
 /// Item 12: a request header over `max_header_size` (32 KiB) is answered 431 as soon as the
@@ -1563,11 +1555,12 @@ async fn metrics_an_operator_expects() {
 
 /// A stderr line of the edge contains `needle` (polls: the log is written by another process).
 async fn wait_for_log(edge: &Edge, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !edge.logs().contains(needle) {
-        assert!(Instant::now() < deadline, "`{needle}` never logged");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        format!("`{needle}` never logged"),
+        || async { edge.logs().contains(needle) },
+    )
+    .await;
 }
 
 /// Runs `fdfs-edge -t` on `toml` (written next to `edge`'s own file); returns exit code and stderr.
@@ -1844,18 +1837,15 @@ async fn default_health_check_uses_the_storage_nginx_healthz_location() {
     // the edge with its default [health] path (the harness sets interval, timeout and counts only)
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[storage]));
     let health_log = prefix.path().join("logs/health.log");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually_async(Duration::from_secs(60), "no probes of /healthz", || async {
         let log = std::fs::read_to_string(&health_log).unwrap_or_default();
         if log.matches("\"GET /healthz HTTP/1.0\" 200").count() >= 3 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("health log:\n{log}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "no probes of /healthz; health log:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let errors = std::fs::read_to_string(prefix.path().join("logs/error.log")).unwrap_or_default();
     let errors: Vec<&str> = errors.lines().filter(|l| l.contains("[error]")).collect();
     assert!(errors.is_empty(), "{errors:?}");
@@ -2019,10 +2009,12 @@ async fn sigusr1_reopens_the_access_log_after_logrotate() {
     let before = "/group1/M00/00/00/before-rotate.txt";
     assert_eq!(get(&edge, before).await.status, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !edge.access_log().contains(before) {
-        assert!(Instant::now() < deadline, "no access log line for {before}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_async(
+        Duration::from_secs(30),
+        format!("no access log line for {before}"),
+        || async { edge.access_log().contains(before) },
+    )
+    .await;
     let log = edge.dir.path().join("access.log");
     let rotated = edge.dir.path().join("access.log.1");
     std::fs::rename(&log, &rotated).expect("rotate");

@@ -12,8 +12,10 @@ use std::process::Command;
 
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::TestCluster;
-use fdfs_integration::edge::{edge_bin, http, Edge, Origin};
+use fdfs_integration::edge::{edge_bin, Edge, Origin};
+use fdfs_integration::http::http;
 use fdfs_integration::net::free_port;
+use fdfs_integration::wait::eventually;
 
 const NET: u8 = 97;
 
@@ -95,20 +97,22 @@ fn adapt(toml: &str, dir: &Path, listen: SocketAddr, admin: SocketAddr) -> Strin
 
 /// Until `fdfs-edge check` says ready (the groups are known and a storage of them is healthy).
 fn wait_ready(edge: &Edge) {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let out = edge.run_cli(&["check"]);
-        if out.status.success() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "the migrated edge never became ready: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            edge.logs()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually(
+        std::time::Duration::from_secs(60),
+        "the migrated edge never became ready",
+        || {
+            let out = edge.run_cli(&["check"]);
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    edge.logs()
+                ))
+            }
+        },
+    );
 }
 
 /// Every group's files go through the edge to that group's storages only; the second GET is a HIT.

@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 use fdfs_client::file_id::{
     encode_logic_name, slave_name, NameSpec, SizeField, Source, TrunkLocation, TrunkSlotHeader,
 };
+use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
-use fdfs_integration::nginx::{self, request, Nginx, Response};
+use fdfs_integration::nginx::{self, Nginx};
+use fdfs_integration::vectors::{read_vector, vector_path};
+use fdfs_integration::wait::eventually;
 
 const S1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const S2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 12);
@@ -37,25 +40,15 @@ fn now() -> i64 {
 }
 
 /// The module under test. Missing is a failure, not a skip: `make test` builds it first.
-fn module() -> Option<PathBuf> {
-    match nginx::module_path() {
-        Some(m) => Some(m),
-        None => panic!("the module .so is not built: run `make module`, or set NGX_FASTDFS_MODULE"),
-    }
+fn module() -> PathBuf {
+    nginx::module_path().unwrap_or_else(|| {
+        panic!("the module .so is not built: run `make module`, or set NGX_FASTDFS_MODULE")
+    })
 }
 
+/// A file of the real cluster's vectors (`files/`); a missing one fails the test.
 fn vector(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/files")
-        .join(name);
-    fs::read(&p).unwrap_or_else(|_| {
-        // Deterministic stand-in when the shared vectors are absent.
-        let n = match name {
-            "medium_1m.bin" => 1 << 20,
-            _ => 10240,
-        };
-        (0..n).map(|i| (i * 31 % 251) as u8).collect()
-    })
+    read_vector(&format!("files/{name}"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -344,35 +337,15 @@ fn url(group: &str, logic: &str) -> String {
     format!("/{group}/{logic}")
 }
 
-/// IMF-fixdate of a unix time.
+/// IMF-fixdate of a unix time (the `Last-Modified` nginx writes).
 fn http_date(ts: i64) -> String {
-    let days = ts.div_euclid(86400);
-    let secs = ts.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let secs = u64::try_from(ts).expect("a time after 1970");
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 #[test]
 fn local_files_and_headers() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -475,7 +448,7 @@ fn local_files_and_headers() {
 
 #[test]
 fn ranges_and_conditionals() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -616,7 +589,7 @@ fn ranges_and_conditionals() {
 
 #[test]
 fn malformed_and_hostile_urls() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
@@ -686,7 +659,7 @@ fn malformed_and_hostile_urls() {
 
 #[test]
 fn disable_symlinks_is_honoured() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -708,7 +681,7 @@ fn disable_symlinks_is_honoured() {
 
 #[test]
 fn not_local_rules_and_proxy() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let recent = now() - 60;
     let old = now() - 3 * 86400;
@@ -817,7 +790,7 @@ fn not_local_rules_and_proxy() {
 /// `network_timeout` (here 1 s), not nginx's 60 s: the slow source gives 504.
 #[test]
 fn proxy_timeouts_default_from_mod_fastdfs_conf() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -848,7 +821,7 @@ fn proxy_timeouts_default_from_mod_fastdfs_conf() {
 /// behaviour shows as a 502 (a connect was tried) and no traffic can leave the machine.
 #[test]
 fn unknown_members_refuse_unless_allowed() {
-    let Some(m) = module() else { return };
+    let m = module();
     let recent = now() - 60;
     let setup = |fx: &Fx| {
         let e = put(
@@ -918,7 +891,7 @@ fn unknown_members_refuse_unless_allowed() {
 
 #[test]
 fn redirect_mode() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -967,7 +940,7 @@ fn redirect_mode() {
 
 #[test]
 fn anti_steal_tokens() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(
         &m,
         Opts {
@@ -1019,7 +992,7 @@ fn anti_steal_tokens() {
 
 #[test]
 fn trunk_files() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let a: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
@@ -1068,7 +1041,7 @@ fn trunk_files() {
 fn several_instances_one_nginx() {
     // s1 and s2 are two storages of group1 served by the same nginx, each with its own config:
     // a file on s2's disk only is served by s2 and proxied by s1.
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 60;
     let only2 = put(
@@ -1090,7 +1063,7 @@ fn several_instances_one_nginx() {
 
 #[test]
 fn config_errors_name_file_and_line() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     fs::create_dir_all(&store).expect("store");
@@ -1166,7 +1139,7 @@ fn emulator_case(ids: bool) {
     use fdfs_emu::{Cluster, ClusterConfig};
     use std::time::Duration;
 
-    let Some(m) = module() else { return };
+    let m = module();
     for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
         ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
     }
@@ -1294,7 +1267,7 @@ fn emulator_case(ids: bool) {
 
 #[test]
 fn flv_pseudo_streaming() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
     let flv = put(
@@ -1336,7 +1309,7 @@ fn flv_pseudo_streaming() {
 /// workers stay healthy.
 #[test]
 fn reload_rereads_the_config() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let e = put(
         &fx.stores[1],
@@ -1358,14 +1331,18 @@ fn reload_rereads_the_config() {
     .expect("write");
     fx.nginx.reload().expect("reload");
     // Bounded wait for the new workers to take over (not a timing assertion).
-    let mut status = 0;
-    for _ in 0..500 {
-        status = fx.get(S1, &u, &[]).status;
-        if status == 302 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let status = eventually(
+        std::time::Duration::from_secs(10),
+        "the reloaded workers never redirected",
+        || {
+            let status = fx.get(S1, &u, &[]).status;
+            if status == 302 {
+                Ok(status)
+            } else {
+                Err(format!("last status {status}"))
+            }
+        },
+    );
     assert_eq!(status, 302);
     for _ in 0..3 {
         fx.nginx.reload().expect("reload");
@@ -1379,10 +1356,9 @@ fn reload_rereads_the_config() {
 /// tampered ids the C module refused are refused too.
 #[test]
 fn real_trunk_vectors() {
-    let Some(m) = module() else { return };
-    let vec_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/trunk");
-    let container = fs::read(vec_dir.join("containers/data_00_00_000001.first20k"))
-        .expect("../shared/vectors/trunk beside the repository");
+    let m = module();
+    let vec_dir = vector_path("trunk");
+    let container = read_vector("trunk/containers/data_00_00_000001.first20k");
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
@@ -1494,7 +1470,7 @@ fn emulator_trunk_appender_slave() {
     use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
     use fdfs_emu::{Cluster, ClusterConfig};
 
-    let Some(m) = module() else { return };
+    let m = module();
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let cluster = Cluster::start(
         ClusterConfig::builder()
@@ -1594,7 +1570,7 @@ fn emulator_trunk_appender_slave() {
 /// `#include http.conf`) with the classic nginx.conf location, unchanged.
 #[test]
 fn stock_multi_group_config() {
-    let Some(m) = module() else { return };
+    let m = module();
     ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let (a, b) = (dir.path().join("g1"), dir.path().join("g2"));
@@ -1660,7 +1636,7 @@ fn stock_multi_group_config() {
 /// `redirect` is found anywhere, and a forward to this node itself is refused.
 #[test]
 fn loop_guard_holds_with_many_parameters() {
-    let Some(m) = module() else { return };
+    let m = module();
     let fx = Fx::start(&m, Opts::default());
     let recent = now() - 60;
     let many: Vec<String> = (0..32).map(|n| format!("p{n}={n}")).collect();
@@ -1732,7 +1708,7 @@ fn name_from(src: Ipv4Addr, ts: i64, store_path_index: u8) -> String {
 /// like the C module, instead of nginx's own 404 (the `M00`-only location never matched it).
 #[test]
 fn store_path_index_past_count_is_400_with_shipped_location() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     fs::create_dir_all(store.join("data/00/00")).expect("store");
@@ -1780,7 +1756,7 @@ fn store_path_index_past_count_is_400_with_shipped_location() {
 /// for a file of that store path names the full path looked at.
 #[test]
 fn config_warnings_are_logged() {
-    let Some(m) = module() else { return };
+    let m = module();
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("empty-store");
     fs::create_dir_all(&store).expect("store");
@@ -1923,7 +1899,7 @@ fn hung_trackers_are_bounded_and_cached() {
     use fdfs_client::client::{Client, ServerAddr, UploadOptions};
     use fdfs_emu::{Cluster, ClusterConfig};
 
-    let Some(m) = module() else { return };
+    let m = module();
     for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
         ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
     }

@@ -20,12 +20,14 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::TestCluster;
+use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::free_port;
-use fdfs_integration::nginx::{make_prefix, output_within, request, Response, NGINX_BIN};
+use fdfs_integration::nginx::{make_prefix, output_within, NGINX_BIN};
+use fdfs_integration::wait::eventually;
 
 const PACKAGES: [&str; 3] = ["libnginx-mod-http-fastdfs", "fdfs-edge", "fdfs-tools"];
 /// Generous bound for anything that has to come up or go down (not a timed assertion).
@@ -113,12 +115,8 @@ fn exists(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
 }
 
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !ok() {
-        assert!(Instant::now() < end, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_until(what: &str, ok: impl FnMut() -> bool) {
+    eventually(DEADLINE, format!("gave up waiting for {what}"), ok);
 }
 
 fn get(addr: SocketAddr, path: &str) -> Response {

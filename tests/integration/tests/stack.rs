@@ -19,14 +19,16 @@
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fdfs_client::client::{Client, ServerAddr, UploadOptions};
 use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::{ClusterStorage, TestCluster};
-use fdfs_integration::edge::{http, Edge, EdgeConfig, Response};
+use fdfs_integration::edge::{Edge, EdgeConfig};
+use fdfs_integration::http::{http, Response};
 use fdfs_integration::net::ensure_loopback_ip;
 use fdfs_integration::nginx::{self, Nginx};
+use fdfs_integration::wait::eventually_async;
 use sha2::{Digest, Sha256};
 
 /// Generous bound for anything asynchronous (replication, log lines, health checks).
@@ -210,23 +212,20 @@ impl Stack {
     /// Polls until nginx `i` has logged `path` with `status_and_kind` (e.g. `200 proxy`) at
     /// least `n` times.
     async fn wait_log(&self, i: usize, path: &str, status_and_kind: &str, n: usize) {
-        let end = Instant::now() + DEADLINE;
-        loop {
+        let what = format!("nginx #{i} never logged {n} x `{path} ... {status_and_kind}`");
+        eventually_async(DEADLINE, what, || async {
             let got = self
                 .log_lines(i, path)
                 .iter()
                 .filter(|l| l.ends_with(status_and_kind))
                 .count();
             if got >= n {
-                return;
+                Ok(())
+            } else {
+                Err(format!("its log:\n{}", self.nginx(i).access_log()))
             }
-            assert!(
-                Instant::now() < end,
-                "nginx #{i} never logged {n} x `{path} ... {status_and_kind}`; its log:\n{}",
-                self.nginx(i).access_log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     }
 
     /// Polls until the storages of `group` together logged `path` at least `n` times.
@@ -237,32 +236,27 @@ impl Stack {
             .filter(|s| s.group == group)
             .map(|s| s.index)
             .collect();
-        let end = Instant::now() + DEADLINE;
-        loop {
+        let what = format!("the storages of {group} never logged {path} {n} times");
+        eventually_async(DEADLINE, what, || async {
             let got: usize = idx.iter().map(|&i| self.log_lines(i, path).len()).sum();
             if got >= n {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{:?}", self.all_log_lines(path)))
             }
-            assert!(
-                Instant::now() < end,
-                "the storages of {group} never logged {path} {n} times: {:?}",
-                self.all_log_lines(path)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     }
 
     async fn wait_for_file(&self, i: usize, file_id: &str) {
         let s = self.cluster.storages()[i].clone();
         let emu = self.cluster.emulator().expect("emulated cluster");
-        let end = Instant::now() + DEADLINE;
-        while !emu.has_file(s.index, file_id) {
-            assert!(
-                Instant::now() < end,
-                "{file_id} never replicated to storage #{i}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually_async(
+            DEADLINE,
+            format!("{file_id} never replicated to storage #{i}"),
+            || async { emu.has_file(s.index, file_id) },
+        )
+        .await;
     }
 
     /// Polls until every storage of the file's group holds it.

@@ -564,5 +564,4 @@ pub fn fmt_time(ts: i64) -> String {
 }
 
 #[cfg(test)]
-#[path = "report/tests.rs"]
 mod tests;

@@ -5,7 +5,6 @@
 
 use std::io::Read;
 use std::net::{SocketAddrV4, TcpStream};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fdfs_client::blocking::{self, CallError, Peer};
@@ -97,11 +96,12 @@ pub fn bytes(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// The shared conformance vectors, if present.
-pub fn vectors_dir() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
-    p.is_dir().then_some(p)
-}
+// The vectors' location rule is the integration harness's, shared by every crate's tests (this crate
+// cannot depend on the harness, which depends on it). A missing vector fails the test, never skips it.
+#[path = "../../../integration/src/vectors.rs"]
+mod vectors;
+#[allow(unused_imports)]
+pub use vectors::vectors_dir;
 
 pub fn mode(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
