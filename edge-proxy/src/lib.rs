@@ -15,4 +15,5 @@ pub mod migrate;
 pub mod preflight;
 pub mod proxy;
 pub mod server;
+mod settings;
 pub mod topology;
