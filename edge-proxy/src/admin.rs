@@ -42,7 +42,7 @@ impl Admin {
                 self.cache.dir().display()
             ));
         }
-        if !self.topology.any_healthy() {
+        if !self.topology.any_healthy(std::time::Instant::now()) {
             why.push("no healthy storage".to_string());
         }
         why

@@ -18,7 +18,7 @@ use crate::discovery::Discovery;
 use crate::topology::{Peer, Topology};
 
 /// Process-wide state visible to /readyz.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunState {
     pub draining: AtomicBool,
     /// [`BG_STARTING`], [`BG_RUNNING`] or [`BG_STOPPED`].
@@ -30,6 +30,17 @@ pub struct RunState {
 pub const BG_STARTING: u8 = 0;
 pub const BG_RUNNING: u8 = 1;
 pub const BG_STOPPED: u8 = 2;
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState {
+            draining: AtomicBool::new(false),
+            // Not ready until the background service's loop has started.
+            background: AtomicU8::new(BG_STARTING),
+            listening: AtomicBool::new(false),
+        }
+    }
+}
 
 impl RunState {
     /// Why the background service is not doing its work, if it is not.

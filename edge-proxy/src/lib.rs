@@ -1,18 +1,25 @@
 //! fdfs-edge: a Pingora caching reverse proxy for the tracker nodes of a FastDFS cluster
 //! (replaces nginx `proxy_cache` + `ngx_cache_purge`). See `README.md` for the configuration.
+//!
+//! The library exists for the `fdfs-edge` binary (`main.rs`): the modules it uses are public,
+//! the rest is private to the crate (nothing outside the crate, tests and benches included,
+//! links against it; the end-to-end suites run the binary).
 
-pub mod access_log;
-pub mod admin;
-pub mod background;
-pub mod cache;
+// What `main.rs` uses.
 pub mod config;
-pub mod discovery;
-pub mod graceful;
-pub mod limits;
 pub mod logging;
-pub mod metrics;
 pub mod migrate;
 pub mod preflight;
-pub mod proxy;
 pub mod server;
-pub mod topology;
+
+mod access_log;
+mod admin;
+mod background;
+mod cache;
+mod discovery;
+mod graceful;
+mod limits;
+mod metrics;
+mod proxy;
+mod settings;
+mod topology;

@@ -266,6 +266,7 @@ impl Metrics {
             "Requests sent to a storage, time until its response header (each try counts).",
         );
         let groups = topo.snapshot();
+        let now = std::time::Instant::now();
         let mut names: Vec<&String> = groups.keys().collect();
         names.sort();
         let _ = writeln!(o, "# HELP fdfs_edge_upstream_attempts_total Requests sent to a storage (each try counts).");
@@ -300,7 +301,7 @@ impl Metrics {
                     o,
                     "fdfs_edge_upstream_healthy{{group=\"{name}\",storage=\"{}\"}} {}",
                     p.addr,
-                    u8::from(p.healthy())
+                    u8::from(p.healthy(now))
                 );
             }
         }

@@ -760,7 +760,7 @@ impl ProxyHttp for Edge {
             ));
         };
         let peer = if ctx.tried.len() < self.max_tries(&group) {
-            group.select(&ctx.tried)
+            group.select(&ctx.tried, Instant::now())
         } else {
             None
         };
@@ -834,7 +834,7 @@ impl ProxyHttp for Edge {
             return Ok(());
         };
         if code == 502 || code == 504 {
-            self.topology.failure(&peer);
+            self.topology.failure(&peer, Instant::now());
             let idempotent = session.req_header().method.is_idempotent();
             if idempotent && !ctx.downstream_started && self.more_candidates(ctx) {
                 let mut e = Error::create(
@@ -962,7 +962,7 @@ impl ProxyHttp for Edge {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(p) = &ctx.current {
-            self.topology.failure(p);
+            self.topology.failure(p, Instant::now());
         }
         // Nothing was sent yet: always safe to try the next storage.
         e.set_retry(self.more_candidates(ctx));
@@ -982,7 +982,7 @@ impl ProxyHttp for Edge {
         if !status_retry && e.esource() == &ErrorSource::Upstream {
             // timeout, reset, invalid header
             if let Some(p) = &ctx.current {
-                self.topology.failure(p);
+                self.topology.failure(p, Instant::now());
             }
         }
         let idempotent = session.req_header().method.is_idempotent();

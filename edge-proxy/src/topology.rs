@@ -1,6 +1,21 @@
 //! Groups of storages, peer selection (smooth weighted round robin, like nginx) and health state:
 //! passive (`max_fails` within `fail_timeout` marks a storage down for `fail_timeout`) and active
-//! (HTTP probes, see `health.rs`).
+//! (the HTTP probes of the background service, `background.rs`, set `Peer::set_active_ok`).
+//!
+//! Nothing here reads the clock: the passive rules take `now` from the caller (the proxy, the
+//! admin and metrics endpoints), so the tests step time forward instead of sleeping.
+//!
+//! Why not `pingora-load-balancing` (its `ServiceDiscovery`, `HealthCheck` and `Weighted`
+//! selection, read in 0.9.1)? Its `LoadBalancer` balances one flat set of backends, where
+//! FastDFS needs one set per group, all replaced at once from a single tracker answer, each
+//! storage keeping its state when it stays ([`Topology::set`]); `ServiceDiscovery::discover`
+//! returns one flat set, so the tracker answer would be fetched or split once per group. Its
+//! `Weighted` selection repeats each backend `weight` times in a list and walks or hashes it
+//! (weights 5:1 send five requests in a row to one storage), not nginx's smooth weighted round
+//! robin, which the tracker nginx being replaced uses and the edge keeps. It has no passive
+//! health: nginx's `max_fails` / `fail_timeout`, counted from real requests
+//! ([`Topology::failure`]), is what takes a storage out between two active probes.
+//! So the edge keeps this small module and does not enable Pingora's `lb` feature.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,14 +75,15 @@ impl Peer {
         }
     }
 
-    pub fn passive_down(&self) -> bool {
+    /// Passively marked down at `now` (`max_fails` failures, for `fail_timeout`).
+    pub fn passive_down(&self, now: Instant) -> bool {
         let p = self.passive.lock();
-        matches!(p.down_until, Some(t) if Instant::now() < t)
+        matches!(p.down_until, Some(t) if now < t)
     }
 
-    /// Usable for a first choice: active check OK and not passively marked down.
-    pub fn healthy(&self) -> bool {
-        self.active_ok() && !self.passive_down()
+    /// Usable for a first choice at `now`: active check OK and not passively marked down.
+    pub fn healthy(&self, now: Instant) -> bool {
+        self.active_ok() && !self.passive_down(now)
     }
 }
 
@@ -89,11 +105,12 @@ impl Group {
         }
     }
 
-    /// Picks the next storage not in `tried`: healthy ones first (smooth weighted round robin);
-    /// when none is healthy, any untried one (nginx also tries a peer when all are marked failed).
-    pub fn select(&self, tried: &[SocketAddr]) -> Option<Arc<Peer>> {
+    /// Picks the next storage not in `tried`: healthy ones at `now` first (smooth weighted round
+    /// robin); when none is healthy, any untried one (nginx also tries a peer when all are
+    /// marked failed).
+    pub fn select(&self, tried: &[SocketAddr], now: Instant) -> Option<Arc<Peer>> {
         let untried = |p: &Arc<Peer>| !tried.contains(&p.addr);
-        self.swrr(|p| untried(p) && p.healthy())
+        self.swrr(|p| untried(p) && p.healthy(now))
             .or_else(|| self.swrr(|p| untried(p)))
     }
 
@@ -117,8 +134,8 @@ impl Group {
         Some(self.peers[b].clone())
     }
 
-    pub fn any_healthy(&self) -> bool {
-        self.peers.iter().any(|p| p.healthy())
+    pub fn any_healthy(&self, now: Instant) -> bool {
+        self.peers.iter().any(|p| p.healthy(now))
     }
 }
 
@@ -169,13 +186,12 @@ impl Topology {
         *self.groups.write() = Arc::new(map);
     }
 
-    /// An error talking to `peer` (connect error, timeout, invalid header, 502/504).
-    pub fn failure(&self, peer: &Peer) {
+    /// An error talking to `peer` at `now` (connect error, timeout, invalid header, 502/504).
+    pub fn failure(&self, peer: &Peer, now: Instant) {
         peer.failures.fetch_add(1, Ordering::Relaxed);
         if self.max_fails == 0 {
             return;
         }
-        let now = Instant::now();
         let mut p = peer.passive.lock();
         let fresh_window = p
             .window_start
@@ -207,8 +223,8 @@ impl Topology {
         }
     }
 
-    pub fn any_healthy(&self) -> bool {
-        self.snapshot().values().any(|g| g.any_healthy())
+    pub fn any_healthy(&self, now: Instant) -> bool {
+        self.snapshot().values().any(|g| g.any_healthy(now))
     }
 
     /// The configured or discovered group names, sorted (for messages).
@@ -232,7 +248,10 @@ mod tests {
         let t = Topology::new(3, Duration::from_secs(30));
         t.set(vec![("g".into(), vec![(a(1), 1), (a(2), 2)])]);
         let g = t.group("g").unwrap();
-        let picks: Vec<u16> = (0..6).map(|_| g.select(&[]).unwrap().addr.port()).collect();
+        let now = Instant::now();
+        let picks: Vec<u16> = (0..6)
+            .map(|_| g.select(&[], now).unwrap().addr.port())
+            .collect();
         assert_eq!(picks.iter().filter(|&&p| p == 2).count(), 4);
         assert_eq!(picks.iter().filter(|&&p| p == 1).count(), 2);
     }
@@ -243,16 +262,17 @@ mod tests {
         t.set(vec![("g".into(), vec![(a(1), 1), (a(2), 1)])]);
         let g = t.group("g").unwrap();
         let p1 = g.peers[0].clone();
-        t.failure(&p1);
-        assert!(p1.healthy());
-        t.failure(&p1);
-        assert!(!p1.healthy());
+        let now = Instant::now();
+        t.failure(&p1, now);
+        assert!(p1.healthy(now));
+        t.failure(&p1, now);
+        assert!(!p1.healthy(now));
         for _ in 0..4 {
-            assert_eq!(g.select(&[]).unwrap().addr, a(2));
+            assert_eq!(g.select(&[], now).unwrap().addr, a(2));
         }
         // all others tried: the down one is still offered
-        assert_eq!(g.select(&[a(2)]).unwrap().addr, a(1));
-        assert!(g.select(&[a(1), a(2)]).is_none());
+        assert_eq!(g.select(&[a(2)], now).unwrap().addr, a(1));
+        assert!(g.select(&[a(1), a(2)], now).is_none());
     }
 
     #[test]
@@ -260,9 +280,63 @@ mod tests {
         let t = Topology::new(1, Duration::from_secs(30));
         t.set(vec![("g".into(), vec![(a(1), 1)])]);
         let p = t.group("g").unwrap().peers[0].clone();
-        t.failure(&p);
+        let now = Instant::now();
+        t.failure(&p, now);
         t.set(vec![("g".into(), vec![(a(1), 1), (a(3), 1)])]);
-        assert!(!t.group("g").unwrap().peers[0].healthy());
+        assert!(!t.group("g").unwrap().peers[0].healthy(now));
         assert!(t.group("h").is_none());
+    }
+
+    #[test]
+    fn marked_down_for_fail_timeout_then_offered_again() {
+        let fail_timeout = Duration::from_secs(30);
+        let t = Topology::new(2, fail_timeout);
+        t.set(vec![("g".into(), vec![(a(1), 1), (a(2), 1)])]);
+        let g = t.group("g").unwrap();
+        let p1 = g.peers[0].clone();
+        let t0 = Instant::now();
+        t.failure(&p1, t0);
+        t.failure(&p1, t0 + Duration::from_secs(1));
+        let down_at = t0 + Duration::from_secs(1);
+        assert!(p1.passive_down(down_at));
+        assert!(p1.passive_down(down_at + fail_timeout - Duration::from_millis(1)));
+        assert!(!t.group("g").unwrap().peers[1].passive_down(down_at));
+        // back once fail_timeout has passed, and chosen again
+        let later = down_at + fail_timeout;
+        assert!(p1.healthy(later));
+        let picks: Vec<SocketAddr> = (0..2).map(|_| g.select(&[], later).unwrap().addr).collect();
+        assert!(picks.contains(&a(1)), "{picks:?}");
+        assert!(t.any_healthy(later));
+    }
+
+    #[test]
+    fn failures_further_apart_than_fail_timeout_do_not_add_up() {
+        let fail_timeout = Duration::from_secs(10);
+        let t = Topology::new(2, fail_timeout);
+        t.set(vec![("g".into(), vec![(a(1), 1)])]);
+        let p = t.group("g").unwrap().peers[0].clone();
+        let t0 = Instant::now();
+        t.failure(&p, t0);
+        // the second failure opens a new window: one failure in it, not two
+        let t1 = t0 + fail_timeout + Duration::from_secs(1);
+        t.failure(&p, t1);
+        assert!(p.healthy(t1));
+        assert!(t.any_healthy(t1));
+        // a success clears the count: the next failure is the first again
+        t.success(&p);
+        t.failure(&p, t1);
+        assert!(p.healthy(t1));
+        t.failure(&p, t1);
+        assert!(!p.healthy(t1));
+        assert!(!t.any_healthy(t1));
+        // max_fails = 0: failures are counted, never acted on
+        let off = Topology::new(0, fail_timeout);
+        off.set(vec![("g".into(), vec![(a(1), 1)])]);
+        let q = off.group("g").unwrap().peers[0].clone();
+        for _ in 0..5 {
+            off.failure(&q, t0);
+        }
+        assert!(q.healthy(t0));
+        assert_eq!(q.failures.load(Ordering::Relaxed), 5);
     }
 }

@@ -765,6 +765,61 @@ async fn config_test_flag() {
     let _ = fnv(b"");
 }
 
+/// `-t` names the line of the value that is wrong when its key (or its value) is written more
+/// than once in the file: the second group's `weight`, not the first line that says `weight`.
+#[test]
+fn config_test_names_the_line_of_a_repeated_key() {
+    let edge = Edge::with_toml(|d, listen, admin| {
+        format!(
+            "[server]\nlisten = [\"{listen}\"]\npid_file = \"{}\"\nupgrade_sock = \"{}\"\n\n\
+             [admin]\nlisten = \"{admin}\"\n\n\
+             [[group]]\nname = \"group1\"\nstorages = [{{ addr = \"10.0.9.1:80\", weight = 2 }}]\n\n\
+             [[group]]\nname = \"group2\"\nstorages = [\n    \"10.0.9.2:80\",\n    \
+             {{ addr = \"10.0.9.3:80\", weight = 3 }},\n]\n\n\
+             [trackers]\nservers = [\"127.0.0.1:22122\"]\ntimeout = \"1s\"\n\n\
+             [health]\ntimeout = \"1s\"\n\n\
+             [cache]\ndir = \"{}\"\n",
+            d.join("edge.pid").display(),
+            d.join("upgrade.sock").display(),
+            d.join("cache").display(),
+        )
+    });
+    let out = edge.run_cli(&["-t"]);
+    assert!(out.status.success(), "{out:?}");
+    let good = std::fs::read_to_string(&edge.conf_path).expect("read conf");
+    // (replace, with, the line that must be named: the `nth` line containing `at`, from 0)
+    let cases = [
+        ("weight = 3", "weight = 0", "weight", 1),
+        ("weight = 2", "weight = 0", "weight", 0),
+        ("\"group2\"", "\"group1\"", "\"group1\"", 1),
+        ("\"10.0.9.3:80\"", "\"10.0.9.2:80\"", "\"10.0.9.2:80\"", 1),
+        (
+            "[health]\ntimeout = \"1s\"",
+            "[health]\ntimeout = \"0s\"",
+            "timeout",
+            1,
+        ),
+    ];
+    for (from, to, at, nth) in cases {
+        assert!(good.contains(from), "{from}");
+        let bad = good.replacen(from, to, 1);
+        let line = 1 + bad
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(at))
+            .nth(nth)
+            .map(|(i, _)| i)
+            .expect("line");
+        let (code, err) = config_test(&edge, &bad);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(&format!("variant.toml:{line}:")),
+            "{to}: line {line} not in: {err}"
+        );
+        assert!(err.contains("test failed"), "{err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tracker_discovery_routes_by_group_and_survives_tracker_outage() {
     let cluster = Cluster::start(

@@ -1,0 +1,168 @@
+//! From the file to the runtime: what each part of the edge takes out of [`Config`] (Pingora's
+//! server configuration, the proxy's settings, the disk cache's options, tracker discovery).
+//! Pure mappings, no I/O: `server::run` opens and starts things with them.
+
+use std::net::SocketAddr;
+
+use pingora::server::configuration::{Opt, ServerConf};
+
+use crate::background::LISTEN_DEADLINE;
+use crate::cache::disk::DiskCacheOptions;
+use crate::config::Config;
+use crate::discovery::{Discovery, GroupList};
+use crate::proxy::{EdgeSettings, Gzip};
+use crate::server::RunFlags;
+
+/// `-d` on the command line or `daemon = true` in the file.
+pub(crate) fn daemon(cfg: &Config, flags: RunFlags) -> bool {
+    flags.daemon || cfg.server.daemon
+}
+
+/// The configured `[[group]]`s as (name, [(storage, weight)]).
+pub(crate) fn static_groups(cfg: &Config) -> GroupList {
+    cfg.groups
+        .iter()
+        .map(|g| {
+            let storages = g.storages.iter().map(|s| (s.addr(), s.weight())).collect();
+            (g.name.clone(), storages)
+        })
+        .collect()
+}
+
+/// The proxy and admin listen addresses.
+pub(crate) fn listen_addrs(cfg: &Config) -> Vec<SocketAddr> {
+    let mut v: Vec<_> = cfg.server.listen.iter().map(|a| a.0).collect();
+    v.extend(cfg.admin.as_ref().map(|a| a.listen.0));
+    v
+}
+
+/// Pingora's command-line options: only the switches that matter to it.
+pub(crate) fn pingora_opt(cfg: &Config, flags: RunFlags) -> Opt {
+    Opt {
+        upgrade: flags.upgrade,
+        daemon: daemon(cfg, flags),
+        nocapture: false,
+        test: false,
+        conf: None,
+    }
+}
+
+/// Pingora's server configuration (what its YAML file would hold).
+pub(crate) fn pingora_conf(cfg: &Config, flags: RunFlags) -> ServerConf {
+    let s = &cfg.server;
+    let daemon = daemon(cfg, flags);
+    ServerConf {
+        threads: s.threads,
+        daemon,
+        grace_period_seconds: Some(s.grace_period.0.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.0.as_secs()),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool,
+        user: s.user.clone(),
+        group: s.group.clone(),
+        error_log: s.error_log.as_ref().map(|p| p.display().to_string()),
+        pid_file: s.pid_file().display().to_string(),
+        upgrade_sock: s.upgrade_sock().display().to_string(),
+        // The `-d` parent exits 0 only once the child listens (the background service sends it
+        // SIGUSR1), and 1 if the child dies first or is not ready in time.
+        daemon_wait_for_ready: daemon,
+        daemon_ready_timeout_seconds: std::num::NonZeroU64::new(LISTEN_DEADLINE.as_secs() + 20),
+        ..ServerConf::default()
+    }
+}
+
+/// The disk cache's options.
+pub(crate) fn cache_options(cfg: &Config) -> DiskCacheOptions {
+    let c = &cfg.cache;
+    DiskCacheOptions {
+        dir: c.dir.clone(),
+        max_size: c.max_size.0,
+        memory_size: c.memory_size.0,
+        memory_object_size: c.memory_object_size.0,
+        hit_headers: crate::proxy::hit_headers(cfg.response.expires.0),
+    }
+}
+
+/// The proxy's settings.
+pub(crate) fn edge_settings(cfg: &Config) -> EdgeSettings {
+    let (s, u, c, r) = (&cfg.server, &cfg.upstream, &cfg.cache, &cfg.response);
+    EdgeSettings {
+        valid: c.valid.0,
+        stale_if_error: c.stale_if_error.0,
+        expires: r.expires.0,
+        purge_allow: cfg.purge.allow.iter().map(|c| c.0).collect(),
+        connect_timeout: u.connect_timeout.0,
+        read_timeout: u.read_timeout.0,
+        write_timeout: u.write_timeout.0,
+        max_tries: u.tries,
+        client_max_body_size: s.client_max_body_size.0,
+        max_header_size: usize::try_from(s.max_header_size.0).unwrap_or(usize::MAX),
+        client_body_timeout: s.client_body_timeout.0,
+        lock_timeout: c.lock_timeout.0,
+        max_object_size: c.max_object_size.map(|s| s.0),
+        // The fast path answers from the memory tier: nothing to answer from without one.
+        fast_path: c.fast_path && c.memory_size.0 > 0,
+        gzip: r
+            .gzip
+            .then(|| Gzip::new(r.gzip_level, &r.gzip_types, r.gzip_min_length.0)),
+    }
+}
+
+/// Tracker discovery, when the file has a `[trackers]` table.
+pub(crate) fn discovery(cfg: &Config) -> Option<Discovery> {
+    cfg.trackers.as_ref().map(|t| Discovery {
+        trackers: t.servers.iter().map(|a| a.0).collect(),
+        refresh: t.refresh.0,
+        timeout: t.timeout.0,
+        http_port: t.http_port,
+        static_groups: static_groups(cfg),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+daemon = true
+max_header_size = "16KiB"
+
+[admin]
+listen = "127.0.0.1:9900"
+
+[[group]]
+name = "group1"
+storages = ["10.0.0.1:80", { addr = "10.0.0.2:80", weight = 2 }]
+
+[trackers]
+servers = ["10.0.0.9:22122"]
+
+[cache]
+dir = "/tmp/x"
+memory_size = 0
+
+[response]
+gzip = true
+"#;
+
+    #[test]
+    fn the_file_reaches_each_part() {
+        let cfg = Config::parse(FILE, "t").expect("parses");
+        let flags = RunFlags::default();
+        let conf = pingora_conf(&cfg, flags);
+        assert!(conf.daemon && conf.daemon_wait_for_ready, "daemon = true");
+        assert!(pingora_opt(&cfg, flags).daemon);
+        assert_eq!(conf.pid_file, "/run/fdfs-edge/fdfs-edge.pid");
+        let e = edge_settings(&cfg);
+        assert_eq!(e.max_header_size, 16 << 10);
+        assert!(!e.fast_path, "no memory tier, no fast path");
+        assert!(e
+            .gzip
+            .is_some_and(|g| g.types.iter().any(|t| t == "text/html")));
+        assert_eq!(listen_addrs(&cfg).len(), 2);
+        let d = discovery(&cfg).expect("[trackers]");
+        let weights: Vec<u32> = d.static_groups[0].1.iter().map(|s| s.1).collect();
+        assert_eq!(weights, [1, 2]);
+    }
+}
