@@ -248,8 +248,9 @@ impl HandleHit for DiskHitHandler {
 
 #[cfg(test)]
 mod tests {
+    use super::super::key::cache_key;
     use super::super::test_util::{body, leak, put, sp};
-    use pingora::cache::{CacheKey, Storage};
+    use pingora::cache::Storage;
 
     #[tokio::test]
     async fn range_seek() {
@@ -257,7 +258,7 @@ mod tests {
         let c = leak(d.path(), 1 << 30);
         let b = body(150_000, 9);
         put(c, "/r", &b).await;
-        let k = CacheKey::new("/r".to_string(), "");
+        let k = cache_key("/r");
         let (_, mut hit) = c.lookup(&k, &sp()).await.unwrap().unwrap();
         hit.seek(100_000, Some(100_010)).unwrap();
         let mut out = Vec::new();

@@ -166,6 +166,7 @@ impl HandleMiss for DiskMiss {
 
 #[cfg(test)]
 mod tests {
+    use super::super::key::cache_key;
     use super::super::test_util::{body, get, leak, meta, sp};
     use super::*;
     use pingora::cache::Storage;
@@ -174,7 +175,7 @@ mod tests {
     async fn readers_of_a_fill_stream_it_and_finish_even_if_storing_fails() {
         let d = tempfile::tempdir().unwrap();
         let c = leak(d.path(), 1 << 30);
-        let k = CacheKey::new("/g1/M00/fill".to_string(), "");
+        let k = cache_key("/g1/M00/fill");
         let body = body(20_000, 5);
         let mut m = c.get_miss_handler(&k, &meta(), &sp()).await.unwrap();
         m.write_body(Bytes::copy_from_slice(&body[..8000]), false)
@@ -206,7 +207,7 @@ mod tests {
     async fn abandoned_write_leaves_nothing() {
         let d = tempfile::tempdir().unwrap();
         let c = leak(d.path(), 1 << 30);
-        let k = CacheKey::new("/x".to_string(), "");
+        let k = cache_key("/x");
         let mut m = c.get_miss_handler(&k, &meta(), &sp()).await.unwrap();
         m.write_body(Bytes::from_static(b"partial"), false)
             .await

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use pingora::cache::trace::SpanHandle;
-use pingora::cache::{CacheKey, CacheMeta, Storage};
+use pingora::cache::{CacheMeta, Storage};
 use pingora::http::ResponseHeader;
 
 use super::disk::{DiskCache, DiskCacheOptions, PrepareHit};
@@ -56,7 +56,7 @@ pub fn meta() -> CacheMeta {
 }
 
 pub async fn put(c: &'static DiskCache, key: &str, body: &[u8]) {
-    let k = CacheKey::new(key.to_string(), "");
+    let k = super::key::cache_key(key);
     let span = sp();
     let mut m = c.get_miss_handler(&k, &meta(), &span).await.unwrap();
     for part in body.chunks(7000) {
@@ -68,7 +68,7 @@ pub async fn put(c: &'static DiskCache, key: &str, body: &[u8]) {
 }
 
 pub async fn get(c: &'static DiskCache, key: &str) -> Option<Vec<u8>> {
-    let k = CacheKey::new(key.to_string(), "");
+    let k = super::key::cache_key(key);
     let (m, mut hit) = c.lookup(&k, &sp()).await.unwrap()?;
     assert_eq!(m.response_header().status.as_u16(), 200);
     let mut out = Vec::new();
