@@ -35,7 +35,8 @@ use freshness::Freshness;
 use headers::ResponseHeaders;
 
 /// The storage's part of the header policy: the headers of a hit from memory, prepared once per
-/// object (see [`ResponseHeaders`]).
+/// object (see [`ResponseHeaders`]). [`Edge::new`] builds the proxy's part from the same
+/// `[response] expires`.
 pub fn hit_headers(expires: Option<Duration>) -> Arc<ResponseHeaders> {
     Arc::new(ResponseHeaders::new(expires))
 }

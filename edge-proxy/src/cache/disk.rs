@@ -1,9 +1,10 @@
 //! A disk `Storage` for Pingora's cache state machine.
 //!
-//! Bodies and their meta files live in a directory tree (see [`super::files`]). An in-memory index ([`super::index`]) is rebuilt by scanning the directory at start. Size limit
-//! = LRU eviction inside the storage ([`super::evict`]). Small bodies are also kept in memory
-//! (bounded by `memory_size`) from their first hit on, to serve hot objects without I/O, either
-//! through Pingora or, before it, by [`DiskCache::fast_hit`].
+//! Bodies and their meta files live in a directory tree (see [`super::files`]). An in-memory
+//! index ([`super::index`]) is rebuilt by scanning the directory at start. Size limit = LRU
+//! eviction inside the storage ([`super::evict`]). Small bodies are also kept in memory (bounded
+//! by `memory_size`) from their first hit on, to serve hot objects without I/O, either through
+//! Pingora or, before it, by [`DiskCache::fast_hit`].
 //!
 //! This file holds the storage itself: opening, lookups, the memory tier and purges. Bytes are the
 //! storage's; which headers an answer carries and how long an object is fresh are the proxy's
