@@ -1,21 +1,17 @@
 //! The `ProxyHttp` implementation: routing by group, retries (nginx `proxy_next_upstream error
 //! timeout invalid_header http_502 http_504`), caching with the disk storage, purge, headers.
 
-use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::cache::cache_control::CacheControl;
-use pingora::cache::filters::resp_cacheable;
 use pingora::cache::lock::CacheKeyLockImpl;
-use pingora::cache::{
-    CacheKey, CacheMetaDefaults, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable,
-};
+use pingora::cache::{CacheKey, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::compression::{ResponseCompression, ResponseCompressionBuilder};
 use pingora::modules::http::HttpModules;
@@ -27,59 +23,22 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::access_log::AccessLog;
 use crate::cache::disk::DiskCache;
+use crate::cache::key;
 use crate::graceful::RequestGuard;
 use crate::metrics::Metrics;
 use crate::topology::{Group, Peer, Topology};
 
-/// `proxy_cache_valid 200 304 <valid>`: read by the plain `fn` Pingora wants.
-static VALID_SECS: AtomicU64 = AtomicU64::new(12 * 3600);
+mod freshness;
+mod headers;
 
-fn fresh_by_status(status: http::StatusCode) -> Option<Duration> {
-    match status.as_u16() {
-        200 | 304 => Some(Duration::from_secs(VALID_SECS.load(Ordering::Relaxed))),
-        _ => None,
-    }
-}
+use freshness::Freshness;
+use headers::ResponseHeaders;
 
-// Header names as &str: Pingora sends a `HeaderName` in lower case, a &str as written, and
-// nginx (and the storages' headers around them) use these spellings.
-const X_CACHE_STATUS: &str = "X-Cache-Status";
-const EXPIRES: &str = "Expires";
-const CACHE_CONTROL: &str = "Cache-Control";
-
-/// `Cache-Control` of `[response] expires` (nginx `expires`).
-fn max_age(expires: Duration) -> HeaderValue {
-    HeaderValue::try_from(format!("max-age={}", expires.as_secs()))
-        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
-}
-
-/// `Expires` for a response sent now: formatted at most once a second per thread, since every hit
-/// carries it.
-fn expires_from_now(expires: Duration) -> HeaderValue {
-    thread_local! {
-        static LAST: RefCell<Option<(u64, Duration, HeaderValue)>> = const { RefCell::new(None) };
-    }
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    LAST.with_borrow_mut(|last| match last {
-        Some((s, e, v)) if *s == second && *e == expires => v.clone(),
-        _ => {
-            let at = UNIX_EPOCH + Duration::from_secs(second) + expires;
-            let v = HeaderValue::from_str(&httpdate::fmt_http_date(at))
-                .unwrap_or_else(|_| HeaderValue::from_static("0"));
-            *last = Some((second, expires, v.clone()));
-            v
-        }
-    })
-}
-
-/// The headers every hit carries whatever its age, stored once with an in-memory object.
-pub fn hit_headers(expires: Option<Duration>) -> Vec<(&'static str, HeaderValue)> {
-    let mut h = vec![(X_CACHE_STATUS, HeaderValue::from_static("HIT"))];
-    if let Some(exp) = expires {
-        h.push((CACHE_CONTROL, max_age(exp)));
-    }
-    h
+/// The storage's part of the header policy: the headers of a hit from memory, prepared once per
+/// object (see [`ResponseHeaders`]). [`Edge::new`] builds the proxy's part from the same
+/// `[response] expires`.
+pub fn hit_headers(expires: Option<Duration>) -> Arc<ResponseHeaders> {
+    Arc::new(ResponseHeaders::new(expires))
 }
 
 /// Settings of the proxy, derived from the configuration.
@@ -153,7 +112,8 @@ pub struct Edge {
     pub lock: &'static CacheKeyLockImpl,
     pub metrics: Arc<Metrics>,
     pub access_log: Option<AccessLog>,
-    defaults: CacheMetaDefaults,
+    freshness: Freshness,
+    headers: ResponseHeaders,
 }
 
 impl Edge {
@@ -165,10 +125,9 @@ impl Edge {
         metrics: Arc<Metrics>,
         access_log: Option<AccessLog>,
     ) -> Edge {
-        VALID_SECS.store(settings.valid.as_secs(), Ordering::Relaxed);
-        let sie = u32::try_from(settings.stale_if_error.as_secs()).unwrap_or(u32::MAX);
         Edge {
-            defaults: CacheMetaDefaults::new(fresh_by_status, 0, sie),
+            freshness: Freshness::new(settings.valid, settings.stale_if_error),
+            headers: ResponseHeaders::new(settings.expires),
             settings,
             topology,
             cache,
@@ -279,14 +238,6 @@ async fn write_error_page(session: &mut Session, code: u16) -> Result<()> {
         .as_downstream_mut()
         .write_error_response(h, body)
         .await
-}
-
-fn cache_key_of(path: &str, query: Option<&str>) -> String {
-    // $uri$is_args$args
-    match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    }
 }
 
 /// Decodes the escapes of unreserved characters (RFC 3986 §2.3) and writes the others in upper
@@ -486,15 +437,8 @@ impl Edge {
             return Ok(false);
         };
         let head_only = req.method == http::Method::HEAD;
-        // Content-Length, X-Cache-Status and Cache-Control are in the stored header already.
         let mut resp = ResponseHeader::clone(&hit.header);
-        let age = SystemTime::now()
-            .duration_since(hit.created)
-            .map_or(0, |d| d.as_secs());
-        resp.insert_header("Age", age)?;
-        if let Some(exp) = self.settings.expires {
-            resp.insert_header(EXPIRES, expires_from_now(exp))?;
-        }
+        self.headers.finish_fast_hit(&mut resp, hit.created)?;
         ctx.cache_status = "HIT";
         self.maybe_gzip(session, &resp);
         session
@@ -537,21 +481,6 @@ impl Edge {
         }
     }
 
-    /// X-Cache-Status, and Expires + Cache-Control from `[response] expires`.
-    fn add_response_headers(&self, resp: &mut ResponseHeader, status: &'static str) -> Result<()> {
-        resp.insert_header(X_CACHE_STATUS, status)?;
-        if let Some(exp) = self.settings.expires {
-            if matches!(
-                resp.status.as_u16(),
-                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-            ) {
-                resp.insert_header(EXPIRES, expires_from_now(exp))?;
-                resp.insert_header(CACHE_CONTROL, max_age(exp))?;
-            }
-        }
-        Ok(())
-    }
-
     async fn handle_purge(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.purge = true;
         let req = session.req_header();
@@ -571,7 +500,7 @@ impl Edge {
             self.metrics.purge("bad_request");
             return self.respond(session, ctx, 400, "400 Bad Request\n").await;
         };
-        let key = cache_key_of(&target, query.as_deref());
+        let key = key::of_request(&target, query.as_deref());
         let (result, what) = match key.strip_suffix('*') {
             Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
             None => (self.cache.purge_key(&key).map(usize::from), "key"),
@@ -687,7 +616,7 @@ impl ProxyHttp for Edge {
         ctx.group = Some(group);
         let req = session.req_header();
         ctx.cacheable = req.method == http::Method::GET || req.method == http::Method::HEAD;
-        ctx.key = cache_key_of(&path, canonical_query(req.uri.query()));
+        ctx.key = key::of_request(&path, canonical_query(req.uri.query()));
         ctx.target = Some(ctx.key.clone());
         if self.settings.fast_path && ctx.cacheable {
             return self.try_fast_hit(session, ctx).await;
@@ -713,7 +642,7 @@ impl ProxyHttp for Edge {
     }
 
     fn cache_key_callback(&self, _session: &Session, ctx: &mut Ctx) -> Result<CacheKey> {
-        Ok(CacheKey::new(ctx.key.clone(), ""))
+        Ok(key::cache_key(&ctx.key))
     }
 
     fn response_cache_filter(
@@ -727,12 +656,7 @@ impl ProxyHttp for Edge {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
         let cc = CacheControl::from_resp_headers(resp);
-        Ok(resp_cacheable(
-            cc.as_ref(),
-            resp.clone(),
-            false,
-            &self.defaults,
-        ))
+        Ok(self.freshness.cacheable(cc.as_ref(), resp.clone()))
     }
 
     fn should_serve_stale(
@@ -875,7 +799,7 @@ impl ProxyHttp for Edge {
         };
         ctx.cache_status = status;
         self.maybe_gzip(session, resp);
-        self.add_response_headers(resp, status)
+        self.headers.add(resp, status)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
@@ -1134,11 +1058,5 @@ mod tests {
         assert!(!zero_suffix_range(&req_with("Range", "bytes=-1")));
         assert!(!zero_suffix_range(&req_with("Range", "bytes=0-0")));
         assert!(!zero_suffix_range(&req_with("Range", "bytes=-0,0-1")));
-    }
-
-    #[test]
-    fn key_format() {
-        assert_eq!(cache_key_of("/g/a", None), "/g/a");
-        assert_eq!(cache_key_of("/g/a", Some("x=1")), "/g/a?x=1");
     }
 }

@@ -8,22 +8,20 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use parking_lot::Mutex;
 use pingora::cache::key::HashBinary;
-use pingora::cache::storage::{HandleHit, HitHandler};
-use pingora::cache::trace::SpanHandle;
-use pingora::cache::{CacheKey, CacheMeta, Storage};
+use pingora::cache::storage::streaming_write::U64WriteId;
+use pingora::cache::storage::HitHandler;
+use pingora::cache::CacheMeta;
 use pingora::{Error, ErrorType, Result};
 use tokio::sync::watch;
 
-/// Largest body chunk handed to Pingora per read.
-const CHUNK: u64 = 256 << 10;
+use super::hit::DiskHitHandler;
 
 /// How far a fill has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +37,7 @@ pub enum Progress {
 /// One fill: its response header and a read handle on its temporary file (kept open, so readers
 /// go on after the file is renamed into place).
 pub struct Fill {
-    pub id: u64,
+    id: U64WriteId,
     meta: (Vec<u8>, Vec<u8>),
     file: File,
     progress: watch::Sender<Progress>,
@@ -50,20 +48,29 @@ impl Fill {
         self.progress.send_replace(p);
     }
 
-    /// `Storage::streaming_write_tag` of the fill.
-    pub fn tag(&self) -> [u8; 8] {
-        self.id.to_be_bytes()
+    /// `HandleMiss::streaming_write_tag` of the fill, and what `Storage::lookup_streaming_write`
+    /// finds it by.
+    pub fn tag(&self) -> &U64WriteId {
+        &self.id
+    }
+
+    /// Follows the fill's progress (for its hit handlers).
+    pub(super) fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Reads written bytes at `pos` of the body.
+    pub(super) fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        self.file.read_at(buf, pos)
     }
 
     fn reader(self: &Arc<Self>) -> Result<(CacheMeta, HitHandler)> {
         let meta = CacheMeta::deserialize(&self.meta.0, &self.meta.1)?;
-        let reader = FillReader {
-            fill: self.clone(),
-            progress: self.progress.subscribe(),
-            pos: 0,
-            end: None,
-        };
-        Ok((meta, Box::new(reader)))
+        Ok((meta, Box::new(DiskHitHandler::fill(self.clone()))))
+    }
+
+    fn is(&self, id: U64WriteId) -> bool {
+        u64::from(self.id) == u64::from(id)
     }
 }
 
@@ -79,7 +86,7 @@ impl Fills {
     /// Registers a fill whose body will be written to the file that `file` reads.
     pub fn start(&self, h: HashBinary, meta: (Vec<u8>, Vec<u8>), file: File) -> Arc<Fill> {
         let fill = Arc::new(Fill {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed).into(),
             meta,
             file,
             progress: watch::Sender::new(Progress::Writing(0)),
@@ -89,10 +96,10 @@ impl Fills {
     }
 
     /// Forgets a fill (complete or abandoned); its readers keep their handle.
-    pub fn end(&self, h: &HashBinary, id: u64) {
+    pub fn end(&self, h: &HashBinary, fill: &Fill) {
         let mut map = self.by_key.lock();
         if let Some(v) = map.get_mut(h) {
-            v.retain(|f| f.id != id);
+            v.retain(|f| !f.is(fill.id));
             if v.is_empty() {
                 map.remove(h);
             }
@@ -112,14 +119,13 @@ impl Fills {
         tag: Option<&[u8]>,
     ) -> Result<(CacheMeta, HitHandler)> {
         let id = tag
-            .and_then(|t| <[u8; 8]>::try_from(t).ok())
-            .map(u64::from_be_bytes)
+            .and_then(|t| U64WriteId::try_from(t).ok())
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "fill tag missing"))?;
         let fill = self
             .by_key
             .lock()
             .get(h)
-            .and_then(|v| v.iter().find(|f| f.id == id).cloned())
+            .and_then(|v| v.iter().find(|f| f.is(id)).cloned())
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "fill not in progress"))?;
         fill.reader()
     }
@@ -129,90 +135,9 @@ impl Fills {
     }
 }
 
-/// Streams a fill's body as it is written; waits when it has caught up with the writer.
-struct FillReader {
-    fill: Arc<Fill>,
-    progress: watch::Receiver<Progress>,
-    pos: u64,
-    /// Exclusive end of a seek, if any.
-    end: Option<u64>,
-}
-
-fn fill_error(what: &'static str) -> Box<Error> {
-    Error::explain(ErrorType::InternalError, what)
-}
-
-#[async_trait]
-impl HandleHit for FillReader {
-    async fn read_body(&mut self) -> Result<Option<Bytes>> {
-        loop {
-            let available = match *self.progress.borrow_and_update() {
-                Progress::Failed => return Err(fill_error("the fill of this object failed")),
-                Progress::Writing(n) => n,
-                Progress::Done(n) => {
-                    if self.pos >= self.end.map_or(n, |e| e.min(n)) {
-                        return Ok(None);
-                    }
-                    n
-                }
-            };
-            let limit = self.end.map_or(available, |e| e.min(available));
-            if self.pos < limit {
-                let want = (limit - self.pos).min(CHUNK) as usize;
-                let mut buf = vec![0u8; want];
-                let n = self
-                    .fill
-                    .file
-                    .read_at(&mut buf, self.pos)
-                    .map_err(|e| Error::because(ErrorType::InternalError, "read fill", e))?;
-                if n == 0 {
-                    return Err(fill_error("fill file shorter than written"));
-                }
-                buf.truncate(n);
-                self.pos += n as u64;
-                return Ok(Some(Bytes::from(buf)));
-            }
-            if self.end.is_some_and(|e| self.pos >= e) {
-                return Ok(None);
-            }
-            if self.progress.changed().await.is_err() {
-                return Err(fill_error("the fill of this object stopped"));
-            }
-        }
-    }
-
-    async fn finish(
-        self: Box<Self>,
-        _storage: &'static (dyn Storage + Sync),
-        _key: &CacheKey,
-        _trace: &SpanHandle,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn can_seek(&self) -> bool {
-        true
-    }
-
-    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
-        self.pos = start as u64;
-        self.end = end.map(|e| e as u64);
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut (dyn std::any::Any + Send + Sync) {
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingora::cache::CacheMeta;
     use pingora::http::ResponseHeader;
     use std::io::Write;
     use std::time::{Duration, SystemTime};
@@ -255,11 +180,11 @@ mod tests {
             .chunks(1000)
             .enumerate()
             .all(|(i, c)| c.iter().all(|&b| b == i as u8)));
-        let (_, mut tagged) = fills.read_tagged(&h, Some(&fill.tag())).unwrap();
+        let (_, mut tagged) = fills.read_tagged(&h, Some(fill.tag().as_bytes())).unwrap();
         tagged.seek(1500, Some(1600)).unwrap();
         assert_eq!(tagged.read_body().await.unwrap().unwrap(), vec![1u8; 100]);
         assert!(tagged.read_body().await.unwrap().is_none());
-        fills.end(&h, fill.id);
+        fills.end(&h, &fill);
         assert!(fills.read_any(&h).is_none());
         assert_eq!(fills.in_progress(), 0);
     }

@@ -1,0 +1,164 @@
+//! Where the disk cache keeps its files, and reading them back at start.
+//!
+//! Layout (like nginx `levels=1:2`): `<dir>/<h[31]>/<h[29..31]>/<hex>` holds the body and
+//! `<hex>.meta` the metadata (see [`super::meta_file`]). Writes go to `<dir>/tmp/<pid>-<n>` and
+//! are renamed into place when complete, so a reader never sees a partial object and a crash
+//! leaves only temp files (removed at the next start).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use pingora::cache::key::HashBinary;
+
+use super::disk::DiskCache;
+use super::index::Entry;
+use super::{key, meta_file};
+
+pub(super) fn hex(h: &HashBinary) -> String {
+    hex::encode(h)
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for the existence of the process.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl DiskCache {
+    /// Removes temporary files left by processes that are gone (a crash, a kill).
+    pub(super) fn clean_tmp(&self) {
+        let Ok(rd) = fs::read_dir(&self.tmp) else {
+            return;
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().to_string();
+            let pid = name
+                .split('-')
+                .next()
+                .and_then(|p| p.parse::<i32>().ok())
+                .unwrap_or(0);
+            if pid <= 0 || !pid_alive(pid) {
+                let _ = fs::remove_file(ent.path());
+            }
+        }
+    }
+
+    /// Indexes every entry found on disk, oldest first (so the LRU order survives a restart), and
+    /// removes the files of unusable ones.
+    pub(super) fn scan(&self) -> io::Result<()> {
+        let mut found: Vec<(SystemTime, HashBinary, Entry)> = Vec::new();
+        for h in self.hashes_on_disk()? {
+            match self.load_entry(&h) {
+                Some((mtime, e)) => found.push((mtime, h, e)),
+                None => {
+                    self.unlink(&h);
+                }
+            }
+        }
+        found.sort_by_key(|(t, _, _)| *t);
+        let mut idx = self.index.write();
+        for (_, h, e) in found {
+            idx.insert(h, e);
+        }
+        Ok(())
+    }
+
+    /// The hashes named by the meta files of the two directory levels.
+    fn hashes_on_disk(&self) -> io::Result<Vec<HashBinary>> {
+        let mut hashes = Vec::new();
+        for l1 in fs::read_dir(&self.opts.dir)?.flatten() {
+            let n1 = l1.file_name().to_string_lossy().to_string();
+            if n1.len() != 1 || !l1.path().is_dir() {
+                continue;
+            }
+            let Ok(rd2) = fs::read_dir(l1.path()) else {
+                continue;
+            };
+            for l2 in rd2.flatten() {
+                let Ok(rd3) = fs::read_dir(l2.path()) else {
+                    continue;
+                };
+                for f in rd3.flatten() {
+                    let name = f.file_name().to_string_lossy().to_string();
+                    let Some(stem) = name.strip_suffix(".meta") else {
+                        continue;
+                    };
+                    let mut h: HashBinary = [0; 16];
+                    if hex::decode_to_slice(stem, &mut h).is_ok() {
+                        hashes.push(h);
+                    }
+                }
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Reads one entry's meta file and checks its body file. Returns the meta mtime too.
+    pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(SystemTime, Entry)> {
+        let (body_path, meta_path) = self.paths(h);
+        let mut buf = Vec::new();
+        let mut f = File::open(&meta_path).ok()?;
+        f.read_to_end(&mut buf).ok()?;
+        let mtime = f
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now());
+        let m = meta_file::decode(&buf)?;
+        let blen = fs::metadata(&body_path).ok()?.len();
+        if blen != m.body_len {
+            return None;
+        }
+        // The key must hash to the file name, or the file is not ours.
+        if key::hash(&m.key) != *h {
+            return None;
+        }
+        let disk_size = m.body_len + buf.len() as u64;
+        let meta = (m.meta0.into(), m.meta1.into());
+        Some((mtime, Entry::new(m.key, m.body_len, disk_size, meta, mtime)))
+    }
+
+    /// The body and meta file paths of `h`.
+    pub(super) fn paths(&self, h: &HashBinary) -> (PathBuf, PathBuf) {
+        let x = hex(h);
+        let dir = self.opts.dir.join(&x[31..32]).join(&x[29..31]);
+        (dir.join(&x), dir.join(format!("{x}.meta")))
+    }
+
+    pub(super) fn unlink(&self, h: &HashBinary) -> bool {
+        let (b, m) = self.paths(h);
+        let a = fs::remove_file(m).is_ok();
+        let c = fs::remove_file(b).is_ok();
+        a || c
+    }
+
+    /// Removes the files of `h`: whether any existed, or why one could not be removed.
+    pub(super) fn try_unlink(&self, h: &HashBinary) -> io::Result<bool> {
+        let (b, m) = self.paths(h);
+        let mut any = false;
+        for p in [m, b] {
+            match fs::remove_file(&p) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
+            }
+        }
+        Ok(any)
+    }
+
+    /// A new temporary file name, unique among the processes sharing the directory.
+    pub(super) fn new_tmp(&self) -> PathBuf {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("{}-{n}", std::process::id()))
+    }
+
+    /// Is the cache directory writable right now (for /readyz)?
+    pub fn writable(&self) -> bool {
+        let p = self.new_tmp();
+        let ok = File::create(&p).and_then(|mut f| f.write_all(b"x")).is_ok();
+        let _ = fs::remove_file(&p);
+        ok
+    }
+}

@@ -1,0 +1,76 @@
+//! The `<hex>.meta` file next to each cached body: a fixed header (magic, the three lengths, the
+//! body length, little-endian), then `CacheMeta::serialize()`'s two parts and the primary key.
+//! The body length lets a start check the body file without reading it; the key lets it rebuild
+//! the key → hash map for prefix purges.
+
+/// Changes with any change of the layout below: files of another layout are not ours.
+const MAGIC: &[u8; 8] = b"FDEDGE01";
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
+
+/// A decoded meta file.
+pub(super) struct MetaFile {
+    pub(super) meta0: Vec<u8>,
+    pub(super) meta1: Vec<u8>,
+    pub(super) key: String,
+    pub(super) body_len: u64,
+}
+
+pub(super) fn encode(meta0: &[u8], meta1: &[u8], key: &str, body_len: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(HEADER_LEN + meta0.len() + meta1.len() + key.len());
+    v.extend_from_slice(MAGIC);
+    v.extend_from_slice(&(meta0.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(meta1.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    v.extend_from_slice(&body_len.to_le_bytes());
+    v.extend_from_slice(meta0);
+    v.extend_from_slice(meta1);
+    v.extend_from_slice(key.as_bytes());
+    v
+}
+
+/// `None` for anything that is not exactly one meta file of this layout.
+pub(super) fn decode(buf: &[u8]) -> Option<MetaFile> {
+    if buf.len() < HEADER_LEN || &buf[..8] != MAGIC {
+        return None;
+    }
+    let u32_at = |o: usize| -> Option<usize> {
+        buf.get(o..o + 4)
+            .and_then(|s| s.try_into().ok())
+            .map(|a: [u8; 4]| u32::from_le_bytes(a) as usize)
+    };
+    let l0 = u32_at(8)?;
+    let l1 = u32_at(12)?;
+    let lk = u32_at(16)?;
+    let body_len = u64::from_le_bytes(buf.get(20..28)?.try_into().ok()?);
+    let rest = &buf[HEADER_LEN..];
+    if rest.len() != l0 + l1 + lk {
+        return None;
+    }
+    let key = std::str::from_utf8(&rest[l0 + l1..]).ok()?.to_string();
+    Some(MetaFile {
+        meta0: rest[..l0].to_vec(),
+        meta1: rest[l0..l0 + l1].to_vec(),
+        key,
+        body_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejects() {
+        let bytes = encode(b"m0", b"meta1", "/g1/M00/a?x=1", 12345);
+        let m = decode(&bytes).expect("decodes");
+        assert_eq!(
+            (&m.meta0[..], &m.meta1[..], &m.key[..], m.body_len),
+            (&b"m0"[..], &b"meta1"[..], "/g1/M00/a?x=1", 12345)
+        );
+        assert!(decode(&bytes[..bytes.len() - 1]).is_none(), "truncated");
+        let mut other = bytes.clone();
+        other[7] = b'2';
+        assert!(decode(&other).is_none(), "another layout");
+        assert!(decode(b"FDEDGE01").is_none(), "header only");
+    }
+}
