@@ -1,12 +1,14 @@
 //! FastDFS for Rust.
 //!
-//! The lower half has no I/O and no tokio, so the nginx module can use it inside a worker:
+//! The lower half has no tokio and, but for [`blocking`], no I/O, so the nginx module can use it
+//! inside a worker:
 //! - [`proto`]: the wire protocol, bytes to frames and back;
 //! - [`file_id`]: parsing, decoding and encoding file ids (with [`base64`], FastDFS's variant);
 //! - [`conf`]: the libfastcommon ini dialect and the typed configs built on it;
 //! - [`addr`]: [`addr::ServerAddr`], the one server address type;
 //! - [`token`]: the anti-steal token;
-//! - [`blocking`]: a small blocking `std::net` transport over [`proto`] (the nginx master, tests).
+//! - [`blocking`]: a small blocking `std::net` transport over [`proto`], for the nginx master
+//!   process (never a worker) and the emulator's tests.
 //!
 //! The upper half (feature `client`, on by default) is an async tokio client.
 
