@@ -45,10 +45,10 @@ impl Level {
     /// The `NGX_LOG_*` value.
     pub fn nginx_level(self) -> u32 {
         match self {
-            Level::Error => 4,
-            Level::Warn => 5,
-            Level::Notice => 6,
-            Level::Info => 7,
+            Level::Error => nginx_sys::NGX_LOG_ERR,
+            Level::Warn => nginx_sys::NGX_LOG_WARN,
+            Level::Notice => nginx_sys::NGX_LOG_NOTICE,
+            Level::Info => nginx_sys::NGX_LOG_INFO,
         }
     }
 }
