@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use fdfs_integration::edge::edge_bin;
 use fdfs_integration::netns::{self, Lab, SIGCONT, SIGKILL, SIGSTOP, SIGTERM, SIGUSR2};
+use fdfs_integration::wait::eventually;
 
 const VIP: &str = "10.231.7.100";
 /// The addresses of the shipped keepalived.conf that the test replaces.
@@ -53,12 +54,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for(what: &str, limit: Duration, f: impl FnMut() -> bool) {
+    eventually(limit, format!("timed out waiting for {what}"), f);
 }
 
 /// An edge run the way the package's systemd unit runs it (see the module docs).
