@@ -1,4 +1,4 @@
-//! The anti-steal token (spec §3.6, `fdfs_http_gen_token` / `fdfs_http_check_token`).
+//! The anti-steal token (§3.6, `fdfs_http_gen_token` / `fdfs_http_check_token`).
 //!
 //! `token = lowercase_hex(md5(rest + secret_key + decimal(ts)))` where `rest` is the file id without
 //! the group (`M00/00/00/xxx.jpg`: no group, no leading `/`, no query) and `ts` is the `ts` query

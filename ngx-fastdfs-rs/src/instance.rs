@@ -215,7 +215,7 @@ impl Instance {
         }
     }
 
-    /// Merge what the tracker said, or its cached answer (spec §4.3).
+    /// Merge what the tracker said, or its cached answer (§4.3).
     pub fn apply_tracker(&mut self, p: crate::tracker::TrackerParams) {
         self.tracker_members = p.members;
         self.tracker_groups = p.groups;

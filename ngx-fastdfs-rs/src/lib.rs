@@ -1,10 +1,10 @@
 //! `ngx_http_fastdfs_module` in Rust: a drop-in replacement for the C fastdfs-nginx-module, loaded
 //! into stock nginx with `load_module`.
 //!
-//! - [`logic`]: URL → file id → one [`logic::Action`] (spec §1.2, §2, §3.6), no nginx types,
+//! - [`logic`]: URL → file id → one [`logic::Action`] (§1.2, §2, §3.6), no nginx types,
 //!   unit-tested.
 //! - [`instance`]: one loaded `mod_fastdfs.conf` and what it refers to (per nginx cycle).
-//! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (spec §4.3).
+//! - [`tracker`]: the startup fetch of `storage_sync_file_max_delay` and storage ids (§4.3).
 //! - [`cache`]: the last good tracker answer, on disk under `base_path`.
 //! - `ffi` (not in unit-test builds, which cannot link nginx symbols): carries out what `logic`
 //!   decides: `ffi::module` (module, directives, configuration, variables), `ffi::handler` (the

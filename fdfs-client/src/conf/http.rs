@@ -1,4 +1,4 @@
-//! `http.conf` (`fdfs_http_params_load`, spec §4.2). Usually `#include`d by mod_fastdfs.conf, so the
+//! `http.conf` (`fdfs_http_params_load`, §4.2). Usually `#include`d by mod_fastdfs.conf, so the
 //! keys are read from the including file's global section.
 
 use std::path::{Path, PathBuf};

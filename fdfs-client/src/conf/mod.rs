@@ -3,8 +3,8 @@
 //! - [`ini`]: [`Ini`] — `key = value`, `#` comments, `#include file`, `[sections]`, repeated keys;
 //!   value readers for FastDFS booleans, sizes (`256KB`), durations and times of day.
 //! - [`client`]: [`ClientConf`] (client.conf).
-//! - [`mod_fastdfs`]: [`ModFastdfsConf`] (mod_fastdfs.conf, spec §4.1: `[groupN]`, `storage_peers`…).
-//! - [`http`]: [`HttpConf`] (http.conf, spec §4.2, both `multi_range` spellings).
+//! - [`mod_fastdfs`]: [`ModFastdfsConf`] (mod_fastdfs.conf, §4.1: `[groupN]`, `storage_peers`…).
+//! - [`http`]: [`HttpConf`] (http.conf, §4.2, both `multi_range` spellings).
 //! - [`storage_ids`]: [`StorageIdsConf`] (storage_ids.conf, 5.x and 6.x forms) and the one parser
 //!   of that format, [`storage_ids::parse_entries`], which also reads FETCH_STORAGE_IDS replies.
 //! - [`mime`]: [`MimeTypes`] (nginx-style mime.types).

@@ -1,4 +1,4 @@
-//! `mod_fastdfs.conf` (spec §4.1), including its `#include http.conf` and `[groupN]` sections, plus
+//! `mod_fastdfs.conf` (§4.1), including its `#include http.conf` and `[groupN]` sections, plus
 //! the new `storage_peers` key.
 
 use std::path::{Path, PathBuf};

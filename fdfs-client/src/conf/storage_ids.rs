@@ -1,4 +1,4 @@
-//! `storage_ids.conf` (`fdfs_load_storage_ids`, spec §7): one storage per line,
+//! `storage_ids.conf` (`fdfs_load_storage_ids`, §7): one storage per line,
 //! `<id> <group> <host>[:port] [option=value ...]`.
 //!
 //! - `id`: decimal 1..=16777215 without leading zeros (`fdfs_is_server_id_valid`);

@@ -1,4 +1,4 @@
-//! What a logic name carries (spec §1.3): source, timestamp, size field, crc32, trunk location.
+//! What a logic name carries (§1.3): source, timestamp, size field, crc32, trunk location.
 
 use std::net::Ipv4Addr;
 
@@ -142,7 +142,7 @@ impl SizeField {
     }
 }
 
-/// File classification (`fdfs_get_file_info_ex` + the trunk rule of spec §1.5).
+/// File classification (`fdfs_get_file_info_ex` + the trunk rule of §1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
     /// A plain file stored as its own file.
@@ -204,7 +204,7 @@ impl TrunkLocation {
     }
 }
 
-/// Everything a logic name carries (spec §1.3).
+/// Everything a logic name carries (§1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileInfo {
     /// The 20 decoded bytes.

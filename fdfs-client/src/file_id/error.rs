@@ -6,7 +6,7 @@
 /// says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileIdError {
-    /// No `/` between the group and the logic name (`url_have_group_name=true`, spec §1.2 step 3).
+    /// No `/` between the group and the logic name (`url_have_group_name=true`, §1.2 step 3).
     #[error("file id has no group segment (expected \"group/Mxx/HH/HH/name\")")]
     MissingGroup,
     /// The group segment is empty (`/M00/...`).
@@ -21,25 +21,25 @@ pub enum FileIdError {
     /// A control character (NUL, CR, LF, ...) or a byte that is not UTF-8.
     #[error("invalid byte {byte:#04x} at offset {offset} of the file id")]
     InvalidChar { byte: u8, offset: usize },
-    /// The logic name (id without the group) is shorter than 22 chars (spec §1.2 step 4).
+    /// The logic name (id without the group) is shorter than 22 chars (§1.2 step 4).
     #[error("file name is {len} chars long, at least 22 expected")]
     TooShort { len: usize },
-    /// The name starts with `M` but char 3 is not `/` (spec §1.2 step 6).
+    /// The name starts with `M` but char 3 is not `/` (§1.2 step 6).
     #[error("store path prefix: expected \"Mxx/\", got {got:?}")]
     BadStorePathPrefix { got: String },
     /// The two chars after `M` are not hex digits.
     #[error("store path index: expected two hex digits after 'M', got {got:?}")]
     BadStorePathIndex { got: String },
-    /// The store path index is not below `store_path_count` (spec §1.2 step 7).
+    /// The store path index is not below `store_path_count` (§1.2 step 7).
     #[error("store path index {index} out of range: store_path_count is {count}")]
     StorePathIndexOutOfRange { index: u8, count: usize },
-    /// The true name does not start with `HH/HH/` in uppercase hex (spec §1.2 step 8).
+    /// The true name does not start with `HH/HH/` in uppercase hex (§1.2 step 8).
     #[error("sub directories: expected \"HH/HH/\" (uppercase hex), got {got:?}")]
     BadSubdir { got: String },
-    /// A `/` after `HH/HH/` (spec §1.2 step 8).
+    /// A `/` after `HH/HH/` (§1.2 step 8).
     #[error("unexpected '/' in the file name after the sub directories")]
     ExtraSlash,
-    /// The logic name is shorter than 44 chars and cannot be decoded (EINVAL, spec §1.2 step 9).
+    /// The logic name is shorter than 44 chars and cannot be decoded (EINVAL, §1.2 step 9).
     #[error("file name is {len} chars long, at least 44 expected to decode it")]
     NameTooShort { len: usize },
 }
@@ -78,7 +78,7 @@ pub enum EncodeError {
     BadGroup(String),
 }
 
-/// Why a trunk slot header does not belong to a file id (spec §1.5). The C module treats all of
+/// Why a trunk slot header does not belong to a file id (§1.5). The C module treats all of
 /// these as "not found" (the file is then looked for on the source storage).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrunkSlotError {

@@ -1,4 +1,4 @@
-//! FastDFS file ids: parsing, validation, decoding and encoding (spec §1.2–§1.5).
+//! FastDFS file ids: parsing, validation, decoding and encoding (§1.2–§1.5).
 //!
 //! A file id is `group/Mxx/HH/HH/<name>`; everything after `group/` is the *logic name*, and
 //! `HH/HH/<name>` is the *true name* (relative to `<store path>/data`).
@@ -45,7 +45,7 @@ pub use trunk::{parse_link_target, SlotType, TrunkSlotHeader, TRUNK_HEADER_SIZE}
 pub const GROUP_NAME_MAX_LEN: usize = 16;
 /// Longest logic name accepted (the C module truncates `group/rest` to 127 chars).
 pub const LOGIC_NAME_MAX_LEN: usize = 127;
-/// Shorter logic names are rejected before anything else (spec §1.2 step 4).
+/// Shorter logic names are rejected before anything else (§1.2 step 4).
 pub const MIN_LOGIC_NAME_LEN: usize = 22;
 /// Chars of the base64 block (20 bytes).
 pub const BASE64_BLOCK_LEN: usize = 27;

@@ -1,4 +1,4 @@
-//! Splitting and validating file ids (spec §1.2 steps 3–8), without decoding the name.
+//! Splitting and validating file ids (§1.2 steps 3–8), without decoding the name.
 
 use super::error::FileIdError;
 use super::{decode::FileInfo, GROUP_NAME_MAX_LEN, LOGIC_NAME_MAX_LEN, MIN_LOGIC_NAME_LEN};
@@ -185,7 +185,7 @@ impl LogicName {
         self.true_name().get(6..).unwrap_or("")
     }
 
-    /// The path relative to a store path: `data/HH/HH/name` (spec §1.4).
+    /// The path relative to a store path: `data/HH/HH/name` (§1.4).
     pub fn local_path(&self) -> String {
         format!("data/{}", self.true_name())
     }
@@ -195,13 +195,13 @@ impl LogicName {
         format!("data/{}-m", self.true_name())
     }
 
-    /// The extension as the HTTP code sees it (`fdfs_http_get_file_extension`, spec §1.2 step 15): the
+    /// The extension as the HTTP code sees it (`fdfs_http_get_file_extension`, §1.2 step 15): the
     /// text after the last `.` within the final 6 chars, so at most 5 chars; `None` if there is none.
     pub fn http_extension(&self) -> Option<&str> {
         http_extension(self.file_name())
     }
 
-    /// Decode what the name carries (spec §1.3). Errors only with [`FileIdError::NameTooShort`].
+    /// Decode what the name carries (§1.3). Errors only with [`FileIdError::NameTooShort`].
     pub fn decode(&self) -> Result<FileInfo, FileIdError> {
         FileInfo::decode(self)
     }

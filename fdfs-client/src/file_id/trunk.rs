@@ -1,4 +1,4 @@
-//! The 24-byte trunk slot header (spec §1.5, `trunk_file_do_lstat_func_ex`).
+//! The 24-byte trunk slot header (§1.5, `trunk_file_do_lstat_func_ex`).
 //!
 //! Layout: `[0]` type (`F` regular, `L` link, `0` free), `[1..5)` alloc size, `[5..9)` file size,
 //! `[9..13)` crc32, `[13..17)` mtime (all big-endian u32), `[17..24)` the name's last 7 chars.
@@ -116,7 +116,7 @@ impl TrunkSlotHeader {
         })
     }
 
-    /// Check this header against the id (spec §1.5): every field but the type must equal what the id
+    /// Check this header against the id (§1.5): every field but the type must equal what the id
     /// implies, and the type must be `F` or `L`. Returns the type on success; any error means "not
     /// found".
     pub fn validate(&self, info: &FileInfo) -> Result<SlotType, TrunkSlotError> {

@@ -159,7 +159,7 @@ pub fn name_action(
     })
 }
 
-/// What a trunk slot holds, decided from its header (spec §1.5).
+/// What a trunk slot holds, decided from its header (§1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Slot {
     /// The file's bytes: `len` bytes at `start` of the container, `Last-Modified` `mtime`.
@@ -261,7 +261,7 @@ impl Origin<'_> {
     }
 }
 
-/// The action for a target that is not on this node's disk (spec §2 with [`not_local`]): refuse,
+/// The action for a target that is not on this node's disk (§2 with [`not_local`]): refuse,
 /// or proxy or redirect to its source as `response_mode` says.
 pub fn not_local_action(inst: &Instance, t: &Target, now: i64, origin: &Origin<'_>) -> Action {
     let fwd = match not_local(inst, t, now, origin.local_port) {

@@ -1,4 +1,4 @@
-//! The request logic of the module, without any nginx type: URL → file id → what to do (spec §1.2, §2,
+//! The request logic of the module, without any nginx type: URL → file id → what to do (§1.2, §2,
 //! §3.6), with the fixes listed in the crate docs. Everything here is unit-tested; the FFI layer only
 //! moves bytes between nginx and these functions.
 
@@ -228,7 +228,7 @@ fn split_group<'a>(
     Ok((idx, g, &path[slash + 1..]))
 }
 
-/// Steps 1–9 of spec §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
+/// Steps 1–9 of §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
 /// `bypass_token` is true when the anti-steal bypass header matched.
 pub fn analyze(
     inst: &Instance,
@@ -446,10 +446,10 @@ pub fn redirect_location(
     out
 }
 
-/// The FLV header prepended when `start > 0` (spec §3.5).
+/// The FLV header prepended when `start > 0` (§3.5).
 pub const FLV_HEADER: [u8; 13] = [0x46, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
 
-/// FLV pseudo-streaming (spec §3.5): `Some(Ok((start, end)))` (end exclusive) when it applies,
+/// FLV pseudo-streaming (§3.5): `Some(Ok((start, end)))` (end exclusive) when it applies,
 /// `Some(Err(reason))` for an invalid `start`/`end` (400), `None` when it does not apply (not enabled,
 /// another extension, a Range header, or no `start`).
 pub fn flv_range(
