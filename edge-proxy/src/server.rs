@@ -106,10 +106,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             metrics,
             state: state.clone(),
         };
-        let app = Guarded::new(app, admin_limits(&cfg), Default::default());
-        let mut svc = Service::new("fdfs-edge admin".to_string(), app);
-        svc.add_tcp(&admin.listen.0.to_string());
-        server.add_service(svc);
+        add_admin(&mut server, &cfg, admin.listen.0, app);
     }
     let bg = Background {
         topology,
@@ -189,4 +186,13 @@ fn add_proxy(server: &mut Server, cfg: &Config, edge: Edge, metrics: &Metrics) {
         );
     }
     server.add_service(proxy);
+}
+
+/// The admin listener (`/healthz`, `/readyz`, `/metrics`) on `[admin] listen`, with the proxy's
+/// header limits but no connection cap.
+fn add_admin(server: &mut Server, cfg: &Config, listen: std::net::SocketAddr, app: Admin) {
+    let app = Guarded::new(app, admin_limits(cfg), Default::default());
+    let mut svc = Service::new("fdfs-edge admin".to_string(), app);
+    svc.add_tcp(&listen.to_string());
+    server.add_service(svc);
 }
