@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::disk::internal;
 use super::fill::{Fill, Progress};
 
-/// Largest body chunk handed to Pingora per read of a file.
+/// Largest body chunk handed to Pingora per read of a file or a fill.
 const CHUNK: u64 = 256 << 10;
 
 pub(super) enum DiskHitHandler {
@@ -53,7 +53,7 @@ impl DiskHitHandler {
 }
 
 /// The part `pos..end` still to send of a complete body of `len` bytes.
-pub(super) struct Span {
+struct Span {
     pos: u64,
     end: u64,
     len: u64,
