@@ -448,14 +448,12 @@ impl Cluster {
         }
         node.up_time.store(state::now_secs(), Ordering::SeqCst);
         node.alive.store(true, Ordering::SeqCst);
-        self.handle.spawn(storage::accept_loop(
-            self.shared.clone(),
-            i,
-            l,
-            rx,
-            node.tasks.clone(),
-            TaskGuard::new(&node.tasks),
-        ));
+        let shared = self.shared.clone();
+        let serve = move |sock| storage::serve(shared.clone(), i, sock);
+        let guard = TaskGuard::new(&node.tasks);
+        let tasks = node.tasks.clone();
+        let accept = state::accept_loop("storage", i, l, rx, tasks, guard, serve);
+        self.handle.spawn(accept);
     }
 
     fn launch_tracker(&self, i: usize, l: TcpListener) {
@@ -467,14 +465,12 @@ impl Cluster {
             *s = Some(tx);
         }
         t.alive.store(true, Ordering::SeqCst);
-        self.handle.spawn(tracker::accept_loop(
-            self.shared.clone(),
-            i,
-            l,
-            rx,
-            t.tasks.clone(),
-            TaskGuard::new(&t.tasks),
-        ));
+        let shared = self.shared.clone();
+        let serve = move |sock| tracker::serve(shared.clone(), sock);
+        let guard = TaskGuard::new(&t.tasks);
+        let tasks = t.tasks.clone();
+        let accept = state::accept_loop("tracker", i, l, rx, tasks, guard, serve);
+        self.handle.spawn(accept);
     }
 
     /// Tracker addresses.

@@ -5,7 +5,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use fdfs_client::file_id::{
@@ -20,28 +19,14 @@ use fdfs_client::proto::{
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::state::{bump, Node, Shared, SyncOp, TaskGuard};
+use crate::state::{bump, Node, Shared, SyncOp};
 use crate::store::{self, Located};
 
 /// Largest in-memory request body (metadata, names).
 const MAX_SMALL_BODY: u64 = 2 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
-
-/// Serves one incarnation of storage `idx` until `stop` fires.
-pub(crate) async fn accept_loop(
-    shared: Arc<Shared>,
-    idx: usize,
-    listener: std::net::TcpListener,
-    stop: watch::Receiver<bool>,
-    tasks: Arc<AtomicUsize>,
-    guard: TaskGuard,
-) {
-    let serve = move |sock| serve(shared.clone(), idx, sock);
-    crate::state::accept_loop("storage", idx, listener, stop, tasks, guard, serve).await
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -61,7 +46,8 @@ impl Ctx<'_> {
     }
 }
 
-async fn serve(sh: Arc<Shared>, idx: usize, mut s: TcpStream) -> io::Result<()> {
+/// Serves one connection (the accept loop is `state::accept_loop`, started by `Cluster`).
+pub(crate) async fn serve(sh: Arc<Shared>, idx: usize, mut s: TcpStream) -> io::Result<()> {
     let _ = s.set_nodelay(true);
     let Some(node) = sh.nodes.get(idx) else {
         return Ok(());
@@ -144,6 +130,14 @@ async fn drain(s: &mut TcpStream, n: u64) -> io::Result<()> {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
+}
+
+/// Refuses a stream request after its prefix: discards its `content` bytes and replies `st` with no
+/// body (a bare EINVAL then closes the connection, see `send`).
+async fn refuse(s: &mut TcpStream, content: u64, st: u8) -> io::Result<Flow> {
+    drain(s, content).await?;
+    send(s, st, &[]).await?;
+    Ok(Flow::Continue)
 }
 
 /// Reads a stream request's prefix. `Err(flow)` when it already answered (EINVAL) and the
@@ -330,19 +324,13 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
     };
     bump(&ctx.node.counters.upload, 1);
     let Some(store_idx) = pick_store_path(ctx, req.store_path_index) else {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     };
     if !valid_ext(&req.ext) {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     }
     let Some(store) = ctx.node.store_path(store_idx).cloned() else {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     };
     let cfg = &ctx.sh.cfg;
     if cfg.trunk && !req.appender && content <= u64::from(cfg.slot_max_size) {
@@ -356,9 +344,7 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
         .map_err(io::Error::other)?;
     if let Err(e) = prepared {
         warn!(error = %e, dir = %dir.display(), "cannot create data dir");
-        drain(s, content).await?;
-        send(s, status::EIO, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EIO).await;
     }
     let tmp = store::temp_path(&dir);
     let crc = match receive_to_new_file(s, &tmp, content).await {
@@ -376,7 +362,7 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
     } else {
         SizeField::compose(content, false, false, Some(random23()))
     };
-    let mut filename = String::new();
+    let mut stored = None;
     for _ in 0..16 {
         let digits = digits_for(&req.ext);
         let name = match encode_name(
@@ -407,24 +393,29 @@ async fn upload(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow>
             continue;
         }
         tokio::fs::rename(&tmp, &path).await?;
-        filename = name;
+        stored = Some((logic.true_name().to_string(), name));
         break;
     }
-    if filename.is_empty() {
+    let Some((rel, filename)) = stored else {
         let _ = tokio::fs::remove_file(&tmp).await;
         send(s, status::EEXIST, &[]).await?;
         return Ok(Flow::Continue);
-    }
+    };
+    let op = SyncOp::Mirror { store_idx, rel };
+    uploaded(ctx, s, content, op, filename).await
+}
+
+/// Ends a successful upload: counts its `content` bytes, queues `op` for the group's other
+/// storages and answers with the new file's name.
+async fn uploaded(
+    ctx: &Ctx<'_>,
+    s: &mut TcpStream,
+    content: u64,
+    op: SyncOp,
+    filename: String,
+) -> io::Result<Flow> {
     bump(&ctx.node.counters.upload_bytes, content);
-    if let Ok(logic) = LogicName::parse(&filename) {
-        ctx.sh.replicate(
-            ctx.idx,
-            SyncOp::Mirror {
-                store_idx,
-                rel: logic.true_name().to_string(),
-            },
-        );
-    }
+    ctx.sh.replicate(ctx.idx, op);
     let reply = UploadReply {
         group: ctx.group().to_string(),
         filename,
@@ -457,14 +448,10 @@ async fn upload_trunk(
     let container_size = u64::from(cfg.trunk_file_size);
     let (trunk_id, offset) = {
         let Some(group) = ctx.sh.groups.get(ctx.node.group_idx) else {
-            drain(s, content).await?;
-            send(s, status::EIO, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, status::EIO).await;
         };
         let Ok(mut t) = group.trunk.lock() else {
-            drain(s, content).await?;
-            send(s, status::EIO, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, status::EIO).await;
         };
         if t.trunk_id == 0 || t.next_offset + alloc > container_size {
             t.trunk_id += 1;
@@ -496,9 +483,7 @@ async fn upload_trunk(
         Ok(f) => f,
         Err(e) => {
             warn!(error = %e, "cannot open trunk container");
-            drain(s, content).await?;
-            send(s, status::EIO, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, status::EIO).await;
         }
     };
     let mut f = tokio::fs::File::from_std(f);
@@ -544,22 +529,13 @@ async fn upload_trunk(
     f.seek(io::SeekFrom::Start(offset)).await?;
     f.write_all(&header.to_bytes()).await?;
     f.flush().await?;
-    bump(&ctx.node.counters.upload_bytes, content);
-    ctx.sh.replicate(
-        ctx.idx,
-        SyncOp::TrunkRange {
-            store_idx,
-            rel,
-            offset,
-            len: alloc,
-        },
-    );
-    let reply = UploadReply {
-        group: ctx.group().to_string(),
-        filename: name,
+    let op = SyncOp::TrunkRange {
+        store_idx,
+        rel,
+        offset,
+        len: alloc,
     };
-    send(s, status::OK, &reply.encode()).await?;
-    Ok(Flow::Continue)
+    uploaded(ctx, s, content, op, name).await
 }
 
 async fn upload_slave(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow> {
@@ -571,44 +547,32 @@ async fn upload_slave(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result
     let master = match resolve(ctx, &req.master_filename) {
         Ok(t) => t,
         Err(st) => {
-            drain(s, content).await?;
-            send(s, st, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, st).await;
         }
     };
     // The storage checks the slave's extension like an upload's (fdfs_validate_filename).
     if !valid_ext(&req.ext) {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     }
     let ext = (!req.ext.is_empty()).then_some(req.ext.as_str());
     let name = match slave_name(&req.master_filename, &req.prefix, ext) {
         Ok(n) => n,
         Err(_) => {
-            drain(s, content).await?;
-            send(s, status::EINVAL, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, status::EINVAL).await;
         }
     };
     let Ok(slave) = resolve(ctx, &name) else {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     };
     let master_present = tokio::task::spawn_blocking(move || master.locate().is_some())
         .await
         .unwrap_or(false);
     if !master_present {
-        drain(s, content).await?;
-        send(s, status::ENOENT, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::ENOENT).await;
     }
     let path = slave.data_path();
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        drain(s, content).await?;
-        send(s, status::EEXIST, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EEXIST).await;
     }
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let d2 = dir.clone();
@@ -621,20 +585,11 @@ async fn upload_slave(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result
         return Err(e);
     }
     tokio::fs::rename(&tmp, &path).await?;
-    bump(&ctx.node.counters.upload_bytes, content);
-    ctx.sh.replicate(
-        ctx.idx,
-        SyncOp::Mirror {
-            store_idx: slave.logic.store_path_index(),
-            rel: slave.rel(),
-        },
-    );
-    let reply = UploadReply {
-        group: ctx.group().to_string(),
-        filename: name,
+    let op = SyncOp::Mirror {
+        store_idx: slave.logic.store_path_index(),
+        rel: slave.rel(),
     };
-    send(s, status::OK, &reply.encode()).await?;
-    Ok(Flow::Continue)
+    uploaded(ctx, s, content, op, name).await
 }
 
 async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Result<Flow> {
@@ -654,9 +609,7 @@ async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Re
     let target = match resolve(ctx, &filename) {
         Ok(t) => t,
         Err(st) => {
-            drain(s, content).await?;
-            send(s, st, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, st).await;
         }
     };
     // Like FastDFS: a missing file is ENOENT, then a file whose name is not an appender's EINVAL.
@@ -664,21 +617,15 @@ async fn append_or_modify(ctx: &Ctx<'_>, s: &mut TcpStream, h: Header) -> io::Re
     let cur = match tokio::fs::metadata(&path).await {
         Ok(m) if m.is_file() => m.len(),
         _ => {
-            drain(s, content).await?;
-            send(s, status::ENOENT, &[]).await?;
-            return Ok(Flow::Continue);
+            return refuse(s, content, status::ENOENT).await;
         }
     };
     if !target.is_appender() {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     }
     let pos = offset.unwrap_or(cur);
     if pos > cur {
-        drain(s, content).await?;
-        send(s, status::EINVAL, &[]).await?;
-        return Ok(Flow::Continue);
+        return refuse(s, content, status::EINVAL).await;
     }
     let mut f = tokio::fs::OpenOptions::new()
         .write(true)

@@ -1,7 +1,7 @@
 //! The tracker: answers from the shared cluster state (every tracker sees the same state).
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use fdfs_client::addr::ServerAddr;
@@ -16,10 +16,9 @@ use fdfs_client::proto::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::debug;
 
-use crate::state::{now_secs, Group, Node, Shared, TaskGuard};
+use crate::state::{now_secs, Group, Node, Shared};
 use crate::store;
 
 const MAX_BODY: u64 = 64 * 1024;
@@ -28,20 +27,8 @@ pub(crate) const VERSION: &str = "6.16.1";
 const TOTAL_MB: u64 = 262_144;
 const FREE_MB: u64 = 131_072;
 
-/// Serves one incarnation of a tracker until `stop` fires.
-pub(crate) async fn accept_loop(
-    shared: Arc<Shared>,
-    idx: usize,
-    listener: std::net::TcpListener,
-    stop: watch::Receiver<bool>,
-    tasks: Arc<AtomicUsize>,
-    guard: TaskGuard,
-) {
-    let serve = move |sock| serve(shared.clone(), sock);
-    crate::state::accept_loop("tracker", idx, listener, stop, tasks, guard, serve).await
-}
-
-async fn serve(sh: Arc<Shared>, mut s: TcpStream) -> io::Result<()> {
+/// Serves one connection (the accept loop is `state::accept_loop`, started by `Cluster`).
+pub(crate) async fn serve(sh: Arc<Shared>, mut s: TcpStream) -> io::Result<()> {
     let _ = s.set_nodelay(true);
     let mut hb = [0u8; HEADER_LEN];
     loop {

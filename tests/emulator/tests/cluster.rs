@@ -4,31 +4,36 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{bytes, Conn, LONG};
+use common::{bytes, start_cluster, Conn, LONG};
 use fdfs_client::file_id::{FileId, Source};
 use fdfs_client::proto::{
     self, status, DeleteFile, DownloadRequest, FetchStorageIds, GetMetadata, ListStorage, MetaOp,
     Metadata, QueryFileInfo, QueryStoreWithGroupOne, SetMetadataRequest, StorageIds,
-    StorageParameterReq, StorageParameters, StorageStats, StoreServer, UploadReply, UploadRequest,
+    StorageParameterReq, StorageParameters, StorageStats, StoreServer, UploadReply,
 };
 use fdfs_emu::{Cluster, ClusterConfig, StorageInfo};
 
 fn upload(s: &StorageInfo, data: &[u8]) -> UploadReply {
-    let mut c = Conn::connect(s.addr());
-    let (st, body) = c.stream(
-        &UploadRequest {
-            store_path_index: 0,
-            file_size: data.len() as u64,
-            ext: "jpg".into(),
-            appender: false,
-        },
-        data,
-    );
-    assert_eq!(st, 0);
-    UploadReply::decode(&body).unwrap()
+    common::upload(&mut Conn::connect(s.addr()), data, "jpg", false)
+}
+
+/// Spawns the `fdfs-emu` binary as `cmd` sets it up, with stdout piped: the child and the lines
+/// it printed before "ready" (its topology).
+fn spawn_until_ready(cmd: &mut Command) -> (Child, Vec<String>) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for l in BufReader::new(out).lines() {
+        let l = l.unwrap();
+        if l == "ready" {
+            break;
+        }
+        lines.push(l);
+    }
+    (child, lines)
 }
 
 fn download(s: &StorageInfo, r: &UploadReply) -> (u8, Vec<u8>) {
@@ -42,13 +47,7 @@ fn download(s: &StorageInfo, r: &UploadReply) -> (u8, Vec<u8>) {
 
 fn pair(delay: Duration) -> Cluster {
     common::init_log();
-    Cluster::start(
-        ClusterConfig::builder()
-            .storages_per_group(2)
-            .sync_delay(delay)
-            .build(),
-    )
-    .unwrap()
+    start_cluster(|b| b.storages_per_group(2).sync_delay(delay))
 }
 
 #[test]
@@ -170,7 +169,7 @@ fn killed_storage_is_offline_and_restarts() {
 #[test]
 fn killed_group_has_no_store_server() {
     common::init_log();
-    let c = Cluster::start(ClusterConfig::builder().groups(2).build()).unwrap();
+    let c = start_cluster(|b| b.groups(2));
     c.kill(0).unwrap();
     let mut t = Conn::connect(c.trackers()[0]);
     assert_eq!(
@@ -188,13 +187,7 @@ fn killed_group_has_no_store_server() {
 #[test]
 fn storage_id_mode() {
     common::init_log();
-    let c = Cluster::start(
-        ClusterConfig::builder()
-            .storages_per_group(2)
-            .use_storage_id(true)
-            .build(),
-    )
-    .unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2).use_storage_id(true));
     let (s1, s2) = (&c.storages()[0], &c.storages()[1]);
     assert_eq!(s1.id.as_deref(), Some("100001"));
     assert_eq!(s2.id.as_deref(), Some("100002"));
@@ -266,7 +259,7 @@ fn storage_id_mode() {
 
 #[test]
 fn drop_removes_temp_dir_and_closes_ports() {
-    let c = Cluster::start(ClusterConfig::builder().build()).unwrap();
+    let c = start_cluster(|b| b);
     let dir = c.base_dir().to_path_buf();
     let addr = c.storages()[0].addr();
     let tracker = c.trackers()[0];
@@ -281,7 +274,7 @@ fn drop_removes_temp_dir_and_closes_ports() {
 #[test]
 fn explicit_base_dir_is_kept() {
     let t = tempfile::tempdir().unwrap();
-    let c = Cluster::start(ClusterConfig::builder().base_dir(t.path()).build()).unwrap();
+    let c = start_cluster(|b| b.base_dir(t.path()));
     let sp = c.storages()[0].store_paths[0].clone();
     assert!(sp.starts_with(t.path()));
     drop(c);
@@ -291,23 +284,13 @@ fn explicit_base_dir_is_kept() {
 #[test]
 fn binary_prints_topology_and_stops_on_sigterm() {
     let base = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdfs-emu"))
-        .args(["--groups", "2", "--storages-per-group", "1", "--base-dir"])
-        .arg(base.path())
-        .args(["--sync-delay-ms", "100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = Vec::new();
-    for l in BufReader::new(out).lines() {
-        let l = l.unwrap();
-        if l == "ready" {
-            break;
-        }
-        lines.push(l);
-    }
+    let (mut child, lines) = spawn_until_ready(
+        Command::new(env!("CARGO_BIN_EXE_fdfs-emu"))
+            .args(["--groups", "2", "--storages-per-group", "1", "--base-dir"])
+            .arg(base.path())
+            .args(["--sync-delay-ms", "100"])
+            .stderr(Stdio::inherit()),
+    );
     let tracker: std::net::SocketAddrV4 = lines
         .iter()
         .find_map(|l| l.strip_prefix("tracker "))
@@ -403,24 +386,14 @@ fn binary_with_toml_config() {
     )
     .unwrap();
     let ids = dir.path().join("storage_ids.conf");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdfs-emu"))
-        .arg("--config")
-        .arg(&conf)
-        .arg("--storage-ids-conf")
-        .arg(&ids)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = Vec::new();
-    for l in BufReader::new(out).lines() {
-        let l = l.unwrap();
-        if l == "ready" {
-            break;
-        }
-        lines.push(l);
-    }
+    let (mut child, lines) = spawn_until_ready(
+        Command::new(env!("CARGO_BIN_EXE_fdfs-emu"))
+            .arg("--config")
+            .arg(&conf)
+            .arg("--storage-ids-conf")
+            .arg(&ids)
+            .stderr(Stdio::null()),
+    );
     let storage = lines.iter().find(|l| l.starts_with("storage ")).unwrap();
     assert!(storage.contains("group=g1 ip=127.0.0.31"), "{storage}");
     assert!(storage.contains("id=100001"), "{storage}");
@@ -454,7 +427,7 @@ fn direct_upload_helpers() {
 
 #[test]
 fn clock_offset_ages_new_file_ids() {
-    let c = Cluster::start(ClusterConfig::builder().build()).unwrap();
+    let c = start_cluster(|b| b);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -8,9 +8,8 @@ use std::net::{SocketAddrV4, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{bytes, Conn};
+use common::{bytes, start_cluster, Conn};
 use fdfs_client::proto::{cmd, Header, HEADER_LEN};
-use fdfs_emu::{Cluster, ClusterConfig};
 
 /// Sends `frame` on a new connection; returns the reply header, or `None` if the server closed
 /// the connection without one.
@@ -53,13 +52,7 @@ fn random_frames_never_break_the_servers() {
         }
         default_hook(info)
     }));
-    let c = Cluster::start(
-        ClusterConfig::builder()
-            .storages_per_group(2)
-            .trunk(true)
-            .build(),
-    )
-    .unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2).trunk(true));
     let storage = c.storages()[0].addr();
     let tracker = c.trackers()[0];
     let storage_cmds = [

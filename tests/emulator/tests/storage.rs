@@ -2,26 +2,14 @@
 
 mod common;
 
-use common::{bytes, mode, Conn, LONG};
+use common::{bytes, mode, start_cluster, upload, Conn, LONG};
 use fdfs_client::file_id::{FileId, FileKind, Source};
 use fdfs_client::proto::{
     self, status, AppendRequest, DeleteFile, DownloadRequest, GetMetadata, MetaOp, Metadata,
     ModifyRequest, QueryFileInfo, RegenerateAppenderFilename, SetMetadataRequest, TruncateRequest,
     UploadReply, UploadRequest, UploadSlaveRequest,
 };
-use fdfs_emu::{Cluster, ClusterConfig, StorageInfo};
-
-fn upload(c: &mut Conn, data: &[u8], ext: &str, appender: bool) -> UploadReply {
-    let req = UploadRequest {
-        store_path_index: 0,
-        file_size: data.len() as u64,
-        ext: ext.into(),
-        appender,
-    };
-    let (st, body) = c.stream(&req, data);
-    assert_eq!(st, 0, "upload status");
-    UploadReply::decode(&body).unwrap()
-}
+use fdfs_emu::{Cluster, StorageInfo};
 
 fn download(c: &mut Conn, group: &str, name: &str, offset: u64, n: u64) -> (u8, Vec<u8>) {
     c.call(&DownloadRequest {
@@ -34,7 +22,7 @@ fn download(c: &mut Conn, group: &str, name: &str, offset: u64, n: u64) -> (u8, 
 
 fn one() -> (Cluster, StorageInfo) {
     common::init_log();
-    let c = Cluster::start(ClusterConfig::builder().build()).unwrap();
+    let c = start_cluster(|b| b);
     let s = c.storages()[0].clone();
     (c, s)
 }
@@ -334,25 +322,40 @@ fn appender_append_modify_truncate_regenerate() {
     // Appending to / modifying / truncating a normal file: EINVAL (a real 6.16 storage); a missing
     // file: ENOENT first.
     let normal = upload(&mut c, b"abc", "txt", false);
-    let bad = AppendRequest {
-        filename: normal.filename.clone(),
-        file_size: 1,
-    };
-    assert_eq!(c.stream(&bad, b"x").0, status::EINVAL);
-    c.reopen_after_einval();
-    let bad_m = ModifyRequest {
-        filename: normal.filename.clone(),
-        offset: 0,
-        file_size: 1,
-    };
-    assert_eq!(c.stream(&bad_m, b"x").0, status::EINVAL);
-    c.reopen_after_einval();
-    let bad_t = TruncateRequest {
-        filename: normal.filename.clone(),
-        truncated_size: 0,
-    };
-    assert_eq!(c.call(&bad_t).0, status::EINVAL);
-    c.reopen_after_einval();
+    // Each sends its request for `filename` and returns the reply status.
+    type SendFor = fn(&mut Conn, String) -> u8;
+    let refused: [(&str, SendFor); 3] = [
+        ("append", |c, filename| {
+            c.stream(
+                &AppendRequest {
+                    filename,
+                    file_size: 1,
+                },
+                b"x",
+            )
+            .0
+        }),
+        ("modify", |c, filename| {
+            let req = ModifyRequest {
+                filename,
+                offset: 0,
+                file_size: 1,
+            };
+            c.stream(&req, b"x").0
+        }),
+        ("truncate", |c, filename| {
+            c.call(&TruncateRequest {
+                filename,
+                truncated_size: 0,
+            })
+            .0
+        }),
+    ];
+    for (what, send) in refused {
+        let st = send(&mut c, normal.filename.clone());
+        assert_eq!(st, status::EINVAL, "{what} on a normal file");
+        c.reopen_after_einval();
+    }
     let gone = AppendRequest {
         filename: normal.filename.replace("M00/00/00/", "M00/00/01/"),
         file_size: 1,
@@ -499,7 +502,7 @@ fn hex_bytes(s: &str) -> Vec<u8> {
 
 #[test]
 fn two_store_paths() {
-    let cluster = Cluster::start(ClusterConfig::builder().store_path_count(2).build()).unwrap();
+    let cluster = start_cluster(|b| b.store_path_count(2));
     let s = &cluster.storages()[0];
     assert_eq!(s.store_paths.len(), 2);
     let mut c = Conn::connect(s.addr());

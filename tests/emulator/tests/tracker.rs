@@ -2,25 +2,18 @@
 
 mod common;
 
-use common::{bytes, vectors_dir, Conn};
+use common::{bytes, start_cluster, upload, vectors_dir, Conn};
 use fdfs_client::proto::{
     self, cmd, status, FetchServer, FetchServers, FetchStorageIds, GroupStat, GroupStats,
     ListAllGroups, ListOneGroup, ListStorage, QueryFetchAll, QueryFetchOne, QueryStoreWithGroupAll,
     QueryStoreWithGroupOne, QueryStoreWithoutGroupAll, QueryStoreWithoutGroupOne, QueryUpdate,
-    StorageParameterReq, StorageParameters, StorageStats, StoreServer, StoreServers, UploadReply,
-    UploadRequest,
+    StorageParameterReq, StorageParameters, StorageStats, StoreServer, StoreServers,
 };
-use fdfs_emu::{Cluster, ClusterConfig};
+use fdfs_emu::Cluster;
 
 fn cluster22() -> Cluster {
     common::init_log();
-    Cluster::start(
-        ClusterConfig::builder()
-            .groups(2)
-            .storages_per_group(2)
-            .build(),
-    )
-    .unwrap()
+    start_cluster(|b| b.groups(2).storages_per_group(2))
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {
@@ -145,23 +138,13 @@ fn query_store_variants() {
 
 #[test]
 fn fetch_and_update_follow_the_file() {
-    let c = Cluster::start(ClusterConfig::builder().storages_per_group(2).build()).unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2));
     let s1 = &c.storages()[0];
     let s2 = &c.storages()[1];
     c.pause_sync(s2);
     let mut st = Conn::connect(s1.addr());
     let data = bytes(3000, 9);
-    let (code, body) = st.stream(
-        &UploadRequest {
-            store_path_index: 0,
-            file_size: 3000,
-            ext: "png".into(),
-            appender: false,
-        },
-        &data,
-    );
-    assert_eq!(code, 0);
-    let r = UploadReply::decode(&body).unwrap();
+    let r = upload(&mut st, &data, "png", false);
     let mut t = Conn::connect(c.trackers()[0]);
     // Not synced yet: only s1 is handed out.
     for _ in 0..4 {
@@ -193,7 +176,7 @@ fn fetch_and_update_follow_the_file() {
 
 #[test]
 fn parameters_and_storage_ids() {
-    let c = Cluster::start(ClusterConfig::builder().build()).unwrap();
+    let c = start_cluster(|b| b);
     let mut t = Conn::connect(c.trackers()[0]);
     let (st, body) = t.call(&StorageParameterReq);
     assert_eq!(st, 0);
@@ -226,7 +209,7 @@ fn parameters_and_storage_ids() {
 
 #[test]
 fn two_trackers_share_the_state_and_can_be_killed() {
-    let c = Cluster::start(ClusterConfig::builder().trackers(2).build()).unwrap();
+    let c = start_cluster(|b| b.trackers(2));
     assert_eq!(c.trackers().len(), 2);
     for &a in c.trackers() {
         let mut t = Conn::connect(a);
@@ -243,7 +226,7 @@ fn two_trackers_share_the_state_and_can_be_killed() {
 
 #[test]
 fn leader_and_tracker_cluster_stat() {
-    let c = Cluster::start(ClusterConfig::builder().trackers(2).build()).unwrap();
+    let c = start_cluster(|b| b.trackers(2));
     let mut t = Conn::connect(c.trackers()[1]);
     let (st, body) = t.call(&proto::GetLeader);
     assert_eq!(st, 0);

@@ -2,27 +2,12 @@
 
 mod common;
 
-use common::{bytes, Conn, LONG};
+use common::{bytes, start_cluster, upload, Conn, LONG};
 use fdfs_client::file_id::{FileId, FileKind, SlotType, TrunkSlotHeader, TRUNK_HEADER_SIZE};
 use fdfs_client::proto::{
     status, DeleteFile, DownloadRequest, GetMetadata, GroupStat, ListOneGroup, MetaOp, Metadata,
-    QueryFileInfo, SetMetadataRequest, UploadReply, UploadRequest,
+    QueryFileInfo, SetMetadataRequest,
 };
-use fdfs_emu::{Cluster, ClusterConfig};
-
-fn up(c: &mut Conn, data: &[u8], ext: &str) -> UploadReply {
-    let (st, body) = c.stream(
-        &UploadRequest {
-            store_path_index: 0,
-            file_size: data.len() as u64,
-            ext: ext.into(),
-            appender: false,
-        },
-        data,
-    );
-    assert_eq!(st, 0);
-    UploadReply::decode(&body).unwrap()
-}
 
 fn read_at(p: &std::path::Path, off: u64, n: usize) -> Vec<u8> {
     let all = std::fs::read(p).unwrap();
@@ -32,13 +17,7 @@ fn read_at(p: &std::path::Path, off: u64, n: usize) -> Vec<u8> {
 #[test]
 fn small_files_are_packed_like_fastdfs() {
     common::init_log();
-    let c = Cluster::start(
-        ClusterConfig::builder()
-            .storages_per_group(2)
-            .trunk(true)
-            .build(),
-    )
-    .unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2).trunk(true));
     let (s1, s2) = (&c.storages()[0], &c.storages()[1]);
     let mut k = Conn::connect(s1.addr());
     // The sizes of vectors/trunk: 1000 -> slot 1024 at 0, 5000 -> 5120 at 1024,
@@ -54,7 +33,7 @@ fn small_files_are_packed_like_fastdfs() {
     let mut ids = Vec::new();
     for (i, ((n, ext), (off, alloc))) in inputs.iter().zip(expect).enumerate() {
         let data = bytes(*n, 101 + i as u32);
-        let r = up(&mut k, &data, ext);
+        let r = upload(&mut k, &data, ext, false);
         assert_eq!(r.filename.len(), 60, "{}", r.filename);
         let id = FileId::parse(&r.file_id()).unwrap();
         let info = id.decode().unwrap();
@@ -156,7 +135,7 @@ fn small_files_are_packed_like_fastdfs() {
 
     // Above slot_max_size (1 MiB): a normal file.
     let big = bytes(2 << 20, 105);
-    let rb = up(&mut k, &big, "bin");
+    let rb = upload(&mut k, &big, "bin", false);
     assert_eq!(rb.filename.len(), 44);
     let info = FileId::parse(&rb.file_id()).unwrap().decode().unwrap();
     assert_eq!(info.kind, FileKind::Normal);
@@ -166,14 +145,14 @@ fn small_files_are_packed_like_fastdfs() {
 #[test]
 fn trunk_containers_roll_over() {
     common::init_log();
-    let c = Cluster::start(ClusterConfig::builder().trunk(true).build()).unwrap();
+    let c = start_cluster(|b| b.trunk(true));
     let s = &c.storages()[0];
     let mut k = Conn::connect(s.addr());
     // 5 x ~1 MiB slots do not fit one 4 MiB container.
     let mut trunk_ids = Vec::new();
     for i in 0..5 {
         let data = bytes(1 << 20, i);
-        let r = up(&mut k, &data, "bin");
+        let r = upload(&mut k, &data, "bin", false);
         let info = FileId::parse(&r.file_id()).unwrap().decode().unwrap();
         trunk_ids.push(info.trunk.unwrap().trunk_id);
         let (st, got) = k.call(&DownloadRequest {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{vectors_dir, Conn};
-use fdfs_emu::{Cluster, ClusterConfig};
+use common::{start_cluster, upload, vectors_dir, Conn};
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
@@ -34,7 +33,7 @@ fn raw_probe_replay() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("raw_probe.json")).unwrap())
             .unwrap();
     // group1 with two storages, the first on 127.0.0.11 like s1 of the capture.
-    let c = Cluster::start(ClusterConfig::builder().storages_per_group(2).build()).unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2));
     let mut tracker = Conn::connect(c.trackers()[0]);
     let mut storage = Conn::connect(c.storages()[0].addr());
     // (their name, our name), same lengths.
@@ -98,13 +97,12 @@ fn raw_probe_replay() {
 /// trunk blocks of the ids are identical.
 #[test]
 fn trunk_vectors_same_slots() {
-    use fdfs_client::proto::{UploadReply, UploadRequest};
     let dir = vectors_dir();
     let tv: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("trunk/trunk_vectors.json")).unwrap(),
     )
     .unwrap();
-    let c = Cluster::start(ClusterConfig::builder().trunk(true).build()).unwrap();
+    let c = start_cluster(|b| b.trunk(true));
     let s = &c.storages()[0];
     let mut k = Conn::connect(s.addr());
     let container = s.store_path().join("data/00/00/000001");
@@ -114,17 +112,7 @@ fn trunk_vectors_same_slots() {
         let data = std::fs::read(dir.join("trunk").join(input)).unwrap();
         let fname = input.rsplit('/').next().unwrap();
         let ext = fname.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        let (st, body) = k.stream(
-            &UploadRequest {
-                store_path_index: 0,
-                file_size: data.len() as u64,
-                ext: ext.into(),
-                appender: false,
-            },
-            &data,
-        );
-        assert_eq!(st, 0);
-        let ours = UploadReply::decode(&body).unwrap().filename;
+        let ours = upload(&mut k, &data, ext, false).filename;
         let theirs = f["file_id"].as_str().unwrap().split_once('/').unwrap().1;
         assert_eq!(ours.len(), theirs.len(), "{input}");
         if f["id"]["is_trunk"].as_bool() != Some(true) {
@@ -150,12 +138,12 @@ fn trunk_vectors_same_slots() {
 #[test]
 fn normal_file_vectors_same_fields_and_place() {
     use fdfs_client::file_id::FileId;
-    use fdfs_client::proto::{UploadReply, UploadRequest};
+
     let dir = vectors_dir();
     let fv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("file_vectors.json")).unwrap())
             .unwrap();
-    let c = Cluster::start(ClusterConfig::builder().storages_per_group(2).build()).unwrap();
+    let c = start_cluster(|b| b.storages_per_group(2));
     let (s1, s2) = (&c.storages()[0], &c.storages()[1]);
     let mut k = Conn::connect(s1.addr());
     for label in ["small_10k", "noext_5k"] {
@@ -173,17 +161,7 @@ fn normal_file_vectors_same_fields_and_place() {
             .unwrap();
         let data = std::fs::read(dir.join("files").join(file)).unwrap();
         let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        let (st, body) = k.stream(
-            &UploadRequest {
-                store_path_index: 0,
-                file_size: data.len() as u64,
-                ext: ext.into(),
-                appender: false,
-            },
-            &data,
-        );
-        assert_eq!(st, 0);
-        let ours = UploadReply::decode(&body).unwrap().file_id();
+        let ours = upload(&mut k, &data, ext, false).file_id();
         let theirs = v["file_id"].as_str().unwrap();
         assert_eq!(ours.len(), theirs.len());
         let (a, b) = (

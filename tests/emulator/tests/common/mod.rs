@@ -8,7 +8,8 @@ use std::net::{SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use fdfs_client::blocking::{self, CallError, Peer};
-use fdfs_client::proto::{Header, Request, StreamPrefix};
+use fdfs_client::proto::{Header, Request, StreamPrefix, UploadReply, UploadRequest};
+use fdfs_emu::{Cluster, ClusterBuilder, ClusterConfig};
 
 /// The socket, and whether the last reply announced that the peer closes it.
 pub struct Conn(pub TcpStream, bool);
@@ -119,4 +120,23 @@ pub fn init_log() {
         )
         .with_test_writer()
         .try_init();
+}
+
+/// Starts a cluster from the builder's defaults as changed by `configure` (`|b| b` for none).
+pub fn start_cluster(configure: impl FnOnce(ClusterBuilder) -> ClusterBuilder) -> Cluster {
+    Cluster::start(configure(ClusterConfig::builder()).build())
+        .unwrap_or_else(|e| panic!("start cluster: {e}"))
+}
+
+/// Uploads `data` to store path 0 on `c`, checks the status is 0 and returns the new name.
+pub fn upload(c: &mut Conn, data: &[u8], ext: &str, appender: bool) -> UploadReply {
+    let req = UploadRequest {
+        store_path_index: 0,
+        file_size: data.len() as u64,
+        ext: ext.into(),
+        appender,
+    };
+    let (st, body) = c.stream(&req, data);
+    assert_eq!(st, 0, "upload status");
+    UploadReply::decode(&body).unwrap()
 }
