@@ -151,6 +151,25 @@ pub(crate) fn read_filename_rest(r: &mut Reader<'_>) -> Result<String> {
     Ok(String::from_utf8_lossy(rest).into_owned())
 }
 
+/// Reads a u64 length field holding a filename length (1..=MAX_FILENAME_LEN).
+pub(crate) fn read_name_len(r: &mut Reader<'_>) -> Result<usize> {
+    let n = r.len_field("filename length", MAX_FILENAME_LEN)?;
+    check_filename_len(n)?;
+    Ok(n)
+}
+
+/// Reads a u64 size field that must fit in an i64 (FastDFS sizes are signed).
+pub(crate) fn read_size(r: &mut Reader<'_>, what: &'static str) -> Result<u64> {
+    let v = r.u64()?;
+    if v > i64::MAX as u64 {
+        return Err(ProtoError::InvalidField {
+            what,
+            reason: "negative",
+        });
+    }
+    Ok(v)
+}
+
 /// Filename length validation.
 pub(crate) fn check_filename_len(n: usize) -> Result<()> {
     if n == 0 {
