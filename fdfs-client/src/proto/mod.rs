@@ -66,6 +66,8 @@
 //! assert_eq!(got, reply);
 //! ```
 
+#[cfg(test)]
+pub(crate) mod captured;
 pub mod cmd;
 pub mod error;
 pub mod header;
