@@ -147,6 +147,20 @@ impl Section {
         }
     }
 
+    /// A port (1..=65535), `default` when absent or empty.
+    pub fn get_port(&self, key: &str, default: u16) -> Result<u16, ConfError> {
+        match self.entry(key) {
+            Some(e) if !e.value.is_empty() => {
+                let n = e.as_int()?;
+                u16::try_from(n)
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| e.error(format!("expected a port 1..65535, got {n}")))
+            }
+            _ => Ok(default),
+        }
+    }
+
     /// Seconds, `None` when absent or empty.
     pub fn get_duration_secs(&self, key: &str) -> Result<Option<i64>, ConfError> {
         match self.entry(key) {
@@ -352,6 +366,16 @@ impl Ini {
             key: key.to_owned(),
             msg: msg.into(),
         }
+    }
+}
+
+/// A file name from a value: `v` if absolute, else joined to `dir` (the config's directory).
+pub fn resolve_in(dir: &Path, v: &str) -> PathBuf {
+    let p = Path::new(v);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
     }
 }
 
