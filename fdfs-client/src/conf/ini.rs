@@ -484,6 +484,30 @@ pub fn parse_time_of_day(v: &str) -> Result<(u8, u8), String> {
 mod tests {
     use super::*;
 
+    /// The one port reader every config uses: default when absent or empty, 1..=65535 else.
+    #[test]
+    fn ports_and_relative_names() {
+        let ini = Ini::parse_str("a=23000\nb=\nc=0\nd=70000\n", "/etc/fdfs/x.conf").unwrap();
+        let g = ini.global();
+        assert_eq!(g.get_port("a", 80).unwrap(), 23000);
+        assert_eq!(g.get_port("b", 80).unwrap(), 80);
+        assert_eq!(g.get_port("missing", 81).unwrap(), 81);
+        assert!(g.get_port("c", 80).is_err());
+        assert_eq!(
+            g.get_port("d", 80).unwrap_err().to_string(),
+            "/etc/fdfs/x.conf:4: d: expected a port 1..65535, got 70000"
+        );
+        let dir = ini.dir();
+        assert_eq!(
+            resolve_in(&dir, "ids.conf"),
+            Path::new("/etc/fdfs/ids.conf")
+        );
+        assert_eq!(
+            resolve_in(&dir, "/abs/ids.conf"),
+            Path::new("/abs/ids.conf")
+        );
+    }
+
     #[test]
     fn bools() {
         for t in ["true", "TRUE", "Yes", "on", "1", " On "] {
