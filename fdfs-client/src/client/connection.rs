@@ -18,6 +18,24 @@ use crate::proto::{self, Header, Reply, Request};
 /// The size of the buffer file contents are streamed through.
 pub const STREAM_BUF_SIZE: usize = 256 * 1024;
 
+/// The buffer [`Connection::send_from`] and [`Connection::copy_body_to`] copy through: `len`
+/// bytes, at most [`STREAM_BUF_SIZE`], at least 1 (so no empty buffer to special-case).
+fn stream_buf(len: u64) -> Vec<u8> {
+    vec![
+        0u8;
+        usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .clamp(1, STREAM_BUF_SIZE)
+    ]
+}
+
+/// The part of `buf` the next read may fill: never more than the `left` bytes still due, so a
+/// copy does not read past the frame it belongs to.
+fn next_chunk(buf: &mut [u8], left: u64) -> &mut [u8] {
+    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+    buf.get_mut(..want).unwrap_or_default()
+}
+
 /// What a failing call was doing, for error messages: the server and the operation.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
@@ -173,16 +191,10 @@ impl Connection {
         len: u64,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        let mut buf = vec![
-            0u8;
-            usize::try_from(len)
-                .unwrap_or(usize::MAX)
-                .clamp(1, STREAM_BUF_SIZE)
-        ];
+        let mut buf = stream_buf(len);
         let mut left = len;
         while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let chunk = buf.get_mut(..want).unwrap_or_default();
+            let chunk = next_chunk(&mut buf, left);
             let n = reader
                 .read(chunk)
                 .await
@@ -309,16 +321,10 @@ impl Connection {
         writer: &mut W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
-        let mut buf = vec![
-            0u8;
-            usize::try_from(len)
-                .unwrap_or(usize::MAX)
-                .clamp(1, STREAM_BUF_SIZE)
-        ];
+        let mut buf = stream_buf(len);
         let mut left = len;
         while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let chunk = buf.get_mut(..want).unwrap_or_default();
+            let chunk = next_chunk(&mut buf, left);
             let n = self.read_some(ctx, chunk).await?;
             let got = chunk.get(..n).unwrap_or_default();
             writer

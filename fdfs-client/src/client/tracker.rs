@@ -23,6 +23,22 @@ fn fetch_server(r: proto::FetchServer) -> StorageServer {
     }
 }
 
+/// The storages of a query-all reply, each in the reply's `group`.
+fn storages_in(
+    group: &str,
+    servers: Vec<ServerAddr>,
+    store_path_index: Option<u8>,
+) -> Vec<StorageServer> {
+    servers
+        .into_iter()
+        .map(|s| StorageServer {
+            group: group.to_owned(),
+            addr: ServerAddr::new(s.host(), s.port()),
+            store_path_index,
+        })
+        .collect()
+}
+
 fn check_group(group: &str) -> Result<()> {
     if group.is_empty() || group.len() > proto::wire::GROUP_NAME_LEN {
         return Err(Error::invalid(format!(
@@ -64,24 +80,32 @@ impl Client {
                     .await?
             }
         };
-        let index = reply.store_path_index;
-        Ok(reply
-            .servers
-            .into_iter()
-            .map(|s| StorageServer {
-                group: reply.group.clone(),
-                addr: ServerAddr::new(s.host(), s.port()),
-                store_path_index: Some(index),
-            })
-            .collect())
+        Ok(storages_in(
+            &reply.group,
+            reply.servers,
+            Some(reply.store_path_index),
+        ))
     }
 
     /// A storage to download `file_id` from.
     pub async fn query_fetch(&self, file_id: &str) -> Result<StorageServer> {
+        self.query_file_one("query fetch", file_id, |g, f| {
+            proto::QueryFetchOne::new(g, f)
+        })
+        .await
+    }
+
+    /// QUERY_FETCH_ONE or QUERY_UPDATE: both ask about one file and get one [`proto::FetchServer`].
+    async fn query_file_one<R: proto::Request<Reply = proto::FetchServer>>(
+        &self,
+        what: &str,
+        file_id: &str,
+        request: fn(&str, &str) -> R,
+    ) -> Result<StorageServer> {
         let p = split_file_id(file_id)?;
-        let op = format!("query fetch {file_id}");
+        let op = format!("{what} {file_id}");
         let reply = self
-            .tracker_request(&op, &proto::QueryFetchOne::new(p.group, p.filename))
+            .tracker_request(&op, &request(p.group, p.filename))
             .await?;
         Ok(fetch_server(reply))
     }
@@ -93,25 +117,15 @@ impl Client {
         let reply = self
             .tracker_request(&op, &proto::QueryFetchAll::new(p.group, p.filename))
             .await?;
-        Ok(reply
-            .servers
-            .into_iter()
-            .map(|s| StorageServer {
-                group: reply.group.clone(),
-                addr: ServerAddr::new(s.host(), s.port()),
-                store_path_index: None,
-            })
-            .collect())
+        Ok(storages_in(&reply.group, reply.servers, None))
     }
 
     /// The storage to update `file_id` on (delete, metadata, append...): its source server.
     pub async fn query_update(&self, file_id: &str) -> Result<StorageServer> {
-        let p = split_file_id(file_id)?;
-        let op = format!("query update {file_id}");
-        let reply = self
-            .tracker_request(&op, &proto::QueryUpdate::new(p.group, p.filename))
-            .await?;
-        Ok(fetch_server(reply))
+        self.query_file_one("query update", file_id, |g, f| {
+            proto::QueryUpdate::new(g, f)
+        })
+        .await
     }
 
     /// Stat of every group.

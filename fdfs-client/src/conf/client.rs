@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::addr::AddrSpec;
 use super::error::ConfError;
 use super::http::HttpConf;
-use super::ini::Ini;
+use super::ini::{resolve_in, Ini};
 use crate::addr::DEFAULT_TRACKER_PORT;
 
 /// The usual client.conf path.
@@ -72,16 +72,6 @@ impl ClientConf {
                 "required: expected at least one \"host:port\"",
             ));
         }
-        let http_tracker_server_port = match g.entry("http.tracker_server_port") {
-            Some(e) if !e.value.is_empty() => {
-                let n = e.as_int()?;
-                u16::try_from(n)
-                    .ok()
-                    .filter(|&p| p > 0)
-                    .ok_or_else(|| e.error(format!("expected a port 1..65535, got {n}")))?
-            }
-            _ => 80,
-        };
         let dir = ini.dir();
         Ok(ClientConf {
             file: ini.file.clone(),
@@ -95,15 +85,10 @@ impl ClientConf {
             load_fdfs_parameters_from_tracker: g
                 .get_bool("load_fdfs_parameters_from_tracker", false),
             use_storage_id: g.get_bool("use_storage_id", false),
-            storage_ids_filename: g.get_nonempty("storage_ids_filename").map(|v| {
-                let p = Path::new(v);
-                if p.is_absolute() {
-                    p.to_path_buf()
-                } else {
-                    dir.join(p)
-                }
-            }),
-            http_tracker_server_port,
+            storage_ids_filename: g
+                .get_nonempty("storage_ids_filename")
+                .map(|v| resolve_in(&dir, v)),
+            http_tracker_server_port: g.get_port("http.tracker_server_port", 80)?,
             http: HttpConf::from_ini(ini)?,
         })
     }

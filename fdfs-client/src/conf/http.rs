@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ConfError;
-use super::ini::{Ini, Section};
+use super::ini::{resolve_in, Ini, Section};
 
 /// Longest `http.default_content_type` the C code accepts (< 64 chars).
 pub const CONTENT_TYPE_MAX_LEN: usize = 63;
@@ -71,12 +71,7 @@ fn resolve(dir: &Path, v: &str) -> PathBuf {
     if v.starts_with("http://") || v.starts_with("https://") {
         return PathBuf::from(v);
     }
-    let p = Path::new(v);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    }
+    resolve_in(dir, v)
 }
 
 impl HttpConf {
@@ -109,16 +104,7 @@ impl HttpConf {
             Some(e) => e.as_bool(),
             None => s.get_bool("http.multi_range.enabed", d.multi_range_enabled),
         };
-        let server_port = match s.entry("http.server_port") {
-            Some(e) if !e.value.is_empty() => {
-                let n = e.as_int()?;
-                u16::try_from(n)
-                    .ok()
-                    .filter(|&p| p > 0)
-                    .ok_or_else(|| e.error(format!("expected a port 1..65535, got {n}")))?
-            }
-            _ => d.server_port,
-        };
+        let server_port = s.get_port("http.server_port", d.server_port)?;
         let default_content_type = match s.entry("http.default_content_type") {
             Some(e) if !e.value.is_empty() => {
                 if e.value.len() > CONTENT_TYPE_MAX_LEN {

@@ -147,6 +147,20 @@ impl Section {
         }
     }
 
+    /// A port (1..=65535), `default` when absent or empty.
+    pub fn get_port(&self, key: &str, default: u16) -> Result<u16, ConfError> {
+        match self.entry(key) {
+            Some(e) if !e.value.is_empty() => {
+                let n = e.as_int()?;
+                u16::try_from(n)
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| e.error(format!("expected a port 1..65535, got {n}")))
+            }
+            _ => Ok(default),
+        }
+    }
+
     /// Seconds, `None` when absent or empty.
     pub fn get_duration_secs(&self, key: &str) -> Result<Option<i64>, ConfError> {
         match self.entry(key) {
@@ -355,6 +369,16 @@ impl Ini {
     }
 }
 
+/// A file name from a value: `v` if absolute, else joined to `dir` (the config's directory).
+pub fn resolve_in(dir: &Path, v: &str) -> PathBuf {
+    let p = Path::new(v);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
 /// `target` if absolute, else joined to the directory of `file`.
 pub fn resolve_relative(file: &str, target: &str) -> PathBuf {
     let t = Path::new(target);
@@ -459,6 +483,30 @@ pub fn parse_time_of_day(v: &str) -> Result<(u8, u8), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one port reader every config uses: default when absent or empty, 1..=65535 else.
+    #[test]
+    fn ports_and_relative_names() {
+        let ini = Ini::parse_str("a=23000\nb=\nc=0\nd=70000\n", "/etc/fdfs/x.conf").unwrap();
+        let g = ini.global();
+        assert_eq!(g.get_port("a", 80).unwrap(), 23000);
+        assert_eq!(g.get_port("b", 80).unwrap(), 80);
+        assert_eq!(g.get_port("missing", 81).unwrap(), 81);
+        assert!(g.get_port("c", 80).is_err());
+        assert_eq!(
+            g.get_port("d", 80).unwrap_err().to_string(),
+            "/etc/fdfs/x.conf:4: d: expected a port 1..65535, got 70000"
+        );
+        let dir = ini.dir();
+        assert_eq!(
+            resolve_in(&dir, "ids.conf"),
+            Path::new("/etc/fdfs/ids.conf")
+        );
+        assert_eq!(
+            resolve_in(&dir, "/abs/ids.conf"),
+            Path::new("/abs/ids.conf")
+        );
+    }
 
     #[test]
     fn bools() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::addr::AddrSpec;
 use super::error::ConfError;
 use super::http::HttpConf;
-use super::ini::{Entry, Ini, Section};
+use super::ini::{resolve_in, Entry, Ini, Section};
 use crate::addr::DEFAULT_TRACKER_PORT;
 
 /// The C module's default config path.
@@ -171,28 +171,6 @@ fn positive_or_default(s: &Section, key: &str, default: i64) -> Result<i64, Conf
     Ok(if v <= 0 { default } else { v })
 }
 
-fn port_key(s: &Section, key: &str, default: u16) -> Result<u16, ConfError> {
-    match s.entry(key) {
-        Some(e) if !e.value.is_empty() => {
-            let n = e.as_int()?;
-            u16::try_from(n)
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| e.error(format!("expected a port 1..65535, got {n}")))
-        }
-        _ => Ok(default),
-    }
-}
-
-fn resolve(dir: &Path, v: &str) -> PathBuf {
-    let p = Path::new(v);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    }
-}
-
 fn store_paths(
     ini: &Ini,
     s: &Section,
@@ -323,7 +301,7 @@ impl ModFastdfsConf {
             _ => 0,
         };
         let url_have_group_name = g.get_bool("url_have_group_name", false);
-        let storage_server_port = port_key(g, "storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?;
+        let storage_server_port = g.get_port("storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?;
         let load_from_tracker = g.get_bool("load_fdfs_parameters_from_tracker", false);
 
         let mut groups = Vec::new();
@@ -380,11 +358,8 @@ impl ModFastdfsConf {
                 groups.push(GroupConf {
                     section: name.clone(),
                     group_name: group_name.to_owned(),
-                    storage_server_port: port_key(
-                        s,
-                        "storage_server_port",
-                        DEFAULT_STORAGE_SERVER_PORT,
-                    )?,
+                    storage_server_port: s
+                        .get_port("storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?,
                     store_paths: store_paths(ini, s, None, &format!(" in [{name}]"))?,
                     store_paths_readonly: readonly_flags(s),
                     group_name_at: entry_at(ini, s, "group_name"),
@@ -436,7 +411,7 @@ impl ModFastdfsConf {
             use_storage_id: g.get_bool("use_storage_id", false),
             storage_ids_filename: g
                 .get_nonempty("storage_ids_filename")
-                .map(|v| resolve(&dir, v)),
+                .map(|v| resolve_in(&dir, v)),
             tracker_servers,
             storage_server_port,
             url_have_group_name,

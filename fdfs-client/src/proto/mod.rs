@@ -66,6 +66,8 @@
 //! assert_eq!(got, reply);
 //! ```
 
+#[cfg(test)]
+pub(crate) mod captured;
 pub mod cmd;
 pub mod error;
 pub mod header;
@@ -241,6 +243,29 @@ pub trait StreamPrefix: Sized {
         }
         Ok((req, n))
     }
+}
+
+/// [`StreamPrefix::decode_prefix`]'s command check: `got` must be one of `accepted` (a prefix
+/// type may serve two commands); the error names the first.
+pub(crate) fn expect_stream_cmd(got: u8, accepted: &[u8]) -> Result<()> {
+    if accepted.contains(&got) {
+        return Ok(());
+    }
+    Err(ProtoError::UnexpectedCmd {
+        expected: accepted.first().copied().unwrap_or_default(),
+        got,
+    })
+}
+
+/// [`StreamPrefix::prefix_len_from_fixed`] for prefixes that start with the filename length:
+/// `fixed_len` plus that length (checked like every filename length).
+pub(crate) fn prefix_len_after_name(
+    fixed: &[u8],
+    what: &'static str,
+    fixed_len: usize,
+) -> Result<usize> {
+    let mut r = wire::Reader::new(fixed, what);
+    Ok(fixed_len + tracker::read_name_len(&mut r)?)
 }
 
 /// [`ProtoError::BadLength`] unless `body.len() == header.body_len`.

@@ -97,6 +97,40 @@ impl<const N: usize> std::fmt::Debug for RawField<N> {
     }
 }
 
+/// `read` and `encode_into` of a fixed-layout block from one table of its fields in wire order,
+/// so that each layout is written once and reading and writing cannot drift apart. Kinds: `u8`,
+/// `u32`, `u64`, `i64` (big-endian), `raw` (a [`RawField`] kept verbatim), `str(width)`
+/// (NUL-padded text).
+macro_rules! wire_block {
+    (@read $r:ident, u8) => { $r.u8()? };
+    (@read $r:ident, u32) => { $r.u32()? };
+    (@read $r:ident, u64) => { $r.u64()? };
+    (@read $r:ident, i64) => { $r.i64()? };
+    (@read $r:ident, raw) => { RawField($r.array()?) };
+    (@read $r:ident, str($n:expr)) => { $r.fixed_str($n)? };
+    (@put $out:ident, $v:expr, u8) => { $out.push(*$v) };
+    (@put $out:ident, $v:expr, u32) => { put_u32($out, *$v) };
+    (@put $out:ident, $v:expr, u64) => { put_u64($out, *$v) };
+    (@put $out:ident, $v:expr, i64) => { put_i64($out, *$v) };
+    (@put $out:ident, $v:expr, raw) => { $out.extend_from_slice(&$v.0) };
+    (@put $out:ident, $v:expr, str($n:expr)) => { put_fixed($out, $v, $n) };
+    ($t:ident { $($f:ident: $kind:ident $(($n:expr))?),+ $(,)? }) => {
+        impl $t {
+            /// Reads one block.
+            pub fn read(r: &mut Reader<'_>) -> Result<Self> {
+                Ok($t {
+                    $($f: wire_block!(@read r, $kind $(($n))?),)+
+                })
+            }
+
+            /// Appends one block.
+            pub fn encode_into(&self, out: &mut Vec<u8>) {
+                $(wire_block!(@put out, &self.$f, $kind $(($n))?);)+
+            }
+        }
+    };
+}
+
 /// One group's stat (`TrackerGroupStat`, 113 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupStat {
@@ -134,46 +168,6 @@ impl GroupStat {
     /// SERVER_LIST_ONE_GROUP reply bound.
     pub const MAX_BODY: u64 = Self::SIZE as u64;
 
-    /// Reads one block.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(GroupStat {
-            group_name: r.fixed_str(GROUP_NAME_LEN + 1)?,
-            total_mb: r.u64()?,
-            free_mb: r.u64()?,
-            reserved_mb: r.u64()?,
-            trunk_free_mb: r.u64()?,
-            storage_count: r.u64()?,
-            storage_port: r.u64()?,
-            readable_server_count: r.u64()?,
-            writable_server_count: r.u64()?,
-            current_write_server: r.u64()?,
-            store_path_count: r.u64()?,
-            subdir_count_per_path: r.u64()?,
-            current_trunk_file_id: r.i64()?,
-        })
-    }
-
-    /// Appends one block.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        put_fixed(out, &self.group_name, GROUP_NAME_LEN + 1);
-        for v in [
-            self.total_mb,
-            self.free_mb,
-            self.reserved_mb,
-            self.trunk_free_mb,
-            self.storage_count,
-            self.storage_port,
-            self.readable_server_count,
-            self.writable_server_count,
-            self.current_write_server,
-            self.store_path_count,
-            self.subdir_count_per_path,
-        ] {
-            put_u64(out, v);
-        }
-        put_i64(out, self.current_trunk_file_id);
-    }
-
     /// Decodes a SERVER_LIST_ONE_GROUP reply (exactly one block).
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "group stat");
@@ -182,6 +176,21 @@ impl GroupStat {
         Ok(g)
     }
 }
+wire_block!(GroupStat {
+    group_name: str(GROUP_NAME_LEN + 1),
+    total_mb: u64,
+    free_mb: u64,
+    reserved_mb: u64,
+    trunk_free_mb: u64,
+    storage_count: u64,
+    storage_port: u64,
+    readable_server_count: u64,
+    writable_server_count: u64,
+    current_write_server: u64,
+    store_path_count: u64,
+    subdir_count_per_path: u64,
+    current_trunk_file_id: i64,
+});
 
 super::message!(GroupStat);
 
@@ -207,30 +216,18 @@ macro_rules! stat_buff {
             /// Encoded size (3 × 4 + 42 × 8 = 348 bytes).
             pub const SIZE: usize = 12 + 8 * [$(stringify!($f)),*].len();
 
-            /// Reads the block.
-            pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-                Ok($name {
-                    alloc_count: r.u32()?,
-                    current_count: r.u32()?,
-                    max_count: r.u32()?,
-                    $($f: r.u64()?,)*
-                })
-            }
-
-            /// Appends the block.
-            pub fn encode_into(&self, out: &mut Vec<u8>) {
-                put_u32(out, self.alloc_count);
-                put_u32(out, self.current_count);
-                put_u32(out, self.max_count);
-                $(put_u64(out, self.$f);)*
-            }
-
             /// Every 64-bit field with its name, in wire order (counters, then the four
             /// timestamps), for tools that print or serialize all of them.
             pub fn fields(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($f), self.$f)),*]
             }
         }
+        wire_block!($name {
+            alloc_count: u32,
+            current_count: u32,
+            max_count: u32,
+            $($f: u64,)*
+        });
     };
 }
 
@@ -393,114 +390,82 @@ impl StorageStat {
     }
 }
 
-/// `read` and `encode_into` for a tracker's or a storage's cluster-stat block: the fields of
-/// `$t` named here, then the tail both blocks end with — `[alloc_count 4][current_count 4]
-/// [max_count 4][version 8][up_time 8][last_heartbeat_time 8]` — so the layout is written once.
+/// A tracker's or a storage's cluster-stat block: the struct, its `read` and `encode_into`
+/// ([`wire_block!`]) from the fields named here, then the tail both blocks end with —
+/// `[alloc_count 4][current_count 4][max_count 4][version 8][up_time 8][last_heartbeat_time 8]`
+/// — so the tail is declared and laid out once.
 macro_rules! cluster_block {
-    ($t:ident { $($f:ident: $kind:ident $(($n:expr))?),+ $(,)? }) => {
-        impl $t {
-            /// Reads one block.
-            pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-                Ok($t {
-                    $($f: cluster_block!(@read r, $kind $(($n))?),)+
-                    alloc_count: r.u32()?,
-                    current_count: r.u32()?,
-                    max_count: r.u32()?,
-                    version: r.fixed_str(VERSION_LEN)?,
-                    up_time: r.u64()?,
-                    last_heartbeat_time: r.u64()?,
-                })
-            }
-
-            /// Appends one block.
-            pub fn encode_into(&self, out: &mut Vec<u8>) {
-                $(cluster_block!(@put out, &self.$f, $kind $(($n))?);)+
-                put_u32(out, self.alloc_count);
-                put_u32(out, self.current_count);
-                put_u32(out, self.max_count);
-                put_fixed(out, &self.version, VERSION_LEN);
-                put_u64(out, self.up_time);
-                put_u64(out, self.last_heartbeat_time);
-            }
+    (
+        $(#[$m:meta])*
+        $t:ident {
+            $($(#[$fm:meta])* $f:ident: $ty:ty = $kind:ident $(($n:expr))?),+ $(,)?
         }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $t {
+            $($(#[$fm])* pub $f: $ty,)+
+            /// Connections allocated.
+            pub alloc_count: u32,
+            /// Connections in use.
+            pub current_count: u32,
+            /// Most connections.
+            pub max_count: u32,
+            /// Server version, e.g. "6.16.1".
+            pub version: String,
+            /// Startup timestamp.
+            pub up_time: u64,
+            /// Last heart beat timestamp.
+            pub last_heartbeat_time: u64,
+        }
+        wire_block!($t {
+            $($f: $kind $(($n))?,)+
+            alloc_count: u32,
+            current_count: u32,
+            max_count: u32,
+            version: str(VERSION_LEN),
+            up_time: u64,
+            last_heartbeat_time: u64,
+        });
     };
-    (@read $r:ident, raw) => { RawField($r.array()?) };
-    (@read $r:ident, u8) => { $r.u8()? };
-    (@read $r:ident, str($n:expr)) => { $r.fixed_str($n)? };
-    (@put $out:ident, $v:expr, raw) => { $out.extend_from_slice(&$v.0) };
-    (@put $out:ident, $v:expr, u8) => { $out.push(*$v) };
-    (@put $out:ident, $v:expr, str($n:expr)) => { put_fixed($out, $v, $n) };
 }
 
-/// One tracker of the cluster (`TrackerClusterStatRespBodyPart`, 90 bytes).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TrackerStat {
-    /// `ip:port` (52-byte field kept verbatim; [`RawField::text`] gives the string).
-    pub host: RawField<MAX_IP_PORT_SIZE>,
-    /// 1 if leader.
-    pub is_leader: u8,
-    /// 1 if active.
-    pub is_active: u8,
-    /// Connections allocated.
-    pub alloc_count: u32,
-    /// Connections in use.
-    pub current_count: u32,
-    /// Most connections.
-    pub max_count: u32,
-    /// Tracker version.
-    pub version: String,
-    /// Startup timestamp.
-    pub up_time: u64,
-    /// Last heart beat timestamp.
-    pub last_heartbeat_time: u64,
-}
+cluster_block!(
+    /// One tracker of the cluster (`TrackerClusterStatRespBodyPart`, 90 bytes).
+    TrackerStat {
+        /// `ip:port` (52-byte field kept verbatim; [`RawField::text`] gives the string).
+        host: RawField<MAX_IP_PORT_SIZE> = raw,
+        /// 1 if leader.
+        is_leader: u8 = u8,
+        /// 1 if active.
+        is_active: u8 = u8,
+    }
+);
 
 impl TrackerStat {
     /// Encoded size.
     pub const SIZE: usize = MAX_IP_PORT_SIZE + 2 + 12 + VERSION_LEN + 16;
 }
-cluster_block!(TrackerStat {
-    host: raw,
-    is_leader: u8,
-    is_active: u8
-});
 
-/// One storage in a SERVER_STORAGE_CLUSTER_STAT reply (`StorageClusterStatRespBodyPart`, 106 bytes,
-/// FastDFS 6.16): what `fdfs_storage_stat` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StorageClusterEntry {
-    /// Storage id (the IP in IP mode; 16-byte field).
-    pub id: String,
-    /// `ip:port` as the tracker formats it (52-byte field kept verbatim).
-    pub host: RawField<MAX_IP_PORT_SIZE>,
-    /// 1 if this storage is its group's trunk server (always 0 without trunk files).
-    pub is_trunk_server: u8,
-    /// Storage status (`FDFS_STORAGE_STATUS_*`, see [`storage_status`]).
-    pub status: u8,
-    /// Connections allocated.
-    pub alloc_count: u32,
-    /// Connections in use.
-    pub current_count: u32,
-    /// Most connections.
-    pub max_count: u32,
-    /// Storage version, e.g. "6.16.1".
-    pub version: String,
-    /// Startup timestamp.
-    pub up_time: u64,
-    /// Last heart beat timestamp.
-    pub last_heartbeat_time: u64,
-}
+cluster_block!(
+    /// One storage in a SERVER_STORAGE_CLUSTER_STAT reply (`StorageClusterStatRespBodyPart`, 106
+    /// bytes, FastDFS 6.16): what `fdfs_storage_stat` prints.
+    StorageClusterEntry {
+        /// Storage id (the IP in IP mode; 16-byte field).
+        id: String = str(STORAGE_ID_LEN),
+        /// `ip:port` as the tracker formats it (52-byte field kept verbatim).
+        host: RawField<MAX_IP_PORT_SIZE> = raw,
+        /// 1 if this storage is its group's trunk server (always 0 without trunk files).
+        is_trunk_server: u8 = u8,
+        /// Storage status (`FDFS_STORAGE_STATUS_*`, see [`storage_status`]).
+        status: u8 = u8,
+    }
+);
 
 impl StorageClusterEntry {
     /// Encoded size.
     pub const SIZE: usize = STORAGE_ID_LEN + MAX_IP_PORT_SIZE + 2 + 12 + VERSION_LEN + 16;
 }
-cluster_block!(StorageClusterEntry {
-    id: str(STORAGE_ID_LEN),
-    host: raw,
-    is_trunk_server: u8,
-    status: u8,
-});
 
 /// One group in a SERVER_STORAGE_VOLUMN_STAT reply (`StorageVolumnStatRespBodyPart`, 59 bytes,
 /// FastDFS 6.16): what `fdfs_volumn_stat` prints.
@@ -527,37 +492,17 @@ pub struct VolumeStat {
 impl VolumeStat {
     /// Encoded size.
     pub const SIZE: usize = GROUP_NAME_LEN + 1 + 5 * 8 + 2;
-
-    /// Reads one block.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(VolumeStat {
-            group_name: r.fixed_str(GROUP_NAME_LEN + 1)?,
-            total_mb: r.u64()?,
-            free_mb: r.u64()?,
-            reserved_mb: r.u64()?,
-            avail_mb: r.u64()?,
-            trunk_free_mb: r.u64()?,
-            is_disk_available: r.u8()?,
-            is_trunk_available: r.u8()?,
-        })
-    }
-
-    /// Appends one block.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        put_fixed(out, &self.group_name, GROUP_NAME_LEN + 1);
-        for v in [
-            self.total_mb,
-            self.free_mb,
-            self.reserved_mb,
-            self.avail_mb,
-            self.trunk_free_mb,
-        ] {
-            put_u64(out, v);
-        }
-        out.push(self.is_disk_available);
-        out.push(self.is_trunk_available);
-    }
 }
+wire_block!(VolumeStat {
+    group_name: str(GROUP_NAME_LEN + 1),
+    total_mb: u64,
+    free_mb: u64,
+    reserved_mb: u64,
+    avail_mb: u64,
+    trunk_free_mb: u64,
+    is_disk_available: u8,
+    is_trunk_available: u8,
+});
 
 #[cfg(test)]
 mod tests {
@@ -575,6 +520,78 @@ mod tests {
         assert_eq!(storage_status::name(7), "ACTIVE");
         assert_eq!(storage_status::name(200), "UNKNOWN");
         assert_eq!(rw_mode_name(6), "both");
+    }
+
+    /// Each field table adds up to the block's documented size and reads back what it wrote.
+    #[test]
+    fn field_tables_match_sizes() {
+        fn check<T: Default + PartialEq + std::fmt::Debug>(
+            size: usize,
+            enc: fn(&T, &mut Vec<u8>),
+            read: fn(&mut Reader<'_>) -> Result<T>,
+            v: T,
+        ) {
+            let mut b = Vec::new();
+            enc(&v, &mut b);
+            assert_eq!(b.len(), size);
+            let mut r = Reader::new(&b, "t");
+            assert_eq!(read(&mut r).unwrap(), v);
+            r.finish().unwrap();
+        }
+        check(
+            GroupStat::SIZE,
+            GroupStat::encode_into,
+            GroupStat::read,
+            GroupStat {
+                group_name: "group1".into(),
+                storage_port: 23000,
+                current_trunk_file_id: -1,
+                ..Default::default()
+            },
+        );
+        check(
+            VolumeStat::SIZE,
+            VolumeStat::encode_into,
+            VolumeStat::read,
+            VolumeStat {
+                group_name: "group1".into(),
+                avail_mb: 7,
+                is_trunk_available: 1,
+                ..Default::default()
+            },
+        );
+        check(
+            StorageStatBuff::SIZE,
+            StorageStatBuff::encode_into,
+            StorageStatBuff::read,
+            StorageStatBuff {
+                max_count: 3,
+                last_heart_beat_time: 9,
+                ..Default::default()
+            },
+        );
+        check(
+            TrackerStat::SIZE,
+            TrackerStat::encode_into,
+            TrackerStat::read,
+            TrackerStat {
+                host: RawField::from_text("127.0.0.10:22122"),
+                is_leader: 1,
+                version: "6.16.1".into(),
+                ..Default::default()
+            },
+        );
+        check(
+            StorageClusterEntry::SIZE,
+            StorageClusterEntry::encode_into,
+            StorageClusterEntry::read,
+            StorageClusterEntry {
+                id: "127.0.0.11".into(),
+                status: 7,
+                up_time: 5,
+                ..Default::default()
+            },
+        );
     }
 
     #[test]

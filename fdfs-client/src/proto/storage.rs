@@ -21,34 +21,17 @@
 use super::cmd;
 use super::error::{ProtoError, Result};
 use super::metadata::{MetaOp, Metadata};
-use super::tracker::{check_filename_len, group_file_request, read_filename_rest, EmptyReply};
+use super::tracker::{
+    group_file_request, read_filename_rest, read_name_len, read_size, EmptyReply,
+};
 use super::wire::{
     put_fixed, put_i64, put_u64, AddrWidth, Reader, FILE_EXT_LEN, FILE_PREFIX_LEN, GROUP_NAME_LEN,
     MAX_FILENAME_LEN, STORAGE_ID_LEN,
 };
-use super::{message, Reply, Request, StreamPrefix};
+use super::{expect_stream_cmd, message, prefix_len_after_name, Reply, Request, StreamPrefix};
 
 /// Store path index meaning "storage chooses" in an upload request.
 pub const STORE_PATH_ANY: u8 = 255;
-
-/// Reads a u64 length field holding a filename length (1..=MAX_FILENAME_LEN).
-fn read_name_len(r: &mut Reader<'_>) -> Result<usize> {
-    let n = r.len_field("filename length", MAX_FILENAME_LEN)?;
-    check_filename_len(n)?;
-    Ok(n)
-}
-
-/// Reads a u64 size field that must fit in an i64 (FastDFS sizes are signed).
-fn read_size(r: &mut Reader<'_>, what: &'static str) -> Result<u64> {
-    let v = r.u64()?;
-    if v > i64::MAX as u64 {
-        return Err(ProtoError::InvalidField {
-            what,
-            reason: "negative",
-        });
-    }
-    Ok(v)
-}
 
 // ---------------------------------------------------------------------------------------------
 // upload
@@ -98,16 +81,8 @@ impl StreamPrefix for UploadRequest {
         Ok(Self::PREFIX_LEN)
     }
     fn decode_prefix(cmd: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        let appender = match cmd {
-            cmd::UPLOAD_FILE => false,
-            cmd::UPLOAD_APPENDER_FILE => true,
-            got => {
-                return Err(ProtoError::UnexpectedCmd {
-                    expected: cmd::UPLOAD_FILE,
-                    got,
-                })
-            }
-        };
+        expect_stream_cmd(cmd, &[cmd::UPLOAD_FILE, cmd::UPLOAD_APPENDER_FILE])?;
+        let appender = cmd == cmd::UPLOAD_APPENDER_FILE;
         let mut r = Reader::new(buf, "upload request");
         let store_path_index = r.u8()?;
         let file_size = read_size(&mut r, "file size")?;
@@ -164,16 +139,10 @@ impl StreamPrefix for UploadSlaveRequest {
         out.extend_from_slice(self.master_filename.as_bytes());
     }
     fn prefix_len_from_fixed(fixed: &[u8]) -> Result<usize> {
-        let mut r = Reader::new(fixed, "upload slave request");
-        Ok(Self::FIXED + read_name_len(&mut r)?)
+        prefix_len_after_name(fixed, "upload slave request", Self::FIXED_LEN)
     }
     fn decode_prefix(cmd: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        if cmd != cmd::UPLOAD_SLAVE_FILE {
-            return Err(ProtoError::UnexpectedCmd {
-                expected: cmd::UPLOAD_SLAVE_FILE,
-                got: cmd,
-            });
-        }
+        expect_stream_cmd(cmd, &[cmd::UPLOAD_SLAVE_FILE])?;
         let mut r = Reader::new(buf, "upload slave request");
         let mlen = read_name_len(&mut r)?;
         let file_size = read_size(&mut r, "file size")?;
@@ -530,16 +499,10 @@ impl StreamPrefix for AppendRequest {
         out.extend_from_slice(self.filename.as_bytes());
     }
     fn prefix_len_from_fixed(fixed: &[u8]) -> Result<usize> {
-        let mut r = Reader::new(fixed, "append request");
-        Ok(16 + read_name_len(&mut r)?)
+        prefix_len_after_name(fixed, "append request", Self::FIXED_LEN)
     }
     fn decode_prefix(cmd: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        if cmd != cmd::APPEND_FILE {
-            return Err(ProtoError::UnexpectedCmd {
-                expected: cmd::APPEND_FILE,
-                got: cmd,
-            });
-        }
+        expect_stream_cmd(cmd, &[cmd::APPEND_FILE])?;
         let mut r = Reader::new(buf, "append request");
         let nlen = read_name_len(&mut r)?;
         let file_size = read_size(&mut r, "file size")?;
@@ -585,16 +548,10 @@ impl StreamPrefix for ModifyRequest {
         out.extend_from_slice(self.filename.as_bytes());
     }
     fn prefix_len_from_fixed(fixed: &[u8]) -> Result<usize> {
-        let mut r = Reader::new(fixed, "modify request");
-        Ok(24 + read_name_len(&mut r)?)
+        prefix_len_after_name(fixed, "modify request", Self::FIXED_LEN)
     }
     fn decode_prefix(cmd: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        if cmd != cmd::MODIFY_FILE {
-            return Err(ProtoError::UnexpectedCmd {
-                expected: cmd::MODIFY_FILE,
-                got: cmd,
-            });
-        }
+        expect_stream_cmd(cmd, &[cmd::MODIFY_FILE])?;
         let mut r = Reader::new(buf, "modify request");
         let nlen = read_name_len(&mut r)?;
         let offset = read_size(&mut r, "offset")?;

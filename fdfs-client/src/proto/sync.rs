@@ -10,35 +10,10 @@
 //! | [`SyncTruncateFile`] | 37 | `[nlen 8][old size 8][new size 8][ts 4][group 16][name]` |
 
 use super::cmd;
-use super::error::{ProtoError, Result};
-use super::tracker::{read_filename_rest, EmptyReply};
+use super::error::Result;
+use super::tracker::{read_filename_rest, read_name_len, read_size, EmptyReply};
 use super::wire::{put_fixed, put_u32, put_u64, Reader, GROUP_NAME_LEN, MAX_FILENAME_LEN};
-use super::{message, Request, StreamPrefix};
-
-fn read_name_len(r: &mut Reader<'_>) -> Result<usize> {
-    let n = r.len_field("filename length", MAX_FILENAME_LEN)?;
-    super::tracker::check_filename_len(n)?;
-    Ok(n)
-}
-
-fn read_size(r: &mut Reader<'_>, what: &'static str) -> Result<u64> {
-    let v = r.u64()?;
-    if v > i64::MAX as u64 {
-        return Err(ProtoError::InvalidField {
-            what,
-            reason: "negative",
-        });
-    }
-    Ok(v)
-}
-
-fn expect_cmd(got: u8, a: u8, b: u8) -> Result<()> {
-    if got == a || got == b {
-        Ok(())
-    } else {
-        Err(ProtoError::UnexpectedCmd { expected: a, got })
-    }
-}
+use super::{expect_stream_cmd, message, prefix_len_after_name, Request, StreamPrefix};
 
 /// SYNC_CREATE_FILE (16) / SYNC_UPDATE_FILE (18) prefix, then `file_size` bytes of content.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -80,11 +55,10 @@ impl StreamPrefix for SyncCreateFile {
         out.extend_from_slice(self.filename.as_bytes());
     }
     fn prefix_len_from_fixed(fixed: &[u8]) -> Result<usize> {
-        let mut r = Reader::new(fixed, "sync create file");
-        Ok(Self::FIXED_LEN + read_name_len(&mut r)?)
+        prefix_len_after_name(fixed, "sync create file", Self::FIXED_LEN)
     }
     fn decode_prefix(c: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        expect_cmd(c, cmd::SYNC_CREATE_FILE, cmd::SYNC_UPDATE_FILE)?;
+        expect_stream_cmd(c, &[cmd::SYNC_CREATE_FILE, cmd::SYNC_UPDATE_FILE])?;
         let mut r = Reader::new(buf, "sync create file");
         let nlen = read_name_len(&mut r)?;
         let file_size = read_size(&mut r, "file size")?;
@@ -248,11 +222,10 @@ impl StreamPrefix for SyncModifyFile {
         out.extend_from_slice(self.filename.as_bytes());
     }
     fn prefix_len_from_fixed(fixed: &[u8]) -> Result<usize> {
-        let mut r = Reader::new(fixed, "sync modify file");
-        Ok(Self::FIXED_LEN + read_name_len(&mut r)?)
+        prefix_len_after_name(fixed, "sync modify file", Self::FIXED_LEN)
     }
     fn decode_prefix(c: u8, buf: &[u8]) -> Result<(Self, usize)> {
-        expect_cmd(c, cmd::SYNC_MODIFY_FILE, cmd::SYNC_APPEND_FILE)?;
+        expect_stream_cmd(c, &[cmd::SYNC_MODIFY_FILE, cmd::SYNC_APPEND_FILE])?;
         let mut r = Reader::new(buf, "sync modify file");
         let nlen = read_name_len(&mut r)?;
         let offset = read_size(&mut r, "offset")?;

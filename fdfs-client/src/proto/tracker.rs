@@ -151,6 +151,25 @@ pub(crate) fn read_filename_rest(r: &mut Reader<'_>) -> Result<String> {
     Ok(String::from_utf8_lossy(rest).into_owned())
 }
 
+/// Reads a u64 length field holding a filename length (1..=MAX_FILENAME_LEN).
+pub(crate) fn read_name_len(r: &mut Reader<'_>) -> Result<usize> {
+    let n = r.len_field("filename length", MAX_FILENAME_LEN)?;
+    check_filename_len(n)?;
+    Ok(n)
+}
+
+/// Reads a u64 size field that must fit in an i64 (FastDFS sizes are signed).
+pub(crate) fn read_size(r: &mut Reader<'_>, what: &'static str) -> Result<u64> {
+    let v = r.u64()?;
+    if v > i64::MAX as u64 {
+        return Err(ProtoError::InvalidField {
+            what,
+            reason: "negative",
+        });
+    }
+    Ok(v)
+}
+
 /// Filename length validation.
 pub(crate) fn check_filename_len(n: usize) -> Result<()> {
     if n == 0 {
@@ -1312,7 +1331,6 @@ mod tests {
 
     #[test]
     fn storage_cluster_and_volume_stat() {
-        use crate::proto::RawField;
         // Request bytes as fdfs_storage_stat -A / fdfs_volumn_stat -A build them (6.16).
         let a = StorageClusterStatRequest {
             filter_by: StorageClusterStatRequest::BY_STATUS,
@@ -1331,18 +1349,7 @@ mod tests {
         assert_eq!(v.to_frame(), [0, 0, 0, 0, 0, 0, 0, 4, 98, 0, 4, 0, 0, 1]);
         assert_eq!(VolumeStatRequest::decode(&v.encode()).unwrap(), v);
 
-        let e = StorageClusterEntry {
-            id: "127.0.0.11".into(),
-            host: RawField::from_text("127.0.0.11:23000"),
-            status: 7,
-            alloc_count: 64,
-            current_count: 1,
-            max_count: 2,
-            version: "6.16.1".into(),
-            up_time: 1_795_576_513,
-            last_heartbeat_time: 1_795_576_602,
-            ..Default::default()
-        };
+        let e = crate::proto::captured::storage_cluster_entry();
         let r = StorageClusterStat {
             use_storage_id: 0,
             use_trunk_file: 0,
@@ -1358,16 +1365,7 @@ mod tests {
         assert!(StorageClusterStat::decode(&b[..b.len() - 1]).is_err());
         assert!(StorageClusterStat::decode(&[0, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
 
-        let g = VolumeStat {
-            group_name: "group1".into(),
-            total_mb: 258_019,
-            free_mb: 78_848,
-            reserved_mb: 25_801,
-            avail_mb: 53_047,
-            trunk_free_mb: 0,
-            is_disk_available: 1,
-            is_trunk_available: 0,
-        };
+        let g = crate::proto::captured::volume_stat();
         let r = VolumeStats {
             use_trunk_file: 0,
             groups: vec![g],
