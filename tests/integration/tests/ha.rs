@@ -378,6 +378,16 @@ const NODES: [&str; 2] = ["a", "b"];
 const COLD_OBJECTS: usize = 4;
 const COLD_SIZE: usize = 256 * 1024;
 
+/// The requests around an old MASTER's return: see [`Pair::rejoin_as_backup`].
+struct Rejoined {
+    /// From the fault to the return.
+    outage: Vec<Rec>,
+    /// The 3 s after the return.
+    after: Vec<Rec>,
+    /// See [`takeover`].
+    took: Duration,
+}
+
 fn cold_path(i: usize) -> String {
     format!("/group1/M00/01/00/cold-{i}.bin")
 }
@@ -621,6 +631,42 @@ impl Pair {
         );
     }
 
+    /// After a fault on `master` at `fault`, once its edge answers again: waits until its
+    /// keepalived is BACKUP, lets the client stream run 3 s more, and splits the requests at that
+    /// return (the outage, and what came after).
+    fn rejoin_as_backup(&self, master: &str, fault: Instant) -> Rejoined {
+        wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
+            ka_status(&self.ka_log(master)).0 == "BACKUP"
+        });
+        let returned = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        let end = Instant::now();
+        let outage = self.stream().window(fault, returned);
+        let after = self.stream().window(returned, end);
+        let took = takeover(&outage, fault);
+        Rejoined {
+            outage,
+            after,
+            took,
+        }
+    }
+
+    /// The failover held: serving again within `limit`, nothing failed after the old MASTER came
+    /// back, and the VIP stayed on `backup` (equal priority does not preempt).
+    fn assert_taken_over(&self, backup: &str, took: Duration, limit: Duration, after: &[Rec]) {
+        assert!(took <= limit, "takeover took {took:?}");
+        assert!(
+            failed(after).is_empty(),
+            "requests failed after the edge returned: {}",
+            errors(after)
+        );
+        assert_eq!(
+            self.master(),
+            Some(backup),
+            "the VIP stays on the new MASTER"
+        );
+    }
+
     fn stream(&self) -> &Stream {
         self.stream.as_ref().expect("stream")
     }
@@ -689,15 +735,11 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
         ka_count(&pair.ka_log(master), "Entering FAULT STATE") > 0,
         "keepalived never noticed the dead edge: the VIP stayed on a node without an edge"
     );
-    wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
-        ka_status(&pair.ka_log(master)).0 == "BACKUP"
-    });
-    let returned = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let end = Instant::now();
-    let outage = pair.stream().window(fault, returned);
-    let after = pair.stream().window(returned, end);
-    let took = takeover(&outage, fault);
+    let Rejoined {
+        outage,
+        after,
+        took,
+    } = pair.rejoin_as_backup(master, fault);
     println!(
         "HA killed MASTER edge: VIP serving again after {} ms, {} of {} requests failed; edge restarted after {} ms; {} requests after its return, {} failed; VIP on {:?}",
         ms(took),
@@ -708,17 +750,7 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
         failed(&after).len(),
         pair.master()
     );
-    assert!(took <= Duration::from_secs(2), "takeover took {took:?}");
-    assert!(
-        failed(&after).is_empty(),
-        "requests failed after the edge returned: {}",
-        errors(&after)
-    );
-    assert_eq!(
-        pair.master(),
-        Some(backup),
-        "the VIP stays on the new MASTER"
-    );
+    pair.assert_taken_over(backup, took, Duration::from_secs(2), &after);
 
     // The new MASTER's cache was cold: one origin fetch per object, however many ask at once.
     let steady = pair.origin_fetches(STEADY);
@@ -777,15 +809,11 @@ fn hung_master_edge_fails_over_within_4s() {
     std::thread::sleep(CLIENT_TIMEOUT + Duration::from_millis(500));
     // The hang ends: the edge answers again and rejoins as BACKUP; the VIP stays.
     pair.edge(master).signal(SIGCONT);
-    wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
-        ka_status(&pair.ka_log(master)).0 == "BACKUP"
-    });
-    let returned = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let end = Instant::now();
-    let outage = pair.stream().window(fault, returned);
-    let after = pair.stream().window(returned, end);
-    let took = takeover(&outage, fault);
+    let Rejoined {
+        outage,
+        after,
+        took,
+    } = pair.rejoin_as_backup(master, fault);
     println!(
         "HA hung MASTER edge (SIGSTOP): VIP moved after {} ms, serving again after {} ms, {} of {} requests failed; {} requests after its return, {} failed",
         ms(moved - fault),
@@ -795,17 +823,7 @@ fn hung_master_edge_fails_over_within_4s() {
         after.len(),
         failed(&after).len()
     );
-    assert!(took <= Duration::from_secs(4), "takeover took {took:?}");
-    assert!(
-        failed(&after).is_empty(),
-        "requests failed after the edge returned: {}",
-        errors(&after)
-    );
-    assert_eq!(
-        pair.master(),
-        Some(backup),
-        "the VIP stays on the new MASTER"
-    );
+    pair.assert_taken_over(backup, took, Duration::from_secs(4), &after);
 }
 
 /// The README's procedure on `node` (the MASTER): drain (SIGUSR2), wait until the VIP has left,
