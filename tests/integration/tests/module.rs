@@ -322,6 +322,28 @@ impl Fx {
         request(addr(ip, self.port), "GET", target, headers).expect("request")
     }
 
+    /// [`put`] of a normal file on storage `i` (0: s1, 1: s2, 2: s3).
+    fn put_on(&self, i: usize, src: Ipv4Addr, ts: i64, ext: &str, data: &[u8], crc: u32) -> String {
+        put(&self.stores[i], src, ts, ext, data, Kind::Normal, crc)
+    }
+
+    /// The name of a `.jpg` with source `src` that s1 does not hold: written, then removed, so it
+    /// is a name of s1's layout whose file is not on its disk.
+    fn gone(&self, src: Ipv4Addr, ts: i64, crc: u32) -> String {
+        let name = self.put_on(0, src, ts, "jpg", b"x", crc);
+        fs::remove_file(self.stores[0].join("data").join(&name[4..])).expect("rm");
+        name
+    }
+
+    /// A `.jpg` of s1 whose file is a symlink to `secret.txt` in s1's store (the test writes it).
+    fn link_to_secret(&self, ts: i64, crc: u32) -> String {
+        let link = self.put_on(0, S1, ts, "jpg", b"", crc);
+        let link_path = self.stores[0].join("data").join(&link[4..]);
+        fs::remove_file(&link_path).expect("rm");
+        std::os::unix::fs::symlink(self.stores[0].join("secret.txt"), &link_path).expect("symlink");
+        link
+    }
+
     fn head(&self, ip: Ipv4Addr, target: &str, headers: &[(&str, &str)]) -> Response {
         request(addr(ip, self.port), "HEAD", target, headers).expect("request")
     }
@@ -331,6 +353,11 @@ impl Fx {
         assert!(!self.nginx.worker_crashed(), "a worker died:\n{log}");
         assert!(!log.contains("[alert]"), "alerts in the error log:\n{log}");
     }
+}
+
+/// A GET to `to` (a server started outside [`Fx`]).
+fn get(to: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    request(to, "GET", target, headers).expect("get")
 }
 
 fn url(group: &str, logic: &str) -> String {
@@ -349,10 +376,10 @@ fn local_files_and_headers() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 1);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 1);
     let big = vector("medium_1m.bin");
-    let bin = put(&fx.stores[0], S1, ts, "bin", &big, Kind::Normal, 2);
-    let noext = put(&fx.stores[0], S1, ts, "", &small[..5000], Kind::Normal, 3);
+    let bin = fx.put_on(0, S1, ts, "bin", &big, 2);
+    let noext = fx.put_on(0, S1, ts, "", &small[..5000], 3);
     let app = put(&fx.stores[0], S1, ts, "txt", b"", Kind::Appender, 4);
     write_at(&fx.stores[0], &app, &small[..5000]);
     let slave = format!(
@@ -452,7 +479,7 @@ fn ranges_and_conditionals() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 11);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 11);
     let u = url("group1", &jpg);
     let lm = http_date(ts);
 
@@ -547,8 +574,7 @@ fn ranges_and_conditionals() {
     let r = fx.head(S1, &u, &[("If-Modified-Since", lm.as_str())]);
     assert_eq!((r.status, r.body.len()), (304, 0));
     // Fixed: no 304 for a missing file, whatever the IMS.
-    let gone = put(&fx.stores[0], S1, ts, "jpg", b"x", Kind::Normal, 12);
-    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let gone = fx.gone(S1, ts, 12);
     let r = fx.get(
         S1,
         &url("group1", &gone),
@@ -593,7 +619,7 @@ fn malformed_and_hostile_urls() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 21);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 21);
     let name = &jpg[10..];
     // A file outside the store path that a traversal would reach.
     fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
@@ -644,10 +670,7 @@ fn malformed_and_hostile_urls() {
         assert_eq!(r.status, 405, "{method}");
     }
     // Symlinks follow disable_symlinks (off by default: served, like stat() in C).
-    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 22);
-    let link_path = fx.stores[0].join("data").join(&link[4..]);
-    fs::remove_file(&link_path).expect("rm");
-    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let link = fx.link_to_secret(ts, 22);
     let r = fx.get(S1, &url("group1", &link), &[]);
     assert_eq!(r.status, 200);
     // Reasons are logged at info level.
@@ -669,10 +692,7 @@ fn disable_symlinks_is_honoured() {
     );
     let ts = now() - 3600;
     fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
-    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 23);
-    let link_path = fx.stores[0].join("data").join(&link[4..]);
-    fs::remove_file(&link_path).expect("rm");
-    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let link = fx.link_to_secret(ts, 23);
     let r = fx.get(S1, &url("group1", &link), &[]);
     assert_eq!(r.status, 403);
     assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
@@ -687,17 +707,9 @@ fn not_local_rules_and_proxy() {
     let old = now() - 3 * 86400;
     let png = vector("small_10k.jpg")[..8192].to_vec();
     // E: uploaded to s2, not yet on s1 (the sync window).
-    let e = put(&fx.stores[1], S2, recent, "png", &png, Kind::Normal, 31);
+    let e = fx.put_on(1, S2, recent, "png", &png, 31);
     // D14: a group2 file on s3.
-    let g2 = put(
-        &fx.stores[2],
-        S3,
-        old,
-        "txt",
-        b"group two\n",
-        Kind::Normal,
-        32,
-    );
+    let g2 = fx.put_on(2, S3, old, "txt", b"group two\n", 32);
 
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[]);
@@ -734,8 +746,7 @@ fn not_local_rules_and_proxy() {
     let r = fx.get(S1, &format!("{}?redirect=1", url("group2", &g2)), &[]);
     assert_eq!(r.status, 400);
     // D3/D1: missing, source is this storage: 404.
-    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 33);
-    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let mine = fx.gone(S1, recent, 33);
     let r = fx.get(S1, &url("group1", &mine), &[]);
     assert_eq!(r.status, 404);
     let r = fx.head(S1, &url("group1", &mine), &[]);
@@ -744,8 +755,7 @@ fn not_local_rules_and_proxy() {
     let r = fx.get(S2, &url("group1", &mine), &[]);
     assert_eq!(r.status, 404);
     // D5: source s2, older than storage_sync_file_max_delay: 404 without proxying.
-    let stale = put(&fx.stores[0], S2, old, "jpg", b"x", Kind::Normal, 34);
-    fs::remove_file(fx.stores[0].join("data").join(&stale[4..])).expect("rm");
+    let stale = fx.gone(S2, old, 34);
     let r = fx.get(S1, &url("group1", &stale), &[]);
     assert_eq!(r.status, 404);
     // D13: unknown group with an s1 id: its source is s1 itself, so it is not forwarded (a loop):
@@ -754,26 +764,15 @@ fn not_local_rules_and_proxy() {
     assert_eq!(r.status, 400);
     assert!(fx.nginx.error_log().contains("is this node itself"));
     // Only cluster members: a source that is not a known storage is refused.
-    let stranger = put(
-        &fx.stores[0],
-        STRANGER,
-        recent,
-        "jpg",
-        b"x",
-        Kind::Normal,
-        35,
-    );
-    fs::remove_file(fx.stores[0].join("data").join(&stranger[4..])).expect("rm");
+    let stranger = fx.gone(STRANGER, recent, 35);
     let r = fx.get(S1, &url("group1", &stranger), &[]);
     assert_eq!(r.status, 404);
     // A dead source: 502.
-    let dead = put(&fx.stores[0], DEAD, recent, "jpg", b"x", Kind::Normal, 36);
-    fs::remove_file(fx.stores[0].join("data").join(&dead[4..])).expect("rm");
+    let dead = fx.gone(DEAD, recent, 36);
     let r = fx.get(S1, &url("group1", &dead), &[]);
     assert_eq!(r.status, 502, "dead port {}", fx.dead_port);
     // A slow source (accepts, never answers): 504 after proxy_read_timeout.
-    let slow = put(&fx.stores[0], SLOW, recent, "jpg", b"x", Kind::Normal, 37);
-    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let slow = fx.gone(SLOW, recent, 37);
     let r = fx.get(S1, &url("group1", &slow), &[]);
     assert_eq!(r.status, 504, "slow port {}", fx.slow_port);
 
@@ -799,16 +798,7 @@ fn proxy_timeouts_default_from_mod_fastdfs_conf() {
             ..Opts::default()
         },
     );
-    let slow = put(
-        &fx.stores[0],
-        SLOW,
-        now() - 60,
-        "jpg",
-        b"x",
-        Kind::Normal,
-        97,
-    );
-    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let slow = fx.gone(SLOW, now() - 60, 97);
     let r = fx.get(S1, &url("group1", &slow), &[]);
     assert_eq!(r.status, 504);
     assert!(fx.nginx.error_log().contains("upstream timed out"));
@@ -824,25 +814,8 @@ fn unknown_members_refuse_unless_allowed() {
     let m = module();
     let recent = now() - 60;
     let setup = |fx: &Fx| {
-        let e = put(
-            &fx.stores[1],
-            S2,
-            recent,
-            "txt",
-            b"from s2\n",
-            Kind::Normal,
-            41,
-        );
-        let x = put(
-            &fx.stores[0],
-            STRANGER,
-            recent,
-            "jpg",
-            b"x",
-            Kind::Normal,
-            42,
-        );
-        fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
+        let e = fx.put_on(1, S2, recent, "txt", b"from s2\n", 41);
+        let x = fx.gone(STRANGER, recent, 42);
         (url("group1", &e), url("group1", &x))
     };
     let fx = Fx::start(
@@ -900,15 +873,7 @@ fn redirect_mode() {
         },
     );
     let recent = now() - 60;
-    let e = put(
-        &fx.stores[1],
-        S2,
-        recent,
-        "txt",
-        b"from s2\n",
-        Kind::Normal,
-        51,
-    );
+    let e = fx.put_on(1, S2, recent, "txt", b"from s2\n", 51);
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[("Range", "bytes=0-3")]);
     assert_eq!(r.status, 302);
@@ -949,7 +914,7 @@ fn anti_steal_tokens() {
         },
     );
     let ts = now() - 3600;
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 61);
+    let jpg = fx.put_on(0, S1, ts, "jpg", b"picture", 61);
     let u = url("group1", &jpg);
     let t = now();
     let good = fdfs_client::token::generate(&jpg, SECRET, t);
@@ -979,7 +944,7 @@ fn anti_steal_tokens() {
             ..Opts::default()
         },
     );
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 62);
+    let jpg = fx.put_on(0, S1, ts, "jpg", b"picture", 62);
     let u = url("group1", &jpg);
     for q in [format!("?token={}&ts={t}", "0".repeat(32)), String::new()] {
         let r = fx.get(S1, &format!("{u}{q}"), &[]);
@@ -1044,15 +1009,7 @@ fn several_instances_one_nginx() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 60;
-    let only2 = put(
-        &fx.stores[1],
-        S2,
-        ts,
-        "txt",
-        b"only on s2\n",
-        Kind::Normal,
-        81,
-    );
+    let only2 = fx.put_on(1, S2, ts, "txt", b"only on s2\n", 81);
     let r = fx.get(S2, &url("group1", &only2), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"only on s2\n"[..]));
     let r = fx.get(S1, &url("group1", &only2), &[]);
@@ -1216,16 +1173,16 @@ fn emulator_case(ids: bool) {
     assert!(log.contains(want), "{log}");
 
     let u = format!("/{file_id}");
-    let r = request(addr(S2, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S2, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     // s1 has not got it: its source (a storage id from the tracker's table) is s2: proxied.
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     assert!(nginx.access_log().contains("200 proxy"));
     // After replication s1 serves it itself.
     cluster.resume_sync(0usize);
     assert!(cluster.wait_for_file(0usize, &file_id, true, Duration::from_secs(30)));
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     assert!(nginx.access_log().contains("200 local"));
     if ids {
@@ -1242,7 +1199,7 @@ fn emulator_case(ids: bool) {
             random_digits: "123",
         })
         .expect("encode");
-        let r = request(addr(S1, port), "GET", &format!("/group1/{unknown}"), &[]).expect("get");
+        let r = get(addr(S1, port), &format!("/group1/{unknown}"), &[]);
         assert_eq!(r.status, 500);
     } else {
         // Not a storage of the cluster (per the tracker's list): refused, not forwarded.
@@ -1258,7 +1215,7 @@ fn emulator_case(ids: bool) {
             random_digits: "123",
         })
         .expect("encode");
-        let r = request(addr(S1, port), "GET", &format!("/group1/{stranger}"), &[]).expect("get");
+        let r = get(addr(S1, port), &format!("/group1/{stranger}"), &[]);
         assert_eq!(r.status, 404);
         assert!(nginx.error_log().contains("not a known storage"));
     }
@@ -1270,15 +1227,7 @@ fn flv_pseudo_streaming() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
-    let flv = put(
-        &fx.stores[0],
-        S1,
-        now() - 60,
-        "flv",
-        &data,
-        Kind::Normal,
-        91,
-    );
+    let flv = fx.put_on(0, S1, now() - 60, "flv", &data, 91);
     let u = url("group1", &flv);
     let header = [0x46u8, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
     let r = fx.get(S1, &format!("{u}?start=100"), &[]);
@@ -1311,15 +1260,7 @@ fn flv_pseudo_streaming() {
 fn reload_rereads_the_config() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
-    let e = put(
-        &fx.stores[1],
-        S2,
-        now() - 60,
-        "txt",
-        b"from s2\n",
-        Kind::Normal,
-        95,
-    );
+    let e = fx.put_on(1, S2, now() - 60, "txt", b"from s2\n", 95);
     let u = url("group1", &e);
     assert_eq!(fx.get(S1, &u, &[]).status, 200);
     let conf = fx.stores[0].parent().expect("dir").join("mod_fastdfs.conf");
@@ -1396,22 +1337,22 @@ fn real_trunk_vectors() {
         }
         let data = fs::read(vec_dir.join("files").join(file)).expect("file");
         let u = format!("/{id}");
-        let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+        let r = get(addr(S1, port), &u, &[]);
         assert_eq!(r.status, 200, "{file}");
         assert_eq!(r.body, data, "{file}");
         let n = data.len();
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-0")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=0-0")]);
         assert_eq!((r.status, r.body.as_slice()), (206, &data[..1]), "{file}");
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=-10")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=-10")]);
         assert_eq!(r.body, &data[n - 10..], "{file}");
         let past = format!("bytes={n}-{}", n + 10);
-        let r = request(addr(S1, port), "GET", &u, &[("Range", past.as_str())]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", past.as_str())]);
         assert_eq!(r.status, 416, "{file}");
         assert_eq!(
             r.header("Content-Range").map(str::to_owned),
             Some(format!("bytes */{n}"))
         );
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-9,20-29")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=0-9,20-29")]);
         assert_eq!(r.status, 206, "{file}");
         served += 1;
     }
@@ -1422,7 +1363,7 @@ fn real_trunk_vectors() {
         "/group3/M00/00/00/fwAAFWsGWzqIFjW9AAAD6CRqmBIAAAAAQAAAAAAAAgA984.txt",
         "/group3/M00/00/00/fwAAFWsGWzqAFjW9AAAD6CRqmBIAAAAAQAAAAAAAAQA984.txt",
     ] {
-        let r = request(addr(S1, port), "GET", tampered, &[]).expect("get");
+        let r = get(addr(S1, port), tampered, &[]);
         assert_eq!(r.status, 404, "{tampered}");
     }
     assert!(!nginx.worker_crashed());
@@ -1445,15 +1386,7 @@ fn panic_becomes_500_and_worker_survives() {
         m.display()
     );
     let fx = Fx::start(&m, Opts::default());
-    let ok = put(
-        &fx.stores[0],
-        S1,
-        now() - 60,
-        "txt",
-        b"still here\n",
-        Kind::Normal,
-        99,
-    );
+    let ok = fx.put_on(0, S1, now() - 60, "txt", b"still here\n", 99);
     for _ in 0..3 {
         let r = fx.get(S1, "/group1/M00/00/00/__fastdfs_panic__", &[]);
         assert_eq!(r.status, 500);
@@ -1543,22 +1476,16 @@ fn emulator_trunk_appender_slave() {
         if logic.decode().expect("decode").is_trunk() {
             trunk_seen += 1;
         }
-        let r = request(addr(S1, port), "GET", &format!("/{id}"), &[]).expect("get");
+        let r = get(addr(S1, port), &format!("/{id}"), &[]);
         assert_eq!((r.status, &r.body), (200, data), "{id}");
-        let r = request(
-            addr(S1, port),
-            "GET",
-            &format!("/{id}"),
-            &[("Range", "bytes=3-7")],
-        )
-        .expect("get");
+        let r = get(addr(S1, port), &format!("/{id}"), &[("Range", "bytes=3-7")]);
         assert_eq!((r.status, r.body.as_slice()), (206, &data[3..8]), "{id}");
     }
     assert!(
         trunk_seen > 0,
         "the emulator packed no file into a trunk: {ids:?}"
     );
-    let r = request(addr(S1, port), "GET", &format!("/{app}"), &[]).expect("get");
+    let r = get(addr(S1, port), &format!("/{app}"), &[]);
     assert_eq!(
         (r.status, r.body.as_slice()),
         (200, &b"part one;part two\n"[..])
@@ -1620,12 +1547,12 @@ fn stock_multi_group_config() {
         &[addr(S1, port)],
     )
     .expect("nginx");
-    let r = request(addr(S1, port), "GET", &url("group1", &f1), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group1", &f1), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"in group one\n"[..]));
-    let r = request(addr(S1, port), "GET", &url("group2", &f2), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group2", &f2), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"in group two\n"[..]));
     // A file of group1 asked as group2: not on group2's disk, its source is this host: 404.
-    let r = request(addr(S1, port), "GET", &url("group2", &f1), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group2", &f1), &[]);
     assert_eq!(r.status, 404);
     assert!(!nginx.worker_crashed());
 }
@@ -1642,13 +1569,11 @@ fn loop_guard_holds_with_many_parameters() {
     let many: Vec<String> = (0..32).map(|n| format!("p{n}={n}")).collect();
     let many = many.join("&");
     // Source s2, missing everywhere: s1 must not forward a request that was already forwarded.
-    let gone = put(&fx.stores[0], S2, recent, "jpg", b"x", Kind::Normal, 131);
-    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let gone = fx.gone(S2, recent, 131);
     let target = format!("{}?{many}&redirect=1", url("group1", &gone));
     assert_eq!(fx.get(S1, &target, &[]).status, 400);
     // A foreign group whose source is s1 itself, with 32 parameters: never proxied to itself.
-    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 132);
-    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let mine = fx.gone(S1, recent, 132);
     let looped = format!("{}?{many}", url("group9", &mine));
     assert_eq!(fx.get(S1, &looped, &[]).status, 400);
     let access = fx.nginx.access_log();
@@ -1737,13 +1662,11 @@ fn store_path_index_past_count_is_400_with_shipped_location() {
     .expect("nginx");
     let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 1);
     assert!(name.starts_with("M01/"), "{name}");
-    let r = request(
+    let r = get(
         addr(Ipv4Addr::LOCALHOST, port),
-        "GET",
         &format!("/group1/{name}"),
         &[],
-    )
-    .expect("get");
+    );
     assert_eq!(r.status, 400, "{location}");
     let log = nginx.error_log();
     assert!(log.contains("store path index 1 out of range"), "{log}");
@@ -1808,13 +1731,7 @@ fn config_warnings_are_logged() {
     }
     // Item 4: the 404 reason names the full path it looked at.
     let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 0);
-    let r = request(
-        addr(Ipv4Addr::LOCALHOST, port),
-        "GET",
-        &format!("/{name}"),
-        &[],
-    )
-    .expect("get");
+    let r = get(addr(Ipv4Addr::LOCALHOST, port), &format!("/{name}"), &[]);
     assert_eq!(r.status, 404);
     let full = store.join("data").join(&name[4..]);
     let log = nginx.error_log();
@@ -1998,7 +1915,7 @@ fn hung_trackers_are_bounded_and_cached() {
         "the answer is cached in {}",
         cache.display()
     );
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     drop(nginx);
 
@@ -2011,10 +1928,10 @@ fn hung_trackers_are_bounded_and_cached() {
     assert!(log.contains("timed out"), "{log}");
     assert!(!log.contains("Resource temporarily unavailable"), "{log}");
     assert!(log.contains("using the cached tracker answer"), "{log}");
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data), "members from the cache");
     let stranger = format!("/group1/{}", name_from(STRANGER, now() - 10, 0));
-    let r = request(addr(S1, port), "GET", &stranger, &[]).expect("get");
+    let r = get(addr(S1, port), &stranger, &[]);
     assert_eq!(r.status, 404);
     assert!(nginx.error_log().contains("not a known storage"));
 
