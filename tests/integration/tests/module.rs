@@ -15,9 +15,11 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
+use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
 use fdfs_client::file_id::{
     encode_logic_name, slave_name, NameSpec, SizeField, Source, TrunkLocation, TrunkSlotHeader,
 };
+use fdfs_emu::{Cluster, ClusterBuilder, ClusterConfig, StorageInfo};
 use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
 use fdfs_integration::nginx::{self, Nginx};
@@ -358,6 +360,57 @@ impl Fx {
 /// A GET to `to` (a server started outside [`Fx`]).
 fn get(to: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
     request(to, "GET", target, headers).expect("get")
+}
+
+/// The emulator as one group of storages from S1 on (labelled like [`Fx`]'s), with a runtime and a
+/// client of its first tracker to upload through: real uploads, its own on-disk layout.
+struct Emu {
+    cluster: Cluster,
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Emu {
+    /// `config` (the case's options) made one group of `storages` (1 or 2) from S1 on.
+    fn start(storages: usize, config: ClusterBuilder) -> Emu {
+        for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")].into_iter().take(storages) {
+            ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
+        }
+        let cluster = Cluster::start(
+            config
+                .groups(1)
+                .storages_per_group(storages)
+                .first_storage_ip(S1)
+                .build(),
+        )
+        .expect("emulator");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let tracker = cluster.trackers()[0];
+        let client = Client::builder()
+            .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
+            .build()
+            .expect("client");
+        Emu {
+            cluster,
+            rt,
+            client,
+        }
+    }
+
+    fn upload(&self, data: &[u8], options: &UploadOptions) -> String {
+        self.rt
+            .block_on(self.client.upload(data, options))
+            .expect("upload")
+    }
+
+    /// Uploads `data` as a `.txt` to storage `to` itself (not where the tracker would send it).
+    fn upload_to(&self, to: &StorageInfo, data: &[u8]) -> String {
+        let storage = ServerAddr::new(to.ip.to_string(), to.port);
+        self.upload(data, &UploadOptions::new().ext("txt").storage(storage))
+    }
 }
 
 fn url(group: &str, logic: &str) -> String {
@@ -1092,48 +1145,19 @@ fn emulator_ip_mode_members_from_tracker() {
 }
 
 fn emulator_case(ids: bool) {
-    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
     use std::time::Duration;
 
     let m = module();
-    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
-        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-    }
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(2)
-            .use_storage_id(ids)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
+    let emu = Emu::start(2, ClusterConfig::builder().use_storage_id(ids));
+    let cluster = &emu.cluster;
     let storages = cluster.storages().to_vec();
     let (s1, s2) = (&storages[0], &storages[1]);
     assert_eq!((s1.ip, s2.ip), (S1, S2));
     cluster.pause_sync(0usize);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let tracker = cluster.trackers()[0];
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
     let data = b"uploaded to s2, not yet on s1\n".to_vec();
-    let file_id = rt
-        .block_on(
-            client.upload(
-                &data,
-                &UploadOptions::new()
-                    .ext("txt")
-                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
-            ),
-        )
-        .expect("upload");
+    let file_id = emu.upload_to(s2, &data);
     assert!(cluster.has_file(1usize, &file_id));
     assert!(!cluster.has_file(0usize, &file_id));
 
@@ -1187,34 +1211,12 @@ fn emulator_case(ids: bool) {
     assert!(nginx.access_log().contains("200 local"));
     if ids {
         // A storage id the tracker does not know: 500 (C behaviour, logged).
-        let unknown = encode_logic_name(&NameSpec {
-            source: Source::StorageId(100_099),
-            timestamp: now() - 10,
-            size_field: SizeField::compose(1, false, false, Some(1)),
-            crc32: 9,
-            trunk: None,
-            store_path_index: 0,
-            subdirs: (0, 0),
-            ext: "txt",
-            random_digits: "123",
-        })
-        .expect("encode");
+        let unknown = name_of(Source::StorageId(100_099), now() - 10, 0);
         let r = get(addr(S1, port), &format!("/group1/{unknown}"), &[]);
         assert_eq!(r.status, 500);
     } else {
         // Not a storage of the cluster (per the tracker's list): refused, not forwarded.
-        let stranger = encode_logic_name(&NameSpec {
-            source: Source::Ip(STRANGER),
-            timestamp: now() - 10,
-            size_field: SizeField::compose(1, false, false, Some(1)),
-            crc32: 9,
-            trunk: None,
-            store_path_index: 0,
-            subdirs: (0, 0),
-            ext: "txt",
-            random_digits: "123",
-        })
-        .expect("encode");
+        let stranger = name_from(STRANGER, now() - 10, 0);
         let r = get(addr(S1, port), &format!("/group1/{stranger}"), &[]);
         assert_eq!(r.status, 404);
         assert!(nginx.error_log().contains("not a known storage"));
@@ -1400,30 +1402,9 @@ fn panic_becomes_500_and_worker_survives() {
 /// Trunk files, appender and slave files written by the emulator (real uploads), served locally.
 #[test]
 fn emulator_trunk_appender_slave() {
-    use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
-
     let m = module();
-    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(1)
-            .trunk(true)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
-    let s1 = cluster.storages()[0].clone();
-    let tracker = cluster.trackers()[0];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
+    let emu = Emu::start(1, ClusterConfig::builder().trunk(true));
+    let s1 = emu.cluster.storages()[0].clone();
     let files: Vec<Vec<u8>> = vec![
         b"small trunk file\n".to_vec(),
         (0..5000u32).map(|i| (i % 241) as u8).collect(),
@@ -1432,21 +1413,18 @@ fn emulator_trunk_appender_slave() {
     let mut ids = Vec::new();
     for (i, data) in files.iter().enumerate() {
         let ext = if i == 1 { "jpg" } else { "txt" };
-        let id = rt
-            .block_on(client.upload(data, &UploadOptions::new().ext(ext)))
-            .expect("upload");
+        let id = emu.upload(data, &UploadOptions::new().ext(ext));
         ids.push(id);
     }
-    let app = rt
-        .block_on(client.upload(
-            b"part one;",
-            &UploadOptions {
-                kind: UploadKind::Appender,
-                ..UploadOptions::new().ext("log")
-            },
-        ))
-        .expect("appender");
-    rt.block_on(client.append(&app, b"part two\n"))
+    let app = emu.upload(
+        b"part one;",
+        &UploadOptions {
+            kind: UploadKind::Appender,
+            ..UploadOptions::new().ext("log")
+        },
+    );
+    emu.rt
+        .block_on(emu.client.append(&app, b"part two\n"))
         .expect("append");
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -1612,10 +1590,16 @@ fn shipped_location() -> String {
         .to_string()
 }
 
-/// A file name of group1 whose source is `src`, without writing anything.
+/// A file name of group1 whose source is the storage at `src`, without writing anything.
 fn name_from(src: Ipv4Addr, ts: i64, store_path_index: u8) -> String {
+    name_of(Source::Ip(src), ts, store_path_index)
+}
+
+/// A file name of group1 whose source is `source` (an address or a storage id), without writing
+/// anything.
+fn name_of(source: Source, ts: i64, store_path_index: u8) -> String {
     encode_logic_name(&NameSpec {
-        source: Source::Ip(src),
+        source,
         timestamp: ts,
         size_field: SizeField::compose(1, false, false, Some(1)),
         crc32: 9,
@@ -1813,44 +1797,15 @@ fn relay(client: std::net::TcpStream, to: SocketAddr) {
 /// do not know, is a warning with file:line, from the live answer and from the cached one.
 #[test]
 fn hung_trackers_are_bounded_and_cached() {
-    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
-
     let m = module();
-    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
-        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-    }
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(2)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
+    let emu = Emu::start(2, ClusterConfig::builder());
+    let cluster = &emu.cluster;
     let storages = cluster.storages().to_vec();
     let (s1, s2) = (&storages[0], &storages[1]);
     cluster.pause_sync(0usize);
     let tracker = cluster.trackers()[0];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
     let data = b"on s2 only\n".to_vec();
-    let file_id = rt
-        .block_on(
-            client.upload(
-                &data,
-                &UploadOptions::new()
-                    .ext("txt")
-                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
-            ),
-        )
-        .expect("upload");
+    let file_id = emu.upload_to(s2, &data);
 
     let relayed = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 26), Some(SocketAddr::V4(tracker)));
     let hung = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 27), None);
