@@ -631,6 +631,15 @@ impl Pair {
         );
     }
 
+    /// Sends `sig` to the MASTER's edge: returns that node, the BACKUP, and when the fault began.
+    fn fault_master(&self, sig: i32) -> (&'static str, &'static str, Instant) {
+        let master = self.master().expect("master");
+        let backup = Pair::other(master);
+        let fault = Instant::now();
+        self.edge(master).signal(sig);
+        (master, backup, fault)
+    }
+
     /// After a fault on `master` at `fault`, once its edge answers again: waits until its
     /// keepalived is BACKUP, lets the client stream run 3 s more, and splits the requests at that
     /// return (the outage, and what came after).
@@ -719,10 +728,7 @@ impl Drop for Pair {
 fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_once() {
     let _serial = serial();
     let pair = Pair::start();
-    let master = pair.master().expect("master");
-    let backup = Pair::other(master);
-    let fault = Instant::now();
-    pair.edge(master).signal(SIGKILL);
+    let (master, backup, fault) = pair.fault_master(SIGKILL);
     // Restart=on-failure, RestartSec=1s: the edge comes back and passes keepalived's alive check.
     wait_for("the killed edge restarted", Duration::from_secs(15), || {
         pair.edge(master).restarts.load(Ordering::SeqCst) == 1 && pair.check(master, true)
@@ -796,10 +802,7 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
 fn hung_master_edge_fails_over_within_4s() {
     let _serial = serial();
     let pair = Pair::start();
-    let master = pair.master().expect("master");
-    let backup = Pair::other(master);
-    let fault = Instant::now();
-    pair.edge(master).signal(SIGSTOP);
+    let (master, backup, fault) = pair.fault_master(SIGSTOP);
     wait_for("the VIP on the BACKUP", Duration::from_secs(10), || {
         pair.master() == Some(backup)
     });
