@@ -372,6 +372,8 @@ struct Pair {
     others: Vec<Child>,
     dir: tempfile::TempDir,
     lab: Lab,
+    /// Held for the whole lab, released last (after the lab is gone): see [`SERIAL`].
+    _serial: MutexGuard<'static, ()>,
 }
 
 const NODES: [&str; 2] = ["a", "b"];
@@ -398,6 +400,7 @@ fn cold_body(i: usize) -> Vec<u8> {
 
 impl Pair {
     fn start() -> Pair {
+        let serial = serial();
         assert!(
             netns::is_root(),
             "the HA suite needs root (it creates network namespaces)"
@@ -424,6 +427,7 @@ impl Pair {
             others: Vec::new(),
             dir,
             lab,
+            _serial: serial,
         };
         pair.start_origin();
         for node in NODES {
@@ -726,7 +730,6 @@ impl Drop for Pair {
 
 #[test]
 fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_once() {
-    let _serial = serial();
     let pair = Pair::start();
     let (master, backup, fault) = pair.fault_master(SIGKILL);
     // Restart=on-failure, RestartSec=1s: the edge comes back and passes keepalived's alive check.
@@ -800,7 +803,6 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
 
 #[test]
 fn hung_master_edge_fails_over_within_4s() {
-    let _serial = serial();
     let pair = Pair::start();
     let (master, backup, fault) = pair.fault_master(SIGSTOP);
     wait_for("the VIP on the BACKUP", Duration::from_secs(10), || {
@@ -859,7 +861,6 @@ fn switch_over(
 
 #[test]
 fn planned_switchover_and_return_fail_no_request() {
-    let _serial = serial();
     let mut pair = Pair::start();
     let first = pair.master().expect("master");
     let second = Pair::other(first);
