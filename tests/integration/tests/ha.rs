@@ -744,22 +744,18 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
         ka_count(&pair.ka_log(master), "Entering FAULT STATE") > 0,
         "keepalived never noticed the dead edge: the VIP stayed on a node without an edge"
     );
-    let Rejoined {
-        outage,
-        after,
-        took,
-    } = pair.rejoin_as_backup(master, fault);
+    let r = pair.rejoin_as_backup(master, fault);
     println!(
         "HA killed MASTER edge: VIP serving again after {} ms, {} of {} requests failed; edge restarted after {} ms; {} requests after its return, {} failed; VIP on {:?}",
-        ms(took),
-        failed(&outage).len(),
-        outage.len(),
+        ms(r.took),
+        failed(&r.outage).len(),
+        r.outage.len(),
         ms(back - fault),
-        after.len(),
-        failed(&after).len(),
+        r.after.len(),
+        failed(&r.after).len(),
         pair.master()
     );
-    pair.assert_taken_over(backup, took, Duration::from_secs(2), &after);
+    pair.assert_taken_over(backup, r.took, Duration::from_secs(2), &r.after);
 
     // The new MASTER's cache was cold: one origin fetch per object, however many ask at once.
     let steady = pair.origin_fetches(STEADY);
@@ -814,21 +810,17 @@ fn hung_master_edge_fails_over_within_4s() {
     std::thread::sleep(CLIENT_TIMEOUT + Duration::from_millis(500));
     // The hang ends: the edge answers again and rejoins as BACKUP; the VIP stays.
     pair.edge(master).signal(SIGCONT);
-    let Rejoined {
-        outage,
-        after,
-        took,
-    } = pair.rejoin_as_backup(master, fault);
+    let r = pair.rejoin_as_backup(master, fault);
     println!(
         "HA hung MASTER edge (SIGSTOP): VIP moved after {} ms, serving again after {} ms, {} of {} requests failed; {} requests after its return, {} failed",
         ms(moved - fault),
-        ms(took),
-        failed(&outage).len(),
-        outage.len(),
-        after.len(),
-        failed(&after).len()
+        ms(r.took),
+        failed(&r.outage).len(),
+        r.outage.len(),
+        r.after.len(),
+        failed(&r.after).len()
     );
-    pair.assert_taken_over(backup, took, Duration::from_secs(4), &after);
+    pair.assert_taken_over(backup, r.took, Duration::from_secs(4), &r.after);
 }
 
 /// The README's procedure on `node` (the MASTER): drain (SIGUSR2), wait until the VIP has left,
