@@ -201,39 +201,21 @@ fn driver() -> Res<()> {
         "{:<34} {:>12} {:>12} {:>16}",
         "", "baseline", "client", "client/baseline"
     );
-    let row = |label: &str, b: f64, c: f64| {
+    let large_up = format!("large upload {large_mib} MiB (MB/s)");
+    let large_down = format!("large download {large_mib} MiB (MB/s)");
+    // Each row: its label, the phase it comes from (baseline, client), the figure, and what the
+    // figure is divided by for display (peak RSS is kept in KiB and shown in MiB).
+    for (label, (b, c), key, per) in [
+        ("small upload (ops/s)", (&bs, &cs), "up_ops_s", 1.0),
+        ("small download (ops/s)", (&bs, &cs), "down_ops_s", 1.0),
+        ("small phase peak RSS (MiB)", (&bs, &cs), "hwm_kib", 1024.0),
+        (large_up.as_str(), (&bl, &cl), "up_mb_s", 1.0),
+        (large_down.as_str(), (&bl, &cl), "down_mb_s", 1.0),
+        ("large phase peak RSS (MiB)", (&bl, &cl), "hwm_kib", 1024.0),
+    ] {
+        let (b, c) = (b.get(key) / per, c.get(key) / per);
         println!("{label:<34} {b:>12.1} {c:>12.1} {:>16.2}", c / b);
-    };
-    row(
-        "small upload (ops/s)",
-        bs.get("up_ops_s"),
-        cs.get("up_ops_s"),
-    );
-    row(
-        "small download (ops/s)",
-        bs.get("down_ops_s"),
-        cs.get("down_ops_s"),
-    );
-    row(
-        "small phase peak RSS (MiB)",
-        bs.get("hwm_kib") / 1024.0,
-        cs.get("hwm_kib") / 1024.0,
-    );
-    row(
-        &format!("large upload {large_mib} MiB (MB/s)"),
-        bl.get("up_mb_s"),
-        cl.get("up_mb_s"),
-    );
-    row(
-        &format!("large download {large_mib} MiB (MB/s)"),
-        bl.get("down_mb_s"),
-        cl.get("down_mb_s"),
-    );
-    row(
-        "large phase peak RSS (MiB)",
-        bl.get("hwm_kib") / 1024.0,
-        cl.get("hwm_kib") / 1024.0,
-    );
+    }
     println!();
     println!(
         "parent (cluster) peak RSS: {:.1} MiB",

@@ -88,6 +88,21 @@ pub struct RealStorage {
     pub id: Option<String>,
 }
 
+impl RealStorage {
+    /// This storage as the suites see it, at position `index` of [`TestCluster::storages`].
+    fn to_cluster_storage(&self, index: usize) -> ClusterStorage {
+        ClusterStorage {
+            index,
+            group: self.group.clone(),
+            ip: self.ip,
+            port: self.port,
+            http_port: self.http_port,
+            store_paths: self.store_paths.clone(),
+            id: self.id.clone(),
+        }
+    }
+}
+
 enum Inner {
     Emulated { cluster: Cluster, ids_conf: PathBuf },
     Real(RealClusterFile),
@@ -147,19 +162,8 @@ impl TestCluster {
         cluster
             .write_storage_ids_conf(&ids_conf)
             .map_err(ClusterError::Emulator)?;
-        let storages = cluster
-            .storages()
-            .iter()
-            .map(|s| ClusterStorage {
-                index: s.index,
-                group: s.group.clone(),
-                ip: s.ip,
-                port: s.port,
-                http_port: s.http_port,
-                store_paths: s.store_paths.clone(),
-                id: s.id.clone(),
-            })
-            .collect();
+        // The suites' storage type is the emulator's own: its description is taken as it is.
+        let storages = cluster.storages().to_vec();
         Ok(TestCluster {
             inner: Inner::Emulated { cluster, ids_conf },
             storages,
@@ -180,15 +184,7 @@ impl TestCluster {
             .storages
             .iter()
             .enumerate()
-            .map(|(i, s)| ClusterStorage {
-                index: i,
-                group: s.group.clone(),
-                ip: s.ip,
-                port: s.port,
-                http_port: s.http_port,
-                store_paths: s.store_paths.clone(),
-                id: s.id.clone(),
-            })
+            .map(|(i, s)| s.to_cluster_storage(i))
             .collect();
         Ok(TestCluster {
             inner: Inner::Real(desc),

@@ -129,13 +129,13 @@ pub struct Edge {
 impl Edge {
     /// Writes the configuration and starts the edge; panics (with logs) if it does not come up.
     pub fn start(cfg: &EdgeConfig) -> Edge {
-        let dir = tempfile::Builder::new()
-            .prefix("fdfs-edge-test")
-            .tempdir()
-            .expect("tempdir");
-        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-        let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-        let d = dir.path();
+        let mut e = Edge::with_toml(|d, listen, admin| Edge::render(cfg, d, listen, admin));
+        e.spawn(&[]);
+        e
+    }
+
+    /// The `edge.toml` text for `cfg`, with its files under `d`.
+    fn render(cfg: &EdgeConfig, d: &Path, listen: SocketAddr, admin: SocketAddr) -> String {
         let mut toml = format!(
             "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"{}\"\ngraceful_shutdown_timeout = \"2s\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
             cfg.threads,
@@ -167,18 +167,7 @@ impl Edge {
         ));
         toml.push('\n');
         toml.push_str(&cfg.extra);
-        let conf_path = d.join("edge.toml");
-        std::fs::write(&conf_path, toml).expect("write edge.toml");
-        let mut e = Edge {
-            dir,
-            listen,
-            admin,
-            conf_path,
-            child: None,
-            starts: 0,
-        };
-        e.spawn(&[]);
-        e
+        toml
     }
 
     /// An edge whose `edge.toml` is `toml(dir, listen, admin)` (a private temporary directory and

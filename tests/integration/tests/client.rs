@@ -1,6 +1,7 @@
 //! The async client and the `fdfs` tool end to end: against the emulator (started per test, on loopback),
 //! plus fake trackers/storages written here for the hostile cases.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use fdfs_client::client::{Client, ErrorKind, FileKind, MetaOp, ServerAddr, UploadOptions};
 use fdfs_client::proto::{self, Header, Reply as _, HEADER_LEN};
-use fdfs_emu::ClusterConfig;
+use fdfs_emu::{ClusterBuilder, ClusterConfig};
 use fdfs_integration::cluster::TestCluster;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,6 +60,32 @@ fn client_for(cluster: &TestCluster) -> Client {
         .trackers(tracker_addrs(cluster))
         .connect_timeout(Duration::from_secs(5))
         .network_timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The emulator with a feature `config` turns on (replication at once), and a client for it; `None`
+/// on a real cluster that lacks it (`has` says whether it has it), after printing `skip` (the case
+/// and why): a real cluster's setup is not the suite's to change.
+fn feature_cluster(
+    config: ClusterBuilder,
+    has: fn(&TestCluster) -> bool,
+    skip: &str,
+) -> Option<(TestCluster, Client)> {
+    let cluster = TestCluster::start_with(config.sync_delay(Duration::ZERO).build());
+    if !has(&cluster) {
+        eprintln!("SKIP {skip}");
+        return None;
+    }
+    let client = client_for(&cluster);
+    Some((cluster, client))
+}
+
+/// A client whose only tracker is `tracker` (a stand-in server), with `network_timeout`.
+fn client_via(tracker: SocketAddr, network_timeout: Duration) -> Client {
+    Client::builder()
+        .tracker(ServerAddr::from(tracker))
+        .network_timeout(network_timeout)
         .build()
         .expect("client")
 }
@@ -278,15 +305,13 @@ async fn metadata_merge_and_overwrite() {
         )
         .await
         .expect("upload with metadata");
-    let mut m = c.get_metadata(&id).await.expect("get");
-    m.sort();
+    let m = sorted_metadata(c, &id).await;
     assert_eq!(m, pairs(&[("color", "red"), ("owner", "vectors")]));
 
     c.set_metadata(&id, [("color", "blue"), ("size", "big")], MetaOp::Merge)
         .await
         .expect("merge");
-    let mut m = c.get_metadata(&id).await.expect("get");
-    m.sort();
+    let m = sorted_metadata(c, &id).await;
     assert_eq!(
         m,
         pairs(&[("color", "blue"), ("owner", "vectors"), ("size", "big")])
@@ -295,8 +320,7 @@ async fn metadata_merge_and_overwrite() {
     c.set_metadata(&id, [("k1", "v1"), ("k2", "v2")], MetaOp::Overwrite)
         .await
         .expect("overwrite");
-    let mut m = c.get_metadata(&id).await.expect("get");
-    m.sort();
+    let m = sorted_metadata(c, &id).await;
     assert_eq!(m, pairs(&[("k1", "v1"), ("k2", "v2")]));
     // The storage sorts an overwrite by name (checked on 6.16.1): read back in that order.
     c.set_metadata(&id, [("zeta", "1"), ("alpha", "2")], MetaOp::Overwrite)
@@ -312,6 +336,14 @@ async fn metadata_merge_and_overwrite() {
     let e = c.get_metadata(&plain).await.expect_err("no metadata");
     assert!(e.is_not_found(), "{e}");
     assert_eq!(c.download(&plain).await.expect("the file is there"), b"x");
+}
+
+/// The file's metadata sorted by name, so that a comparison does not depend on the order the
+/// storage keeps it in.
+async fn sorted_metadata(c: &Client, id: &str) -> Vec<(String, String)> {
+    let mut m = c.get_metadata(id).await.expect("get");
+    m.sort();
+    m
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -538,17 +570,13 @@ async fn upload_to_an_explicit_storage() {
 
 #[tokio::test]
 async fn storage_id_mode() {
-    let cluster = TestCluster::start_with(
-        ClusterConfig::builder()
-            .use_storage_id(true)
-            .sync_delay(Duration::ZERO)
-            .build(),
-    );
-    if !cluster.use_storage_id() {
-        eprintln!("SKIP storage_id_mode: the real cluster does not use storage ids");
+    let Some((cluster, c)) = feature_cluster(
+        ClusterConfig::builder().use_storage_id(true),
+        TestCluster::use_storage_id,
+        "storage_id_mode: the real cluster does not use storage ids",
+    ) else {
         return;
-    }
-    let c = client_for(&cluster);
+    };
     let ids = c.storage_ids().await.expect("storage ids");
     assert_eq!(ids.len(), cluster.storages().len(), "{ids:?}");
     for s in cluster.storages() {
@@ -593,17 +621,13 @@ async fn concurrent_transfers_share_one_client() {
 
 #[tokio::test]
 async fn trunk_files_are_decoded_locally() {
-    let cluster = TestCluster::start_with(
-        ClusterConfig::builder()
-            .trunk(true)
-            .sync_delay(Duration::ZERO)
-            .build(),
-    );
-    if !cluster.trunk() {
-        eprintln!("SKIP trunk_files_are_decoded_locally: the real cluster is not in trunk mode");
+    let Some((_cluster, c)) = feature_cluster(
+        ClusterConfig::builder().trunk(true),
+        TestCluster::trunk,
+        "trunk_files_are_decoded_locally: the real cluster is not in trunk mode",
+    ) else {
         return;
-    }
-    let c = client_for(&cluster);
+    };
     let body = data(3000, 33);
     let id = c
         .upload(&body, &UploadOptions::new().ext("txt"))
@@ -715,11 +739,7 @@ async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 #[tokio::test]
 async fn silent_servers_time_out() {
     let (addr, _task) = silent_server().await;
-    let client = Client::builder()
-        .tracker(ServerAddr::from(addr))
-        .network_timeout(Duration::from_millis(500))
-        .build()
-        .expect("client");
+    let client = client_via(addr, Duration::from_millis(500));
     let e = client.query_store(None).await.expect_err("silent tracker");
     assert!(e.is_timeout(), "{e}");
 
@@ -739,11 +759,7 @@ async fn silent_servers_time_out() {
     assert_eq!(e.addr(), Some(addr.to_string().as_str()));
     // A silent storage on download (the tracker sends the client there).
     let (fake_tracker, _t) = fake_tracker_to(ServerAddr::from(addr)).await;
-    let client = Client::builder()
-        .tracker(ServerAddr::from(fake_tracker))
-        .network_timeout(Duration::from_millis(500))
-        .build()
-        .expect("client");
+    let client = client_via(fake_tracker, Duration::from_millis(500));
     let e = client
         .download("group1/M00/00/00/x.jpg")
         .await
@@ -839,11 +855,7 @@ async fn hostile_storage_replies() {
             fake_server(Arc::new(move |_| b.clone())).await
         };
         let (tracker, _t) = fake_tracker_to(ServerAddr::from(storage)).await;
-        let c = Client::builder()
-            .tracker(ServerAddr::from(tracker))
-            .network_timeout(Duration::from_secs(2))
-            .build()
-            .expect("client");
+        let c = client_via(tracker, Duration::from_secs(2));
         let id = "group1/M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE570.jpg";
         let e = c.download(id).await.expect_err(name);
         if name == "metadata of 1 TiB" {
@@ -1197,52 +1209,35 @@ fn cli_streams_large_files_in_bounded_memory() {
     f.set_len(size).expect("set_len");
     drop(f);
     let rss = dir.path().join("rss");
-    let mut cmd = Command::new(time);
-    cmd.arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss)
-        .arg(fdfs_bin())
-        .arg("--no-progress");
-    for t in env.cluster.trackers() {
-        cmd.arg("--tracker").arg(t.to_string());
-    }
-    let o = cmd.arg("upload").arg(&src).output().expect("run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let id = stdout(&o);
-    let kib: u64 = std::fs::read_to_string(&rss)
-        .expect("rss")
-        .trim()
-        .parse()
-        .expect("number");
-    eprintln!("fdfs upload of {mib} MiB: max RSS {kib} KiB");
-    assert!(kib < 64 * 1024, "upload max RSS {kib} KiB");
-
-    let mut cmd = Command::new(time);
-    cmd.arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss)
-        .arg(fdfs_bin())
-        .arg("--no-progress");
-    for t in env.cluster.trackers() {
-        cmd.arg("--tracker").arg(t.to_string());
-    }
+    // `fdfs --no-progress <args>` under GNU time: it succeeds and its peak RSS stays in bounds.
+    let measured = |what: &str, args: &[&OsStr]| -> Output {
+        let mut cmd = Command::new(time);
+        cmd.arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss)
+            .arg(fdfs_bin())
+            .arg("--no-progress");
+        for t in env.cluster.trackers() {
+            cmd.arg("--tracker").arg(t.to_string());
+        }
+        let o = cmd.args(args).output().expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let kib: u64 = std::fs::read_to_string(&rss)
+            .expect("rss")
+            .trim()
+            .parse()
+            .expect("number");
+        eprintln!("fdfs {what} of {mib} MiB: max RSS {kib} KiB");
+        assert!(kib < 64 * 1024, "{what} max RSS {kib} KiB");
+        o
+    };
+    let id = stdout(&measured("upload", &["upload".as_ref(), src.as_os_str()]));
     let out = dir.path().join("back.dat");
-    let o = cmd
-        .arg("download")
-        .arg(&id)
-        .arg(&out)
-        .output()
-        .expect("run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let kib: u64 = std::fs::read_to_string(&rss)
-        .expect("rss")
-        .trim()
-        .parse()
-        .expect("number");
-    eprintln!("fdfs download of {mib} MiB: max RSS {kib} KiB");
-    assert!(kib < 64 * 1024, "download max RSS {kib} KiB");
+    measured(
+        "download",
+        &["download".as_ref(), id.as_ref(), out.as_os_str()],
+    );
     assert_eq!(std::fs::metadata(&out).expect("out").len(), size);
     assert_eq!(sha256_file(&out), sha256_file(&src));
 }

@@ -372,11 +372,23 @@ struct Pair {
     others: Vec<Child>,
     dir: tempfile::TempDir,
     lab: Lab,
+    /// Held for the whole lab, released last (after the lab is gone): see [`SERIAL`].
+    _serial: MutexGuard<'static, ()>,
 }
 
 const NODES: [&str; 2] = ["a", "b"];
 const COLD_OBJECTS: usize = 4;
 const COLD_SIZE: usize = 256 * 1024;
+
+/// The requests around an old MASTER's return: see [`Pair::rejoin_as_backup`].
+struct Rejoined {
+    /// From the fault to the return.
+    outage: Vec<Rec>,
+    /// The 3 s after the return.
+    after: Vec<Rec>,
+    /// See [`takeover`].
+    took: Duration,
+}
 
 fn cold_path(i: usize) -> String {
     format!("/group1/M00/01/00/cold-{i}.bin")
@@ -388,6 +400,7 @@ fn cold_body(i: usize) -> Vec<u8> {
 
 impl Pair {
     fn start() -> Pair {
+        let serial = serial();
         assert!(
             netns::is_root(),
             "the HA suite needs root (it creates network namespaces)"
@@ -414,6 +427,7 @@ impl Pair {
             others: Vec::new(),
             dir,
             lab,
+            _serial: serial,
         };
         pair.start_origin();
         for node in NODES {
@@ -621,6 +635,51 @@ impl Pair {
         );
     }
 
+    /// Sends `sig` to the MASTER's edge: returns that node, the BACKUP, and when the fault began.
+    fn fault_master(&self, sig: i32) -> (&'static str, &'static str, Instant) {
+        let master = self.master().expect("master");
+        let backup = Pair::other(master);
+        let fault = Instant::now();
+        self.edge(master).signal(sig);
+        (master, backup, fault)
+    }
+
+    /// After a fault on `master` at `fault`, once its edge answers again: waits until its
+    /// keepalived is BACKUP, lets the client stream run 3 s more, and splits the requests at that
+    /// return (the outage, and what came after).
+    fn rejoin_as_backup(&self, master: &str, fault: Instant) -> Rejoined {
+        wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
+            ka_status(&self.ka_log(master)).0 == "BACKUP"
+        });
+        let returned = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        let end = Instant::now();
+        let outage = self.stream().window(fault, returned);
+        let after = self.stream().window(returned, end);
+        let took = takeover(&outage, fault);
+        Rejoined {
+            outage,
+            after,
+            took,
+        }
+    }
+
+    /// The failover held: serving again within `limit`, nothing failed after the old MASTER came
+    /// back, and the VIP stayed on `backup` (equal priority does not preempt).
+    fn assert_taken_over(&self, backup: &str, took: Duration, limit: Duration, after: &[Rec]) {
+        assert!(took <= limit, "takeover took {took:?}");
+        assert!(
+            failed(after).is_empty(),
+            "requests failed after the edge returned: {}",
+            errors(after)
+        );
+        assert_eq!(
+            self.master(),
+            Some(backup),
+            "the VIP stays on the new MASTER"
+        );
+    }
+
     fn stream(&self) -> &Stream {
         self.stream.as_ref().expect("stream")
     }
@@ -671,12 +730,8 @@ impl Drop for Pair {
 
 #[test]
 fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_once() {
-    let _serial = serial();
     let pair = Pair::start();
-    let master = pair.master().expect("master");
-    let backup = Pair::other(master);
-    let fault = Instant::now();
-    pair.edge(master).signal(SIGKILL);
+    let (master, backup, fault) = pair.fault_master(SIGKILL);
     // Restart=on-failure, RestartSec=1s: the edge comes back and passes keepalived's alive check.
     wait_for("the killed edge restarted", Duration::from_secs(15), || {
         pair.edge(master).restarts.load(Ordering::SeqCst) == 1 && pair.check(master, true)
@@ -689,36 +744,18 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
         ka_count(&pair.ka_log(master), "Entering FAULT STATE") > 0,
         "keepalived never noticed the dead edge: the VIP stayed on a node without an edge"
     );
-    wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
-        ka_status(&pair.ka_log(master)).0 == "BACKUP"
-    });
-    let returned = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let end = Instant::now();
-    let outage = pair.stream().window(fault, returned);
-    let after = pair.stream().window(returned, end);
-    let took = takeover(&outage, fault);
+    let r = pair.rejoin_as_backup(master, fault);
     println!(
         "HA killed MASTER edge: VIP serving again after {} ms, {} of {} requests failed; edge restarted after {} ms; {} requests after its return, {} failed; VIP on {:?}",
-        ms(took),
-        failed(&outage).len(),
-        outage.len(),
+        ms(r.took),
+        failed(&r.outage).len(),
+        r.outage.len(),
         ms(back - fault),
-        after.len(),
-        failed(&after).len(),
+        r.after.len(),
+        failed(&r.after).len(),
         pair.master()
     );
-    assert!(took <= Duration::from_secs(2), "takeover took {took:?}");
-    assert!(
-        failed(&after).is_empty(),
-        "requests failed after the edge returned: {}",
-        errors(&after)
-    );
-    assert_eq!(
-        pair.master(),
-        Some(backup),
-        "the VIP stays on the new MASTER"
-    );
+    pair.assert_taken_over(backup, r.took, Duration::from_secs(2), &r.after);
 
     // The new MASTER's cache was cold: one origin fetch per object, however many ask at once.
     let steady = pair.origin_fetches(STEADY);
@@ -762,12 +799,8 @@ fn killed_master_edge_fails_over_within_2s_is_restarted_and_the_backup_fetches_o
 
 #[test]
 fn hung_master_edge_fails_over_within_4s() {
-    let _serial = serial();
     let pair = Pair::start();
-    let master = pair.master().expect("master");
-    let backup = Pair::other(master);
-    let fault = Instant::now();
-    pair.edge(master).signal(SIGSTOP);
+    let (master, backup, fault) = pair.fault_master(SIGSTOP);
     wait_for("the VIP on the BACKUP", Duration::from_secs(10), || {
         pair.master() == Some(backup)
     });
@@ -777,35 +810,17 @@ fn hung_master_edge_fails_over_within_4s() {
     std::thread::sleep(CLIENT_TIMEOUT + Duration::from_millis(500));
     // The hang ends: the edge answers again and rejoins as BACKUP; the VIP stays.
     pair.edge(master).signal(SIGCONT);
-    wait_for("keepalived back in BACKUP", Duration::from_secs(10), || {
-        ka_status(&pair.ka_log(master)).0 == "BACKUP"
-    });
-    let returned = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let end = Instant::now();
-    let outage = pair.stream().window(fault, returned);
-    let after = pair.stream().window(returned, end);
-    let took = takeover(&outage, fault);
+    let r = pair.rejoin_as_backup(master, fault);
     println!(
         "HA hung MASTER edge (SIGSTOP): VIP moved after {} ms, serving again after {} ms, {} of {} requests failed; {} requests after its return, {} failed",
         ms(moved - fault),
-        ms(took),
-        failed(&outage).len(),
-        outage.len(),
-        after.len(),
-        failed(&after).len()
+        ms(r.took),
+        failed(&r.outage).len(),
+        r.outage.len(),
+        r.after.len(),
+        failed(&r.after).len()
     );
-    assert!(took <= Duration::from_secs(4), "takeover took {took:?}");
-    assert!(
-        failed(&after).is_empty(),
-        "requests failed after the edge returned: {}",
-        errors(&after)
-    );
-    assert_eq!(
-        pair.master(),
-        Some(backup),
-        "the VIP stays on the new MASTER"
-    );
+    pair.assert_taken_over(backup, r.took, Duration::from_secs(4), &r.after);
 }
 
 /// The README's procedure on `node` (the MASTER): drain (SIGUSR2), wait until the VIP has left,
@@ -838,7 +853,6 @@ fn switch_over(
 
 #[test]
 fn planned_switchover_and_return_fail_no_request() {
-    let _serial = serial();
     let mut pair = Pair::start();
     let first = pair.master().expect("master");
     let second = Pair::other(first);

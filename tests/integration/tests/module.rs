@@ -15,9 +15,11 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
+use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
 use fdfs_client::file_id::{
     encode_logic_name, slave_name, NameSpec, SizeField, Source, TrunkLocation, TrunkSlotHeader,
 };
+use fdfs_emu::{Cluster, ClusterBuilder, ClusterConfig, StorageInfo};
 use fdfs_integration::http::{request, Response};
 use fdfs_integration::net::{ensure_loopback_ip, free_port};
 use fdfs_integration::nginx::{self, Nginx};
@@ -322,6 +324,28 @@ impl Fx {
         request(addr(ip, self.port), "GET", target, headers).expect("request")
     }
 
+    /// [`put`] of a normal file on storage `i` (0: s1, 1: s2, 2: s3).
+    fn put_on(&self, i: usize, src: Ipv4Addr, ts: i64, ext: &str, data: &[u8], crc: u32) -> String {
+        put(&self.stores[i], src, ts, ext, data, Kind::Normal, crc)
+    }
+
+    /// The name of a `.jpg` with source `src` that s1 does not hold: written, then removed, so it
+    /// is a name of s1's layout whose file is not on its disk.
+    fn gone(&self, src: Ipv4Addr, ts: i64, crc: u32) -> String {
+        let name = self.put_on(0, src, ts, "jpg", b"x", crc);
+        fs::remove_file(self.stores[0].join("data").join(&name[4..])).expect("rm");
+        name
+    }
+
+    /// A `.jpg` of s1 whose file is a symlink to `secret.txt` in s1's store (the test writes it).
+    fn link_to_secret(&self, ts: i64, crc: u32) -> String {
+        let link = self.put_on(0, S1, ts, "jpg", b"", crc);
+        let link_path = self.stores[0].join("data").join(&link[4..]);
+        fs::remove_file(&link_path).expect("rm");
+        std::os::unix::fs::symlink(self.stores[0].join("secret.txt"), &link_path).expect("symlink");
+        link
+    }
+
     fn head(&self, ip: Ipv4Addr, target: &str, headers: &[(&str, &str)]) -> Response {
         request(addr(ip, self.port), "HEAD", target, headers).expect("request")
     }
@@ -330,6 +354,62 @@ impl Fx {
         let log = self.nginx.error_log();
         assert!(!self.nginx.worker_crashed(), "a worker died:\n{log}");
         assert!(!log.contains("[alert]"), "alerts in the error log:\n{log}");
+    }
+}
+
+/// A GET to `to` (a server started outside [`Fx`]).
+fn get(to: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    request(to, "GET", target, headers).expect("get")
+}
+
+/// The emulator as one group of storages from S1 on (labelled like [`Fx`]'s), with a runtime and a
+/// client of its first tracker to upload through: real uploads, its own on-disk layout.
+struct Emu {
+    cluster: Cluster,
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Emu {
+    /// `config` (the case's options) made one group of `storages` (1 or 2) from S1 on.
+    fn start(storages: usize, config: ClusterBuilder) -> Emu {
+        for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")].into_iter().take(storages) {
+            ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
+        }
+        let cluster = Cluster::start(
+            config
+                .groups(1)
+                .storages_per_group(storages)
+                .first_storage_ip(S1)
+                .build(),
+        )
+        .expect("emulator");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let tracker = cluster.trackers()[0];
+        let client = Client::builder()
+            .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
+            .build()
+            .expect("client");
+        Emu {
+            cluster,
+            rt,
+            client,
+        }
+    }
+
+    fn upload(&self, data: &[u8], options: &UploadOptions) -> String {
+        self.rt
+            .block_on(self.client.upload(data, options))
+            .expect("upload")
+    }
+
+    /// Uploads `data` as a `.txt` to storage `to` itself (not where the tracker would send it).
+    fn upload_to(&self, to: &StorageInfo, data: &[u8]) -> String {
+        let storage = ServerAddr::new(to.ip.to_string(), to.port);
+        self.upload(data, &UploadOptions::new().ext("txt").storage(storage))
     }
 }
 
@@ -349,10 +429,10 @@ fn local_files_and_headers() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 1);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 1);
     let big = vector("medium_1m.bin");
-    let bin = put(&fx.stores[0], S1, ts, "bin", &big, Kind::Normal, 2);
-    let noext = put(&fx.stores[0], S1, ts, "", &small[..5000], Kind::Normal, 3);
+    let bin = fx.put_on(0, S1, ts, "bin", &big, 2);
+    let noext = fx.put_on(0, S1, ts, "", &small[..5000], 3);
     let app = put(&fx.stores[0], S1, ts, "txt", b"", Kind::Appender, 4);
     write_at(&fx.stores[0], &app, &small[..5000]);
     let slave = format!(
@@ -452,7 +532,7 @@ fn ranges_and_conditionals() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 11);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 11);
     let u = url("group1", &jpg);
     let lm = http_date(ts);
 
@@ -547,8 +627,7 @@ fn ranges_and_conditionals() {
     let r = fx.head(S1, &u, &[("If-Modified-Since", lm.as_str())]);
     assert_eq!((r.status, r.body.len()), (304, 0));
     // Fixed: no 304 for a missing file, whatever the IMS.
-    let gone = put(&fx.stores[0], S1, ts, "jpg", b"x", Kind::Normal, 12);
-    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let gone = fx.gone(S1, ts, 12);
     let r = fx.get(
         S1,
         &url("group1", &gone),
@@ -593,7 +672,7 @@ fn malformed_and_hostile_urls() {
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 3600;
     let small = vector("small_10k.jpg");
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", &small, Kind::Normal, 21);
+    let jpg = fx.put_on(0, S1, ts, "jpg", &small, 21);
     let name = &jpg[10..];
     // A file outside the store path that a traversal would reach.
     fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
@@ -644,10 +723,7 @@ fn malformed_and_hostile_urls() {
         assert_eq!(r.status, 405, "{method}");
     }
     // Symlinks follow disable_symlinks (off by default: served, like stat() in C).
-    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 22);
-    let link_path = fx.stores[0].join("data").join(&link[4..]);
-    fs::remove_file(&link_path).expect("rm");
-    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let link = fx.link_to_secret(ts, 22);
     let r = fx.get(S1, &url("group1", &link), &[]);
     assert_eq!(r.status, 200);
     // Reasons are logged at info level.
@@ -669,10 +745,7 @@ fn disable_symlinks_is_honoured() {
     );
     let ts = now() - 3600;
     fs::write(fx.stores[0].join("secret.txt"), b"secret").expect("secret");
-    let link = put(&fx.stores[0], S1, ts, "jpg", b"", Kind::Normal, 23);
-    let link_path = fx.stores[0].join("data").join(&link[4..]);
-    fs::remove_file(&link_path).expect("rm");
-    std::os::unix::fs::symlink(fx.stores[0].join("secret.txt"), &link_path).expect("symlink");
+    let link = fx.link_to_secret(ts, 23);
     let r = fx.get(S1, &url("group1", &link), &[]);
     assert_eq!(r.status, 403);
     assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
@@ -687,17 +760,9 @@ fn not_local_rules_and_proxy() {
     let old = now() - 3 * 86400;
     let png = vector("small_10k.jpg")[..8192].to_vec();
     // E: uploaded to s2, not yet on s1 (the sync window).
-    let e = put(&fx.stores[1], S2, recent, "png", &png, Kind::Normal, 31);
+    let e = fx.put_on(1, S2, recent, "png", &png, 31);
     // D14: a group2 file on s3.
-    let g2 = put(
-        &fx.stores[2],
-        S3,
-        old,
-        "txt",
-        b"group two\n",
-        Kind::Normal,
-        32,
-    );
+    let g2 = fx.put_on(2, S3, old, "txt", b"group two\n", 32);
 
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[]);
@@ -734,8 +799,7 @@ fn not_local_rules_and_proxy() {
     let r = fx.get(S1, &format!("{}?redirect=1", url("group2", &g2)), &[]);
     assert_eq!(r.status, 400);
     // D3/D1: missing, source is this storage: 404.
-    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 33);
-    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let mine = fx.gone(S1, recent, 33);
     let r = fx.get(S1, &url("group1", &mine), &[]);
     assert_eq!(r.status, 404);
     let r = fx.head(S1, &url("group1", &mine), &[]);
@@ -744,8 +808,7 @@ fn not_local_rules_and_proxy() {
     let r = fx.get(S2, &url("group1", &mine), &[]);
     assert_eq!(r.status, 404);
     // D5: source s2, older than storage_sync_file_max_delay: 404 without proxying.
-    let stale = put(&fx.stores[0], S2, old, "jpg", b"x", Kind::Normal, 34);
-    fs::remove_file(fx.stores[0].join("data").join(&stale[4..])).expect("rm");
+    let stale = fx.gone(S2, old, 34);
     let r = fx.get(S1, &url("group1", &stale), &[]);
     assert_eq!(r.status, 404);
     // D13: unknown group with an s1 id: its source is s1 itself, so it is not forwarded (a loop):
@@ -754,26 +817,15 @@ fn not_local_rules_and_proxy() {
     assert_eq!(r.status, 400);
     assert!(fx.nginx.error_log().contains("is this node itself"));
     // Only cluster members: a source that is not a known storage is refused.
-    let stranger = put(
-        &fx.stores[0],
-        STRANGER,
-        recent,
-        "jpg",
-        b"x",
-        Kind::Normal,
-        35,
-    );
-    fs::remove_file(fx.stores[0].join("data").join(&stranger[4..])).expect("rm");
+    let stranger = fx.gone(STRANGER, recent, 35);
     let r = fx.get(S1, &url("group1", &stranger), &[]);
     assert_eq!(r.status, 404);
     // A dead source: 502.
-    let dead = put(&fx.stores[0], DEAD, recent, "jpg", b"x", Kind::Normal, 36);
-    fs::remove_file(fx.stores[0].join("data").join(&dead[4..])).expect("rm");
+    let dead = fx.gone(DEAD, recent, 36);
     let r = fx.get(S1, &url("group1", &dead), &[]);
     assert_eq!(r.status, 502, "dead port {}", fx.dead_port);
     // A slow source (accepts, never answers): 504 after proxy_read_timeout.
-    let slow = put(&fx.stores[0], SLOW, recent, "jpg", b"x", Kind::Normal, 37);
-    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let slow = fx.gone(SLOW, recent, 37);
     let r = fx.get(S1, &url("group1", &slow), &[]);
     assert_eq!(r.status, 504, "slow port {}", fx.slow_port);
 
@@ -799,16 +851,7 @@ fn proxy_timeouts_default_from_mod_fastdfs_conf() {
             ..Opts::default()
         },
     );
-    let slow = put(
-        &fx.stores[0],
-        SLOW,
-        now() - 60,
-        "jpg",
-        b"x",
-        Kind::Normal,
-        97,
-    );
-    fs::remove_file(fx.stores[0].join("data").join(&slow[4..])).expect("rm");
+    let slow = fx.gone(SLOW, now() - 60, 97);
     let r = fx.get(S1, &url("group1", &slow), &[]);
     assert_eq!(r.status, 504);
     assert!(fx.nginx.error_log().contains("upstream timed out"));
@@ -824,25 +867,8 @@ fn unknown_members_refuse_unless_allowed() {
     let m = module();
     let recent = now() - 60;
     let setup = |fx: &Fx| {
-        let e = put(
-            &fx.stores[1],
-            S2,
-            recent,
-            "txt",
-            b"from s2\n",
-            Kind::Normal,
-            41,
-        );
-        let x = put(
-            &fx.stores[0],
-            STRANGER,
-            recent,
-            "jpg",
-            b"x",
-            Kind::Normal,
-            42,
-        );
-        fs::remove_file(fx.stores[0].join("data").join(&x[4..])).expect("rm");
+        let e = fx.put_on(1, S2, recent, "txt", b"from s2\n", 41);
+        let x = fx.gone(STRANGER, recent, 42);
         (url("group1", &e), url("group1", &x))
     };
     let fx = Fx::start(
@@ -900,15 +926,7 @@ fn redirect_mode() {
         },
     );
     let recent = now() - 60;
-    let e = put(
-        &fx.stores[1],
-        S2,
-        recent,
-        "txt",
-        b"from s2\n",
-        Kind::Normal,
-        51,
-    );
+    let e = fx.put_on(1, S2, recent, "txt", b"from s2\n", 51);
     let u = url("group1", &e);
     let r = fx.get(S1, &u, &[("Range", "bytes=0-3")]);
     assert_eq!(r.status, 302);
@@ -949,7 +967,7 @@ fn anti_steal_tokens() {
         },
     );
     let ts = now() - 3600;
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 61);
+    let jpg = fx.put_on(0, S1, ts, "jpg", b"picture", 61);
     let u = url("group1", &jpg);
     let t = now();
     let good = fdfs_client::token::generate(&jpg, SECRET, t);
@@ -979,7 +997,7 @@ fn anti_steal_tokens() {
             ..Opts::default()
         },
     );
-    let jpg = put(&fx.stores[0], S1, ts, "jpg", b"picture", Kind::Normal, 62);
+    let jpg = fx.put_on(0, S1, ts, "jpg", b"picture", 62);
     let u = url("group1", &jpg);
     for q in [format!("?token={}&ts={t}", "0".repeat(32)), String::new()] {
         let r = fx.get(S1, &format!("{u}{q}"), &[]);
@@ -1044,15 +1062,7 @@ fn several_instances_one_nginx() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
     let ts = now() - 60;
-    let only2 = put(
-        &fx.stores[1],
-        S2,
-        ts,
-        "txt",
-        b"only on s2\n",
-        Kind::Normal,
-        81,
-    );
+    let only2 = fx.put_on(1, S2, ts, "txt", b"only on s2\n", 81);
     let r = fx.get(S2, &url("group1", &only2), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"only on s2\n"[..]));
     let r = fx.get(S1, &url("group1", &only2), &[]);
@@ -1135,48 +1145,19 @@ fn emulator_ip_mode_members_from_tracker() {
 }
 
 fn emulator_case(ids: bool) {
-    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
     use std::time::Duration;
 
     let m = module();
-    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
-        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-    }
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(2)
-            .use_storage_id(ids)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
+    let emu = Emu::start(2, ClusterConfig::builder().use_storage_id(ids));
+    let cluster = &emu.cluster;
     let storages = cluster.storages().to_vec();
     let (s1, s2) = (&storages[0], &storages[1]);
     assert_eq!((s1.ip, s2.ip), (S1, S2));
     cluster.pause_sync(0usize);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let tracker = cluster.trackers()[0];
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
     let data = b"uploaded to s2, not yet on s1\n".to_vec();
-    let file_id = rt
-        .block_on(
-            client.upload(
-                &data,
-                &UploadOptions::new()
-                    .ext("txt")
-                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
-            ),
-        )
-        .expect("upload");
+    let file_id = emu.upload_to(s2, &data);
     assert!(cluster.has_file(1usize, &file_id));
     assert!(!cluster.has_file(0usize, &file_id));
 
@@ -1216,49 +1197,27 @@ fn emulator_case(ids: bool) {
     assert!(log.contains(want), "{log}");
 
     let u = format!("/{file_id}");
-    let r = request(addr(S2, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S2, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     // s1 has not got it: its source (a storage id from the tracker's table) is s2: proxied.
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     assert!(nginx.access_log().contains("200 proxy"));
     // After replication s1 serves it itself.
     cluster.resume_sync(0usize);
     assert!(cluster.wait_for_file(0usize, &file_id, true, Duration::from_secs(30)));
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     assert!(nginx.access_log().contains("200 local"));
     if ids {
         // A storage id the tracker does not know: 500 (C behaviour, logged).
-        let unknown = encode_logic_name(&NameSpec {
-            source: Source::StorageId(100_099),
-            timestamp: now() - 10,
-            size_field: SizeField::compose(1, false, false, Some(1)),
-            crc32: 9,
-            trunk: None,
-            store_path_index: 0,
-            subdirs: (0, 0),
-            ext: "txt",
-            random_digits: "123",
-        })
-        .expect("encode");
-        let r = request(addr(S1, port), "GET", &format!("/group1/{unknown}"), &[]).expect("get");
+        let unknown = name_of(Source::StorageId(100_099), now() - 10, 0);
+        let r = get(addr(S1, port), &format!("/group1/{unknown}"), &[]);
         assert_eq!(r.status, 500);
     } else {
         // Not a storage of the cluster (per the tracker's list): refused, not forwarded.
-        let stranger = encode_logic_name(&NameSpec {
-            source: Source::Ip(STRANGER),
-            timestamp: now() - 10,
-            size_field: SizeField::compose(1, false, false, Some(1)),
-            crc32: 9,
-            trunk: None,
-            store_path_index: 0,
-            subdirs: (0, 0),
-            ext: "txt",
-            random_digits: "123",
-        })
-        .expect("encode");
-        let r = request(addr(S1, port), "GET", &format!("/group1/{stranger}"), &[]).expect("get");
+        let stranger = name_from(STRANGER, now() - 10, 0);
+        let r = get(addr(S1, port), &format!("/group1/{stranger}"), &[]);
         assert_eq!(r.status, 404);
         assert!(nginx.error_log().contains("not a known storage"));
     }
@@ -1270,15 +1229,7 @@ fn flv_pseudo_streaming() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
-    let flv = put(
-        &fx.stores[0],
-        S1,
-        now() - 60,
-        "flv",
-        &data,
-        Kind::Normal,
-        91,
-    );
+    let flv = fx.put_on(0, S1, now() - 60, "flv", &data, 91);
     let u = url("group1", &flv);
     let header = [0x46u8, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0, 0, 0, 0x09];
     let r = fx.get(S1, &format!("{u}?start=100"), &[]);
@@ -1311,15 +1262,7 @@ fn flv_pseudo_streaming() {
 fn reload_rereads_the_config() {
     let m = module();
     let fx = Fx::start(&m, Opts::default());
-    let e = put(
-        &fx.stores[1],
-        S2,
-        now() - 60,
-        "txt",
-        b"from s2\n",
-        Kind::Normal,
-        95,
-    );
+    let e = fx.put_on(1, S2, now() - 60, "txt", b"from s2\n", 95);
     let u = url("group1", &e);
     assert_eq!(fx.get(S1, &u, &[]).status, 200);
     let conf = fx.stores[0].parent().expect("dir").join("mod_fastdfs.conf");
@@ -1396,22 +1339,22 @@ fn real_trunk_vectors() {
         }
         let data = fs::read(vec_dir.join("files").join(file)).expect("file");
         let u = format!("/{id}");
-        let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+        let r = get(addr(S1, port), &u, &[]);
         assert_eq!(r.status, 200, "{file}");
         assert_eq!(r.body, data, "{file}");
         let n = data.len();
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-0")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=0-0")]);
         assert_eq!((r.status, r.body.as_slice()), (206, &data[..1]), "{file}");
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=-10")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=-10")]);
         assert_eq!(r.body, &data[n - 10..], "{file}");
         let past = format!("bytes={n}-{}", n + 10);
-        let r = request(addr(S1, port), "GET", &u, &[("Range", past.as_str())]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", past.as_str())]);
         assert_eq!(r.status, 416, "{file}");
         assert_eq!(
             r.header("Content-Range").map(str::to_owned),
             Some(format!("bytes */{n}"))
         );
-        let r = request(addr(S1, port), "GET", &u, &[("Range", "bytes=0-9,20-29")]).expect("get");
+        let r = get(addr(S1, port), &u, &[("Range", "bytes=0-9,20-29")]);
         assert_eq!(r.status, 206, "{file}");
         served += 1;
     }
@@ -1422,7 +1365,7 @@ fn real_trunk_vectors() {
         "/group3/M00/00/00/fwAAFWsGWzqIFjW9AAAD6CRqmBIAAAAAQAAAAAAAAgA984.txt",
         "/group3/M00/00/00/fwAAFWsGWzqAFjW9AAAD6CRqmBIAAAAAQAAAAAAAAQA984.txt",
     ] {
-        let r = request(addr(S1, port), "GET", tampered, &[]).expect("get");
+        let r = get(addr(S1, port), tampered, &[]);
         assert_eq!(r.status, 404, "{tampered}");
     }
     assert!(!nginx.worker_crashed());
@@ -1445,15 +1388,7 @@ fn panic_becomes_500_and_worker_survives() {
         m.display()
     );
     let fx = Fx::start(&m, Opts::default());
-    let ok = put(
-        &fx.stores[0],
-        S1,
-        now() - 60,
-        "txt",
-        b"still here\n",
-        Kind::Normal,
-        99,
-    );
+    let ok = fx.put_on(0, S1, now() - 60, "txt", b"still here\n", 99);
     for _ in 0..3 {
         let r = fx.get(S1, "/group1/M00/00/00/__fastdfs_panic__", &[]);
         assert_eq!(r.status, 500);
@@ -1467,30 +1402,9 @@ fn panic_becomes_500_and_worker_survives() {
 /// Trunk files, appender and slave files written by the emulator (real uploads), served locally.
 #[test]
 fn emulator_trunk_appender_slave() {
-    use fdfs_client::client::{Client, ServerAddr, UploadKind, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
-
     let m = module();
-    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(1)
-            .trunk(true)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
-    let s1 = cluster.storages()[0].clone();
-    let tracker = cluster.trackers()[0];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
+    let emu = Emu::start(1, ClusterConfig::builder().trunk(true));
+    let s1 = emu.cluster.storages()[0].clone();
     let files: Vec<Vec<u8>> = vec![
         b"small trunk file\n".to_vec(),
         (0..5000u32).map(|i| (i % 241) as u8).collect(),
@@ -1499,21 +1413,18 @@ fn emulator_trunk_appender_slave() {
     let mut ids = Vec::new();
     for (i, data) in files.iter().enumerate() {
         let ext = if i == 1 { "jpg" } else { "txt" };
-        let id = rt
-            .block_on(client.upload(data, &UploadOptions::new().ext(ext)))
-            .expect("upload");
+        let id = emu.upload(data, &UploadOptions::new().ext(ext));
         ids.push(id);
     }
-    let app = rt
-        .block_on(client.upload(
-            b"part one;",
-            &UploadOptions {
-                kind: UploadKind::Appender,
-                ..UploadOptions::new().ext("log")
-            },
-        ))
-        .expect("appender");
-    rt.block_on(client.append(&app, b"part two\n"))
+    let app = emu.upload(
+        b"part one;",
+        &UploadOptions {
+            kind: UploadKind::Appender,
+            ..UploadOptions::new().ext("log")
+        },
+    );
+    emu.rt
+        .block_on(emu.client.append(&app, b"part two\n"))
         .expect("append");
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -1543,22 +1454,16 @@ fn emulator_trunk_appender_slave() {
         if logic.decode().expect("decode").is_trunk() {
             trunk_seen += 1;
         }
-        let r = request(addr(S1, port), "GET", &format!("/{id}"), &[]).expect("get");
+        let r = get(addr(S1, port), &format!("/{id}"), &[]);
         assert_eq!((r.status, &r.body), (200, data), "{id}");
-        let r = request(
-            addr(S1, port),
-            "GET",
-            &format!("/{id}"),
-            &[("Range", "bytes=3-7")],
-        )
-        .expect("get");
+        let r = get(addr(S1, port), &format!("/{id}"), &[("Range", "bytes=3-7")]);
         assert_eq!((r.status, r.body.as_slice()), (206, &data[3..8]), "{id}");
     }
     assert!(
         trunk_seen > 0,
         "the emulator packed no file into a trunk: {ids:?}"
     );
-    let r = request(addr(S1, port), "GET", &format!("/{app}"), &[]).expect("get");
+    let r = get(addr(S1, port), &format!("/{app}"), &[]);
     assert_eq!(
         (r.status, r.body.as_slice()),
         (200, &b"part one;part two\n"[..])
@@ -1620,12 +1525,12 @@ fn stock_multi_group_config() {
         &[addr(S1, port)],
     )
     .expect("nginx");
-    let r = request(addr(S1, port), "GET", &url("group1", &f1), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group1", &f1), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"in group one\n"[..]));
-    let r = request(addr(S1, port), "GET", &url("group2", &f2), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group2", &f2), &[]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"in group two\n"[..]));
     // A file of group1 asked as group2: not on group2's disk, its source is this host: 404.
-    let r = request(addr(S1, port), "GET", &url("group2", &f1), &[]).expect("get");
+    let r = get(addr(S1, port), &url("group2", &f1), &[]);
     assert_eq!(r.status, 404);
     assert!(!nginx.worker_crashed());
 }
@@ -1642,13 +1547,11 @@ fn loop_guard_holds_with_many_parameters() {
     let many: Vec<String> = (0..32).map(|n| format!("p{n}={n}")).collect();
     let many = many.join("&");
     // Source s2, missing everywhere: s1 must not forward a request that was already forwarded.
-    let gone = put(&fx.stores[0], S2, recent, "jpg", b"x", Kind::Normal, 131);
-    fs::remove_file(fx.stores[0].join("data").join(&gone[4..])).expect("rm");
+    let gone = fx.gone(S2, recent, 131);
     let target = format!("{}?{many}&redirect=1", url("group1", &gone));
     assert_eq!(fx.get(S1, &target, &[]).status, 400);
     // A foreign group whose source is s1 itself, with 32 parameters: never proxied to itself.
-    let mine = put(&fx.stores[0], S1, recent, "jpg", b"x", Kind::Normal, 132);
-    fs::remove_file(fx.stores[0].join("data").join(&mine[4..])).expect("rm");
+    let mine = fx.gone(S1, recent, 132);
     let looped = format!("{}?{many}", url("group9", &mine));
     assert_eq!(fx.get(S1, &looped, &[]).status, 400);
     let access = fx.nginx.access_log();
@@ -1687,10 +1590,16 @@ fn shipped_location() -> String {
         .to_string()
 }
 
-/// A file name of group1 whose source is `src`, without writing anything.
+/// A file name of group1 whose source is the storage at `src`, without writing anything.
 fn name_from(src: Ipv4Addr, ts: i64, store_path_index: u8) -> String {
+    name_of(Source::Ip(src), ts, store_path_index)
+}
+
+/// A file name of group1 whose source is `source` (an address or a storage id), without writing
+/// anything.
+fn name_of(source: Source, ts: i64, store_path_index: u8) -> String {
     encode_logic_name(&NameSpec {
-        source: Source::Ip(src),
+        source,
         timestamp: ts,
         size_field: SizeField::compose(1, false, false, Some(1)),
         crc32: 9,
@@ -1737,13 +1646,11 @@ fn store_path_index_past_count_is_400_with_shipped_location() {
     .expect("nginx");
     let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 1);
     assert!(name.starts_with("M01/"), "{name}");
-    let r = request(
+    let r = get(
         addr(Ipv4Addr::LOCALHOST, port),
-        "GET",
         &format!("/group1/{name}"),
         &[],
-    )
-    .expect("get");
+    );
     assert_eq!(r.status, 400, "{location}");
     let log = nginx.error_log();
     assert!(log.contains("store path index 1 out of range"), "{log}");
@@ -1808,13 +1715,7 @@ fn config_warnings_are_logged() {
     }
     // Item 4: the 404 reason names the full path it looked at.
     let name = name_from(Ipv4Addr::LOCALHOST, now() - 60, 0);
-    let r = request(
-        addr(Ipv4Addr::LOCALHOST, port),
-        "GET",
-        &format!("/{name}"),
-        &[],
-    )
-    .expect("get");
+    let r = get(addr(Ipv4Addr::LOCALHOST, port), &format!("/{name}"), &[]);
     assert_eq!(r.status, 404);
     let full = store.join("data").join(&name[4..]);
     let log = nginx.error_log();
@@ -1896,44 +1797,15 @@ fn relay(client: std::net::TcpStream, to: SocketAddr) {
 /// do not know, is a warning with file:line, from the live answer and from the cached one.
 #[test]
 fn hung_trackers_are_bounded_and_cached() {
-    use fdfs_client::client::{Client, ServerAddr, UploadOptions};
-    use fdfs_emu::{Cluster, ClusterConfig};
-
     let m = module();
-    for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")] {
-        ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-    }
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(1)
-            .storages_per_group(2)
-            .first_storage_ip(S1)
-            .build(),
-    )
-    .expect("emulator");
+    let emu = Emu::start(2, ClusterConfig::builder());
+    let cluster = &emu.cluster;
     let storages = cluster.storages().to_vec();
     let (s1, s2) = (&storages[0], &storages[1]);
     cluster.pause_sync(0usize);
     let tracker = cluster.trackers()[0];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = Client::builder()
-        .tracker(ServerAddr::new(tracker.ip().to_string(), tracker.port()))
-        .build()
-        .expect("client");
     let data = b"on s2 only\n".to_vec();
-    let file_id = rt
-        .block_on(
-            client.upload(
-                &data,
-                &UploadOptions::new()
-                    .ext("txt")
-                    .storage(ServerAddr::new(s2.ip.to_string(), s2.port)),
-            ),
-        )
-        .expect("upload");
+    let file_id = emu.upload_to(s2, &data);
 
     let relayed = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 26), Some(SocketAddr::V4(tracker)));
     let hung = FakeTracker::start(Ipv4Addr::new(127, 0, 0, 27), None);
@@ -1998,7 +1870,7 @@ fn hung_trackers_are_bounded_and_cached() {
         "the answer is cached in {}",
         cache.display()
     );
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data));
     drop(nginx);
 
@@ -2011,10 +1883,10 @@ fn hung_trackers_are_bounded_and_cached() {
     assert!(log.contains("timed out"), "{log}");
     assert!(!log.contains("Resource temporarily unavailable"), "{log}");
     assert!(log.contains("using the cached tracker answer"), "{log}");
-    let r = request(addr(S1, port), "GET", &u, &[]).expect("get");
+    let r = get(addr(S1, port), &u, &[]);
     assert_eq!((r.status, &r.body), (200, &data), "members from the cache");
     let stranger = format!("/group1/{}", name_from(STRANGER, now() - 10, 0));
-    let r = request(addr(S1, port), "GET", &stranger, &[]).expect("get");
+    let r = get(addr(S1, port), &stranger, &[]);
     assert_eq!(r.status, 404);
     assert!(nginx.error_log().contains("not a known storage"));
 
