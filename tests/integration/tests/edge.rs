@@ -1575,7 +1575,18 @@ async fn metrics_an_operator_expects() {
     assert_eq!(get(&edge, p).await.cache_status(), "MISS");
     assert_eq!(get(&edge, p).await.cache_status(), "HIT");
     assert_eq!(req(&edge, "PURGE", p, &[]).await.status, 200);
-    let m = metrics_text(&edge).await;
+    // A request is counted in the edge's logging phase, after its last byte is sent, so the client
+    // can read /metrics before the HIT is counted: wait for both, then check every series exactly.
+    let m = eventually_async(
+        Duration::from_secs(10),
+        "the MISS and the HIT counted in /metrics",
+        || async {
+            let m = metrics_text(&edge).await;
+            let counted = series(&m, "fdfs_edge_request_duration_seconds_count");
+            counted.is_some_and(|n| n >= 2.0).then_some(m)
+        },
+    )
+    .await;
     let v = |name: &str| series(&m, name).unwrap_or_else(|| panic!("no {name} in\n{m}"));
     assert_eq!(v("fdfs_edge_request_duration_seconds_count"), 2.0);
     assert_eq!(
