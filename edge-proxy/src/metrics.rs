@@ -350,6 +350,18 @@ impl Metrics {
                 s.inactive_removed.load(Ordering::Relaxed),
             ),
             (
+                "fdfs_edge_cache_memory_hits_total",
+                "counter",
+                "Cache hits whose body was in memory.",
+                s.memory_hits.load(Ordering::Relaxed),
+            ),
+            (
+                "fdfs_edge_cache_memory_misses_total",
+                "counter",
+                "Cache hits whose body was read from disk (not in memory yet, or larger than memory_object_size).",
+                s.memory_misses.load(Ordering::Relaxed),
+            ),
+            (
                 "fdfs_edge_cache_purged_total",
                 "counter",
                 "Objects removed by purge requests.",

@@ -58,6 +58,10 @@ pub struct CacheStats {
     pub evictions: AtomicU64,
     pub purges: AtomicU64,
     pub inactive_removed: AtomicU64,
+    /// Cache hits whose body was in memory ([`DiskCache::fast_hit`] or a lookup).
+    pub memory_hits: AtomicU64,
+    /// Cache hits whose body was read from its file: not in memory (yet), or too large for it.
+    pub memory_misses: AtomicU64,
 }
 
 /// A fresh object held in memory: its prepared answer header, body, and when it was stored.
@@ -178,6 +182,7 @@ impl DiskCache {
         if stale_lru {
             self.index.write().touch(&h);
         }
+        self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
         Some(hit)
     }
 
@@ -298,10 +303,17 @@ impl DiskCache {
                 return Ok(None);
             }
         };
+        // A memory miss is counted only for a body found on disk: one gone is a cache miss.
         let hit = match found.mem {
-            Some(b) => DiskHitHandler::mem(b),
+            Some(b) => {
+                self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+                DiskHitHandler::mem(b)
+            }
             None => match self.open_body(h, &meta, found.body_len)? {
-                Some(hit) => hit,
+                Some(hit) => {
+                    self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
+                    hit
+                }
                 None => return Ok(None),
             },
         };
@@ -406,6 +418,8 @@ impl Storage for DiskCache {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::super::test_util::{body, get, leak, leak_with, put};
 
     #[tokio::test]
@@ -474,5 +488,29 @@ mod tests {
         for i in 0..10 {
             assert_eq!(get(c, &format!("/m{i}")).await.unwrap(), body(900, i as u8));
         }
+    }
+
+    #[tokio::test]
+    async fn memory_hits_and_misses_are_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak_with(d.path(), 1 << 30, 2500, 1000);
+        let counts = || {
+            (
+                c.stats.memory_hits.load(Ordering::Relaxed),
+                c.stats.memory_misses.load(Ordering::Relaxed),
+            )
+        };
+        put(c, "/small", &body(900, 1)).await;
+        put(c, "/large", &body(5000, 2)).await;
+        assert!(c.fast_hit("/small").is_none());
+        assert!(get(c, "/nothing").await.is_none());
+        assert_eq!(counts(), (0, 0), "neither a fill nor a cache miss counts");
+        assert!(get(c, "/small").await.is_some());
+        assert_eq!(counts(), (0, 1), "first hit: read from disk into memory");
+        assert!(get(c, "/small").await.is_some());
+        assert!(c.fast_hit("/small").is_some());
+        assert_eq!(counts(), (2, 1), "then from memory, through Pingora or not");
+        assert!(get(c, "/large").await.is_some());
+        assert_eq!(counts(), (2, 2), "too large for memory: read from disk");
     }
 }

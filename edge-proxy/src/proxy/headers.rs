@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
+use pingora::cache::CachePhase;
 use pingora::http::ResponseHeader;
 use pingora::Result;
 
@@ -84,6 +85,22 @@ impl PrepareHit for ResponseHeaders {
             header.insert_header(CACHE_CONTROL, cc.clone()).ok()?;
         }
         Some(header)
+    }
+}
+
+/// The `X-Cache-Status` (nginx `$upstream_cache_status`) of an answer through Pingora, from the
+/// phase of its cache state machine; `cacheable`: the request could be cached (GET, HEAD).
+pub fn cache_status(phase: CachePhase, cacheable: bool) -> &'static str {
+    match phase {
+        CachePhase::Hit => "HIT",
+        CachePhase::Miss => "MISS",
+        CachePhase::Expired => "EXPIRED",
+        CachePhase::Stale => "STALE",
+        CachePhase::StaleUpdating => "UPDATING",
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "REVALIDATED",
+        // cache enabled but the response was not cacheable: nginx says MISS
+        CachePhase::Disabled(_) if cacheable => "MISS",
+        _ => "BYPASS",
     }
 }
 

@@ -675,6 +675,15 @@ async fn admin_endpoints_metrics_and_check() {
     let mut o = Origin::start(LO).await;
     let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
     get(&edge, "/group1/M00/09/00/m").await;
+    // The client may have the whole body before the fill is stored: wait for it, so that the
+    // next GET is a hit of the stored object (read from disk into memory), not one of the fill.
+    eventually_async(Duration::from_secs(30), "the fill never ended", || async {
+        series(
+            &metrics_text(&edge).await,
+            "fdfs_edge_cache_fills_in_progress",
+        ) == Some(0.0)
+    })
+    .await;
     get(&edge, "/group1/M00/09/00/m").await;
     let h = http(edge.admin, "GET", "/healthz", &[], None)
         .await
@@ -699,6 +708,25 @@ async fn admin_endpoints_metrics_and_check() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    // The memory tier: the first hit read the small object from disk (a memory miss) into
+    // memory, from which the next GET is answered (a memory hit).
+    let memory = |text: &str| {
+        let v = |name| series(text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        (
+            v("fdfs_edge_cache_memory_hits_total"),
+            v("fdfs_edge_cache_memory_misses_total"),
+        )
+    };
+    assert_eq!(memory(&text), (0.0, 1.0), "after a MISS and a HIT");
+    assert_eq!(
+        get(&edge, "/group1/M00/09/00/m").await.cache_status(),
+        "HIT"
+    );
+    assert_eq!(
+        memory(&metrics_text(&edge).await),
+        (1.0, 1.0),
+        "a repeated small GET is a memory hit"
+    );
     // the only storage dies: the active check notices, /readyz and `check` say not ready
     o.kill();
     let r = eventually_async(
