@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use crate::cache::disk::DiskCache;
 use crate::graceful::InFlight;
 use crate::limits::ConnStats;
-use crate::topology::Topology;
+use crate::topology::{Group, Peer, Topology};
 
 const STATUSES: [u16; 16] = [
     200, 204, 206, 301, 302, 304, 400, 403, 404, 405, 413, 416, 431, 500, 502, 504,
@@ -265,46 +265,13 @@ impl Metrics {
             "fdfs_edge_upstream_response_seconds",
             "Requests sent to a storage, time until its response header (each try counts).",
         );
-        let groups = topo.snapshot();
-        let now = std::time::Instant::now();
-        let mut names: Vec<&String> = groups.keys().collect();
-        names.sort();
-        let _ = writeln!(o, "# HELP fdfs_edge_upstream_attempts_total Requests sent to a storage (each try counts).");
-        let _ = writeln!(o, "# TYPE fdfs_edge_upstream_attempts_total counter");
-        for name in &names {
-            for p in &groups[*name].peers {
-                let _ = writeln!(
-                    o,
-                    "fdfs_edge_upstream_attempts_total{{group=\"{name}\",storage=\"{}\"}} {}",
-                    p.addr,
-                    p.attempts.load(Ordering::Relaxed)
-                );
-            }
-        }
-        let _ = writeln!(o, "# HELP fdfs_edge_upstream_failures_total Failed tries (connect error, timeout, invalid header, 502, 504).");
-        let _ = writeln!(o, "# TYPE fdfs_edge_upstream_failures_total counter");
-        for name in &names {
-            for p in &groups[*name].peers {
-                let _ = writeln!(
-                    o,
-                    "fdfs_edge_upstream_failures_total{{group=\"{name}\",storage=\"{}\"}} {}",
-                    p.addr,
-                    p.failures.load(Ordering::Relaxed)
-                );
-            }
-        }
-        let _ = writeln!(o, "# HELP fdfs_edge_upstream_healthy 1 when the storage passes active checks and is not passively marked down.");
-        let _ = writeln!(o, "# TYPE fdfs_edge_upstream_healthy gauge");
-        for name in &names {
-            for p in &groups[*name].peers {
-                let _ = writeln!(
-                    o,
-                    "fdfs_edge_upstream_healthy{{group=\"{name}\",storage=\"{}\"}} {}",
-                    p.addr,
-                    u8::from(p.healthy(now))
-                );
-            }
-        }
+        render_storages(&mut o, topo);
+        self.render_cache(&mut o, cache);
+        o
+    }
+
+    /// The cache's gauges and counters (and the requests in flight), one series each.
+    fn render_cache(&self, o: &mut String, cache: &DiskCache) {
         let s = &cache.stats;
         let gauges = [
             (
@@ -373,8 +340,66 @@ impl Metrics {
             let _ = writeln!(o, "# TYPE {name} {kind}");
             let _ = writeln!(o, "{name} {v}");
         }
-        o
     }
+}
+
+/// One series per storage: a counter or gauge named `name`, labelled with its group and address.
+fn render_per_storage(
+    o: &mut String,
+    groups: &[(&String, &Arc<Group>)],
+    (name, kind, help): (&str, &str, &str),
+    value: impl Fn(&Peer) -> u64,
+) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+    for (group, g) in groups {
+        for p in &g.peers {
+            let _ = writeln!(
+                o,
+                "{name}{{group=\"{group}\",storage=\"{}\"}} {}",
+                p.addr,
+                value(p)
+            );
+        }
+    }
+}
+
+/// Tries, failures and health of every storage, groups in name order.
+fn render_storages(o: &mut String, topo: &Topology) {
+    let snapshot = topo.snapshot();
+    let now = std::time::Instant::now();
+    let mut groups: Vec<(&String, &Arc<Group>)> = snapshot.iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    render_per_storage(
+        o,
+        &groups,
+        (
+            "fdfs_edge_upstream_attempts_total",
+            "counter",
+            "Requests sent to a storage (each try counts).",
+        ),
+        |p| p.attempts.load(Ordering::Relaxed),
+    );
+    render_per_storage(
+        o,
+        &groups,
+        (
+            "fdfs_edge_upstream_failures_total",
+            "counter",
+            "Failed tries (connect error, timeout, invalid header, 502, 504).",
+        ),
+        |p| p.failures.load(Ordering::Relaxed),
+    );
+    render_per_storage(
+        o,
+        &groups,
+        (
+            "fdfs_edge_upstream_healthy",
+            "gauge",
+            "1 when the storage passes active checks and is not passively marked down.",
+        ),
+        |p| u64::from(p.healthy(now)),
+    );
 }
 
 #[cfg(test)]
