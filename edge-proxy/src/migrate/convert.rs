@@ -66,12 +66,7 @@ impl Out {
     /// an inner scope overrides an outer one in nginx.
     fn set(&mut self, d: &Directive, section: Section, line: String) {
         self.done.insert(d.at.clone());
-        let v = match section {
-            Section::Server => &mut self.server,
-            Section::Upstream => &mut self.upstream,
-            Section::Cache => &mut self.cache,
-            Section::Response => &mut self.response,
-        };
+        let v = self.lines(section);
         let key = format!("{} =", line.split(" =").next().unwrap_or(""));
         let entry = format!("{line:<44} # {}: {}", d.at, text(d));
         match v.iter_mut().find(|l| l.starts_with(&key)) {
@@ -80,8 +75,24 @@ impl Out {
         }
     }
 
+    fn lines(&mut self, section: Section) -> &mut Vec<String> {
+        match section {
+            Section::Server => &mut self.server,
+            Section::Upstream => &mut self.upstream,
+            Section::Cache => &mut self.cache,
+            Section::Response => &mut self.response,
+        }
+    }
+
     fn same(&mut self, d: &Directive) {
         self.done.insert(d.at.clone());
+    }
+
+    /// Accounts for `d`, which the edge does anyway, with a comment in `section` saying so.
+    fn same_noted(&mut self, d: &Directive, section: Section, why: &str) {
+        self.same(d);
+        let line = format!("# {}: `{}`: {why}", d.at, text(d));
+        self.lines(section).push(line);
     }
 
     fn skip(&mut self, d: &Directive, why: &str) {
@@ -360,12 +371,11 @@ fn map_server_directive(d: &Directive, out: &mut Out) -> bool {
         ),
         "listen" => map_listen(d, out),
         "server_tokens" => {
-            out.same(d);
-            out.server.push(format!(
-                "# {}: `{}`: the edge never passes the storages' Server header on",
-                d.at,
-                text(d)
-            ));
+            out.same_noted(
+                d,
+                Section::Server,
+                "the edge never passes the storages' Server header on",
+            );
         }
         _ => return false,
     }
@@ -410,12 +420,11 @@ fn map_upstream_directive(d: &Directive, out: &mut Out) -> bool {
                 .filter(|x| !always.contains(&x.as_str()))
                 .collect();
             if extra.is_empty() {
-                out.same(d);
-                out.upstream.push(format!(
-                    "# {}: `{}`: the edge always retries the next storage of the group on these",
-                    d.at,
-                    text(d)
-                ));
+                out.same_noted(
+                    d,
+                    Section::Upstream,
+                    "the edge always retries the next storage of the group on these",
+                );
             } else {
                 out.skip(
                     d,
@@ -447,12 +456,11 @@ fn map_cache_directive(d: &Directive, zones: &[(String, Directive)], out: &mut O
         }
         "proxy_cache_key" => {
             if arg(d, 0) == "$uri$is_args$args" || arg(d, 0) == "$scheme$proxy_host$request_uri" {
-                out.same(d);
-                out.cache.push(format!(
-                    "# {}: `{}`: the edge's cache key is the same (path and query)",
-                    d.at,
-                    text(d)
-                ));
+                out.same_noted(
+                    d,
+                    Section::Cache,
+                    "the edge's cache key is the same (path and query)",
+                );
             } else {
                 out.skip(
                     d,
@@ -465,12 +473,11 @@ fn map_cache_directive(d: &Directive, zones: &[(String, Directive)], out: &mut O
             None => out.skip(d, "not a duration"),
         },
         "proxy_cache_lock" => {
-            out.same(d);
-            out.cache.push(format!(
-                "# {}: `{}`: the edge always fetches a cold object once for concurrent requests",
-                d.at,
-                text(d)
-            ));
+            out.same_noted(
+                d,
+                Section::Cache,
+                "the edge always fetches a cold object once for concurrent requests",
+            );
         }
         _ => return false,
     }

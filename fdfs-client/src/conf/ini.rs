@@ -251,7 +251,12 @@ impl Ini {
             if let Some(rest) = line.strip_prefix('#') {
                 // Any `#` line but `#include <file>` is a comment.
                 if let Some(target) = include_target(rest) {
-                    self.include(target, at, top_dir, reader, current, depth)?;
+                    let (name, sub) = read_include(target, at, top_dir, reader, depth)?;
+                    // libfastcommon reads an included file in the global section and returns to
+                    // it afterwards.
+                    *current = 0;
+                    self.parse_into(&sub, &name, top_dir, reader, current, depth + 1)?;
+                    *current = 0;
                 }
                 continue;
             }
@@ -261,48 +266,6 @@ impl Ini {
             }
             self.key_line(line, at, *current)?;
         }
-        Ok(())
-    }
-
-    /// `#include <target>` at `at`: reads the file (relative to the top file's directory) in place,
-    /// in the global section.
-    fn include(
-        &mut self,
-        target: &str,
-        at: LineAt<'_>,
-        top_dir: &Path,
-        reader: &mut FileReader<'_>,
-        current: &mut usize,
-        depth: usize,
-    ) -> Result<(), ConfError> {
-        let target = target.strip_prefix("file://").unwrap_or(target);
-        if target.is_empty() {
-            return Err(at.syntax("#include: expected a file name".into()));
-        }
-        if target.starts_with("http://") || target.starts_with("https://") {
-            return Err(at.syntax(format!(
-                "#include {target}: URL includes are not supported, expected a file path"
-            )));
-        }
-        if depth >= MAX_INCLUDE_DEPTH {
-            return Err(at.syntax(format!(
-                "#include {target}: more than {MAX_INCLUDE_DEPTH} nested includes (a loop?)"
-            )));
-        }
-        let path = if Path::new(target).is_absolute() {
-            PathBuf::from(target)
-        } else {
-            top_dir.join(target)
-        };
-        let name = path.display().to_string();
-        let sub = reader(&path).map_err(|e| ConfError::Io {
-            file: name.clone(),
-            line: 0,
-            msg: format!("{e} (included from {}:{})", at.file, at.line),
-        })?;
-        *current = 0;
-        self.parse_into(&sub, &name, top_dir, reader, current, depth + 1)?;
-        *current = 0;
         Ok(())
     }
 
@@ -392,6 +355,43 @@ fn include_target(rest: &str) -> Option<&str> {
         .and_then(|_| rest.get(7..))?;
     // `#includefoo` is a comment.
     arg.starts_with([' ', '\t']).then(|| arg.trim())
+}
+
+/// The file `#include <target>` at `at` names (relative to the top file's directory): its name
+/// and text.
+fn read_include(
+    target: &str,
+    at: LineAt<'_>,
+    top_dir: &Path,
+    reader: &mut FileReader<'_>,
+    depth: usize,
+) -> Result<(String, String), ConfError> {
+    let target = target.strip_prefix("file://").unwrap_or(target);
+    if target.is_empty() {
+        return Err(at.syntax("#include: expected a file name".into()));
+    }
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return Err(at.syntax(format!(
+            "#include {target}: URL includes are not supported, expected a file path"
+        )));
+    }
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(at.syntax(format!(
+            "#include {target}: more than {MAX_INCLUDE_DEPTH} nested includes (a loop?)"
+        )));
+    }
+    let path = if Path::new(target).is_absolute() {
+        PathBuf::from(target)
+    } else {
+        top_dir.join(target)
+    };
+    let name = path.display().to_string();
+    let sub = reader(&path).map_err(|e| ConfError::Io {
+        file: name.clone(),
+        line: 0,
+        msg: format!("{e} (included from {}:{})", at.file, at.line),
+    })?;
+    Ok((name, sub))
 }
 
 /// A file name from a value: `v` if absolute, else joined to `dir` (the config's directory).
