@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use fdfs_client::utc::UtcTime;
 use parking_lot::Mutex;
 
 use crate::config::AccessLogFormat;
@@ -121,23 +122,15 @@ const MONTHS: [&str; 12] = [
 /// nginx's `$time_local` in UTC: `03/Dec/2026:13:16:10 +0000`.
 pub fn nginx_time(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = UtcTime::from_unix(i64::try_from(secs).unwrap_or(i64::MAX));
     format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        t.day,
+        MONTHS[usize::from(t.month.clamp(1, 12)) - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
 }
 

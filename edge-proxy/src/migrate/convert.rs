@@ -66,12 +66,7 @@ impl Out {
     /// an inner scope overrides an outer one in nginx.
     fn set(&mut self, d: &Directive, section: Section, line: String) {
         self.done.insert(d.at.clone());
-        let v = match section {
-            Section::Server => &mut self.server,
-            Section::Upstream => &mut self.upstream,
-            Section::Cache => &mut self.cache,
-            Section::Response => &mut self.response,
-        };
+        let v = self.lines(section);
         let key = format!("{} =", line.split(" =").next().unwrap_or(""));
         let entry = format!("{line:<44} # {}: {}", d.at, text(d));
         match v.iter_mut().find(|l| l.starts_with(&key)) {
@@ -80,8 +75,24 @@ impl Out {
         }
     }
 
+    fn lines(&mut self, section: Section) -> &mut Vec<String> {
+        match section {
+            Section::Server => &mut self.server,
+            Section::Upstream => &mut self.upstream,
+            Section::Cache => &mut self.cache,
+            Section::Response => &mut self.response,
+        }
+    }
+
     fn same(&mut self, d: &Directive) {
         self.done.insert(d.at.clone());
+    }
+
+    /// Accounts for `d`, which the edge does anyway, with a comment in `section` saying so.
+    fn same_noted(&mut self, d: &Directive, section: Section, why: &str) {
+        self.same(d);
+        let line = format!("# {}: `{}`: {why}", d.at, text(d));
+        self.lines(section).push(line);
     }
 
     fn skip(&mut self, d: &Directive, why: &str) {
@@ -317,20 +328,36 @@ fn map_top(top: &[Directive], out: &mut Out) {
     }
 }
 
+/// One directive of the http, server or location scope. Each family below says whether `d` is
+/// one of its own; the names are disjoint, so the order only saves work. A directive no family
+/// knows is left out of `done` for the caller's check.
 fn map_directive(d: &Directive, zones: &[(String, Directive)], out: &mut Out) {
-    let a = |i: usize| d.args.get(i).map(String::as_str).unwrap_or("");
+    let _known = map_server_directive(d, out)
+        || map_upstream_directive(d, out)
+        || map_cache_directive(d, zones, out)
+        || map_response_directive(d, out)
+        || map_unneeded_directive(d, out);
+}
+
+/// Argument `i` of `d`, `""` when absent.
+fn arg(d: &Directive, i: usize) -> &str {
+    d.args.get(i).map(String::as_str).unwrap_or("")
+}
+
+/// `[server]`: listeners, request limits and client timeouts.
+fn map_server_directive(d: &Directive, out: &mut Out) -> bool {
     match d.name.as_str() {
-        "client_max_body_size" => match size(a(0)) {
+        "client_max_body_size" => match size(arg(d, 0)) {
             Some(s) => out.set(d, Section::Server, format!("client_max_body_size = {}", quote(&s))),
             None => out.skip(d, "not a size"),
         },
         "keepalive_timeout" | "client_header_timeout" | "client_body_timeout" => {
-            match duration(a(0)) {
+            match duration(arg(d, 0)) {
                 Some(t) => out.set(d, Section::Server, format!("{} = {}", d.name, quote(&t))),
                 None => out.skip(d, "not a duration"),
             }
         }
-        "large_client_header_buffers" => match (a(0).parse::<u64>(), size_bytes(a(1))) {
+        "large_client_header_buffers" => match (arg(d, 0).parse::<u64>(), size_bytes(arg(d, 1))) {
             (Ok(n), Some(b)) => out.set(
                 d,
                 Section::Server,
@@ -342,114 +369,156 @@ fn map_directive(d: &Directive, zones: &[(String, Directive)], out: &mut Out) {
             d,
             "the edge has one limit for the whole request header ([server] max_header_size, from large_client_header_buffers)",
         ),
+        "listen" => map_listen(d, out),
+        "server_tokens" => {
+            out.same_noted(
+                d,
+                Section::Server,
+                "the edge never passes the storages' Server header on",
+            );
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn map_listen(d: &Directive, out: &mut Out) {
+    match listen_addr(arg(d, 0)) {
+        Some(addr) => {
+            out.set(d, Section::Server, format!("listen = [{}]", quote(&addr)));
+            if d.args.len() > 1 {
+                out.not_mapped.push(format!(
+                    "{}: `{}`: listen parameters after the address are not mapped",
+                    d.at,
+                    text(d)
+                ));
+            }
+        }
+        None => out.skip(d, "not an address or port (unix sockets are not supported)"),
+    }
+}
+
+/// `[upstream]`: timeouts towards the storages and retries.
+fn map_upstream_directive(d: &Directive, out: &mut Out) -> bool {
+    match d.name.as_str() {
         "proxy_connect_timeout" | "proxy_read_timeout" | "proxy_send_timeout" => {
             let key = match d.name.as_str() {
                 "proxy_connect_timeout" => "connect_timeout",
                 "proxy_read_timeout" => "read_timeout",
                 _ => "write_timeout",
             };
-            match duration(a(0)) {
+            match duration(arg(d, 0)) {
                 Some(t) => out.set(d, Section::Upstream, format!("{key} = {}", quote(&t))),
                 None => out.skip(d, "not a duration"),
             }
         }
         "proxy_next_upstream" => {
             let always = ["error", "timeout", "invalid_header", "http_502", "http_504"];
-            let extra: Vec<&String> = d.args.iter().filter(|x| !always.contains(&x.as_str())).collect();
+            let extra: Vec<&String> = d
+                .args
+                .iter()
+                .filter(|x| !always.contains(&x.as_str()))
+                .collect();
             if extra.is_empty() {
-                out.same(d);
-                out.upstream.push(format!(
-                    "# {}: `{}`: the edge always retries the next storage of the group on these",
-                    d.at,
-                    text(d)
-                ));
+                out.same_noted(
+                    d,
+                    Section::Upstream,
+                    "the edge always retries the next storage of the group on these",
+                );
             } else {
-                out.skip(d, "the edge retries on error, timeout, invalid_header, 502 and 504 only");
+                out.skip(
+                    d,
+                    "the edge retries on error, timeout, invalid_header, 502 and 504 only",
+                );
             }
         }
+        _ => return false,
+    }
+    true
+}
+
+/// `[cache]`: the zone (through [`map_cache`]), what is cached for how long, and the cache lock.
+fn map_cache_directive(d: &Directive, zones: &[(String, Directive)], out: &mut Out) -> bool {
+    match d.name.as_str() {
         "proxy_pass" | "proxy_cache" | "proxy_cache_path" => map_cache(d, zones, out),
         "proxy_cache_valid" => {
             let (codes, time): (Vec<&String>, Option<&String>) = match d.args.split_last() {
                 Some((t, codes)) => (codes.iter().collect(), Some(t)),
                 None => (Vec::new(), None),
             };
-            let ok_codes = codes.iter().all(|c| ["200", "301", "302", "304"].contains(&c.as_str()));
+            let ok_codes = codes
+                .iter()
+                .all(|c| ["200", "301", "302", "304"].contains(&c.as_str()));
             match (ok_codes, time.and_then(|t| duration(t))) {
                 (true, Some(t)) => out.set(d, Section::Cache, format!("valid = {}", quote(&t))),
                 _ => out.skip(d, "the edge caches 200 (and answers 304 from it) for one `valid` time; other codes are not cached"),
             }
         }
         "proxy_cache_key" => {
-            if a(0) == "$uri$is_args$args" || a(0) == "$scheme$proxy_host$request_uri" {
-                out.same(d);
-                out.cache.push(format!(
-                    "# {}: `{}`: the edge's cache key is the same (path and query)",
-                    d.at,
-                    text(d)
-                ));
+            if arg(d, 0) == "$uri$is_args$args" || arg(d, 0) == "$scheme$proxy_host$request_uri" {
+                out.same_noted(
+                    d,
+                    Section::Cache,
+                    "the edge's cache key is the same (path and query)",
+                );
             } else {
-                out.skip(d, "the edge's cache key is always the path and query ($uri$is_args$args)");
+                out.skip(
+                    d,
+                    "the edge's cache key is always the path and query ($uri$is_args$args)",
+                );
             }
         }
-        "proxy_cache_lock_timeout" => match duration(a(0)) {
+        "proxy_cache_lock_timeout" => match duration(arg(d, 0)) {
             Some(t) => out.set(d, Section::Cache, format!("lock_timeout = {}", quote(&t))),
             None => out.skip(d, "not a duration"),
         },
         "proxy_cache_lock" => {
-            out.same(d);
-            out.cache.push(format!(
-                "# {}: `{}`: the edge always fetches a cold object once for concurrent requests",
-                d.at,
-                text(d)
-            ));
+            out.same_noted(
+                d,
+                Section::Cache,
+                "the edge always fetches a cold object once for concurrent requests",
+            );
         }
-        "expires" => match a(0) {
+        _ => return false,
+    }
+    true
+}
+
+/// `[response]`: Expires and gzip.
+fn map_response_directive(d: &Directive, out: &mut Out) -> bool {
+    match d.name.as_str() {
+        "expires" => match arg(d, 0) {
             "off" | "epoch" | "max" => out.skip(d, "the edge sets Expires only from a duration"),
             t => match duration(t) {
                 Some(t) => out.set(d, Section::Response, format!("expires = {}", quote(&t))),
                 None => out.skip(d, "not a duration"),
             },
         },
-        "gzip" => out.set(d, Section::Response, format!("gzip = {}", a(0) == "on")),
+        "gzip" => out.set(d, Section::Response, format!("gzip = {}", arg(d, 0) == "on")),
         "gzip_types" => {
             let types: Vec<String> = d.args.iter().filter(|t| *t != "*").map(|t| quote(t)).collect();
             out.set(d, Section::Response, format!("gzip_types = [{}]", types.join(", ")));
         }
-        "gzip_comp_level" => out.set(d, Section::Response, format!("gzip_level = {}", a(0))),
-        "gzip_min_length" => match size(a(0)) {
+        "gzip_comp_level" => out.set(d, Section::Response, format!("gzip_level = {}", arg(d, 0))),
+        "gzip_min_length" => match size(arg(d, 0)) {
             Some(s) => out.set(d, Section::Response, format!("gzip_min_length = {}", quote(&s))),
             None => out.skip(d, "not a size"),
         },
         "gzip_disable" | "gzip_buffers" | "gzip_proxied" | "gzip_vary" | "gzip_http_version" => {
             out.skip(d, "the edge compresses for every client that accepts gzip and always sends Vary: Accept-Encoding")
         }
-        "listen" => {
-            let addr = listen_addr(a(0));
-            match addr {
-                Some(addr) => {
-                    out.set(d, Section::Server, format!("listen = [{}]", quote(&addr)));
-                    if d.args.len() > 1 {
-                        out.not_mapped.push(format!(
-                            "{}: `{}`: listen parameters after the address are not mapped",
-                            d.at,
-                            text(d)
-                        ));
-                    }
-                }
-                None => out.skip(d, "not an address or port (unix sockets are not supported)"),
-            }
-        }
-        "server_tokens" => {
-            out.same(d);
-            out.server.push(format!(
-                "# {}: `{}`: the edge never passes the storages' Server header on",
-                d.at,
-                text(d)
-            ));
-        }
-        "proxy_set_header" if matches!(a(0), "Host" | "X-Real-IP" | "X-Forwarded-For") => out.same(d),
-        "proxy_redirect" if a(0) == "off" => out.same(d),
-        "add_header" if a(0).eq_ignore_ascii_case("X-Cache-Status") => out.same(d),
+        _ => return false,
+    }
+    true
+}
+
+/// What the edge does anyway (accounted for, nothing to write) and nginx tuning it has no use for
+/// (a `# not mapped` line saying why).
+fn map_unneeded_directive(d: &Directive, out: &mut Out) -> bool {
+    match d.name.as_str() {
+        "proxy_set_header" if matches!(arg(d, 0), "Host" | "X-Real-IP" | "X-Forwarded-For") => out.same(d),
+        "proxy_redirect" if arg(d, 0) == "off" => out.same(d),
+        "add_header" if arg(d, 0).eq_ignore_ascii_case("X-Cache-Status") => out.same(d),
         "upstream" => out.same(d),
         "include" | "default_type" => out.skip(d, "the edge passes the storage's Content-Type on"),
         "sendfile" | "tcp_nopush" | "tcp_nodelay" => {
@@ -470,8 +539,9 @@ fn map_directive(d: &Directive, zones: &[(String, Directive)], out: &mut Out) {
         "charset" | "root" | "index" | "error_page" => {
             out.skip(d, "the edge only proxies; static files and error pages are not migrated")
         }
-        _ => {}
+        _ => return false,
     }
+    true
 }
 
 /// `proxy_cache <zone>` selects the `proxy_cache_path` whose size and lifetime the edge takes.

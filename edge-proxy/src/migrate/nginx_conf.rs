@@ -81,6 +81,9 @@ enum Tok {
     Semi,
 }
 
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// Splits `text` into words and `{`, `}`, `;`, each with the line it starts on.
 fn tokenize(file: &str, text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
     let mut out = Vec::new();
     let mut line = 1;
@@ -94,11 +97,7 @@ fn tokenize(file: &str, text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '#' => {
-                while chars.peek().is_some_and(|&c| c != '\n') {
-                    chars.next();
-                }
-            }
+            '#' => skip_comment(&mut chars),
             '{' | '}' | ';' => {
                 chars.next();
                 let tok = match c {
@@ -111,62 +110,75 @@ fn tokenize(file: &str, text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             '"' | '\'' => {
                 let start = line;
                 chars.next();
-                let mut word = String::new();
-                loop {
-                    match chars.next() {
-                        None => {
-                            return Err(ParseError::Syntax {
-                                at: format!("{file}:{start}"),
-                                msg: format!("unterminated {c}-quoted string"),
-                            })
-                        }
-                        Some('\\') => match chars.next() {
-                            Some(n) if n == c => word.push(n),
-                            Some(n) => {
-                                word.push('\\');
-                                word.push(n);
-                            }
-                            None => word.push('\\'),
-                        },
-                        Some(q) if q == c => break,
-                        Some(n) => {
-                            if n == '\n' {
-                                line += 1;
-                            }
-                            word.push(n);
-                        }
-                    }
-                }
+                let word = quoted(&mut chars, c, &mut line).ok_or_else(|| ParseError::Syntax {
+                    at: format!("{file}:{start}"),
+                    msg: format!("unterminated {c}-quoted string"),
+                })?;
                 out.push((Tok::Word(word), start));
             }
-            _ => {
-                let mut word = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n.is_whitespace() || matches!(n, '{' | '}' | ';') {
-                        break;
-                    }
-                    // `${name}` is one word in nginx.
-                    if n == '$' {
-                        word.push(n);
-                        chars.next();
-                        if chars.peek() == Some(&'{') {
-                            for m in chars.by_ref() {
-                                word.push(m);
-                                if m == '}' {
-                                    break;
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    word.push(n);
-                    chars.next();
-                }
-                out.push((Tok::Word(word), line));
-            }
+            _ => out.push((Tok::Word(bare_word(&mut chars)), line)),
         }
     }
     Ok(out)
+}
+
+/// Skips a `#` comment up to (not including) its newline, which still counts the line.
+fn skip_comment(chars: &mut Chars<'_>) {
+    while chars.peek().is_some_and(|&c| c != '\n') {
+        chars.next();
+    }
+}
+
+/// The rest of a string quoted with `q` (the opening quote already read), counting the newlines
+/// inside it; `\q` is a quote, any other backslash is kept. `None` when the text ends first.
+fn quoted(chars: &mut Chars<'_>, q: char, line: &mut usize) -> Option<String> {
+    let mut word = String::new();
+    loop {
+        match chars.next()? {
+            '\\' => match chars.next() {
+                Some(n) if n == q => word.push(n),
+                Some(n) => {
+                    word.push('\\');
+                    word.push(n);
+                }
+                None => word.push('\\'),
+            },
+            c if c == q => return Some(word),
+            n => {
+                if n == '\n' {
+                    *line += 1;
+                }
+                word.push(n);
+            }
+        }
+    }
+}
+
+/// An unquoted word, up to whitespace or `{`, `}`, `;`.
+fn bare_word(chars: &mut Chars<'_>) -> String {
+    let mut word = String::new();
+    while let Some(&n) = chars.peek() {
+        if n.is_whitespace() || matches!(n, '{' | '}' | ';') {
+            break;
+        }
+        // `${name}` is one word in nginx.
+        if n == '$' {
+            word.push(n);
+            chars.next();
+            if chars.peek() == Some(&'{') {
+                for m in chars.by_ref() {
+                    word.push(m);
+                    if m == '}' {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        word.push(n);
+        chars.next();
+    }
+    word
 }
 
 fn parse_block(

@@ -230,6 +230,8 @@ impl Ini {
         }
     }
 
+    /// Reads `text` (the file `file`) into the sections, line by line; `current` is the section
+    /// keys go to, shared with the includes because libfastcommon resets it around them.
     fn parse_into(
         &mut self,
         text: &str,
@@ -241,98 +243,56 @@ impl Ini {
     ) -> Result<(), ConfError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
-            let line_no = i + 1;
+            let at = LineAt { file, line: i + 1 };
             let line = raw.trim();
             if line.is_empty() {
                 continue;
             }
             if let Some(rest) = line.strip_prefix('#') {
-                let Some(arg) = rest
-                    .get(..7)
-                    .filter(|w| w.eq_ignore_ascii_case("include"))
-                    .and_then(|_| rest.get(7..))
-                else {
-                    continue;
-                };
-                if !arg.starts_with([' ', '\t']) {
-                    continue; // `#includefoo` is a comment
+                // Any `#` line but `#include <file>` is a comment.
+                if let Some(target) = include_target(rest) {
+                    let (name, sub) = read_include(target, at, top_dir, reader, depth)?;
+                    // libfastcommon reads an included file in the global section and returns to
+                    // it afterwards.
+                    *current = 0;
+                    self.parse_into(&sub, &name, top_dir, reader, current, depth + 1)?;
+                    *current = 0;
                 }
-                let target = arg.trim();
-                let target = target.strip_prefix("file://").unwrap_or(target);
-                if target.is_empty() {
-                    return Err(ConfError::Syntax {
-                        file: file.to_owned(),
-                        line: line_no,
-                        msg: "#include: expected a file name".into(),
-                    });
-                }
-                if target.starts_with("http://") || target.starts_with("https://") {
-                    return Err(ConfError::Syntax {
-                        file: file.to_owned(),
-                        line: line_no,
-                        msg: format!("#include {target}: URL includes are not supported, expected a file path"),
-                    });
-                }
-                if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(ConfError::Syntax {
-                        file: file.to_owned(),
-                        line: line_no,
-                        msg: format!("#include {target}: more than {MAX_INCLUDE_DEPTH} nested includes (a loop?)"),
-                    });
-                }
-                let path = if Path::new(target).is_absolute() {
-                    PathBuf::from(target)
-                } else {
-                    top_dir.join(target)
-                };
-                let name = path.display().to_string();
-                let sub = reader(&path).map_err(|e| ConfError::Io {
-                    file: name.clone(),
-                    line: 0,
-                    msg: format!("{e} (included from {file}:{line_no})"),
-                })?;
-                *current = 0;
-                self.parse_into(&sub, &name, top_dir, reader, current, depth + 1)?;
-                *current = 0;
                 continue;
             }
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 *current = self.section_index(name.trim());
                 continue;
             }
-            let Some((k, v)) = line.split_once('=') else {
-                self.warnings.push(ConfError::Syntax {
-                    file: file.to_owned(),
-                    line: line_no,
-                    msg: format!("ignored line without '=' (expected \"key = value\"): {line:?}"),
-                });
-                continue;
-            };
-            let key = k.trim();
-            if key.is_empty() {
-                self.warnings.push(ConfError::Syntax {
-                    file: file.to_owned(),
-                    line: line_no,
-                    msg: format!("ignored line with an empty key: {line:?}"),
-                });
-                continue;
-            }
-            let entry = Entry {
-                key: key.to_owned(),
-                value: v.trim().to_owned(),
-                file: file.to_owned(),
-                line: line_no,
-            };
-            match self.sections.get_mut(*current) {
-                Some(s) => s.entries.push(entry),
-                None => {
-                    return Err(ConfError::Syntax {
-                        file: file.to_owned(),
-                        line: line_no,
-                        msg: "internal: no current section".into(),
-                    })
-                }
-            }
+            self.key_line(line, at, *current)?;
+        }
+        Ok(())
+    }
+
+    /// A `key = value` line into section `current`; a line without `=` or with an empty key is
+    /// ignored with a warning, as libfastcommon ignores it.
+    fn key_line(&mut self, line: &str, at: LineAt<'_>, current: usize) -> Result<(), ConfError> {
+        let Some((k, v)) = line.split_once('=') else {
+            self.warnings.push(at.syntax(format!(
+                "ignored line without '=' (expected \"key = value\"): {line:?}"
+            )));
+            return Ok(());
+        };
+        let key = k.trim();
+        if key.is_empty() {
+            self.warnings
+                .push(at.syntax(format!("ignored line with an empty key: {line:?}")));
+            return Ok(());
+        }
+        let entry = Entry {
+            key: key.to_owned(),
+            value: v.trim().to_owned(),
+            file: at.file.to_owned(),
+            line: at.line,
+        };
+        match self.sections.get_mut(current) {
+            Some(s) => s.entries.push(entry),
+            None => return Err(at.syntax("internal: no current section".into())),
         }
         Ok(())
     }
@@ -367,6 +327,71 @@ impl Ini {
             msg: msg.into(),
         }
     }
+}
+
+/// The file and line being read, for the errors and warnings about it.
+#[derive(Clone, Copy)]
+struct LineAt<'a> {
+    file: &'a str,
+    line: usize,
+}
+
+impl LineAt<'_> {
+    fn syntax(self, msg: String) -> ConfError {
+        ConfError::Syntax {
+            file: self.file.to_owned(),
+            line: self.line,
+            msg,
+        }
+    }
+}
+
+/// The argument of `#include <file>` (`rest` is the line after its `#`; `include` is
+/// case-insensitive and must be followed by a space or tab), trimmed; `None` for a comment.
+fn include_target(rest: &str) -> Option<&str> {
+    let arg = rest
+        .get(..7)
+        .filter(|w| w.eq_ignore_ascii_case("include"))
+        .and_then(|_| rest.get(7..))?;
+    // `#includefoo` is a comment.
+    arg.starts_with([' ', '\t']).then(|| arg.trim())
+}
+
+/// The file `#include <target>` at `at` names (relative to the top file's directory): its name
+/// and text.
+fn read_include(
+    target: &str,
+    at: LineAt<'_>,
+    top_dir: &Path,
+    reader: &mut FileReader<'_>,
+    depth: usize,
+) -> Result<(String, String), ConfError> {
+    let target = target.strip_prefix("file://").unwrap_or(target);
+    if target.is_empty() {
+        return Err(at.syntax("#include: expected a file name".into()));
+    }
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return Err(at.syntax(format!(
+            "#include {target}: URL includes are not supported, expected a file path"
+        )));
+    }
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(at.syntax(format!(
+            "#include {target}: more than {MAX_INCLUDE_DEPTH} nested includes (a loop?)"
+        )));
+    }
+    let path = if Path::new(target).is_absolute() {
+        PathBuf::from(target)
+    } else {
+        top_dir.join(target)
+    };
+    let name = path.display().to_string();
+    let sub = reader(&path).map_err(|e| ConfError::Io {
+        file: name.clone(),
+        line: 0,
+        msg: format!("{e} (included from {}:{})", at.file, at.line),
+    })?;
+    Ok((name, sub))
 }
 
 /// A file name from a value: `v` if absolute, else joined to `dir` (the config's directory).

@@ -238,134 +238,25 @@ impl ModFastdfsConf {
         Self::from_ini(&Ini::parse_str(text, name)?)
     }
 
-    /// Build from a parsed ini, with the C module's startup checks.
+    /// Build from a parsed ini, with the C module's startup checks. The helpers run in the order the
+    /// keys were always checked, so the first error reported for a bad file stays the same.
     pub fn from_ini(ini: &Ini) -> Result<ModFastdfsConf, ConfError> {
         let g = ini.global();
-        let dir = ini.dir();
-
         let base_path = g.get_nonempty("base_path").map(PathBuf::from);
-        let response_mode = match g.entry("response_mode") {
-            None => ResponseMode::Proxy,
-            Some(e) => match e.value.as_str() {
-                "proxy" | "" => ResponseMode::Proxy,
-                "redirect" => ResponseMode::Redirect,
-                _ => return Err(bad(e, "\"proxy\" or \"redirect\"")),
-            },
-        };
-        let log_level = match g.entry("log_level") {
-            Some(e) if !e.value.is_empty() => LogLevel::parse(&e.value).ok_or_else(|| {
-                bad(
-                    e,
-                    "one of emerg, alert, crit, error, warn, notice, info, debug",
-                )
-            })?,
-            _ => LogLevel::Info,
-        };
-        let mut tracker_servers = Vec::new();
-        for e in g.all("tracker_server") {
-            let mut a = AddrSpec::parse(&e.value).map_err(|m| e.error(m))?;
-            a.port.get_or_insert(DEFAULT_TRACKER_PORT);
-            tracker_servers.push(a);
-        }
-        let mut storage_peers = Vec::new();
-        for e in g.all("storage_peers") {
-            storage_peers.extend(AddrSpec::parse_list(&e.value).map_err(|m| e.error(m))?);
-        }
-        let if_alias_prefix: Vec<String> = match g.entry("if_alias_prefix") {
-            Some(e) if !e.value.is_empty() => {
-                let v: Vec<String> = e
-                    .value
-                    .split(',')
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                if v.len() > MAX_ALIAS_PREFIXES {
-                    return Err(e.error(format!(
-                        "expected at most {MAX_ALIAS_PREFIXES} comma-separated prefixes, got {}",
-                        v.len()
-                    )));
-                }
-                v
-            }
-            _ => Vec::new(),
-        };
-        let group_count = match g.entry("group_count") {
-            Some(e) if !e.value.is_empty() => {
-                let n = e.as_int()?;
-                usize::try_from(n).map_err(|_| {
-                    e.error(format!(
-                        "expected 0 or a positive number of groups, got {n}"
-                    ))
-                })?
-            }
-            _ => 0,
-        };
+        let response_mode = response_mode(g)?;
+        let log_level = log_level(g)?;
+        let (tracker_servers, storage_peers) = peer_lists(g)?;
+        let if_alias_prefix = if_alias_prefix(g)?;
+        let group_count = group_count(g)?;
         let url_have_group_name = g.get_bool("url_have_group_name", false);
         let storage_server_port = g.get_port("storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?;
         let load_from_tracker = g.get_bool("load_fdfs_parameters_from_tracker", false);
 
-        let mut groups = Vec::new();
-        if group_count == 0 {
-            let group_name = g.get_nonempty("group_name").ok_or_else(|| {
-                ini.missing(
-                    "group_name",
-                    "required when group_count is 0: expected the local group name",
-                )
-            })?;
-            check_group_name(g, group_name)?;
-            let Some(bp) = base_path.as_ref() else {
-                return Err(ini.missing(
-                    "base_path",
-                    "required in single-group mode: expected a directory path",
-                ));
-            };
-            groups.push(GroupConf {
-                section: String::new(),
-                group_name: group_name.to_owned(),
-                storage_server_port,
-                store_paths: store_paths(ini, g, Some(bp), "")?,
-                store_paths_readonly: readonly_flags(g),
-                group_name_at: entry_at(ini, g, "group_name"),
-            });
+        let groups = if group_count == 0 {
+            vec![single_group(ini, base_path.as_ref(), storage_server_port)?]
         } else {
-            if !url_have_group_name {
-                return Err(match g.entry("url_have_group_name") {
-                    Some(e) => e.error(format!(
-                        "expected true when group_count is {group_count}, got {:?}",
-                        e.value
-                    )),
-                    None => ini.missing(
-                        "url_have_group_name",
-                        format!("must be true when group_count is {group_count}"),
-                    ),
-                });
-            }
-            for i in 1..=group_count {
-                let name = format!("group{i}");
-                let s = ini.section(&name).ok_or_else(|| {
-                    ini.missing(
-                        &format!("[{name}]"),
-                        format!("section required: group_count is {group_count}"),
-                    )
-                })?;
-                let group_name = s.get_nonempty("group_name").ok_or_else(|| {
-                    ini.missing(
-                        &format!("[{name}] group_name"),
-                        "required: expected the group name",
-                    )
-                })?;
-                check_group_name(s, group_name)?;
-                groups.push(GroupConf {
-                    section: name.clone(),
-                    group_name: group_name.to_owned(),
-                    storage_server_port: s
-                        .get_port("storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?,
-                    store_paths: store_paths(ini, s, None, &format!(" in [{name}]"))?,
-                    store_paths_readonly: readonly_flags(s),
-                    group_name_at: entry_at(ini, s, "group_name"),
-                });
-            }
-        }
+            section_groups(ini, group_count, url_have_group_name)?
+        };
 
         if load_from_tracker && tracker_servers.is_empty() {
             return Err(ini.missing(
@@ -374,29 +265,8 @@ impl ModFastdfsConf {
             ));
         }
 
-        let anti_steal_bypass_header =
-            g.get_nonempty("anti_steal_bypass_header_name")
-                .map(|name| BypassHeader {
-                    name: name.to_owned(),
-                    value: g
-                        .get("anti_steal_bypass_header_value")
-                        .unwrap_or("")
-                        .to_owned(),
-                });
-
         let http = HttpConf::from_ini(ini)?;
         http.validate(ini)?;
-
-        let mut warnings = ini.warnings.clone();
-        for sec in &ini.sections {
-            warnings.extend(sec.bool_warnings(BOOL_KEYS));
-            let ro: Vec<String> = (0..MAX_STORE_PATHS)
-                .map(|i| format!("store_path{i}_readonly"))
-                .filter(|k| sec.contains(k))
-                .collect();
-            let ro: Vec<&str> = ro.iter().map(String::as_str).collect();
-            warnings.extend(sec.bool_warnings(&ro));
-        }
 
         Ok(ModFastdfsConf {
             file: ini.file.clone(),
@@ -411,7 +281,7 @@ impl ModFastdfsConf {
             use_storage_id: g.get_bool("use_storage_id", false),
             storage_ids_filename: g
                 .get_nonempty("storage_ids_filename")
-                .map(|v| resolve_in(&dir, v)),
+                .map(|v| resolve_in(&ini.dir(), v)),
             tracker_servers,
             storage_server_port,
             url_have_group_name,
@@ -423,12 +293,12 @@ impl ModFastdfsConf {
             flv_extension: g.get_nonempty("flv_extension").unwrap_or("flv").to_owned(),
             group_count,
             groups,
-            anti_steal_bypass_header,
+            anti_steal_bypass_header: bypass_header(g),
             storage_peers,
             allow_unknown_peers: g.get_bool("allow_unknown_peers", false),
             tracker_at_config_test: g.get_bool("tracker_at_config_test", false),
             http,
-            warnings,
+            warnings: warnings(ini),
         })
     }
 
@@ -459,4 +329,186 @@ fn check_group_name(s: &Section, name: &str) -> Result<(), ConfError> {
         }
     }
     Ok(())
+}
+
+/// `response_mode`: proxy (default, also when empty) or redirect.
+fn response_mode(g: &Section) -> Result<ResponseMode, ConfError> {
+    match g.entry("response_mode") {
+        None => Ok(ResponseMode::Proxy),
+        Some(e) => match e.value.as_str() {
+            "proxy" | "" => Ok(ResponseMode::Proxy),
+            "redirect" => Ok(ResponseMode::Redirect),
+            _ => Err(bad(e, "\"proxy\" or \"redirect\"")),
+        },
+    }
+}
+
+/// `log_level` (info when absent or empty).
+fn log_level(g: &Section) -> Result<LogLevel, ConfError> {
+    match g.entry("log_level") {
+        Some(e) if !e.value.is_empty() => LogLevel::parse(&e.value).ok_or_else(|| {
+            bad(
+                e,
+                "one of emerg, alert, crit, error, warn, notice, info, debug",
+            )
+        }),
+        _ => Ok(LogLevel::Info),
+    }
+}
+
+/// The repeatable address keys: `tracker_server` (default port filled in) and `storage_peers`.
+fn peer_lists(g: &Section) -> Result<(Vec<AddrSpec>, Vec<AddrSpec>), ConfError> {
+    let mut tracker_servers = Vec::new();
+    for e in g.all("tracker_server") {
+        let mut a = AddrSpec::parse(&e.value).map_err(|m| e.error(m))?;
+        a.port.get_or_insert(DEFAULT_TRACKER_PORT);
+        tracker_servers.push(a);
+    }
+    let mut storage_peers = Vec::new();
+    for e in g.all("storage_peers") {
+        storage_peers.extend(AddrSpec::parse_list(&e.value).map_err(|m| e.error(m))?);
+    }
+    Ok((tracker_servers, storage_peers))
+}
+
+/// `if_alias_prefix`: at most [`MAX_ALIAS_PREFIXES`] comma-separated prefixes.
+fn if_alias_prefix(g: &Section) -> Result<Vec<String>, ConfError> {
+    let Some(e) = g.entry("if_alias_prefix").filter(|e| !e.value.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let v: Vec<String> = e
+        .value
+        .split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if v.len() > MAX_ALIAS_PREFIXES {
+        return Err(e.error(format!(
+            "expected at most {MAX_ALIAS_PREFIXES} comma-separated prefixes, got {}",
+            v.len()
+        )));
+    }
+    Ok(v)
+}
+
+/// `group_count` (0, single-group mode, when absent or empty).
+fn group_count(g: &Section) -> Result<usize, ConfError> {
+    match g.entry("group_count") {
+        Some(e) if !e.value.is_empty() => {
+            let n = e.as_int()?;
+            usize::try_from(n).map_err(|_| {
+                e.error(format!(
+                    "expected 0 or a positive number of groups, got {n}"
+                ))
+            })
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Single-group mode: the global keys describe the group; `base_path` is required and is
+/// store_path0's default.
+fn single_group(
+    ini: &Ini,
+    base_path: Option<&PathBuf>,
+    storage_server_port: u16,
+) -> Result<GroupConf, ConfError> {
+    let g = ini.global();
+    let group_name = g.get_nonempty("group_name").ok_or_else(|| {
+        ini.missing(
+            "group_name",
+            "required when group_count is 0: expected the local group name",
+        )
+    })?;
+    check_group_name(g, group_name)?;
+    let Some(bp) = base_path else {
+        return Err(ini.missing(
+            "base_path",
+            "required in single-group mode: expected a directory path",
+        ));
+    };
+    Ok(GroupConf {
+        section: String::new(),
+        group_name: group_name.to_owned(),
+        storage_server_port,
+        store_paths: store_paths(ini, g, Some(bp), "")?,
+        store_paths_readonly: readonly_flags(g),
+        group_name_at: entry_at(ini, g, "group_name"),
+    })
+}
+
+/// Multi-group mode: `[group1]..[group{group_count}]`, which needs `url_have_group_name = true`.
+fn section_groups(
+    ini: &Ini,
+    group_count: usize,
+    url_have_group_name: bool,
+) -> Result<Vec<GroupConf>, ConfError> {
+    if !url_have_group_name {
+        return Err(match ini.global().entry("url_have_group_name") {
+            Some(e) => e.error(format!(
+                "expected true when group_count is {group_count}, got {:?}",
+                e.value
+            )),
+            None => ini.missing(
+                "url_have_group_name",
+                format!("must be true when group_count is {group_count}"),
+            ),
+        });
+    }
+    (1..=group_count)
+        .map(|i| section_group(ini, &format!("group{i}"), group_count))
+        .collect()
+}
+
+/// One `[groupN]` section.
+fn section_group(ini: &Ini, name: &str, group_count: usize) -> Result<GroupConf, ConfError> {
+    let s = ini.section(name).ok_or_else(|| {
+        ini.missing(
+            &format!("[{name}]"),
+            format!("section required: group_count is {group_count}"),
+        )
+    })?;
+    let group_name = s.get_nonempty("group_name").ok_or_else(|| {
+        ini.missing(
+            &format!("[{name}] group_name"),
+            "required: expected the group name",
+        )
+    })?;
+    check_group_name(s, group_name)?;
+    Ok(GroupConf {
+        section: name.to_owned(),
+        group_name: group_name.to_owned(),
+        storage_server_port: s.get_port("storage_server_port", DEFAULT_STORAGE_SERVER_PORT)?,
+        store_paths: store_paths(ini, s, None, &format!(" in [{name}]"))?,
+        store_paths_readonly: readonly_flags(s),
+        group_name_at: entry_at(ini, s, "group_name"),
+    })
+}
+
+/// `anti_steal_bypass_header_name` / `_value` (the value is empty when only the name is set).
+fn bypass_header(g: &Section) -> Option<BypassHeader> {
+    g.get_nonempty("anti_steal_bypass_header_name")
+        .map(|name| BypassHeader {
+            name: name.to_owned(),
+            value: g
+                .get("anti_steal_bypass_header_value")
+                .unwrap_or("")
+                .to_owned(),
+        })
+}
+
+/// The loader's warnings, then per section the booleans that read as false without being a
+/// recognised spelling (the fixed keys, then any `store_pathN_readonly`).
+fn warnings(ini: &Ini) -> Vec<ConfError> {
+    let mut warnings = ini.warnings.clone();
+    for sec in &ini.sections {
+        warnings.extend(sec.bool_warnings(BOOL_KEYS));
+        let ro: Vec<String> = (0..MAX_STORE_PATHS)
+            .map(|i| format!("store_path{i}_readonly"))
+            .filter(|k| sec.contains(k))
+            .collect();
+        let ro: Vec<&str> = ro.iter().map(String::as_str).collect();
+        warnings.extend(sec.bool_warnings(&ro));
+    }
+    warnings
 }

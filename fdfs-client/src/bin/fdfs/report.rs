@@ -4,6 +4,7 @@
 
 use fdfs_client::client::{storage_status_name, ClusterView, GroupInfo, ServerAddr};
 use fdfs_client::proto::{StorageClusterStat, StorageStat, VolumeStat, VolumeStats};
+use fdfs_client::utc::UtcTime;
 use serde_json::{json, Map, Value};
 
 /// `fdfs_monitor`'s whole output for `view`, asked of a client with `tracker_count` trackers.
@@ -543,23 +544,10 @@ pub fn fmt_time_u(ts: u64) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn fmt_time(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = UtcTime::from_unix(ts);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 
