@@ -1227,6 +1227,19 @@ async fn connection_cap_refuses_then_recovers() {
     let mut cfg = EdgeConfig::default().group("group1", &[o.addr]);
     cfg.server_extra = "max_connections = 4\n".into();
     let edge = Edge::start(&cfg);
+    // The harness's start-up probe connected to the listener too: the cap must see it closed before
+    // the four slow connections take every slot.
+    eventually_async(
+        Duration::from_secs(30),
+        "the start-up probe's connection never closed",
+        || async {
+            let m = metrics_text(&edge).await;
+            (series(&m, "fdfs_edge_connections_open") == Some(0.0))
+                .then_some(())
+                .ok_or(m)
+        },
+    )
+    .await;
     let mut slow = Vec::new();
     for _ in 0..4 {
         let mut s = tokio::net::TcpStream::connect(edge.listen)
