@@ -52,6 +52,11 @@ metric() { # NAME -> the edge's /metrics value of NAME (summed over labels), emp
     curl -fs "http://127.0.0.1:${CADMIN[edge]}/metrics" 2>/dev/null |
         awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2; f = 1} END {if (f) printf "%.0f", s}'
 }
+part() { # PART -> the edge's fdfs_edge_memory_bytes{part="PART"}
+    curl -fs "http://127.0.0.1:${CADMIN[edge]}/metrics" 2>/dev/null |
+        awk -v m="fdfs_edge_memory_bytes{part=\"$1\"}" '$1 == m {print $2}'
+}
+mib() { awk -v v="${1:-0}" 'BEGIN {printf "%.1f", v / 1048576}'; }
 # pingora's TinyUFO replaying the same Zipf-1 sequence with the same budget (bench/tinyufo-sim)
 TUFO_BIN=$ROOT/build/tinyufo-sim/release/tinyufo-sim
 ensure_tinyufo_sim() {
@@ -83,7 +88,11 @@ for n in "${COUNTS[@]}"; do
         b=$(budget_mib "$name")
         extra=""
         if [[ $name == edge ]]; then
-            extra="memory tier $(awk -v v="$(metric fdfs_edge_cache_memory_bytes)" 'BEGIN {printf "%.1f", v / 1048576}') MiB, $(metric fdfs_edge_cache_objects) objects indexed"
+            extra="memory tier $(mib "$(metric fdfs_edge_cache_memory_bytes)") MiB, $(metric fdfs_edge_cache_objects) objects indexed"
+            if [[ -n $(metric fdfs_edge_heap_bytes) ]]; then # the edge's own breakdown of its RSS, MiB
+                extra+="; RSS = tier bodies $(mib "$(part cache_memory_bodies)") + their meta and headers $(mib "$(part cache_memory_meta_and_headers)")"
+                extra+=" + index $(mib "$(part cache_index)") + other heap $(mib "$(part heap_other)") + outside the heap $(mib "$(part outside_heap)")"
+            fi
         fi
         MEMLINE[$n,$name]="| $n | $name | $rss0 | $rss | $pss | $b | $(awk -v r="$rss" -v b="$b" 'BEGIN {printf "%.1f", r - b}') | $(awk -v r="$rss" -v r0="$rss0" -v n="$n" 'BEGIN {printf "%.2f", (r - r0) * 1024 / n}') | $(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}') | $pass1 / $pass2 | $extra |"
     done

@@ -232,6 +232,8 @@ impl BackgroundService for Background {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let _alive = Alive(&self.state);
         self.state.background.store(BG_RUNNING, Ordering::SeqCst);
+        // Here, not at start-up: a `-d` start forks after that, and a thread does not follow.
+        self.cache.spawn_loader();
         let listen = self.listen.run(&self.state);
         tokio::pin!(listen);
         let mut listen_done = false;

@@ -8,6 +8,7 @@
 // What `main.rs` uses.
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod migrate;
 pub mod preflight;
 pub mod server;

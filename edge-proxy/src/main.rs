@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use edge_proxy::config::{Config, Dur};
+use edge_proxy::memory::CountingAlloc;
 use edge_proxy::server::{run, RunFlags};
 
 const DEFAULT_CONF: &str = "/etc/fdfs-edge/edge.toml";
 
 /// mimalloc rather than glibc malloc: requests allocate on one worker thread and free on another,
-/// and glibc's arena locks showed up as futex waits in profiles of cache hits.
+/// and glibc's arena locks showed up as futex waits in profiles of cache hits. Counted, so that
+/// `/metrics` can say where the process's memory goes (`edge_proxy::memory`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -178,6 +180,7 @@ fn check(cfg: &Config, path: &str, t: Duration) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    edge_proxy::memory::disable_huge_pages();
     let cli = Cli::parse();
     // Reads an nginx configuration, not an edge.toml.
     if let Some(Cmd::Migrate {

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use crate::cache::disk::DiskCache;
 use crate::graceful::InFlight;
 use crate::limits::ConnStats;
+use crate::memory::{self, ProcessStats};
 use crate::topology::{Group, Peer, Topology};
 
 const STATUSES: [u16; 16] = [
@@ -267,6 +268,7 @@ impl Metrics {
         );
         render_storages(&mut o, topo);
         self.render_cache(&mut o, cache);
+        render_memory(&mut o, cache);
         o
     }
 
@@ -295,8 +297,14 @@ impl Metrics {
             (
                 "fdfs_edge_cache_memory_bytes",
                 "gauge",
-                "Bytes of small objects also held in memory.",
+                "Bytes the memory tier holds (bounded by memory_size): small objects' bodies, their meta and hit headers.",
                 cache.memory_bytes(),
+            ),
+            (
+                "fdfs_edge_cache_index_loading",
+                "gauge",
+                "1 while the index is loaded from the files on disk after a start (objects and bytes are partial until then).",
+                u64::from(cache.is_loading()),
             ),
             (
                 "fdfs_edge_cache_fills_in_progress",
@@ -400,6 +408,83 @@ fn render_storages(o: &mut String, topo: &Topology) {
         ),
         |p| u64::from(p.healthy(now)),
     );
+}
+
+/// The process collector's standard series, and where the resident memory goes: the parts of the
+/// heap the cache accounts for, the rest of the heap, and what is resident outside the heap
+/// (code, stacks, and memory the allocator keeps for reuse). The parts add up to the RSS.
+fn render_memory(o: &mut String, cache: &DiskCache) {
+    let Some(p) = ProcessStats::read() else {
+        return;
+    };
+    let process = [
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_bytes as f64,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes as f64,
+        ),
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            p.cpu_seconds,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            p.open_fds as f64,
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            p.max_fds as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time_seconds,
+        ),
+    ];
+    for (name, kind, help, v) in process {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        let _ = writeln!(o, "{name} {v}");
+    }
+    let Some(heap) = memory::heap_bytes() else {
+        return;
+    };
+    let c = cache.heap_parts();
+    let cached = c.memory_bodies + c.memory_meta_and_headers + c.index;
+    let parts = [
+        ("cache_memory_bodies", c.memory_bodies),
+        ("cache_memory_meta_and_headers", c.memory_meta_and_headers),
+        ("cache_index", c.index),
+        ("heap_other", heap.saturating_sub(cached)),
+        ("outside_heap", p.resident_bytes.saturating_sub(heap)),
+    ];
+    let name = "fdfs_edge_memory_bytes";
+    let _ = writeln!(o, "# HELP {name} Resident memory by part: the memory tier's bodies, their meta and hit headers, the cache index (an estimate), the rest of the heap (connections, buffers, fills), and what is resident outside the heap (code, stacks, memory the allocator keeps for reuse). The parts add up to process_resident_memory_bytes.");
+    let _ = writeln!(o, "# TYPE {name} gauge");
+    for (part, v) in parts {
+        let _ = writeln!(o, "{name}{{part=\"{part}\"}} {v}");
+    }
+    let name = "fdfs_edge_heap_bytes";
+    let _ = writeln!(
+        o,
+        "# HELP {name} Heap bytes in use (allocated and not freed)."
+    );
+    let _ = writeln!(o, "# TYPE {name} gauge");
+    let _ = writeln!(o, "{name} {heap}");
 }
 
 #[cfg(test)]

@@ -129,19 +129,17 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
 /// Opens the disk cache (leaked: the proxy, the admin listener and the background service use it
 /// for the life of the process).
 fn open_cache(cfg: &Config) -> Result<&'static DiskCache, StartError> {
-    let cache =
-        DiskCache::open(settings::cache_options(cfg)).map_err(|source| StartError::Cache {
+    let cache = DiskCache::open_unloaded(settings::cache_options(cfg)).map_err(|source| {
+        StartError::Cache {
             dir: cfg.cache.dir.display().to_string(),
             source,
-        })?;
-    let cache: &'static DiskCache = Box::leak(Box::new(cache));
+        }
+    })?;
     tracing::info!(
-        "cache {}: {} object(s), {} bytes",
-        cfg.cache.dir.display(),
-        cache.total_items(),
-        cache.total_size()
+        "cache {}: the index is loaded in the background (objects are found on disk meanwhile)",
+        cfg.cache.dir.display()
     );
-    Ok(cache)
+    Ok(Box::leak(Box::new(cache)))
 }
 
 /// The first topology from the trackers, before any request is accepted; later refreshes run

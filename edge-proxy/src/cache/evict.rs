@@ -13,6 +13,10 @@ use super::disk::DiskCache;
 impl DiskCache {
     /// Removes least recently used entries until the cache fits in `max_size`.
     pub(super) fn evict_if_needed(&self) {
+        if self.is_loading() {
+            // The total is not known yet, and the least recently used entries not indexed yet.
+            return;
+        }
         let mut victims = Vec::new();
         {
             let mut idx = self.index.write();

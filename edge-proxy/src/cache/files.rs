@@ -14,8 +14,12 @@ use std::time::SystemTime;
 use pingora::cache::key::HashBinary;
 
 use super::disk::DiskCache;
-use super::index::Entry;
-use super::{key, meta_file};
+use super::index::{Entry, Loaded};
+
+/// Entries indexed per taking of the index lock at start.
+const SCAN_BATCH: usize = 4096;
+use super::key;
+use super::meta_file::{self, MetaFile};
 
 pub(super) fn hex(h: &HashBinary) -> String {
     hex::encode(h)
@@ -47,23 +51,38 @@ impl DiskCache {
     }
 
     /// Indexes every entry found on disk, oldest first (so the LRU order survives a restart), and
-    /// removes the files of unusable ones.
-    pub(super) fn scan(&self) -> io::Result<()> {
+    /// removes the files of unusable ones and of those purged while loading. Entries are indexed
+    /// in batches, so that lookups wait for one batch at most. Returns the number indexed.
+    pub(super) fn scan(&self) -> io::Result<usize> {
         let mut found: Vec<(SystemTime, HashBinary, Entry)> = Vec::new();
         for h in self.hashes_on_disk()? {
             match self.load_entry(&h) {
-                Some((mtime, e)) => found.push((mtime, h, e)),
+                Some((mtime, e, _)) => found.push((mtime, h, e)),
                 None => {
                     self.unlink(&h);
                 }
             }
         }
         found.sort_by_key(|(t, _, _)| *t);
-        let mut idx = self.index.write();
-        for (_, h, e) in found {
-            idx.insert(h, e);
+        let mut indexed = 0;
+        let mut found = found.into_iter().peekable();
+        while found.peek().is_some() {
+            let mut purged = Vec::new();
+            {
+                let mut idx = self.index.write();
+                for (_, h, e) in found.by_ref().take(SCAN_BATCH) {
+                    match idx.insert_loaded(h, e) {
+                        Loaded::Inserted => indexed += 1,
+                        Loaded::Present => {}
+                        Loaded::Purged => purged.push(h),
+                    }
+                }
+            }
+            for h in purged {
+                self.unlink(&h);
+            }
         }
-        Ok(())
+        Ok(indexed)
     }
 
     /// The hashes named by the meta files of the two directory levels.
@@ -96,8 +115,9 @@ impl DiskCache {
         Ok(hashes)
     }
 
-    /// Reads one entry's meta file and checks its body file. Returns the meta mtime too.
-    pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(SystemTime, Entry)> {
+    /// Reads one entry's meta file and checks its body file: the entry to index, the meta
+    /// file's mtime (the entry's last access) and its content.
+    pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(SystemTime, Entry, MetaFile)> {
         let (body_path, meta_path) = self.paths(h);
         let mut buf = Vec::new();
         let mut f = File::open(&meta_path).ok()?;
@@ -116,8 +136,15 @@ impl DiskCache {
             return None;
         }
         let disk_size = m.body_len + buf.len() as u64;
-        let meta = (m.meta0.into(), m.meta1.into());
-        Some((mtime, Entry::new(m.key, m.body_len, disk_size, meta, mtime)))
+        let e = Entry::new(&m.key, m.body_len, disk_size, mtime);
+        Some((mtime, e, m))
+    }
+
+    /// The meta file of an indexed entry, for a hit: `None` if it is gone or not ours.
+    pub(super) fn read_meta(&self, h: &HashBinary) -> Option<MetaFile> {
+        let (_, meta_path) = self.paths(h);
+        let buf = meta_file::read(&meta_path).ok()?;
+        meta_file::decode(&buf).filter(|m| key::hash(&m.key) == *h)
     }
 
     /// The body and meta file paths of `h`.

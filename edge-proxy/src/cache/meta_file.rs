@@ -4,6 +4,10 @@
 //! the key → hash map for prefix purges.
 
 /// Changes with any change of the layout below: files of another layout are not ours.
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
 const MAGIC: &[u8; 8] = b"FDEDGE01";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
 
@@ -26,6 +30,45 @@ pub(super) fn encode(meta0: &[u8], meta1: &[u8], key: &str, body_len: u64) -> Ve
     v.extend_from_slice(meta1);
     v.extend_from_slice(key.as_bytes());
     v
+}
+
+/// Reads a meta file on the hit path: one `read` for a whole file of usual size (its header says
+/// how long it is), where `fs::read` asks for the size first and reads again to see the end.
+pub(super) fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; FIRST_READ];
+    let mut have = 0;
+    loop {
+        let n = f.read(&mut buf[have..])?;
+        have += n;
+        let want = expected_len(&buf[..have]).unwrap_or(buf.len());
+        if n == 0 || have >= want {
+            buf.truncate(have);
+            return Ok(buf);
+        }
+        if want > buf.len() {
+            buf.resize(want.min(MAX_META), 0);
+            if have == buf.len() {
+                // longer than any meta file of ours: decode refuses what was read
+                return Ok(buf);
+            }
+        }
+    }
+}
+
+/// What a first read takes: most meta files are well under this.
+const FIRST_READ: usize = 2048;
+/// The largest meta file read (a response header of up to Pingora's 64 KiB, and the key).
+const MAX_META: usize = 1 << 20;
+
+/// The length of the whole file, from its header.
+fn expected_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < HEADER_LEN {
+        return None;
+    }
+    let u32_at =
+        |o: usize| u32::from_le_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]]) as usize;
+    Some(HEADER_LEN + u32_at(8) + u32_at(12) + u32_at(16))
 }
 
 /// `None` for anything that is not exactly one meta file of this layout.
@@ -72,5 +115,20 @@ mod tests {
         other[7] = b'2';
         assert!(decode(&other).is_none(), "another layout");
         assert!(decode(b"FDEDGE01").is_none(), "header only");
+    }
+
+    #[test]
+    fn read_takes_the_whole_file_of_any_size() {
+        let d = tempfile::tempdir().unwrap();
+        for key_len in [10, FIRST_READ, 3 * FIRST_READ + 7] {
+            let key = "k".repeat(key_len);
+            let bytes = encode(b"m0", b"meta1", &key, 1);
+            let p = d.path().join("m");
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(read(&p).unwrap(), bytes, "key of {key_len} bytes");
+        }
+        let p = d.path().join("short");
+        std::fs::write(&p, b"FDED").unwrap();
+        assert_eq!(read(&p).unwrap(), b"FDED");
     }
 }

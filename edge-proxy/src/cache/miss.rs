@@ -146,13 +146,9 @@ impl HandleMiss for DiskMiss {
         // Not into memory yet: an object enters the memory tier on its first hit, so objects asked
         // for once (a crawl, a warm-up) do not push the hot ones out.
         let entry = Entry::new(
-            std::mem::take(&mut self.key),
+            &self.key,
             self.written,
             self.written + meta_size,
-            (
-                std::mem::take(&mut self.meta0).into(),
-                std::mem::take(&mut self.meta1).into(),
-            ),
             SystemTime::now(),
         );
         let cache = self.cache;

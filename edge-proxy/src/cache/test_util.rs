@@ -22,22 +22,30 @@ impl PrepareHit for AsStored {
     }
 }
 
+fn options(dir: &Path, max: u64, memory_size: u64, memory_object_size: u64) -> DiskCacheOptions {
+    DiskCacheOptions {
+        dir: dir.to_path_buf(),
+        max_size: max,
+        memory_size,
+        memory_object_size,
+        hit_headers: Arc::new(AsStored),
+    }
+}
+
 pub fn leak_with(
     dir: &Path,
     max: u64,
     memory_size: u64,
     memory_object_size: u64,
 ) -> &'static DiskCache {
-    Box::leak(Box::new(
-        DiskCache::open(DiskCacheOptions {
-            dir: dir.to_path_buf(),
-            max_size: max,
-            memory_size,
-            memory_object_size,
-            hit_headers: Arc::new(AsStored),
-        })
-        .unwrap(),
-    ))
+    let opts = options(dir, max, memory_size, memory_object_size);
+    Box::leak(Box::new(DiskCache::open(opts).unwrap()))
+}
+
+/// A cache on `dir` whose index is not loaded yet ([`DiskCache::open_unloaded`]).
+pub fn leak_unloaded(dir: &Path, max: u64) -> &'static DiskCache {
+    let opts = options(dir, max, 1 << 20, 1024);
+    Box::leak(Box::new(DiskCache::open_unloaded(opts).unwrap()))
 }
 
 pub fn leak(dir: &Path, max: u64) -> &'static DiskCache {

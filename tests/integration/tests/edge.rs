@@ -1658,6 +1658,110 @@ async fn metrics_an_operator_expects() {
     );
 }
 
+/// Issue 14: `/metrics` says where the resident memory goes: the process collector's series, and
+/// parts (memory tier bodies, their meta and headers, the index, the rest of the heap, outside the
+/// heap) that add up to the RSS. The memory tier's charge includes more than the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_is_accounted_in_metrics() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let p = "/group1/M00/00/17/mem.bin?size=3000";
+    assert_eq!(get(&edge, p).await.cache_status(), "MISS");
+    // the first hit takes the object into memory
+    assert_eq!(get(&edge, p).await.cache_status(), "HIT");
+    let m = eventually_async(
+        Duration::from_secs(10),
+        "the index loaded and the object in memory",
+        || async {
+            let m = metrics_text(&edge).await;
+            let loaded = series(&m, "fdfs_edge_cache_index_loading") == Some(0.0);
+            let in_memory = series(&m, "fdfs_edge_memory_bytes{part=\"cache_memory_bodies\"}");
+            (loaded && in_memory == Some(3000.0)).then_some(m)
+        },
+    )
+    .await;
+    let v = |name: &str| series(&m, name).unwrap_or_else(|| panic!("no {name} in\n{m}"));
+    let rss = v("process_resident_memory_bytes");
+    assert!(rss > 1e6 && v("process_virtual_memory_bytes") >= rss, "{m}");
+    assert!(v("process_cpu_seconds_total") > 0.0);
+    assert!(v("process_open_fds") > 0.0 && v("process_max_fds") >= v("process_open_fds"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = v("process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 600.0,
+        "{started} vs {now}"
+    );
+    let parts: f64 = [
+        "cache_memory_bodies",
+        "cache_memory_meta_and_headers",
+        "cache_index",
+        "heap_other",
+        "outside_heap",
+    ]
+    .iter()
+    .map(|part| v(&format!("fdfs_edge_memory_bytes{{part=\"{part}\"}}")))
+    .sum();
+    assert_eq!(parts, rss, "the parts add up to the RSS:\n{m}");
+    assert!(v("fdfs_edge_heap_bytes") > 3000.0);
+    assert!(v("fdfs_edge_memory_bytes{part=\"cache_index\"}") > 0.0);
+    let charged = v("fdfs_edge_cache_memory_bytes");
+    assert_eq!(
+        charged,
+        3000.0 + v("fdfs_edge_memory_bytes{part=\"cache_memory_meta_and_headers\"}")
+    );
+    assert!(
+        charged > 3000.0,
+        "the meta and header are charged too: {charged}"
+    );
+}
+
+/// Issue 14: after a restart the index is loaded in the background; hits are hits meanwhile (an
+/// object not indexed yet is found through its meta file), and every object is indexed in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_loads_the_index_in_the_background() {
+    let o = Origin::start(LO).await;
+    let mut edge = Edge::start(&EdgeConfig::default().group("group1", &[o.addr]));
+    let paths: Vec<String> = (0..200)
+        .map(|i| format!("/group1/M00/00/18/obj{i}.bin?size={}", 100 + i))
+        .collect();
+    let mut bodies = Vec::new();
+    for p in &paths {
+        let r = get(&edge, p).await;
+        assert_eq!(r.cache_status(), "MISS");
+        bodies.push(r.body);
+    }
+    edge.restart();
+    assert!(
+        edge.logs()
+            .contains("the index is loaded in the background"),
+        "{}",
+        edge.logs()
+    );
+    let r = get(&edge, &paths[7]).await;
+    assert_eq!((r.status, r.cache_status()), (200, "HIT"));
+    assert_eq!(r.body, bodies[7]);
+    eventually_async(
+        Duration::from_secs(20),
+        "every object indexed after the restart",
+        || async {
+            let m = metrics_text(&edge).await;
+            (series(&m, "fdfs_edge_cache_index_loading") == Some(0.0)
+                && series(&m, "fdfs_edge_cache_objects") == Some(200.0))
+            .then_some(())
+        },
+    )
+    .await;
+    wait_for_log(&edge, "index loaded in").await;
+    for p in &paths {
+        assert_eq!(get(&edge, p).await.cache_status(), "HIT", "{p}");
+    }
+    let fetched: u64 = paths.iter().map(|p| o.count(p)).sum();
+    assert_eq!(fetched, 200, "nothing fetched again");
+}
+
 // ----- start-up, configuration and operations (issue 9, items 6, 7, 8, 9, 14, 17) -----
 
 /// A stderr line of the edge contains `needle` (polls: the log is written by another process).
