@@ -68,7 +68,7 @@ ensure_tinyufo_sim() {
 }
 budget_mib() { case $1 in edge | trafficserver | varnish | pingap) echo "$MEM_MIB" ;; *) echo 0 ;; esac; }
 
-declare -A RPS P99 EFF MARK MEMLINE HITRATIO TUFO
+declare -A RPS P99 EFF MARK MEMLINE HITRATIO TUFO TUFO_CHARGED
 med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 
 for n in "${COUNTS[@]}"; do
@@ -117,6 +117,12 @@ for n in "${COUNTS[@]}"; do
         done
         if [[ $access == zipf ]] && ensure_tinyufo_sim; then
             TUFO[$n]=$("$TUFO_BIN" $((MEM_MIB << 20)) "$SCALE_SIZE" "$W/zipf-$n.txt" 2>&1)
+            # The edge charges each object's meta and hit header to memory_size too: the same
+            # budget with the edge's charge per object is the like-for-like reference.
+            charged=$(metric fdfs_edge_cache_memory_bytes) held=$(metric fdfs_edge_cache_memory_objects)
+            if [[ -n $held && ${held:-0} -gt 0 ]]; then
+                TUFO_CHARGED[$n]="$("$TUFO_BIN" $((MEM_MIB << 20)) $((charged / held)) "$W/zipf-$n.txt" 2>&1) (objects weighed $((charged / held)) bytes, the edge's charge)"
+            fi
         fi
         if [[ $access == zipf && -n $m0 && -n $f0 ]]; then
             m1=$(metric fdfs_edge_cache_memory_hits_total) f1=$(metric fdfs_edge_cache_memory_misses_total)
@@ -190,6 +196,7 @@ for n in "${COUNTS[@]}"; do
 done
 for n in "${COUNTS[@]}"; do
     echo "- TinyUFO (pingora's, bench/tinyufo-sim), same budget, same Zipf-1 sequence replayed twice, second replay: $n objects: ${TUFO[$n]:-not measured}"
+    [[ -n ${TUFO_CHARGED[$n]:-} ]] && echo "- the same with each object weighed as the edge charges it: $n objects: ${TUFO_CHARGED[$n]}"
 done
 echo
 echo "### Start-up with $MAX objects on disk (stopped, started again on the same cache)"

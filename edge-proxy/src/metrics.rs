@@ -301,6 +301,12 @@ impl Metrics {
                 cache.memory_bytes(),
             ),
             (
+                "fdfs_edge_cache_memory_objects",
+                "gauge",
+                "Objects the memory tier holds.",
+                cache.memory_objects(),
+            ),
+            (
                 "fdfs_edge_cache_index_loading",
                 "gauge",
                 "1 while the index is loaded from the files on disk after a start (objects and bytes are partial until then).",

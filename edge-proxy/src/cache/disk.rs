@@ -1,12 +1,12 @@
 //! A disk `Storage` for Pingora's cache state machine.
 //!
 //! Bodies and their meta files live in a directory tree (see [`super::files`]). An in-memory
-//! index ([`super::index`]) is rebuilt by scanning the directory at start. Size limit = LRU
-//! eviction inside the storage ([`super::evict`]). Small bodies are also kept in memory (bounded
-//! by `memory_size`) from their first hit on, to serve hot objects without I/O, either through
-//! Pingora or, before it, by [`DiskCache::fast_hit`].
+//! index ([`super::index`]) is rebuilt by scanning the directory after a start. Size limit = LRU
+//! eviction inside the storage ([`super::evict`]). Small bodies are offered to the memory tier
+//! ([`super::tier`], bounded by `memory_size`) on their first hit, to serve hot objects without
+//! I/O, either through Pingora or, before it, by [`DiskCache::fast_hit`].
 //!
-//! This file holds the storage itself: opening, lookups, the memory tier and purges. Bytes are the
+//! This file holds the storage itself: opening, lookups and purges. Bytes are the
 //! storage's; which headers an answer carries and how long an object is fresh are the proxy's
 //! (see [`PrepareHit`]).
 
@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -31,8 +31,9 @@ use pingora::{Error, ErrorType, Result};
 use super::files::hex;
 use super::fill::Fills;
 use super::hit::DiskHitHandler;
-use super::index::{FastEntry, Index, MemEntry};
+use super::index::Index;
 use super::miss::DiskMiss;
+use super::tier::{FastEntry, MemEntry, MemoryTier, UFO_BYTES_PER_OBJECT};
 use super::{key, meta_file};
 
 /// The answer header of an object served from memory by [`DiskCache::fast_hit`], built by the
@@ -87,6 +88,8 @@ pub struct DiskCache {
     pub(super) opts: DiskCacheOptions,
     pub(super) tmp: PathBuf,
     pub(super) index: RwLock<Index>,
+    /// Read without the index lock; changed under it (see [`super::tier`]).
+    pub(super) tier: Arc<MemoryTier>,
     pub(super) tmp_counter: AtomicU64,
     pub(super) fills: Fills,
     /// The index is being loaded from the files on disk ([`DiskCache::load_index`]).
@@ -110,12 +113,6 @@ struct Found {
     mem: Option<Bytes>,
 }
 
-/// What a lookup takes of an index entry under the lock.
-enum Indexed {
-    InMemory(Found),
-    OnDisk,
-}
-
 impl DiskCache {
     /// Opens (creating it if needed) the cache directory, removes stale temp files and rebuilds the
     /// index from the files found before it returns (the storage's tests; the edge loads it in
@@ -134,10 +131,12 @@ impl DiskCache {
         fs::create_dir_all(&opts.dir)?;
         let tmp = opts.dir.join("tmp");
         fs::create_dir_all(&tmp)?;
+        let tier = Arc::new(MemoryTier::new(opts.memory_size, opts.memory_object_size));
         let cache = DiskCache {
             tmp,
             opts,
-            index: RwLock::new(Index::default()),
+            index: RwLock::new(Index::new(tier.clone())),
+            tier,
             tmp_counter: AtomicU64::new(0),
             fills: Fills::default(),
             loading: AtomicBool::new(true),
@@ -216,16 +215,21 @@ impl DiskCache {
 
     /// What the memory tier holds, bounded by `memory_size`: bodies, their meta and hit headers.
     pub fn memory_bytes(&self) -> u64 {
-        self.index.read().mem_total
+        self.tier.charged()
+    }
+
+    /// Objects the memory tier holds.
+    pub fn memory_objects(&self) -> u64 {
+        self.tier.objects()
     }
 
     /// The heap bytes the cache holds, by part (for `/metrics`).
     pub fn heap_parts(&self) -> HeapParts {
-        let idx = self.index.read();
+        let bodies = self.tier.bodies();
         HeapParts {
-            memory_bodies: idx.mem_body_total,
-            memory_meta_and_headers: idx.mem_total.saturating_sub(idx.mem_body_total),
-            index: idx.heap_bytes(),
+            memory_bodies: bodies,
+            memory_meta_and_headers: self.tier.charged().saturating_sub(bodies),
+            index: self.index.read().heap_bytes() + self.tier.objects() * UFO_BYTES_PER_OBJECT,
         }
     }
 
@@ -237,9 +241,11 @@ impl DiskCache {
         body: Bytes,
     ) {
         let mem = self.mem_entry(serialized, meta, body);
-        let mut idx = self.index.write();
-        idx.remember(h, mem);
-        idx.trim_memory(self.opts.memory_size);
+        // Under the index lock: not after a purge or an eviction of the object (module doc of tier).
+        let idx = self.index.read();
+        if idx.entries.contains_key(h) {
+            self.tier.put(*h, mem);
+        }
     }
 
     /// An object of the memory tier, with what [`DiskCache::fast_hit`] answers it with: the
@@ -266,30 +272,25 @@ impl DiskCache {
     pub fn fast_hit(&self, key: &str) -> Option<FastHit> {
         let h = key::hash(key);
         let now = SystemTime::now();
-        let (hit, stale_lru) = {
-            let idx = self.index.read();
-            let e = idx.entries.get(&h)?;
-            let mem = e.mem.as_deref()?;
-            let (header, fresh_until, created) = mem.fast.as_ref()?;
-            if now >= *fresh_until {
-                return None;
-            }
-            let hit = FastHit {
-                header: header.clone(),
-                body: mem.body.clone(),
-                created: *created,
-            };
-            // Move in the LRU at most once a second per object: hot hits stay on the read lock.
-            let stale_lru = now
-                .duration_since(e.last_access)
-                .map_or(true, |d| d >= Duration::from_secs(1));
-            (hit, stale_lru)
-        };
-        if stale_lru {
+        let mem = self.tier.get(&h)?;
+        let (header, fresh_until, created) = mem.fast.as_ref()?;
+        if now >= *fresh_until {
+            return None;
+        }
+        // Recent in the disk index (its LRU and `inactive`) at most once a second per object, so
+        // that hot hits take no lock.
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if mem.touched.swap(secs, Ordering::Relaxed) != secs {
             self.index.write().touch(&h);
         }
         self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit)
+        Some(FastHit {
+            header: header.clone(),
+            body: mem.body.clone(),
+            created: *created,
+        })
     }
 
     /// Purges the entry of exactly `key` (the cache key string). Returns whether something was
@@ -344,18 +345,17 @@ impl DiskCache {
         let indexed = {
             let mut idx = self.index.write();
             idx.touch(h);
-            idx.entries.get(h).map(|e| match e.mem.as_deref() {
-                Some(m) => Indexed::InMemory(Found {
-                    meta: m.meta.clone(),
-                    body_len: e.body_len,
-                    mem: Some(m.body.clone()),
-                }),
-                None => Indexed::OnDisk,
-            })
+            idx.entries.contains_key(h)
         };
-        match indexed {
-            Some(Indexed::InMemory(found)) => Some(found),
-            Some(Indexed::OnDisk) => match self.read_meta(h) {
+        if indexed {
+            if let Some(m) = self.tier.get(h) {
+                return Some(Found {
+                    meta: m.meta.clone(),
+                    body_len: m.body.len() as u64,
+                    mem: Some(m.body.clone()),
+                });
+            }
+            return match self.read_meta(h) {
                 Some(m) => Some(Found {
                     meta: (m.meta0.into(), m.meta1.into()),
                     body_len: m.body_len,
@@ -366,18 +366,16 @@ impl DiskCache {
                     self.purge_hash(h);
                     None
                 }
-            },
-            None => {
-                let (_, e, m) = self.load_entry(h)?;
-                self.index.write().insert(*h, e);
-                self.evict_if_needed();
-                Some(Found {
-                    meta: (m.meta0.into(), m.meta1.into()),
-                    body_len: m.body_len,
-                    mem: None,
-                })
-            }
+            };
         }
+        let (_, e, m) = self.load_entry(h)?;
+        self.index.write().insert(*h, e);
+        self.evict_if_needed();
+        Some(Found {
+            meta: (m.meta0.into(), m.meta1.into()),
+            body_len: m.body_len,
+            mem: None,
+        })
     }
 
     /// The hit handler of an entry whose body is not in memory: a small one is read into memory
@@ -401,9 +399,12 @@ impl DiskCache {
         if self.opts.memory_size == 0 || body_len > self.opts.memory_object_size {
             return Ok(Some(DiskHitHandler::file(f, body_len)));
         }
-        // A small object's first hit: from now on it is served from memory.
+        // A small object's first hit: offered to the memory tier. One read of the known length
+        // (`File::read_to_end` would also ask for the size and the position, and read the end).
         let mut buf = Vec::with_capacity(body_len as usize);
-        f.read_to_end(&mut buf)
+        (&mut f)
+            .take(body_len)
+            .read_to_end(&mut buf)
             .map_err(|e| internal("read body", e))?;
         if buf.len() as u64 != body_len {
             self.purge_hash(h);
@@ -520,9 +521,11 @@ impl Storage for DiskCache {
             return Err(internal("update meta", e));
         }
         let serialized: (Arc<[u8]>, Arc<[u8]>) = (meta0.into(), meta1.into());
-        self.index
-            .write()
-            .replace_in_memory(&h, |old| self.mem_entry(serialized, meta, old.body.clone()));
+        let idx = self.index.write();
+        if let Some(old) = self.tier.get(&h).filter(|_| idx.entries.contains_key(&h)) {
+            self.tier
+                .put(h, self.mem_entry(serialized, meta, old.body.clone()));
+        }
         Ok(true)
     }
 
@@ -661,16 +664,42 @@ mod tests {
             assert_eq!(get(c, &format!("/m{i}")).await.unwrap(), body(900, i as u8));
             assert!(c.memory_bytes() <= limit);
         }
-        assert!(c.fast_hit("/m9").is_some(), "in memory after its first hit");
-        assert!(c.fast_hit("/m0").is_none(), "trimmed from memory");
+        let held = (0..10)
+            .filter(|i| c.fast_hit(&format!("/m{i}")).is_some())
+            .count();
+        assert!((1..=2).contains(&held), "{held} objects in memory");
         put(c, "/large", &body(5000, 1)).await;
         assert!(get(c, "/large").await.is_some());
         assert!(c.fast_hit("/large").is_none(), "too large for memory");
-        assert_eq!(c.memory_bytes(), 2 * one, "two most recent small objects");
-        assert_eq!(c.heap_parts().memory_bodies, 1800);
+        assert!(c.memory_bytes() <= 2 * one);
+        assert_eq!(c.memory_bytes() / one * 900, c.heap_parts().memory_bodies);
         for i in 0..10 {
             assert_eq!(get(c, &format!("/m{i}")).await.unwrap(), body(900, i as u8));
         }
+    }
+
+    #[tokio::test]
+    async fn a_scan_of_cold_objects_leaves_hot_ones_in_memory() {
+        let probe_dir = tempfile::tempdir().unwrap();
+        let probe = leak_with(probe_dir.path(), 1 << 30, 1 << 20, 1000);
+        put(probe, "/x", &body(900, 0)).await;
+        assert!(get(probe, "/x").await.is_some());
+        // Room for ten objects; an LRU would lose the hot one after ten cold ones.
+        let d = tempfile::tempdir().unwrap();
+        let c = leak_with(d.path(), 1 << 30, 10 * probe.memory_bytes(), 1000);
+        put(c, "/hot", &body(900, 1)).await;
+        for _ in 0..20 {
+            assert!(get(c, "/hot").await.is_some());
+        }
+        for i in 0..100 {
+            let k = format!("/cold{i}");
+            put(c, &k, &body(900, 2)).await;
+            assert!(get(c, &k).await.is_some());
+        }
+        assert!(
+            c.fast_hit("/hot").is_some(),
+            "the hot object stayed in memory"
+        );
     }
 
     #[tokio::test]

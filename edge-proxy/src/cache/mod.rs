@@ -4,7 +4,8 @@
 //!
 //! One file per job: [`disk`] the storage (open, lookups, memory tier, purges), `files`
 //! the directory layout and the scan at start, `index` the
-//! in-memory index and LRU order, `meta_file` the `.meta` file format, `hit` the hit handler,
+//! in-memory index and LRU order, `tier` the memory tier (pingora's TinyUFO), `meta_file` the
+//! `.meta` file format, `hit` the hit handler,
 //! `miss` the miss handler, `evict` eviction by size and inactivity, `fill` the fills readable
 //! while written, [`key`] the cache key.
 
@@ -19,3 +20,4 @@ mod meta_file;
 mod miss;
 #[cfg(test)]
 mod test_util;
+mod tier;

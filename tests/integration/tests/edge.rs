@@ -1716,6 +1716,7 @@ async fn memory_is_accounted_in_metrics() {
         charged > 3000.0,
         "the meta and header are charged too: {charged}"
     );
+    assert_eq!(v("fdfs_edge_cache_memory_objects"), 1.0);
 }
 
 /// Issue 14: after a restart the index is loaded in the background; hits are hits meanwhile (an
