@@ -65,6 +65,13 @@ pub struct CacheStats {
     pub memory_misses: AtomicU64,
 }
 
+/// The header as a clone, which allocates exactly what it holds: a header built by adding
+/// headers keeps the spare room its maps grew (3.8 KiB against 2.0 for a 10-header answer,
+/// measured with `memory::thread_net`), for as long as the object stays in memory.
+fn compact(header: ResponseHeader) -> ResponseHeader {
+    header.clone()
+}
+
 /// The heap bytes of the cache, by part.
 #[derive(Debug, Clone, Copy)]
 pub struct HeapParts {
@@ -262,7 +269,7 @@ impl DiskCache {
             .opts
             .hit_headers
             .prepare(meta.response_header(), body.len() as u64)
-            .map(|header| (Arc::new(header), meta.fresh_until(), meta.created()));
+            .map(|header| (Arc::new(compact(header)), meta.fresh_until(), meta.created()));
         let header_bytes = (crate::memory::thread_net() - before).max(0) as u64;
         MemEntry::new(body, serialized, fast, header_bytes)
     }
