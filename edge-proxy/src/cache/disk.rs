@@ -269,7 +269,13 @@ impl DiskCache {
             .opts
             .hit_headers
             .prepare(meta.response_header(), body.len() as u64)
-            .map(|header| (Arc::new(compact(header)), meta.fresh_until(), meta.created()));
+            .map(|header| {
+                (
+                    Arc::new(compact(header)),
+                    meta.fresh_until(),
+                    meta.created(),
+                )
+            });
         let header_bytes = (crate::memory::thread_net() - before).max(0) as u64;
         MemEntry::new(body, serialized, fast, header_bytes)
     }
