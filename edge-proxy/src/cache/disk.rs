@@ -72,6 +72,15 @@ fn compact(header: ResponseHeader) -> ResponseHeader {
     header.clone()
 }
 
+/// What a prefix purge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixPurge {
+    /// Objects removed.
+    pub removed: usize,
+    /// The index was still being loaded: objects it finds later under the prefix are removed too.
+    pub pending: bool,
+}
+
 /// The heap bytes of the cache, by part.
 #[derive(Debug, Clone, Copy)]
 pub struct HeapParts {
@@ -334,21 +343,23 @@ impl DiskCache {
         Ok(purged)
     }
 
-    /// Purges every entry whose key starts with `prefix`. Returns the number removed, or the
-    /// first error (entries before it are purged).
-    pub fn purge_prefix(&self, prefix: &str) -> io::Result<usize> {
-        let hashes = {
+    /// Purges every entry whose key starts with `prefix`. Returns the number removed, and whether
+    /// more are removed as the index loader finds them; or the first error (entries before it are
+    /// purged).
+    pub fn purge_prefix(&self, prefix: &str) -> io::Result<PrefixPurge> {
+        let (hashes, pending) = {
             let mut idx = self.index.write();
-            if self.is_loading() {
+            let pending = self.is_loading();
+            if pending {
                 idx.purged_while_loading.push(prefix.to_string());
             }
-            idx.with_prefix(prefix)
+            (idx.with_prefix(prefix), pending)
         };
-        let mut n = 0;
+        let mut removed = 0;
         for h in &hashes {
-            n += usize::from(self.try_purge_hash(h)?);
+            removed += usize::from(self.try_purge_hash(h)?);
         }
-        Ok(n)
+        Ok(PrefixPurge { removed, pending })
     }
 
     /// The index entry of `h`, made the most recently used, with its meta (from memory, or read
@@ -622,7 +633,8 @@ mod tests {
         assert_eq!(get(c2, "/g/asked").await.unwrap(), big);
         assert_eq!(c2.total_items(), 1);
         // A prefix purge while loading also removes what the loader finds later.
-        assert_eq!(c2.purge_prefix("/g/purged/").expect("purge"), 0);
+        let during = c2.purge_prefix("/g/purged/").expect("purge");
+        assert_eq!((during.removed, during.pending), (0, true));
 
         assert_eq!(
             c2.load_index().expect("loads"),
@@ -647,10 +659,11 @@ mod tests {
         for k in ["/g1/M00/aa", "/g1/M00/ab", "/g1/M00/b", "/g2/M00/aa"] {
             put(c, k, b"xyz").await;
         }
-        assert_eq!(c.purge_prefix("/g1/M00/a").expect("purge"), 2);
+        assert_eq!(c.purge_prefix("/g1/M00/a").expect("purge").removed, 2);
         assert!(get(c, "/g1/M00/b").await.is_some());
         assert!(get(c, "/g1/M00/aa").await.is_none());
-        assert_eq!(c.purge_prefix("/").expect("purge"), 2);
+        let all = c.purge_prefix("/").expect("purge");
+        assert_eq!((all.removed, all.pending), (2, false));
         assert_eq!(c.total_items(), 0);
     }
 

@@ -47,7 +47,7 @@ impl DiskCache {
                 .entries
                 .iter()
                 .filter(|(_, e)| {
-                    now.duration_since(e.last_access)
+                    now.duration_since(e.last_access())
                         .map(|d| d >= inactive)
                         .unwrap_or(false)
                 })

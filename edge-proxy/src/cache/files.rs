@@ -135,8 +135,7 @@ impl DiskCache {
         if key::hash(&m.key) != *h {
             return None;
         }
-        let disk_size = m.body_len + buf.len() as u64;
-        let e = Entry::new(&m.key, m.body_len, disk_size, mtime);
+        let e = Entry::new(&m.key, m.body_len, buf.len() as u64, mtime);
         Some((mtime, e, m))
     }
 

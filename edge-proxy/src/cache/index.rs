@@ -3,41 +3,58 @@
 //! the disk. It decides what is cached: an entry removed here is removed from the memory tier too
 //! ([`super::tier`]), under the same lock.
 //!
-//! An entry is kept small (about 200 bytes with its key, see [`Index::heap_bytes`]): the meta of an
+//! An entry is kept small (about 150 bytes with its key, see [`Index::heap_bytes`]): the meta of an
 //! object on disk only is read from its meta file on a hit, as its body is read from its file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::size_of;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pingora::cache::key::HashBinary;
 
 use super::tier::{MemoryTier, ARC_HEADER};
 
-/// One cached object.
+/// One cached object, kept small (40 bytes and its key): there is one per object on disk.
 pub(super) struct Entry {
     /// The cache key string (see [`super::key`]), shared with [`Index::keys`].
     pub(super) key: Arc<str>,
     pub(super) body_len: u64,
-    /// Body and meta file together, the unit of `max_size`.
-    pub(super) disk_size: u64,
     pub(super) tick: u64,
-    pub(super) last_access: SystemTime,
+    /// The meta file's size: with the body's, the object's share of `max_size`.
+    meta_len: u32,
+    /// Seconds since the Unix epoch (until 2106).
+    last_access: u32,
 }
 
 impl Entry {
     /// An entry not yet placed in the LRU (its tick is set by [`Index::insert`]).
-    pub(super) fn new(key: &str, body_len: u64, disk_size: u64, last_access: SystemTime) -> Entry {
+    pub(super) fn new(key: &str, body_len: u64, meta_len: u64, last_access: SystemTime) -> Entry {
         Entry {
             key: Arc::from(key),
             body_len,
-            disk_size,
             tick: 0,
-            last_access,
+            meta_len: u32::try_from(meta_len).unwrap_or(u32::MAX),
+            last_access: unix_secs(last_access),
         }
     }
+
+    /// Body and meta file together, the unit of `max_size`.
+    pub(super) fn disk_size(&self) -> u64 {
+        self.body_len + u64::from(self.meta_len)
+    }
+
+    pub(super) fn last_access(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(self.last_access))
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u32 {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 /// Ticks of entries touched since the start begin here; entries loaded from disk at start take the
@@ -46,7 +63,8 @@ const LIVE_TICKS: u64 = 1 << 40;
 
 pub(super) struct Index {
     pub(super) entries: HashMap<HashBinary, Entry>,
-    pub(super) keys: BTreeMap<Arc<str>, HashBinary>,
+    /// Every key, for prefix purges (a key's hash is computed again, [`super::key::hash`]).
+    pub(super) keys: BTreeSet<Arc<str>>,
     pub(super) lru: BTreeMap<u64, HashBinary>,
     /// The memory tier, to drop an object from it whenever its entry goes.
     tier: Arc<MemoryTier>,
@@ -66,7 +84,7 @@ impl Index {
     pub(super) fn new(tier: Arc<MemoryTier>) -> Index {
         Index {
             entries: HashMap::new(),
-            keys: BTreeMap::new(),
+            keys: BTreeSet::new(),
             lru: BTreeMap::new(),
             tier,
             tick: LIVE_TICKS,
@@ -98,8 +116,8 @@ impl Index {
     pub(super) fn with_prefix(&self, prefix: &str) -> Vec<HashBinary> {
         self.keys
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, h)| *h)
+            .take_while(|k| k.starts_with(prefix))
+            .map(|k| super::key::hash(k))
             .collect()
     }
 
@@ -110,7 +128,7 @@ impl Index {
         let btree = |n: usize, kv: usize| n * kv * 3 / 2;
         let table = self.entries.capacity() * (size_of::<(HashBinary, Entry)>() + 1);
         let keys = self.key_bytes as usize + self.entries.len() * ARC_HEADER;
-        let maps = btree(self.keys.len(), size_of::<(Arc<str>, HashBinary)>())
+        let maps = btree(self.keys.len(), size_of::<Arc<str>>())
             + btree(self.lru.len(), size_of::<(u64, HashBinary)>());
         (table + keys + maps) as u64
     }
@@ -119,11 +137,9 @@ impl Index {
         let e = self.entries.remove(h)?;
         self.tier.remove(h);
         self.lru.remove(&e.tick);
-        if self.keys.get(&e.key) == Some(h) {
-            self.keys.remove(&e.key);
-        }
+        self.keys.remove(&e.key);
         self.key_bytes = self.key_bytes.saturating_sub(e.key.len() as u64);
-        self.total = self.total.saturating_sub(e.disk_size);
+        self.total = self.total.saturating_sub(e.disk_size());
         Some(e)
     }
 
@@ -156,9 +172,9 @@ impl Index {
     fn place(&mut self, h: HashBinary, mut e: Entry, t: u64) {
         e.tick = t;
         self.lru.insert(t, h);
-        self.keys.insert(e.key.clone(), h);
+        self.keys.insert(e.key.clone());
         self.key_bytes += e.key.len() as u64;
-        self.total += e.disk_size;
+        self.total += e.disk_size();
         self.entries.insert(h, e);
     }
 
@@ -168,7 +184,7 @@ impl Index {
         if let Some(e) = self.entries.get_mut(h) {
             self.lru.remove(&e.tick);
             e.tick = t;
-            e.last_access = SystemTime::now();
+            e.last_access = unix_secs(SystemTime::now());
             self.lru.insert(t, *h);
         }
     }

@@ -145,12 +145,7 @@ impl HandleMiss for DiskMiss {
         self.finished = true;
         // Not into memory yet: an object enters the memory tier on its first hit, so objects asked
         // for once (a crawl, a warm-up) do not push the hot ones out.
-        let entry = Entry::new(
-            &self.key,
-            self.written,
-            self.written + meta_size,
-            SystemTime::now(),
-        );
+        let entry = Entry::new(&self.key, self.written, meta_size, SystemTime::now());
         let cache = self.cache;
         cache.index.write().insert(self.hash, entry);
         // New lookups find the index entry from now on.

@@ -10,6 +10,7 @@ use pingora::Result;
 
 use super::path::{canonical_path, canonical_query};
 use super::{client_ip, Ctx, Edge};
+use crate::cache::disk::PrefixPurge;
 use crate::cache::key;
 
 /// Whether a request (of canonical path `path`) is a purge.
@@ -63,10 +64,16 @@ impl Edge {
     ) -> Result<bool> {
         let (result, what) = match key.strip_suffix('*') {
             Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
-            None => (self.cache.purge_key(key).map(usize::from), "key"),
+            None => (
+                self.cache.purge_key(key).map(|purged| PrefixPurge {
+                    removed: usize::from(purged),
+                    pending: false,
+                }),
+                "key",
+            ),
         };
-        let n = match result {
-            Ok(n) => n,
+        let (n, pending) = match result {
+            Ok(p) => (p.removed, p.pending),
             Err(e) => {
                 self.metrics.purge("failed");
                 tracing::error!("purge of {what} {key} failed: {e}");
@@ -74,14 +81,21 @@ impl Edge {
                 return self.respond(session, ctx, 500, &body).await;
             }
         };
-        if n > 0 {
+        // While the index is loaded after a start, a prefix purge also removes the objects the
+        // loader finds later: a success, whatever was indexed yet.
+        let later = if pending {
+            ", and any the index loader still finds on disk"
+        } else {
+            ""
+        };
+        if n > 0 || pending {
             self.metrics.purge("purged");
-            tracing::info!("purged {n} object(s) for {what} {key}");
+            tracing::info!("purged {n} object(s){later} for {what} {key}");
             self.respond(
                 session,
                 ctx,
                 200,
-                &format!("Successful purge: {n} object(s)\nKey: {key}\n"),
+                &format!("Successful purge: {n} object(s){later}\nKey: {key}\n"),
             )
             .await
         } else {
