@@ -339,7 +339,7 @@ impl Metrics {
             (
                 "fdfs_edge_cache_memory_misses_total",
                 "counter",
-                "Cache hits whose body was read from disk (not in memory yet, or larger than memory_object_size).",
+                "Cache hits whose body was read from disk (not in memory yet, not admitted to it, or larger than memory_object_size).",
                 s.memory_misses.load(Ordering::Relaxed),
             ),
             (
