@@ -125,6 +125,9 @@ if [ -x "$BIN/fdfs-edge" ]; then
 [server]
 listen = ["$EDGE"]
 threads = 2
+# in the demo's directory, not /run/fdfs-edge (which the fdfs-edge package owns)
+pid_file = "$DEMO/edge.pid"
+upgrade_sock = "$DEMO/edge.sock"
 
 [admin]
 listen = "$ADMIN"

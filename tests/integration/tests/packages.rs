@@ -297,6 +297,11 @@ fn packages_install_serve_and_leave_nothing_behind() {
     let debs = debs();
     // A package left installed by an interrupted earlier run.
     purge_all();
+    // fdfs-edge run by hand as root before the install (the demo once did this) leaves its runtime
+    // directory root-owned and private: the package must give it to its user all the same.
+    let run_dir = Path::new("/run/fdfs-edge");
+    fs::create_dir_all(run_dir).expect("mkdir /run/fdfs-edge");
+    fs::set_permissions(run_dir, fs::Permissions::from_mode(0o700)).expect("chmod");
 
     run_ok(Command::new("dpkg").arg("-i").args(&debs));
     let files: BTreeSet<PathBuf> = PACKAGES.iter().flat_map(|p| package_files(p)).collect();
