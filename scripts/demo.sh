@@ -121,6 +121,8 @@ fi
 # The edge, discovering groups and storages from the tracker.
 if [ -x "$BIN/fdfs-edge" ]; then
     mkdir -p "$DEMO/edge-cache"
+    # the signing key of [access]: group2 needs signed URLs in the demo
+    head -c 32 /dev/urandom | base64 >"$DEMO/edge-key" && chmod 600 "$DEMO/edge-key"
     cat >"$DEMO/edge.toml" <<EOF
 [server]
 listen = ["$EDGE"]
@@ -147,6 +149,15 @@ expires = "30d"
 
 [purge]
 allow = ["127.0.0.1/32"]
+
+[access]
+default = "public"
+[[access.key]]
+id = "demo"
+secret_file = "$DEMO/edge-key"
+[[access.rule]]
+group = "group2"
+policy = "signed"
 EOF
     "$BIN/fdfs-edge" -c "$DEMO/edge.toml" >"$DEMO/edge.log" 2>&1 &
     pids+=($!)
@@ -169,6 +180,19 @@ SOURCE_IP=$("$BIN/fdfs" --tracker "$TRACKER" info "$FILE_ID" --json 2>/dev/null 
     sed -n 's/.*"source_ip" *: *"\([^"]*\)".*/\1/p')
 SOURCE_IP=${SOURCE_IP:-127.0.0.11}
 
+PRIVATE_ID=""
+if [ -x "$BIN/fdfs-edge" ]; then
+    say "a signed download: group2 needs a signed URL ([access] in $DEMO/edge.toml)"
+    PRIVATE_ID=$("$BIN/fdfs" --tracker "$TRACKER" upload --group group2 "$ROOT/scripts/sample.png") ||
+        echo "    upload into group2 failed"
+    if [ -n "$PRIVATE_ID" ]; then
+        echo "    file id: $PRIVATE_ID"
+        signed=$("$BIN/fdfs-edge" -c "$DEMO/edge.toml" sign --expires 10m "/$PRIVATE_ID")
+        echo "    without a signature: $(curl -s -o /dev/null -w '%{http_code}' "http://$EDGE/$PRIVATE_ID")"
+        echo "    signed for 10 minutes: $(curl -s -o /dev/null -w '%{http_code}' "http://$EDGE$signed")  ($signed)"
+    fi
+fi
+
 say "try these"
 cat <<EOF
   # through the edge (the first is a MISS, then HIT; see X-Cache-Status)
@@ -179,6 +203,9 @@ cat <<EOF
   curl -s -H 'Range: bytes=0-99' http://$EDGE/$FILE_ID | wc -c
   # purge it from the edge's cache (allowed from 127.0.0.1)
   curl -s -X PURGE -o /dev/null -w '%{http_code}\n' http://$EDGE/$FILE_ID
+  # group2 is signed: 403 without a signature, 200 with one made by fdfs-edge sign
+  curl -s -o /dev/null -w '%{http_code}\n' http://$EDGE/${PRIVATE_ID:-group2/...}
+  curl -s -o /dev/null -w '%{http_code}\n' "http://$EDGE\$($BIN/fdfs-edge -c $DEMO/edge.toml sign --expires 10m /${PRIVATE_ID:-group2/...})"
   # the cluster as the tracker sees it
   $BIN/fdfs --tracker $TRACKER monitor
   # edge metrics

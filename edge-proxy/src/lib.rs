@@ -6,12 +6,14 @@
 //! links against it; the end-to-end suites run the binary).
 
 // What `main.rs` uses.
+pub mod access;
 pub mod config;
 pub mod logging;
 pub mod memory;
 pub mod migrate;
 pub mod preflight;
 pub mod server;
+pub mod sign;
 
 mod access_log;
 mod admin;

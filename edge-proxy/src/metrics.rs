@@ -34,6 +34,8 @@ pub struct Metrics {
     common: Vec<AtomicU64>,
     other: Mutex<BTreeMap<(u16, &'static str), u64>>,
     purge_requests: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests `[access]` refused, by reason (every reason listed from the start).
+    access_denied: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests being served (also what a graceful shutdown waits for).
     pub in_flight: InFlight,
     /// Connections of the proxy listeners.
@@ -100,6 +102,20 @@ impl Histogram {
     }
 }
 
+/// A counter family with one label: `(name, help)`, the label's name, the counts by value.
+fn render_counters(
+    o: &mut String,
+    (name, help): (&str, &str),
+    label: &str,
+    counts: &BTreeMap<&'static str, u64>,
+) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} counter");
+    for (value, n) in counts {
+        let _ = writeln!(o, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
@@ -108,6 +124,12 @@ impl Default for Metrics {
                 .collect(),
             other: Mutex::default(),
             purge_requests: Mutex::default(),
+            access_denied: Mutex::new(
+                crate::access::Denied::REASONS
+                    .iter()
+                    .map(|r| (*r, 0))
+                    .collect(),
+            ),
             in_flight: InFlight::default(),
             connections: Arc::default(),
             sent_bytes: (0..CACHE_STATUSES.len())
@@ -225,6 +247,10 @@ impl Metrics {
         *self.purge_requests.lock().entry(outcome).or_insert(0) += 1;
     }
 
+    pub fn access_denied(&self, reason: &'static str) {
+        *self.access_denied.lock().entry(reason).or_insert(0) += 1;
+    }
+
     pub fn render(&self, topo: &Topology, cache: &DiskCache) -> String {
         let mut o = String::new();
         let _ = writeln!(
@@ -238,17 +264,24 @@ impl Metrics {
                 "fdfs_edge_requests_total{{status=\"{status}\",cache=\"{cs}\"}} {n}"
             );
         }
-        let _ = writeln!(
-            o,
-            "# HELP fdfs_edge_purge_requests_total Purge requests, by outcome."
+        render_counters(
+            &mut o,
+            (
+                "fdfs_edge_purge_requests_total",
+                "Purge requests, by outcome.",
+            ),
+            "outcome",
+            &self.purge_requests.lock(),
         );
-        let _ = writeln!(o, "# TYPE fdfs_edge_purge_requests_total counter");
-        for (outcome, n) in self.purge_requests.lock().iter() {
-            let _ = writeln!(
-                o,
-                "fdfs_edge_purge_requests_total{{outcome=\"{outcome}\"}} {n}"
-            );
-        }
+        render_counters(
+            &mut o,
+            (
+                "fdfs_edge_access_denied_total",
+                "Requests refused by [access] (403), by reason.",
+            ),
+            "reason",
+            &self.access_denied.lock(),
+        );
         self.render_connections(&mut o);
         self.render_bytes(&mut o);
         self.request_duration.render(

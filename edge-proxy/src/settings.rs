@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use pingora::server::configuration::{Opt, ServerConf};
 
+use crate::access::{Access, KeySet, Policy, Rule, TokenCheck};
 use crate::background::LISTEN_DEADLINE;
 use crate::cache::disk::DiskCacheOptions;
-use crate::config::Config;
+use crate::config::{Config, PolicyName};
 use crate::discovery::{Discovery, GroupList};
 use crate::proxy::{EdgeSettings, Gzip};
 use crate::server::RunFlags;
@@ -104,7 +105,53 @@ pub(crate) fn edge_settings(cfg: &Config) -> EdgeSettings {
         gzip: r
             .gzip
             .then(|| Gzip::new(r.gzip_level, &r.gzip_types, r.gzip_min_length.0)),
+        access: access(cfg),
     }
+}
+
+fn policy(p: PolicyName) -> Policy {
+    match p {
+        PolicyName::Public => Policy::Public,
+        PolicyName::Signed => Policy::Signed,
+        PolicyName::Token => Policy::Token,
+    }
+}
+
+/// `[access]` (secrets already read from their files by `Config::load`); every path is public
+/// without the table.
+pub(crate) fn access(cfg: &Config) -> Access {
+    let Some(a) = &cfg.access else {
+        return Access::default();
+    };
+    let rules = a
+        .rules
+        .iter()
+        .map(|r| Rule {
+            prefix: r.path_prefix(),
+            policy: policy(r.policy),
+        })
+        .collect();
+    let keys = a
+        .keys
+        .iter()
+        .map(|k| {
+            (
+                k.id.clone(),
+                k.secret.clone().unwrap_or_default().into_bytes(),
+            )
+        })
+        .collect();
+    let skew = i64::try_from(a.skew.0.as_secs()).unwrap_or(i64::MAX);
+    let mut access = Access::new(policy(a.default), rules, KeySet::new(keys), skew);
+    access.token = a.token.as_ref().map(|t| TokenCheck {
+        secret: t.secret_key.clone().unwrap_or_default(),
+        ttl: i64::try_from(t.ttl.0.as_secs()).unwrap_or(i64::MAX),
+    });
+    access.bypass_header = a
+        .storage_bypass_header
+        .as_ref()
+        .map(|h| (h.name.clone(), h.value.clone()));
+    access
 }
 
 /// Tracker discovery, when the file has a `[trackers]` table.

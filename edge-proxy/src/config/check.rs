@@ -35,10 +35,11 @@ impl From<usize> for Seg {
     }
 }
 
-/// `path!["group", i, "name"]`: the path of a value in the file.
-macro_rules! path {
+/// `at_path!["group", i, "name"]`: the path of a value in the file.
+macro_rules! at_path {
     ($($seg:expr),* $(,)?) => { vec![$(Seg::from($seg)),*] };
 }
+pub(super) use at_path;
 
 /// A value the file may not hold: the message, and the path of the value (empty when the
 /// problem is the absence of something, which has no line).
@@ -48,10 +49,26 @@ pub(super) struct Problem {
     pub at: Vec<Seg>,
 }
 
-fn problem(msg: impl Into<String>, at: Vec<Seg>) -> Problem {
+pub(super) fn problem(msg: impl Into<String>, at: Vec<Seg>) -> Problem {
     Problem {
         msg: msg.into(),
         at,
+    }
+}
+
+/// The error of `problem` in the file `name` of text `text`: with the line of its value when
+/// it has one.
+pub(super) fn error_at(text: &str, name: &str, p: Problem) -> super::ConfigError {
+    match line_of_path(text, &p.at) {
+        Some(line) => super::ConfigError::Parse {
+            path: name.to_string(),
+            line,
+            msg: p.msg,
+        },
+        None => super::ConfigError::Invalid {
+            path: name.to_string(),
+            msg: p.msg,
+        },
     }
 }
 
@@ -94,6 +111,7 @@ impl Config {
         self.check_response()?;
         self.check_health()?;
         self.check_cache()?;
+        self.check_access()?;
         self.check_durations()
     }
 
@@ -101,23 +119,23 @@ impl Config {
         let s = &self.server;
         if s.listen.is_empty() {
             let msg = "[server] listen must not be empty";
-            return Err(problem(msg, path!["server", "listen"]));
+            return Err(problem(msg, at_path!["server", "listen"]));
         }
         if s.threads == 0 {
             let msg = "[server] threads must be >= 1";
-            return Err(problem(msg, path!["server", "threads"]));
+            return Err(problem(msg, at_path!["server", "threads"]));
         }
         if s.threads > MAX_THREADS {
             let msg = format!("[server] threads must be 1 to {MAX_THREADS}");
-            return Err(problem(msg, path!["server", "threads"]));
+            return Err(problem(msg, at_path!["server", "threads"]));
         }
         if s.max_connections == 0 {
             let msg = "[server] max_connections must be > 0";
-            return Err(problem(msg, path!["server", "max_connections"]));
+            return Err(problem(msg, at_path!["server", "max_connections"]));
         }
         if s.max_header_size.0 == 0 {
             let msg = "[server] max_header_size must be > 0";
-            return Err(problem(msg, path!["server", "max_header_size"]));
+            return Err(problem(msg, at_path!["server", "max_header_size"]));
         }
         Ok(())
     }
@@ -135,15 +153,15 @@ impl Config {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !valid_name {
                 let msg = format!("invalid group name `{}`", g.name);
-                return Err(problem(msg, path!["group", i, "name"]));
+                return Err(problem(msg, at_path!["group", i, "name"]));
             }
             if !names.insert(g.name.as_str()) {
                 let msg = format!("group `{}` defined twice", g.name);
-                return Err(problem(msg, path!["group", i, "name"]));
+                return Err(problem(msg, at_path!["group", i, "name"]));
             }
             if g.storages.is_empty() && self.trackers.is_none() {
                 let msg = format!("group `{}` has no storages", g.name);
-                return Err(problem(msg, path!["group", i, "name"]));
+                return Err(problem(msg, at_path!["group", i, "name"]));
             }
             let mut seen = HashSet::new();
             for (j, s) in g.storages.iter().enumerate() {
@@ -153,11 +171,11 @@ impl Config {
                         s.addr(),
                         g.name
                     );
-                    return Err(problem(msg, path!["group", i, "storages", j, "weight"]));
+                    return Err(problem(msg, at_path!["group", i, "storages", j, "weight"]));
                 }
                 if !seen.insert(s.addr()) {
                     let msg = format!("storage {} listed twice in group `{}`", s.addr(), g.name);
-                    return Err(problem(msg, path!["group", i, "storages", j]));
+                    return Err(problem(msg, at_path!["group", i, "storages", j]));
                 }
             }
         }
@@ -170,11 +188,11 @@ impl Config {
         };
         if t.servers.is_empty() {
             let msg = "[trackers] servers must not be empty";
-            return Err(problem(msg, path!["trackers", "servers"]));
+            return Err(problem(msg, at_path!["trackers", "servers"]));
         }
         if t.http_port == 0 {
             let msg = "[trackers] http_port must be 1 to 65535";
-            return Err(problem(msg, path!["trackers", "http_port"]));
+            return Err(problem(msg, at_path!["trackers", "http_port"]));
         }
         Ok(())
     }
@@ -183,7 +201,7 @@ impl Config {
         let r = &self.response;
         if !(1..=9).contains(&r.gzip_level) {
             let msg = "[response] gzip_level must be 1 to 9";
-            return Err(problem(msg, path!["response", "gzip_level"]));
+            return Err(problem(msg, at_path!["response", "gzip_level"]));
         }
         let not_mime = |t: &String| t.split('/').count() != 2 || t.contains(char::is_whitespace);
         if let Some(k) = r.gzip_types.iter().position(not_mime) {
@@ -191,7 +209,7 @@ impl Config {
                 "[response] gzip_types: `{}` is not a MIME type",
                 r.gzip_types[k]
             );
-            return Err(problem(msg, path!["response", "gzip_types", k]));
+            return Err(problem(msg, at_path!["response", "gzip_types", k]));
         }
         Ok(())
     }
@@ -201,13 +219,13 @@ impl Config {
         let p = &self.health.path;
         if !p.starts_with('/') {
             let msg = "[health] path must start with /";
-            return Err(problem(msg, path!["health", "path"]));
+            return Err(problem(msg, at_path!["health", "path"]));
         }
         if p.bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
             let msg = "[health] path must not contain spaces or control characters";
-            return Err(problem(msg, path!["health", "path"]));
+            return Err(problem(msg, at_path!["health", "path"]));
         }
         Ok(())
     }
@@ -215,7 +233,7 @@ impl Config {
     fn check_cache(&self) -> Result<(), Problem> {
         if self.cache.max_size.0 == 0 {
             let msg = "[cache] max_size must be > 0";
-            return Err(problem(msg, path!["cache", "max_size"]));
+            return Err(problem(msg, at_path!["cache", "max_size"]));
         }
         Ok(())
     }
@@ -234,7 +252,7 @@ impl Config {
                     "[{table}] {key} = \"{}\" is out of range ({least} to 3650d)",
                     human(value)
                 );
-                return Err(problem(msg, path![table, key]));
+                return Err(problem(msg, at_path![table, key]));
             }
         }
         Ok(())

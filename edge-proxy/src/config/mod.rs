@@ -8,6 +8,7 @@
 //! function for a table with required keys, the table's `Default` for one without), `values.rs`
 //! the value types, `check.rs` the checks serde cannot make and the line each error names.
 
+mod access;
 mod check;
 mod values;
 
@@ -60,6 +61,8 @@ pub struct Config {
     pub response: ResponseSection,
     #[serde(default)]
     pub purge: PurgeSection,
+    #[serde(default)]
+    pub access: Option<AccessSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -356,6 +359,116 @@ impl Default for PurgeSection {
     }
 }
 
+/// `[access]`: who may download what (see `access`). Without the table every path is public.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSection {
+    /// The policy of paths no rule names.
+    #[serde(default)]
+    pub default: PolicyName,
+    /// How late (by the edge's clock) a signed URL or a token may still be used, and how far
+    /// ahead a token's `ts` may be.
+    #[serde(default = "default_skew")]
+    pub skew: Dur,
+    #[serde(default, rename = "key")]
+    pub keys: Vec<KeySection>,
+    #[serde(default)]
+    pub token: Option<TokenSection>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleSection>,
+    /// The storages' `anti_steal_bypass_header_name` / `_value`: sent with the requests the edge
+    /// checked, so storages that check tokens themselves let the edge's fetch through.
+    #[serde(default)]
+    pub storage_bypass_header: Option<BypassHeader>,
+}
+
+/// `public`, `signed` or `token`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyName {
+    #[default]
+    Public,
+    Signed,
+    Token,
+}
+
+/// `[[access.key]]`: a key of signed URLs, its secret in the file or (better) in a file of its own.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for KeySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySection")
+            .field("id", &self.id)
+            .field("secret_file", &self.secret_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[access.token]`: the storages' `http.anti_steal.secret_key` and `token_ttl`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    #[serde(default = "default_token_ttl")]
+    pub ttl: Dur,
+}
+
+impl std::fmt::Debug for TokenSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSection")
+            .field("secret_file", &self.secret_file)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[[access.rule]]`: `prefix = "/group1/M00/private/"` or `group = "group2"`, and its policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSection {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    pub policy: PolicyName,
+}
+
+impl RuleSection {
+    /// The path prefix the rule covers (a group is `/<group>/`).
+    pub fn path_prefix(&self) -> String {
+        match (&self.prefix, &self.group) {
+            (Some(p), _) => p.clone(),
+            (None, Some(g)) => format!("/{g}/"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BypassHeader {
+    pub name: String,
+    pub value: String,
+}
+
+fn default_skew() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_token_ttl() -> Dur {
+    Dur(Duration::from_secs(600))
+}
+
 fn default_threads() -> usize {
     1
 }
@@ -416,13 +529,17 @@ fn default_memory_object_size() -> Size {
 }
 
 impl Config {
-    /// Reads, parses and validates `path`.
+    /// Reads, parses and validates `path`, then reads the secret files it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let name = path.display().to_string();
+        let mut cfg = Config::parse(&text, &name)?;
+        cfg.read_secret_files()
+            .map_err(|p| check::error_at(&text, &name, p))?;
+        Ok(cfg)
     }
 
     /// Parses and validates a configuration text; `name` is used in messages.
@@ -432,18 +549,7 @@ impl Config {
             line: e.span().map(|s| check::line_of(text, s.start)).unwrap_or(1),
             msg: e.message().trim().to_string(),
         })?;
-        cfg.validate()
-            .map_err(|p| match check::line_of_path(text, &p.at) {
-                Some(line) => ConfigError::Parse {
-                    path: name.to_string(),
-                    line,
-                    msg: p.msg,
-                },
-                None => ConfigError::Invalid {
-                    path: name.to_string(),
-                    msg: p.msg,
-                },
-            })?;
+        cfg.validate().map_err(|p| check::error_at(text, name, p))?;
         Ok(cfg)
     }
 }

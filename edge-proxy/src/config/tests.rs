@@ -317,3 +317,91 @@ fn defaults_are_the_same_with_and_without_the_table() {
     assert_eq!(without.response.gzip_min_length.0, 20);
     assert_eq!(without.purge.allow.len(), 1);
 }
+
+const ACCESS: &str = r#"
+[access]
+default = "signed"
+skew = "1m"
+
+[[access.key]]
+id = "2026-12"
+secret = "0123456789abcdef0123"
+
+[access.token]
+secret_key = "FastDFS1234567890"
+
+[[access.rule]]
+group = "group2"
+policy = "token"
+
+[[access.rule]]
+prefix = "/group1/M00/public/"
+policy = "public"
+"#;
+
+#[test]
+fn access_reaches_the_policy() {
+    let c = Config::parse(&format!("{GOOD}{ACCESS}"), "t").unwrap();
+    let a = c.access.as_ref().expect("[access]");
+    assert_eq!(a.default, PolicyName::Signed);
+    assert_eq!(a.skew.0, Duration::from_secs(60));
+    assert_eq!(a.rules[0].path_prefix(), "/group2/");
+    assert_eq!(a.token.as_ref().map(|t| t.ttl.0.as_secs()), Some(600));
+    // no secret in a debug print (a panic message or a log line)
+    assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+    assert!(!format!("{c:?}").contains("FastDFS1234567890"));
+}
+
+#[test]
+fn access_mistakes_are_named_with_their_line() {
+    let text = |from: &str, to: &str| format!("{GOOD}{}", ACCESS.replace(from, to));
+    let no_key = text(
+        "[[access.key]]\nid = \"2026-12\"\nsecret = \"0123456789abcdef0123\"\n",
+        "",
+    );
+    assert!(parse_err(&no_key).contains("no [[access.key]]"));
+    let short = text("0123456789abcdef0123", "short");
+    assert!(parse_err(&short).contains("at least 16 bytes"));
+    assert_eq!(
+        error_line(&short),
+        nth_line(&short, "secret = \"short\"", 0)
+    );
+    let both = text("secret = \"0123", "secret_file = \"/k\"\nsecret = \"0123");
+    assert!(parse_err(&both).contains("both a secret and a secret_file"));
+    let no_token = text("[access.token]\nsecret_key = \"FastDFS1234567890\"\n", "");
+    assert!(parse_err(&no_token).contains("no [access.token]"));
+    let two = text("group = \"group2\"", "group = \"group2\"\nprefix = \"/x/\"");
+    assert!(parse_err(&two).contains("a prefix or a group"));
+    let relative = text("/group1/M00/public/", "group1/");
+    assert!(parse_err(&relative).contains("must start with /"));
+    let bad_id = text("id = \"2026-12\"", "id = \"a b\"");
+    assert!(parse_err(&bad_id).contains("letters, digits"));
+    let policy = text("policy = \"token\"", "policy = \"secret\"");
+    assert!(parse_err(&policy).contains("unknown variant"));
+}
+
+#[test]
+fn secret_files_are_read_when_the_file_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "from-a-file-0123456789\n").unwrap();
+    let conf = dir.path().join("edge.toml");
+    let with_file = ACCESS.replace(
+        "secret = \"0123456789abcdef0123\"",
+        &format!("secret_file = \"{}\"", key.display()),
+    );
+    std::fs::write(&conf, format!("{GOOD}{with_file}")).unwrap();
+    let c = Config::load(&conf).unwrap();
+    let k = &c.access.as_ref().expect("[access]").keys[0];
+    assert_eq!(k.secret.as_deref(), Some("from-a-file-0123456789"));
+    // a missing file is an error of the load, with the line that names it
+    std::fs::remove_file(&key).unwrap();
+    match Config::load(&conf) {
+        Err(ConfigError::Parse { line, msg, .. }) => {
+            let text = std::fs::read_to_string(&conf).unwrap();
+            assert_eq!(line, nth_line(&text, "secret_file", 0), "{msg}");
+            assert!(msg.contains("secret file"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! - [`path`]: the canonical spelling of a path (cache key, purge key, storage) and its group;
 //! - [`request_size`]: header and body size limits (431, 413);
+//! - [`access`]: `[access]` (signed URLs, FastDFS tokens) before any cache lookup (403);
 //! - [`purge`]: purge requests;
 //! - [`fast_hit`]: fresh small objects answered from memory before the cache state machine;
 //! - [`upstream`]: the storage to try next, its request, retries and its health;
@@ -34,6 +35,7 @@ use crate::graceful::RequestGuard;
 use crate::metrics::Metrics;
 use crate::topology::{Group, Peer, Topology};
 
+mod access;
 mod cacheable;
 mod compress;
 mod fast_hit;
@@ -80,6 +82,8 @@ pub struct EdgeSettings {
     pub fast_path: bool,
     /// `[response] gzip`, when on.
     pub gzip: Option<Gzip>,
+    /// `[access]`.
+    pub access: crate::access::Access,
 }
 
 /// The shared state of the edge.
@@ -137,6 +141,8 @@ pub struct Ctx {
     body_received: u64,
     /// When the current try at a storage began.
     upstream_start: Option<Instant>,
+    /// `[access]` checked a signature or token: the storage gets the bypass header.
+    access_checked: bool,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -192,13 +198,15 @@ impl ProxyHttp for Edge {
                 .respond(session, ctx, 413, "413 Request Entity Too Large\n")
                 .await;
         }
+        if !self.check_access(session, ctx, &path).await? {
+            return Ok(true);
+        }
         let Some(group) = self.group_of(&path) else {
             return self.respond(session, ctx, 404, "404 Not Found\n").await;
         };
         ctx.group = Some(group);
         let req = session.req_header();
         ctx.cacheable = req.method == http::Method::GET || req.method == http::Method::HEAD;
-        ctx.key = key::of_request(&path, path::canonical_query(req.uri.query()));
         ctx.target = Some(ctx.key.clone());
         if self.settings.fast_path && ctx.cacheable {
             return self.try_fast_hit(session, ctx).await;

@@ -95,6 +95,7 @@ impl Edge {
         // One cached copy serves every client: ask for the plain body (see
         // cacheable::vary_prevents_caching).
         req.remove_header(&http::header::ACCEPT_ENCODING);
+        self.add_bypass_header(req, ctx)?;
         if let Some(ip) = client_ip(session) {
             let ip = ip.to_string();
             // proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for

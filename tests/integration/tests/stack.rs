@@ -81,6 +81,12 @@ impl Stack {
 
     /// Like [`Self::start`], with `health` as the edge's `[health]` table body.
     fn start_with(net: u8, health: &str) -> Stack {
+        Self::start_configured(net, health, "", "")
+    }
+
+    /// Like [`Self::start_with`], with lines added to every `mod_fastdfs.conf` and tables added
+    /// to the edge's configuration.
+    fn start_configured(net: u8, health: &str, module_extra: &str, edge_extra: &str) -> Stack {
         let m = module();
         let tracker_ip = Ipv4Addr::new(127, 0, net, 10);
         let cluster = TestCluster::emulated(
@@ -119,7 +125,7 @@ impl Stack {
             let store = s.store_paths.first().expect("a store path");
             fs::write(
                 dir.join("mod_fastdfs.conf"),
-                mod_fastdfs_conf(s, store, &tracker.to_string(), &label, &peers),
+                mod_fastdfs_conf(s, store, &tracker.to_string(), &label, &peers) + module_extra,
             )
             .expect("write mod_fastdfs.conf");
             let body = format!(
@@ -135,7 +141,7 @@ impl Stack {
         }
         let edge = Edge::start(&EdgeConfig {
             extra: format!(
-                "[trackers]\nservers = [\"{tracker}\"]\nrefresh = \"1s\"\ntimeout = \"2s\"\nhttp_port = {http_port}\n"
+                "[trackers]\nservers = [\"{tracker}\"]\nrefresh = \"1s\"\ntimeout = \"2s\"\nhttp_port = {http_port}\n{edge_extra}"
             ),
             health: health.to_string(),
             ..EdgeConfig::default()
@@ -634,5 +640,92 @@ async fn deleted_file_is_404_after_purge_and_unknown_group_is_404() {
         "{:?}",
         st.all_log_lines(unknown)
     );
+    st.finish();
+}
+
+/// The storages check FastDFS tokens (the module, `http.anti_steal.check_token`); the edge checks
+/// them too, once, and fetches with the module's anti-steal bypass header: a client with a good
+/// token gets the file (then a hit), a client without one is refused by the edge and by a storage
+/// asked directly, and empty token values are refused (fastdfs issue 405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
+    let secret = "FastDFS1234567890";
+    let module_extra = format!(
+        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key={secret}\n\
+         http.anti_steal.token_ttl=600\n\
+         anti_steal_bypass_header_name=X-Fdfs-Edge\nanti_steal_bypass_header_value=edge-0123\n"
+    );
+    let edge_extra = format!(
+        "[access]\ndefault = \"token\"\n[access.token]\nsecret_key = \"{secret}\"\n\
+         [access.storage_bypass_header]\nname = \"X-Fdfs-Edge\"\nvalue = \"edge-0123\"\n"
+    );
+    let health = EdgeConfig::default().health;
+    let st = Stack::start_configured(86, &health, &module_extra, &edge_extra);
+    let data = content(86, 20_000);
+    let id = st.upload(&data, UploadOptions::default()).await;
+    st.wait_for_group(&id).await;
+    let path = format!("/{id}");
+    let rest = id.split_once('/').map(|(_, r)| r).unwrap_or("");
+    let ts = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("ts");
+    let token = fdfs_client::token::generate(rest, secret, ts);
+    let good = format!("{path}?token={token}&ts={ts}");
+
+    // the storages check tokens themselves
+    let i = st
+        .storages()
+        .iter()
+        .position(|s| s.group == group_of(&id))
+        .expect("a storage");
+    assert_eq!(st.direct_get(i, &path).await.status, 403);
+    assert_eq!(st.direct_get(i, &good).await.status, 200);
+
+    let first = st.edge_get(&good, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(sha(&first.body), sha(&data));
+    assert_eq!(first.cache_status(), "MISS");
+    // a storage of the group was asked without the token, and the bypass header let the edge
+    // through (the only other request for the bare path is the direct one refused above)
+    let group: Vec<usize> = st
+        .storages()
+        .iter()
+        .filter(|s| s.group == group_of(&id))
+        .map(|s| s.index)
+        .collect();
+    eventually_async(DEADLINE, "no storage logged the edge's fetch", || async {
+        let served: usize = group
+            .iter()
+            .map(|&k| {
+                st.log_lines(k, &path)
+                    .iter()
+                    .filter(|l| l.contains(" 200 "))
+                    .count()
+            })
+            .sum();
+        if served == 1 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", st.all_log_lines(&path)))
+        }
+    })
+    .await;
+    let second = st.edge_get(&good, &[]).await;
+    assert_eq!(second.cache_status(), "HIT");
+    for bad in [
+        path.clone(),
+        format!("{path}?token=&ts="),
+        format!(
+            "{path}?token={}&ts=",
+            fdfs_client::token::generate(rest, secret, 0)
+        ),
+        format!("{path}?token={token}&ts={}", ts - 601),
+    ] {
+        assert_eq!(st.edge_get(&bad, &[]).await.status, 403, "{bad}");
+    }
     st.finish();
 }
