@@ -2,7 +2,8 @@
 # `make demo`: the whole stack on loopback, as in the README's picture.
 #   fdfs-emu: a tracker on 127.0.0.10:22122, group1 on 127.0.0.11/.12, group2 on 127.0.0.13/.14 (port 23000)
 #   one stock nginx + ngx_http_fastdfs_module.so per storage, on <storage ip>:8888
-#   fdfs-edge on 127.0.0.1:8080 (admin 127.0.0.1:9180) in front of all of them
+#   fdfs-edge on 127.0.0.1:8080 (admin 127.0.0.1:9180) in front of all of them, and its peer on
+#   127.0.0.1:8081 (admin 127.0.0.1:9181), as on the two tracker nodes of a cluster
 # Uploads scripts/sample.png with the `fdfs` tool, prints curl lines that work, and stays up until Ctrl-C.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ TRACKER=127.0.0.10:22122
 HTTP_PORT=8888
 EDGE=127.0.0.1:8080
 ADMIN=127.0.0.1:9180
+EDGE2=127.0.0.1:8081
+ADMIN2=127.0.0.1:9181
 STORAGE_IPS=(127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -118,28 +121,26 @@ else
     missing+=("the nginx module ($MODULE_SO): run 'make module'")
 fi
 
-# The edge, discovering groups and storages from the tracker.
-if [ -x "$BIN/fdfs-edge" ]; then
-    mkdir -p "$DEMO/edge-cache"
-    # the signing key of [access]: group2 needs signed URLs in the demo
-    head -c 32 /dev/urandom | base64 >"$DEMO/edge-key" && chmod 600 "$DEMO/edge-key"
-    cat >"$DEMO/edge.toml" <<EOF
+# The edge pair of the tracker nodes, both discovering groups and storages from the tracker, each
+# sending the purges it accepts to the other ([peers]).
+edge_toml() { # name listen admin peer
+    cat <<EOF
 [server]
-listen = ["$EDGE"]
+listen = ["$2"]
 threads = 2
 # in the demo's directory, not /run/fdfs-edge (which the fdfs-edge package owns)
-pid_file = "$DEMO/edge.pid"
-upgrade_sock = "$DEMO/edge.sock"
+pid_file = "$DEMO/$1.pid"
+upgrade_sock = "$DEMO/$1.sock"
 
 [admin]
-listen = "$ADMIN"
+listen = "$3"
 
 [trackers]
 servers = ["$TRACKER"]
 http_port = $HTTP_PORT
 
 [cache]
-dir = "$DEMO/edge-cache"
+dir = "$DEMO/$1-cache"
 max_size = "256MiB"
 valid = "12h"
 inactive = "30d"
@@ -150,6 +151,12 @@ expires = "30d"
 [purge]
 allow = ["127.0.0.1/32"]
 
+[peers]
+edges = ["$4"]
+secret_file = "$DEMO/peer-secret"
+queue_dir = "$DEMO/$1-peer-purges"
+retry = "1s"
+
 [access]
 default = "public"
 [[access.key]]
@@ -159,11 +166,24 @@ secret_file = "$DEMO/edge-key"
 group = "group2"
 policy = "signed"
 EOF
-    "$BIN/fdfs-edge" -c "$DEMO/edge.toml" >"$DEMO/edge.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do curl -fs "http://$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
-    curl -fs "http://$ADMIN/readyz" >/dev/null && echo "    fdfs-edge on $EDGE" ||
-        { echo "    fdfs-edge is not ready:"; tail -20 "$DEMO/edge.log" | sed 's/^/      /'; }
+}
+if [ -x "$BIN/fdfs-edge" ]; then
+    # the signing key of [access] (group2 needs signed URLs in the demo) and the pair's secret
+    head -c 32 /dev/urandom | base64 >"$DEMO/edge-key" && chmod 600 "$DEMO/edge-key"
+    head -c 32 /dev/urandom | base64 >"$DEMO/peer-secret" && chmod 600 "$DEMO/peer-secret"
+    edge_toml edge "$EDGE" "$ADMIN" "$EDGE2" >"$DEMO/edge.toml"
+    edge_toml edge2 "$EDGE2" "$ADMIN2" "$EDGE" >"$DEMO/edge2.toml"
+    for name in edge edge2; do
+        mkdir -p "$DEMO/$name-cache"
+        "$BIN/fdfs-edge" -c "$DEMO/$name.toml" >"$DEMO/$name.log" 2>&1 &
+        pids+=($!)
+    done
+    for pair in "$EDGE $ADMIN edge" "$EDGE2 $ADMIN2 edge2"; do
+        set -- $pair
+        for _ in $(seq 100); do curl -fs "http://$2/readyz" >/dev/null && break; sleep 0.1; done
+        curl -fs "http://$2/readyz" >/dev/null && echo "    fdfs-edge on $1 (admin $2)" ||
+            { echo "    fdfs-edge $1 is not ready:"; tail -20 "$DEMO/$3.log" | sed 's/^/      /'; }
+    done
 else
     missing+=("the edge ($BIN/fdfs-edge)")
 fi
@@ -193,6 +213,21 @@ if [ -x "$BIN/fdfs-edge" ]; then
     fi
 fi
 
+if [ -x "$BIN/fdfs-edge" ]; then
+    say "one cache across the pair: a purge on $EDGE reaches $EDGE2"
+    status() { curl -s -o /dev/null -w '%{http_code} %header{x-cache-status}' "$@"; }
+    for e in "$EDGE" "$EDGE2"; do
+        status "http://$e/$FILE_ID" >/dev/null
+        echo "    GET via $e, twice: $(status "http://$e/$FILE_ID")"
+    done
+    echo "    PURGE via $EDGE: $(curl -s -X PURGE "http://$EDGE/$FILE_ID" | tr '\n' ' ')"
+    for _ in $(seq 50); do
+        curl -s "http://$ADMIN/metrics" | grep -q "^fdfs_edge_peer_purges_pending{.*} 0" && break
+        sleep 0.1
+    done
+    echo "    GET via $EDGE2 after it: $(status "http://$EDGE2/$FILE_ID")"
+fi
+
 say "try these"
 cat <<EOF
   # through the edge (the first is a MISS, then HIT; see X-Cache-Status)
@@ -201,15 +236,16 @@ cat <<EOF
   curl -sD- -o /dev/null http://$SOURCE_IP:$HTTP_PORT/$FILE_ID
   # a range: the first 100 bytes
   curl -s -H 'Range: bytes=0-99' http://$EDGE/$FILE_ID | wc -c
-  # purge it from the edge's cache (allowed from 127.0.0.1)
-  curl -s -X PURGE -o /dev/null -w '%{http_code}\n' http://$EDGE/$FILE_ID
+  # purge it from the edge's cache (allowed from 127.0.0.1); the peer edge purges it too
+  curl -s -X PURGE http://$EDGE/$FILE_ID
+  curl -sD- -o /dev/null http://$EDGE2/$FILE_ID
   # group2 is signed: 403 without a signature, 200 with one made by fdfs-edge sign
   curl -s -o /dev/null -w '%{http_code}\n' http://$EDGE/${PRIVATE_ID:-group2/...}
   curl -s -o /dev/null -w '%{http_code}\n' "http://$EDGE\$($BIN/fdfs-edge -c $DEMO/edge.toml sign --expires 10m /${PRIVATE_ID:-group2/...})"
   # the cluster as the tracker sees it
   $BIN/fdfs --tracker $TRACKER monitor
-  # edge metrics
-  curl -s http://$ADMIN/metrics | head
+  # edge metrics (the purges the peer has not acknowledged: fdfs_edge_peer_purges_pending)
+  curl -s http://$ADMIN/metrics | grep -E '^fdfs_edge_(requests|peer_purges|access_denied)' 
 EOF
 [ ${#missing[@]} -gt 0 ] && echo "not built yet: ${missing[*]}"
 say "running; logs in $DEMO; Ctrl-C stops everything"

@@ -11,6 +11,7 @@ use pingora::protocols::http::ServerSession;
 use crate::background::RunState;
 use crate::cache::disk::DiskCache;
 use crate::metrics::Metrics;
+use crate::peers::PeerPurges;
 use crate::topology::Topology;
 
 pub struct Admin {
@@ -19,6 +20,8 @@ pub struct Admin {
     pub cache: &'static DiskCache,
     pub metrics: Arc<Metrics>,
     pub state: Arc<RunState>,
+    /// `[peers]`, for their series in `/metrics`.
+    pub peers: Option<Arc<PeerPurges>>,
 }
 
 impl Admin {
@@ -77,11 +80,13 @@ impl ServeHttp for Admin {
                     )
                 }
             }
-            "/metrics" => text(
-                200,
-                "text/plain; version=0.0.4",
-                self.metrics.render(&self.topology, self.cache),
-            ),
+            "/metrics" => {
+                let mut body = self.metrics.render(&self.topology, self.cache);
+                if let Some(p) = &self.peers {
+                    p.render_metrics(&mut body);
+                }
+                text(200, "text/plain; version=0.0.4", body)
+            }
             _ => text(404, "text/plain", "not found\n".into()),
         }
     }

@@ -166,12 +166,20 @@ impl LogFiles {
 
 /// One probe: `GET <path>` over HTTP/1.0; any response below 500 counts as healthy.
 pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> bool {
+    let req = format!(
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: fdfs-edge-health\r\nConnection: close\r\n\r\n"
+    );
+    status_of(addr, &req, timeout)
+        .await
+        .is_some_and(|code| code < 500)
+}
+
+/// Sends `request` (a whole HTTP/1.0 request) to `addr` and reads the status of the answer;
+/// `None` when there is none within `timeout`.
+pub(crate) async fn status_of(addr: SocketAddr, request: &str, timeout: Duration) -> Option<u16> {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.ok()?;
-        let req = format!(
-            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: fdfs-edge-health\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.ok()?;
+        s.write_all(request.as_bytes()).await.ok()?;
         let mut buf = [0u8; 64];
         let mut n = 0;
         while n < 12 {
@@ -187,10 +195,9 @@ pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> bool {
         if !proto.starts_with("HTTP/1.") {
             return None;
         }
-        let code: u16 = parts.next()?.get(..3)?.parse().ok()?;
-        Some(code < 500)
+        parts.next()?.get(..3)?.parse().ok()
     };
-    matches!(tokio::time::timeout(timeout, fut).await, Ok(Some(true)))
+    tokio::time::timeout(timeout, fut).await.ok().flatten()
 }
 
 impl Background {

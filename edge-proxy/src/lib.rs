@@ -23,6 +23,7 @@ mod discovery;
 mod graceful;
 mod limits;
 mod metrics;
+mod peers;
 mod proxy;
 mod settings;
 mod topology;

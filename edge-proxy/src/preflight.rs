@@ -125,6 +125,13 @@ fn needs(cfg: &Config, mode: Mode) -> Vec<Need> {
             required: true,
         });
     }
+    if let Some(p) = &cfg.peers {
+        v.push(Need {
+            what: "peer purge queue directory",
+            dir: p.queue_dir.clone(),
+            required: true,
+        });
+    }
     if let Some(p) = s.error_log.as_ref().filter(|_| daemon) {
         v.push(Need {
             what: "error log directory",

@@ -20,6 +20,7 @@ use crate::discovery::Discovery;
 use crate::graceful::GracefulHttp;
 use crate::limits::{admin_limits, proxy_limits, Guarded};
 use crate::metrics::Metrics;
+use crate::peers::PeerPurges;
 use crate::proxy::Edge;
 use crate::settings;
 use crate::topology::Topology;
@@ -35,6 +36,8 @@ pub enum StartError {
     },
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("peer purge queue {dir}: {source}")]
+    PeerQueue { dir: String, source: std::io::Error },
     /// A directory, the upgrade socket's safety or a listen address (see `preflight`).
     #[error("{0}")]
     Preflight(String),
@@ -82,6 +85,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .then(|| cfg.server.error_log.clone())
             .flatten(),
     };
+    let peers = open_peers(&cfg)?;
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(RunState::default());
 
@@ -89,7 +93,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, settings::pingora_conf(&cfg, flags));
     server.bootstrap();
 
-    let edge = Edge::new(
+    let mut edge = Edge::new(
         settings::edge_settings(&cfg),
         topology.clone(),
         cache,
@@ -97,7 +101,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         metrics.clone(),
         access_log,
     );
+    edge.peers = peers.clone();
     add_proxy(&mut server, &cfg, edge, &metrics);
+    if let Some(p) = &peers {
+        let sender = crate::peers::sender::Sender(p.clone());
+        server.add_service(background_service("fdfs-edge peer purges", sender));
+    }
     if let Some(admin) = &cfg.admin {
         let app = Admin {
             listen: cfg.server.listen.iter().map(|a| a.0).collect(),
@@ -105,6 +114,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             cache,
             metrics,
             state: state.clone(),
+            peers,
         };
         add_admin(&mut server, &cfg, admin.listen.0, app);
     }
@@ -140,6 +150,17 @@ fn open_cache(cfg: &Config) -> Result<&'static DiskCache, StartError> {
         cfg.cache.dir.display()
     );
     Ok(Box::leak(Box::new(cache)))
+}
+
+/// The purge queues of `[peers]`, with what a previous run left in them.
+fn open_peers(cfg: &Config) -> Result<Option<Arc<PeerPurges>>, StartError> {
+    let Some(s) = settings::peers(cfg) else {
+        return Ok(None);
+    };
+    let dir = s.queue_dir.display().to_string();
+    PeerPurges::open(s)
+        .map(|p| Some(Arc::new(p)))
+        .map_err(|source| StartError::PeerQueue { dir, source })
 }
 
 /// The first topology from the trackers, before any request is accepted; later refreshes run

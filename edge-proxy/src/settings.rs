@@ -154,6 +154,17 @@ pub(crate) fn access(cfg: &Config) -> Access {
     access
 }
 
+/// `[peers]` (its secret already read from its file by `Config::load`).
+pub(crate) fn peers(cfg: &Config) -> Option<crate::peers::PeersSettings> {
+    cfg.peers.as_ref().map(|p| crate::peers::PeersSettings {
+        edges: p.edges.iter().map(|a| a.0).collect(),
+        secret: p.secret.clone().unwrap_or_default().into_bytes(),
+        queue_dir: p.queue_dir.clone(),
+        retry: p.retry.0,
+        timeout: p.timeout.0,
+    })
+}
+
 /// Tracker discovery, when the file has a `[trackers]` table.
 pub(crate) fn discovery(cfg: &Config) -> Option<Discovery> {
     cfg.trackers.as_ref().map(|t| Discovery {

@@ -99,6 +99,18 @@ fn mac(secret: &[u8], msg: &str) -> HmacSha256 {
     m
 }
 
+/// `base64url(HMAC-SHA256(secret, msg))` without padding.
+pub(crate) fn hmac_b64(secret: &[u8], msg: &str) -> String {
+    URL_SAFE_NO_PAD.encode(mac(secret, msg).finalize().into_bytes())
+}
+
+/// Whether `sig` (base64url, padding optional) is the HMAC of `msg`, compared in constant time.
+pub(crate) fn hmac_matches(secret: &[u8], msg: &str, sig: &str) -> bool {
+    URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .is_ok_and(|sig| mac(secret, msg).verify_slice(&sig).is_ok())
+}
+
 /// A client address as the `ip` rule compares it: an IPv4 client on an IPv6 socket is IPv4.
 fn plain_ip(ip: IpAddr) -> IpAddr {
     match ip {
@@ -165,13 +177,13 @@ impl KeySet {
         }
         let ip = params.get("ip").unwrap_or("");
         // padding is optional: some encoders add it
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig.trim_end_matches('='))
-            .map_err(|_| Denied::Malformed("sig"))?;
+        if URL_SAFE_NO_PAD.decode(sig.trim_end_matches('=')).is_err() {
+            return Err(Denied::Malformed("sig"));
+        }
         let msg = string_to_sign(req.method, scope, req.path, exp, ip);
-        mac(&key.secret, &msg)
-            .verify_slice(&sig)
-            .map_err(|_| Denied::BadSignature)?;
+        if !hmac_matches(&key.secret, &msg, sig) {
+            return Err(Denied::BadSignature);
+        }
         // After the signature: a client cannot learn anything from changing `ip`.
         if !ip.is_empty() {
             let net = parse_ip_rule(ip).ok_or(Denied::Malformed("ip"))?;
@@ -192,7 +204,7 @@ impl KeySet {
             return None;
         }
         let msg = string_to_sign(r.method, r.scope, r.path, r.exp, r.ip.unwrap_or(""));
-        let sig = URL_SAFE_NO_PAD.encode(mac(&key.secret, &msg).finalize().into_bytes());
+        let sig = hmac_b64(&key.secret, &msg);
         let mut q = format!(
             "exp={}&sig={sig}&kid={}",
             r.exp,

@@ -1,4 +1,4 @@
-//! `[access]`: its checks, and the secret files it names (read once, when the file is loaded, so
+//! `[access]` and `[peers]`: their checks, and the secret files they name (read once, when the file is loaded, so
 //! that `fdfs-edge -t` finds an unreadable key before a start does).
 
 use std::path::Path;
@@ -104,6 +104,56 @@ impl Config {
                 let at = at_path!["access", "token", "secret_file"];
                 // the storages' own key: whatever they were given
                 t.secret_key = Some(read_secret(&f, at, 1)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `[peers] secret_file` into `secret`.
+    pub(super) fn read_peer_secret(&mut self) -> Result<(), Problem> {
+        if let Some(p) = &mut self.peers {
+            if let Some(f) = p.secret_file.take() {
+                let at = at_path!["peers", "secret_file"];
+                p.secret = Some(read_secret(&f, at, MIN_SECRET_LEN)?);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_peers(&self) -> Result<(), Problem> {
+        let Some(p) = &self.peers else {
+            return Ok(());
+        };
+        if p.edges.is_empty() {
+            let msg = "[peers] edges must not be empty (leave the table out without peers)";
+            return Err(problem(msg, at_path!["peers", "edges"]));
+        }
+        for (i, e) in p.edges.iter().enumerate() {
+            if self.server.listen.iter().any(|l| l.0 == e.0) {
+                let msg = format!("[peers] edges: {} is this edge's own listen address", e.0);
+                return Err(problem(msg, at_path!["peers", "edges", i]));
+            }
+        }
+        one_secret(
+            p.secret.is_some(),
+            p.secret_file.is_some(),
+            "[peers]",
+            at_path!["peers"],
+        )?;
+        if p.secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_LEN) {
+            let msg = format!("[peers] the secret must be at least {MIN_SECRET_LEN} bytes");
+            return Err(problem(msg, at_path!["peers", "secret"]));
+        }
+        for (key, d, least) in [
+            ("retry", p.retry.0, Duration::from_millis(100)),
+            ("timeout", p.timeout.0, Duration::from_millis(1)),
+        ] {
+            if d < least || d > Duration::from_secs(3600) {
+                let msg = format!(
+                    "[peers] {key} must be {} to 1h",
+                    super::values::human(least)
+                );
+                return Err(problem(msg, at_path!["peers", key]));
             }
         }
         Ok(())

@@ -112,6 +112,7 @@ impl Config {
         self.check_health()?;
         self.check_cache()?;
         self.check_access()?;
+        self.check_peers()?;
         self.check_durations()
     }
 

@@ -63,6 +63,8 @@ pub struct Config {
     pub purge: PurgeSection,
     #[serde(default)]
     pub access: Option<AccessSection>,
+    #[serde(default)]
+    pub peers: Option<PeersSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,6 +464,51 @@ pub struct BypassHeader {
     pub value: String,
 }
 
+/// `[peers]`: the other edges of the pair, which get every purge this edge accepts.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersSection {
+    /// The proxy listen address of each other edge.
+    pub edges: Vec<Addr>,
+    /// The secret every edge of the pair shares (signs the purges between them).
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Where the purges not yet acknowledged are kept.
+    #[serde(default = "default_queue_dir")]
+    pub queue_dir: PathBuf,
+    /// How often a purge is tried again while a peer does not take it.
+    #[serde(default = "default_peer_retry")]
+    pub retry: Dur,
+    /// Connect, send and answer, per try.
+    #[serde(default = "default_peer_timeout")]
+    pub timeout: Dur,
+}
+
+impl std::fmt::Debug for PeersSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeersSection")
+            .field("edges", &self.edges)
+            .field("secret_file", &self.secret_file)
+            .field("queue_dir", &self.queue_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The package's state directory (`/var/lib/fdfs-edge`, owned by the service's user).
+pub const DEFAULT_QUEUE_DIR: &str = "/var/lib/fdfs-edge/peer-purges";
+
+fn default_queue_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_QUEUE_DIR)
+}
+fn default_peer_retry() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+fn default_peer_timeout() -> Dur {
+    Dur(Duration::from_secs(3))
+}
+
 fn default_skew() -> Dur {
     Dur(Duration::from_secs(30))
 }
@@ -538,6 +585,7 @@ impl Config {
         let name = path.display().to_string();
         let mut cfg = Config::parse(&text, &name)?;
         cfg.read_secret_files()
+            .and_then(|()| cfg.read_peer_secret())
             .map_err(|p| check::error_at(&text, &name, p))?;
         Ok(cfg)
     }

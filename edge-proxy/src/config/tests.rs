@@ -405,3 +405,21 @@ fn secret_files_are_read_when_the_file_is_loaded() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn peers_are_checked() {
+    let peers = "\n[peers]\nedges = [\"10.0.0.2:8080\"]\nsecret = \"shared-by-the-pair-0123\"\n";
+    let c = Config::parse(&format!("{GOOD}{peers}"), "t").unwrap();
+    let p = c.peers.as_ref().expect("[peers]");
+    assert_eq!(p.queue_dir, Path::new(DEFAULT_QUEUE_DIR));
+    assert_eq!(p.retry.0, Duration::from_secs(2));
+    assert!(!format!("{c:?}").contains("shared-by-the-pair"));
+    let own = peers.replace("10.0.0.2:8080", "127.0.0.1:8080");
+    assert!(parse_err(&format!("{GOOD}{own}")).contains("own listen address"));
+    let none = peers.replace("[\"10.0.0.2:8080\"]", "[]");
+    assert!(parse_err(&format!("{GOOD}{none}")).contains("must not be empty"));
+    let short = peers.replace("shared-by-the-pair-0123", "short");
+    assert!(parse_err(&format!("{GOOD}{short}")).contains("at least 16 bytes"));
+    let fast = format!("{peers}retry = \"1ms\"\n");
+    assert!(parse_err(&format!("{GOOD}{fast}")).contains("retry must be"));
+}

@@ -94,6 +94,8 @@ pub struct Edge {
     pub lock: &'static CacheKeyLockImpl,
     pub metrics: Arc<Metrics>,
     pub access_log: Option<AccessLog>,
+    /// `[peers]`: where accepted purges are also sent.
+    pub peers: Option<Arc<crate::peers::PeerPurges>>,
     freshness: Freshness,
     headers: ResponseHeaders,
 }
@@ -116,6 +118,7 @@ impl Edge {
             lock,
             metrics,
             access_log,
+            peers: None,
         }
     }
 }

@@ -135,7 +135,7 @@ impl Edge {
     }
 
     /// The `edge.toml` text for `cfg`, with its files under `d`.
-    fn render(cfg: &EdgeConfig, d: &Path, listen: SocketAddr, admin: SocketAddr) -> String {
+    pub fn render(cfg: &EdgeConfig, d: &Path, listen: SocketAddr, admin: SocketAddr) -> String {
         let mut toml = format!(
             "[server]\nlisten = [\"{listen}\"]\nthreads = {}\npid_file = \"{}\"\nupgrade_sock = \"{}\"\naccess_log = \"{}\"\ngrace_period = \"{}\"\ngraceful_shutdown_timeout = \"2s\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n[upstream]\nconnect_timeout = \"2s\"\nread_timeout = \"30s\"\n{}\n[health]\n{}\n",
             cfg.threads,

@@ -2453,3 +2453,109 @@ async fn fastdfs_tokens_are_checked_at_the_edge() {
     assert_eq!(o.count(public), 1);
     assert_eq!(o.last_header("x-fdfs-bypass"), None);
 }
+
+/// Two edges of a pair, each listing the other in `[peers]` (not started).
+fn edge_pair(origin: std::net::SocketAddr) -> (Edge, Edge) {
+    let cfg = EdgeConfig::default().group("group1", &[origin]);
+    let mut a = Edge::with_toml(|d, l, ad| Edge::render(&cfg, d, l, ad));
+    let mut b = Edge::with_toml(|d, l, ad| Edge::render(&cfg, d, l, ad));
+    for (me, other) in [(&a, b.listen), (&b, a.listen)] {
+        let peers = format!(
+            "\n[peers]\nedges = [\"{other}\"]\nsecret = \"shared-by-the-pair-0123\"\nqueue_dir = \"{}\"\nretry = \"200ms\"\ntimeout = \"1s\"\n",
+            me.dir.path().join("peer-purges").display()
+        );
+        let mut text = std::fs::read_to_string(&me.conf_path).expect("edge.toml");
+        text.push_str(&peers);
+        std::fs::write(&me.conf_path, text).expect("edge.toml");
+    }
+    a.launch(&[]);
+    b.launch(&[]);
+    (a, b)
+}
+
+/// `fdfs_edge_peer_purges_<name>{peer="<peer>"}` of `edge`.
+async fn peer_series(edge: &Edge, name: &str, peer: std::net::SocketAddr) -> Option<f64> {
+    let m = metrics_text(edge).await;
+    series(
+        &m,
+        &format!("fdfs_edge_peer_purges_{name}{{peer=\"{peer}\"}}"),
+    )
+}
+
+/// Waits until `from` has nothing left to send to `to`, and returns how many it delivered.
+async fn peer_queue_drained(from: &Edge, to: &Edge) -> f64 {
+    eventually_async(
+        Duration::from_secs(30),
+        "the peer purge was never acknowledged",
+        || async {
+            match peer_series(from, "pending", to.listen).await {
+                Some(0.0) => Ok(()),
+                other => Err(format!("pending: {other:?}")),
+            }
+        },
+    )
+    .await;
+    peer_series(from, "delivered_total", to.listen)
+        .await
+        .expect("delivered series")
+}
+
+/// One coherent cache across the pair: a purge on one edge reaches the other (which then misses),
+/// also when the other was down during the purge and the purging edge restarted meanwhile (the
+/// queue is on disk); a peer's purge is not sent back; a bad peer signature is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
+    let o = Origin::start(LO).await;
+    let (mut a, mut b) = edge_pair(o.addr);
+    let p = "/group1/M00/00/00/pair.txt";
+    for e in [&a, &b] {
+        assert_eq!(get(e, p).await.cache_status(), "MISS");
+        assert_eq!(get(e, p).await.cache_status(), "HIT");
+    }
+    assert_eq!(o.count(p), 2);
+
+    let r = req(&a, "PURGE", p, &[]).await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(text.contains("Peers: queued for 1 edge(s)"), "{text}");
+    assert_eq!(peer_queue_drained(&a, &b).await, 1.0);
+    assert_eq!(
+        get(&b, p).await.cache_status(),
+        "MISS",
+        "purged on the peer"
+    );
+    assert_eq!(get(&a, p).await.cache_status(), "MISS");
+    assert_eq!(o.count(p), 4);
+    // the peer did not send it back
+    assert_eq!(peer_series(&b, "pending", a.listen).await, Some(0.0));
+    assert_eq!(
+        peer_series(&b, "delivered_total", a.listen).await,
+        Some(0.0)
+    );
+
+    // the peer is down during the purge; the purging edge restarts before the peer is back
+    b.stop();
+    assert_eq!(req(&a, "PURGE", p, &[]).await.status, 200);
+    assert_eq!(peer_series(&a, "pending", b.listen).await, Some(1.0));
+    a.restart();
+    assert_eq!(
+        peer_series(&a, "pending", b.listen).await,
+        Some(1.0),
+        "kept on disk"
+    );
+    b.restart();
+    assert_eq!(
+        peer_queue_drained(&a, &b).await,
+        1.0,
+        "delivered after the restarts"
+    );
+    assert_eq!(get(&b, p).await.cache_status(), "MISS");
+    assert_eq!(o.count(p), 5);
+
+    // a purge claiming to come from a peer needs the pair's signature, whatever its address
+    let forged = req(&b, "PURGE", p, &["X-Fdfs-Peer-Purge: 1700000000.AAAA"]).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(get(&b, p).await.cache_status(), "HIT");
+    let log = b.logs();
+    assert!(log.contains("bad peer signature"), "{log}");
+}

@@ -442,12 +442,10 @@ fn packages_install_serve_and_leave_nothing_behind() {
     assert_eq!(second.status, 200);
     assert_eq!(second.cache_status(), "HIT", "{:?}", second.headers);
     assert_eq!(second.body, body);
-    let owner = run_ok(Command::new("stat").args(["-c", "%U", "/var/cache/fdfs-edge"]));
-    assert_eq!(
-        owner.trim(),
-        user,
-        "the cache directory belongs to the service user"
-    );
+    for dir in ["/var/cache/fdfs-edge", "/var/lib/fdfs-edge"] {
+        let owner = run_ok(Command::new("stat").args(["-c", "%U", dir]));
+        assert_eq!(owner.trim(), user, "{dir} belongs to the service user");
+    }
     // SIGTERM, as systemd's KillSignal: the edge exits by itself.
     started.stop_edge();
 
@@ -485,6 +483,7 @@ fn packages_install_serve_and_leave_nothing_behind() {
     for gone in [
         "/etc/fdfs-edge",
         "/var/cache/fdfs-edge",
+        "/var/lib/fdfs-edge",
         "/var/log/fdfs-edge",
         "/run/fdfs-edge",
         "/etc/nginx/modules-enabled/50-mod-http-fastdfs.conf.removed",
