@@ -20,6 +20,7 @@ mod admin;
 mod background;
 mod cache;
 mod discovery;
+mod gateway;
 mod graceful;
 mod limits;
 mod metrics;

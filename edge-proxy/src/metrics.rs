@@ -127,6 +127,7 @@ impl Default for Metrics {
             access_denied: Mutex::new(
                 crate::access::Denied::REASONS
                     .iter()
+                    .chain(&["upload_refused"])
                     .map(|r| (*r, 0))
                     .collect(),
             ),
@@ -277,7 +278,7 @@ impl Metrics {
             &mut o,
             (
                 "fdfs_edge_access_denied_total",
-                "Requests refused by [access] (403), by reason.",
+                "Requests refused by [access] or [upload] (403), by reason.",
             ),
             "reason",
             &self.access_denied.lock(),

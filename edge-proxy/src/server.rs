@@ -102,6 +102,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         access_log,
     );
     edge.peers = peers.clone();
+    edge.gateway = settings::gateway(&cfg);
     add_proxy(&mut server, &cfg, edge, &metrics);
     if let Some(p) = &peers {
         let sender = crate::peers::sender::Sender(p.clone());

@@ -154,6 +154,40 @@ pub(crate) fn access(cfg: &Config) -> Access {
     access
 }
 
+/// `[upload]` (bearer tokens already read from their files by `Config::load`), with a FastDFS
+/// client on the trackers of `[trackers]`.
+pub(crate) fn gateway(cfg: &Config) -> Option<crate::gateway::Gateway> {
+    let u = cfg.upload.as_ref()?;
+    let t = cfg.trackers.as_ref()?;
+    let trackers = t
+        .servers
+        .iter()
+        .map(|a| fdfs_client::client::ServerAddr::new(a.0.ip().to_string(), a.0.port()));
+    let client = fdfs_client::client::Client::builder()
+        .trackers(trackers)
+        .connect_timeout(cfg.upstream.connect_timeout.0)
+        .network_timeout(cfg.upstream.read_timeout.0)
+        .build()
+        .ok()?;
+    let bearers = u
+        .bearers
+        .iter()
+        .map(|b| crate::gateway::auth::Bearer {
+            id: b.id.clone(),
+            token: b.token.clone().unwrap_or_default().into_bytes(),
+            groups: b.groups.clone(),
+        })
+        .collect();
+    Some(crate::gateway::Gateway::new(
+        client,
+        bearers,
+        u.delete,
+        usize::try_from(u.block_size.0).unwrap_or(4 << 20),
+        i64::try_from(u.url_ttl.0.as_secs()).unwrap_or(i64::MAX),
+        u.max_concurrent_per_client,
+    ))
+}
+
 /// `[peers]` (its secret already read from its file by `Config::load`).
 pub(crate) fn peers(cfg: &Config) -> Option<crate::peers::PeersSettings> {
     cfg.peers.as_ref().map(|p| crate::peers::PeersSettings {

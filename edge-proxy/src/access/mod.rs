@@ -191,6 +191,16 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Checks the URL signature of `req` whatever the path's policy (uploads and deletes); the
+    /// query without the signature's parameters.
+    pub fn verify_signed(&self, req: &Request<'_>, now: i64) -> Result<Option<String>, Denied> {
+        let params = Params::parse(req.query.unwrap_or(""), &signed::PARAMS)?;
+        self.keys.verify(req, &params, now, self.skew)?;
+        Ok(params.rest)
+    }
+}
+
 /// The check's parameters of a query (percent-decoded), and the rest of the query as it was.
 #[derive(Debug, Default)]
 pub struct Params {

@@ -1,4 +1,4 @@
-//! `[access]` and `[peers]`: their checks, and the secret files they name (read once, when the file is loaded, so
+//! `[access]`, `[peers]` and `[upload]`: their checks, and the secret files they name (read once, when the file is loaded, so
 //! that `fdfs-edge -t` finds an unreadable key before a start does).
 
 use std::path::Path;
@@ -116,6 +116,63 @@ impl Config {
                 let at = at_path!["peers", "secret_file"];
                 p.secret = Some(read_secret(&f, at, MIN_SECRET_LEN)?);
             }
+        }
+        Ok(())
+    }
+
+    /// Reads each `[[upload.bearer]] token_file` into `token`.
+    pub(super) fn read_bearer_tokens(&mut self) -> Result<(), Problem> {
+        if let Some(u) = &mut self.upload {
+            for (i, b) in u.bearers.iter_mut().enumerate() {
+                if let Some(f) = b.token_file.take() {
+                    let at = at_path!["upload", "bearer", i, "token_file"];
+                    b.token = Some(read_secret(&f, at, MIN_SECRET_LEN)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_upload(&self) -> Result<(), Problem> {
+        let Some(u) = &self.upload else {
+            return Ok(());
+        };
+        if self.trackers.is_none() {
+            let msg = "[upload] needs [trackers]: uploads and deletes go through the trackers";
+            return Err(problem(msg, at_path!["upload"]));
+        }
+        let keys = self.access.as_ref().is_some_and(|a| !a.keys.is_empty());
+        if u.bearers.is_empty() && !keys {
+            let msg = "[upload] is never open: add an [[upload.bearer]] or an [[access.key]]";
+            return Err(problem(msg, at_path!["upload"]));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, b) in u.bearers.iter().enumerate() {
+            if !valid_key_id(&b.id) || !ids.insert(b.id.as_str()) {
+                let msg = format!(
+                    "[[upload.bearer]] id `{}`: empty, repeated or not letters, digits and -._~",
+                    b.id
+                );
+                return Err(problem(msg, at_path!["upload", "bearer", i, "id"]));
+            }
+            let what = format!("[[upload.bearer]] `{}`", b.id);
+            let at = at_path!["upload", "bearer", i];
+            one_secret(b.token.is_some(), b.token_file.is_some(), &what, at)?;
+            if b.token.as_ref().is_some_and(|t| t.len() < MIN_SECRET_LEN) {
+                let msg = format!("{what}: the token must be at least {MIN_SECRET_LEN} bytes");
+                return Err(problem(msg, at_path!["upload", "bearer", i, "token"]));
+            }
+        }
+        if u.block_size.0 < 64 << 10 || u.block_size.0 > 64 << 20 {
+            let msg = "[upload] block_size must be 64KiB to 64MiB";
+            return Err(problem(msg, at_path!["upload", "block_size"]));
+        }
+        if u.max_concurrent_per_client == 0 {
+            let msg = "[upload] max_concurrent_per_client must be >= 1";
+            return Err(problem(
+                msg,
+                at_path!["upload", "max_concurrent_per_client"],
+            ));
         }
         Ok(())
     }

@@ -113,6 +113,7 @@ impl Config {
         self.check_cache()?;
         self.check_access()?;
         self.check_peers()?;
+        self.check_upload()?;
         self.check_durations()
     }
 

@@ -65,6 +65,8 @@ pub struct Config {
     pub access: Option<AccessSection>,
     #[serde(default)]
     pub peers: Option<PeersSection>,
+    #[serde(default)]
+    pub upload: Option<UploadSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -496,6 +498,63 @@ impl std::fmt::Debug for PeersSection {
     }
 }
 
+/// `[upload]`: uploads (`PUT`, `POST` multipart) and deletes (`DELETE`) over HTTP, through the
+/// trackers of `[trackers]`. Never open: each request needs a bearer token of `[[upload.bearer]]`
+/// or a URL signed with a key of `[[access.key]]` for its method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSection {
+    /// `DELETE /<file id>` deletes the file (and purges it, here and on the peers).
+    #[serde(default = "default_true")]
+    pub delete: bool,
+    #[serde(default, rename = "bearer")]
+    pub bearers: Vec<BearerSection>,
+    /// A body of unknown length (chunked, multipart) goes to the storage in blocks of this size:
+    /// an appender file, renamed to a normal id once complete.
+    #[serde(default = "default_block_size")]
+    pub block_size: Size,
+    /// Uploads and deletes in progress per client address (more: 429).
+    #[serde(default = "default_per_client")]
+    pub max_concurrent_per_client: usize,
+    /// How long the signed URL of the answer is valid, for a group whose downloads are signed.
+    #[serde(default = "default_url_ttl")]
+    pub url_ttl: Dur,
+}
+
+/// `[[upload.bearer]]`: a token an application sends as `Authorization: Bearer <token>`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerSection {
+    pub id: String,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The groups it may upload into and delete from (`auto` = the trackers' choice); empty: all.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for BearerSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerSection")
+            .field("id", &self.id)
+            .field("token_file", &self.token_file)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_block_size() -> Size {
+    Size(4 << 20)
+}
+fn default_per_client() -> usize {
+    8
+}
+fn default_url_ttl() -> Dur {
+    Dur(Duration::from_secs(3600))
+}
+
 /// The package's state directory (`/var/lib/fdfs-edge`, owned by the service's user).
 pub const DEFAULT_QUEUE_DIR: &str = "/var/lib/fdfs-edge/peer-purges";
 
@@ -586,6 +645,7 @@ impl Config {
         let mut cfg = Config::parse(&text, &name)?;
         cfg.read_secret_files()
             .and_then(|()| cfg.read_peer_secret())
+            .and_then(|()| cfg.read_bearer_tokens())
             .map_err(|p| check::error_at(&text, &name, p))?;
         Ok(cfg)
     }

@@ -423,3 +423,21 @@ fn peers_are_checked() {
     let fast = format!("{peers}retry = \"1ms\"\n");
     assert!(parse_err(&format!("{GOOD}{fast}")).contains("retry must be"));
 }
+
+#[test]
+fn uploads_need_trackers_and_credentials() {
+    let trackers = "\n[trackers]\nservers = [\"10.0.0.9:22122\"]\n";
+    let bearer = "\n[upload]\n[[upload.bearer]]\nid = \"app\"\ntoken = \"app-token-0123456789\"\n";
+    let c = Config::parse(&format!("{GOOD}{trackers}{bearer}"), "t").unwrap();
+    let u = c.upload.as_ref().expect("[upload]");
+    assert!(u.delete);
+    assert_eq!(u.block_size.0, 4 << 20);
+    assert!(!format!("{c:?}").contains("app-token"));
+    assert!(parse_err(&format!("{GOOD}{bearer}")).contains("needs [trackers]"));
+    let open = "\n[upload]\ndelete = true\n";
+    assert!(parse_err(&format!("{GOOD}{trackers}{open}")).contains("never open"));
+    let short = bearer.replace("app-token-0123456789", "short");
+    assert!(parse_err(&format!("{GOOD}{trackers}{short}")).contains("at least 16 bytes"));
+    let block = bearer.replace("[upload]\n", "[upload]\nblock_size = \"1KiB\"\n");
+    assert!(parse_err(&format!("{GOOD}{trackers}{block}")).contains("block_size must be 64KiB"));
+}

@@ -5,6 +5,7 @@
 //! - [`request_size`]: header and body size limits (431, 413);
 //! - [`access`]: `[access]` (signed URLs, FastDFS tokens) before any cache lookup (403);
 //! - [`purge`]: purge requests;
+//! - [`gateway`]: `[upload]`: uploads (`PUT`, `POST`) and deletes (`DELETE`) through the trackers;
 //! - [`fast_hit`]: fresh small objects answered from memory before the cache state machine;
 //! - [`upstream`]: the storage to try next, its request, retries and its health;
 //! - [`cacheable`] and [`freshness`]: whether and how long a storage's answer is cached;
@@ -40,6 +41,7 @@ mod cacheable;
 mod compress;
 mod fast_hit;
 mod freshness;
+mod gateway;
 mod headers;
 mod log;
 mod path;
@@ -96,6 +98,8 @@ pub struct Edge {
     pub access_log: Option<AccessLog>,
     /// `[peers]`: where accepted purges are also sent.
     pub peers: Option<Arc<crate::peers::PeerPurges>>,
+    /// `[upload]`.
+    pub gateway: Option<crate::gateway::Gateway>,
     freshness: Freshness,
     headers: ResponseHeaders,
 }
@@ -119,6 +123,7 @@ impl Edge {
             metrics,
             access_log,
             peers: None,
+            gateway: None,
         }
     }
 }
@@ -195,6 +200,9 @@ impl ProxyHttp for Edge {
         }
         if purge::is_purge(req, &path) {
             return self.handle_purge(session, ctx).await;
+        }
+        if self.is_gateway_request(req) {
+            return self.handle_gateway(session, ctx, &path).await;
         }
         if request_size::declared_body_over(req, self.settings.client_max_body_size) {
             return self

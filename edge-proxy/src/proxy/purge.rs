@@ -105,6 +105,15 @@ impl Edge {
             .is_some_and(|p| signature::verify(p.secret(), key, sig, now))
     }
 
+    /// Queues the purge of `key` for every peer edge (a delete's); what happened, for the log.
+    pub(super) fn fan_out_purge(&self, key: &str) -> String {
+        match self.fan_out(key) {
+            PeerNote::Queued(n) => format!(", purge queued for {n} peer edge(s)"),
+            PeerNote::NotQueued(e) => format!(", purge NOT queued for the peer edges: {e}"),
+            PeerNote::NoPeers | PeerNote::FromPeer => String::new(),
+        }
+    }
+
     /// Queues the purge of `key` for every peer edge.
     fn fan_out(&self, key: &str) -> PeerNote {
         let Some(p) = &self.peers else {

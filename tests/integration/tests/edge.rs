@@ -2559,3 +2559,374 @@ async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
     let log = b.logs();
     assert!(log.contains("bad peer signature"), "{log}");
 }
+
+/// `[upload]` of the upload tests: an app token for group1 and `auto`, an ops token for all, a
+/// signing key (group2's downloads are signed), 64 KiB blocks, one upload at a time per client.
+const UPLOAD: &str = r#"
+[upload]
+block_size = "64KiB"
+max_concurrent_per_client = 1
+[[upload.bearer]]
+id = "app"
+token = "app-token-0123456789"
+groups = ["group1", "auto"]
+[[upload.bearer]]
+id = "ops"
+token = "ops-token-0123456789"
+[access]
+[[access.key]]
+id = "k"
+secret = "0123456789abcdef-upload"
+[[access.rule]]
+group = "group2"
+policy = "signed"
+"#;
+
+/// An emulated cluster on `127.0.<net>.x` and an edge with `[upload]` on its trackers.
+fn upload_stack(net: u8, server_extra: &str) -> (Cluster, Edge, fdfs_client::client::Client) {
+    let cluster = Cluster::start(
+        ClusterConfig::builder()
+            .groups(2)
+            .storages_per_group(1)
+            .first_storage_ip(Ipv4Addr::new(127, 0, net, 11))
+            .build(),
+    )
+    .expect("emulator");
+    let trackers: Vec<String> = cluster
+        .tracker_socket_addrs()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let edge = Edge::start(&EdgeConfig {
+        extra: format!(
+            "[trackers]\nservers = [{}]\nhttp_port = 8888\n{UPLOAD}",
+            trackers.join(", ")
+        ),
+        server_extra: server_extra.into(),
+        ..EdgeConfig::default()
+    });
+    let client = fdfs_client::client::Client::builder()
+        .trackers(
+            cluster
+                .tracker_socket_addrs()
+                .iter()
+                .map(|a| fdfs_client::client::ServerAddr::new(a.ip().to_string(), a.port())),
+        )
+        .build()
+        .expect("client");
+    (cluster, edge, client)
+}
+
+/// What curl got: status, the response headers, the body.
+struct Curled {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// curl against the edge (`Expect` off: the body goes at once); `args` before the URL.
+async fn curl(edge: &Edge, args: &[&str], path: &str) -> Curled {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (h, b) = (dir.path().join("h"), dir.path().join("b"));
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "-H", "Expect:", "-D"])
+        .arg(&h)
+        .arg("-o")
+        .arg(&b)
+        .args(["-w", "%{http_code}"])
+        .args(args)
+        .arg(format!("http://{}{path}", edge.listen))
+        .output()
+        .await
+        .expect("run curl");
+    Curled {
+        status: String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        headers: std::fs::read_to_string(&h).unwrap_or_default(),
+        body: std::fs::read_to_string(&b).unwrap_or_default(),
+    }
+}
+
+fn json_field(body: &str, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v[name].clone()
+}
+
+/// Every file stored on the cluster's storages (data files, metadata files aside).
+fn stored_files(cluster: &Cluster) -> usize {
+    fn walk(d: &std::path::Path) -> usize {
+        std::fs::read_dir(d).map_or(0, |rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p)
+                    } else {
+                        usize::from(!p.to_string_lossy().ends_with("-m"))
+                    }
+                })
+                .sum()
+        })
+    }
+    cluster
+        .storages()
+        .iter()
+        .flat_map(|s| &s.store_paths)
+        .map(|p| walk(&p.join("data")))
+        .sum()
+}
+
+/// Uploads over HTTP: PUT of a known length (streamed), chunked PUT and a curl form (in 64 KiB
+/// blocks through an appender file), metadata from headers and form fields, the JSON answer and
+/// its signed URL, DELETE (then 404); every byte compared with what FastDFS holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_and_deletes_over_http() {
+    let (cluster, edge, client) = upload_stack(9, "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = pattern_body(200_000);
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, &data).expect("file");
+    let file_arg = file.display().to_string();
+    let app = "Authorization: Bearer app-token-0123456789";
+
+    // PUT, known length: streamed in one upload
+    let put = curl(
+        &edge,
+        &["-T", &file_arg, "-H", app, "-H", "X-Fdfs-Meta-Owner: alice"],
+        "/group1/photo.jpg",
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}{}", put.headers, put.body);
+    let id = json_field(&put.body, "file_id")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        id.starts_with("group1/M00/") && id.ends_with(".jpg"),
+        "{id}"
+    );
+    assert_eq!(json_field(&put.body, "size"), 200_000);
+    assert_eq!(json_field(&put.body, "url"), format!("/{id}"));
+    assert!(
+        put.headers.contains(&format!("Location: /{id}")),
+        "{}",
+        put.headers
+    );
+    assert_eq!(client.download(&id).await.expect("download"), data);
+    let meta = client.get_metadata(&id).await.expect("metadata");
+    assert_eq!(meta, [("owner".to_string(), "alice".to_string())]);
+
+    // chunked PUT into the trackers' choice: blocks through an appender file, then a normal id
+    let chunked = curl(
+        &edge,
+        &[
+            "-T",
+            &file_arg,
+            "-H",
+            app,
+            "-H",
+            "Transfer-Encoding: chunked",
+        ],
+        "/auto/?ext=bin",
+    )
+    .await;
+    assert_eq!(chunked.status, 201, "{}", chunked.body);
+    let id2 = json_field(&chunked.body, "file_id")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(id2.ends_with(".bin"), "{id2}");
+    assert_eq!(client.download(&id2).await.expect("download"), data);
+    let info = client.file_info(&id2).await.expect("info");
+    assert_ne!(
+        info.kind,
+        fdfs_client::client::FileKind::Appender,
+        "renamed to a normal file"
+    );
+
+    // a curl form into group2 (signed downloads): metadata from the fields, a signed URL back
+    let ops = "Authorization: Bearer ops-token-0123456789";
+    let form = curl(
+        &edge,
+        &[
+            "-H",
+            ops,
+            "-F",
+            "author=bob",
+            "-F",
+            &format!("file=@{file_arg}"),
+        ],
+        "/group2/",
+    )
+    .await;
+    assert_eq!(form.status, 201, "{}", form.body);
+    let id3 = json_field(&form.body, "file_id")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(id3.starts_with("group2/") && id3.ends_with(".jpg"), "{id3}");
+    let url = json_field(&form.body, "url")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        url.starts_with(&format!("/{id3}?exp=")) && url.contains("&sig="),
+        "{url}"
+    );
+    assert_eq!(client.download(&id3).await.expect("download"), data);
+    let meta = client.get_metadata(&id3).await.expect("metadata");
+    assert_eq!(meta, [("author".to_string(), "bob".to_string())]);
+
+    // DELETE, then it is gone (and a second DELETE is a 404)
+    let del = curl(&edge, &["-X", "DELETE", "-H", app], &format!("/{id}")).await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    assert!(client.download(&id).await.is_err_and(|e| e.is_not_found()));
+    let again = curl(&edge, &["-X", "DELETE", "-H", app], &format!("/{id}")).await;
+    assert_eq!(again.status, 404, "{}", again.body);
+    drop(cluster);
+}
+
+/// Hostile uploads: no or wrong credentials, another group, a signature for another method, a
+/// body over the limit, a bad checksum, a form without a boundary or without a file, a client that
+/// stops sending, a second upload past the per-client limit: each a clear status, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_uploads_store_nothing() {
+    let (cluster, edge, _client) = upload_stack(
+        10,
+        "client_max_body_size = \"1MiB\"\nclient_body_timeout = \"1s\"\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, b"hello").expect("file");
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, pattern_body(1_500_000)).expect("file");
+    let (small, big) = (small.display().to_string(), big.display().to_string());
+    let app = "Authorization: Bearer app-token-0123456789";
+
+    let none = curl(&edge, &["-T", &small], "/group1/a.txt").await;
+    assert_eq!(none.status, 401);
+    assert!(
+        none.headers.contains("WWW-Authenticate: Bearer"),
+        "{}",
+        none.headers
+    );
+    let wrong = curl(
+        &edge,
+        &["-T", &small, "-H", "Authorization: Bearer nope"],
+        "/group1/a.txt",
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    let other_group = curl(&edge, &["-T", &small, "-H", app], "/group2/a.txt").await;
+    assert_eq!(other_group.status, 403);
+    let get_sig = sign(&edge, &["/group1/a.txt"]);
+    let as_put = curl(&edge, &["-T", &small], &get_sig).await;
+    assert_eq!(
+        as_put.status, 403,
+        "a download signature is not an upload's"
+    );
+    let put_sig = sign(&edge, &["--method", "PUT", "/group1/a.txt"]);
+    assert_eq!(curl(&edge, &["-T", &small], &put_sig).await.status, 201);
+    let before = stored_files(&cluster);
+
+    let too_big = curl(&edge, &["-T", &big, "-H", app], "/group1/b.bin").await;
+    assert_eq!(too_big.status, 413);
+    let too_big_chunked = curl(
+        &edge,
+        &["-T", &big, "-H", app, "-H", "Transfer-Encoding: chunked"],
+        "/group1/b.bin",
+    )
+    .await;
+    assert_eq!(too_big_chunked.status, 413, "{}", too_big_chunked.body);
+    let bad_md5 = curl(
+        &edge,
+        &[
+            "-T",
+            &small,
+            "-H",
+            app,
+            "-H",
+            "Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==",
+        ],
+        "/group1/a.txt",
+    )
+    .await;
+    assert_eq!(bad_md5.status, 400);
+    assert!(
+        bad_md5.body.contains("checksum mismatch"),
+        "{}",
+        bad_md5.body
+    );
+    let no_boundary = curl(
+        &edge,
+        &[
+            "-H",
+            app,
+            "-H",
+            "Content-Type: multipart/form-data",
+            "--data-binary",
+            "x",
+        ],
+        "/group1/",
+    )
+    .await;
+    assert_eq!(no_boundary.status, 400, "{}", no_boundary.body);
+    let huge_boundary = format!(
+        "Content-Type: multipart/form-data; boundary={}",
+        "b".repeat(200)
+    );
+    let huge = curl(
+        &edge,
+        &["-H", app, "-H", &huge_boundary, "--data-binary", "x"],
+        "/group1/",
+    )
+    .await;
+    assert_eq!(huge.status, 400, "{}", huge.body);
+    let no_file = curl(&edge, &["-H", app, "-F", "author=bob"], "/group1/").await;
+    assert_eq!(no_file.status, 400);
+    assert!(no_file.body.contains("no file field"), "{}", no_file.body);
+
+    // a client that announces 100,000 bytes, sends 1,000 and stops: 408 once client_body_timeout
+    // passed, while a second upload from the same address is refused (one at a time)
+    let mut stalled = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PUT /group1/c.bin HTTP/1.1\r\nHost: edge\r\n{app}\r\nContent-Length: 100000\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.expect("send");
+    stalled.write_all(&[7u8; 1000]).await.expect("send");
+    eventually_async(
+        Duration::from_secs(10),
+        "the second upload was never refused",
+        || async {
+            let second = curl(&edge, &["-T", &small, "-H", app], "/group1/d.txt").await;
+            if second.status == 429 {
+                Ok(())
+            } else {
+                Err(format!("{} {}", second.status, second.body))
+            }
+        },
+    )
+    .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    eventually_async(
+        Duration::from_secs(10),
+        "a refused upload left a file",
+        || async {
+            let now = stored_files(&cluster);
+            if now == before {
+                Ok(())
+            } else {
+                Err(format!("{now} files, {before} before"))
+            }
+        },
+    )
+    .await;
+}

@@ -1,0 +1,435 @@
+//! `[upload]` in the request path: `PUT`/`POST` store the body in FastDFS, `DELETE` deletes a file
+//! (and purges it here and on the peers). Authenticated before a byte of the body is read; the
+//! body then flows from the client to the storage through a small channel (`pump` reads it from
+//! the client while `gateway::store` writes it to the storage).
+
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use fdfs_client::client::{ErrorKind, MetaOp};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::Result;
+use tokio::sync::mpsc;
+
+use super::{client_ip, Ctx, Edge};
+use crate::access::{Policy, Request, SignRequest};
+use crate::gateway::auth::{self, Refused};
+use crate::gateway::digest::{self, Expected, Hasher};
+use crate::gateway::store::{self, StoreError, Stored, Target};
+use crate::gateway::{self as gw, Gateway, Op};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// How the body arrives.
+enum BodyKind {
+    Length(u64),
+    Chunked,
+    Form { boundary: String },
+}
+
+/// What an upload needs from the request header, read before the body.
+struct UploadRequest {
+    body: BodyKind,
+    expected: Option<Expected>,
+    meta: Vec<(String, String)>,
+}
+
+/// The longest multipart boundary RFC 2046 allows.
+const MAX_BOUNDARY: usize = 70;
+
+fn upload_request(req: &RequestHeader) -> std::result::Result<UploadRequest, String> {
+    let ctype = header(req, "content-type").unwrap_or("");
+    let body = if req.method == http::Method::POST && ctype.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(ctype).map_err(|_| "multipart without a boundary")?;
+        if boundary.is_empty() || boundary.len() > MAX_BOUNDARY {
+            return Err("multipart boundary of 1 to 70 characters expected".into());
+        }
+        BodyKind::Form { boundary }
+    } else {
+        match header(req, "content-length").map(str::parse::<u64>) {
+            Some(Ok(n)) => BodyKind::Length(n),
+            Some(Err(_)) => return Err("bad Content-Length".into()),
+            None => BodyKind::Chunked,
+        }
+    };
+    let expected = digest::expected(
+        header(req, "content-md5"),
+        header(req, "repr-digest"),
+        header(req, "digest"),
+    )?;
+    let meta = req
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.as_str().strip_prefix("x-fdfs-meta-")?;
+            Some((name.to_string(), v.to_str().ok()?.to_string()))
+        })
+        .collect();
+    Ok(UploadRequest {
+        body,
+        expected,
+        meta,
+    })
+}
+
+/// Reads the request body into `tx`, at most `max` bytes; an error ends the body for the reader.
+async fn pump(
+    session: &mut Session,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    max: u64,
+) -> Result<(), u16> {
+    let mut n = 0u64;
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(b)) => {
+                n += b.len() as u64;
+                if n > max {
+                    let _ = tx
+                        .send(Err(io::Error::other("over client_max_body_size")))
+                        .await;
+                    return Err(413);
+                }
+                if tx.send(Ok(b)).await.is_err() {
+                    return Ok(()); // the store gave up first; its error is the answer
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                // 408 after client_body_timeout, as nginx; any other failure of the body is the
+                // client's
+                let code = if *e.etype() == pingora::ErrorType::ReadTimedout {
+                    408
+                } else {
+                    400
+                };
+                tracing::info!("upload: request body: {e}");
+                return Err(code);
+            }
+        }
+    }
+}
+
+/// The status of a failed call to FastDFS.
+fn fdfs_status(e: &fdfs_client::client::Error) -> u16 {
+    match e.kind() {
+        ErrorKind::Timeout => 504,
+        ErrorKind::InvalidArgument => 400,
+        // ENOSPC: the group is full
+        ErrorKind::Status if e.status() == Some(28) => 507,
+        ErrorKind::Status if e.is_not_found() => 404,
+        _ => 502,
+    }
+}
+
+impl Edge {
+    /// Whether the request is an upload or a delete (with `[upload]`, every PUT, POST and DELETE).
+    pub(super) fn is_gateway_request(&self, req: &RequestHeader) -> bool {
+        self.gateway.is_some()
+            && matches!(
+                req.method,
+                http::Method::PUT | http::Method::POST | http::Method::DELETE
+            )
+    }
+
+    pub(super) async fn handle_gateway(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        path: &str,
+    ) -> Result<bool> {
+        let Some(gw) = self.gateway.as_ref() else {
+            return Ok(false);
+        };
+        let req = session.req_header();
+        let method = req.method.as_str().to_string();
+        let query = req.uri.query().map(str::to_string);
+        let op = match gw::parse(&method, path, query.as_deref()) {
+            Ok(op) => op,
+            Err(why) => return self.refuse(session, ctx, 400, &why).await,
+        };
+        if matches!(op, Op::Delete { .. }) && !gw.delete {
+            return self
+                .refuse(
+                    session,
+                    ctx,
+                    405,
+                    "deletes are off ([upload] delete = false)",
+                )
+                .await;
+        }
+        let client = client_ip(session);
+        let request = Request {
+            method: &method,
+            path,
+            query: query.as_deref(),
+            client,
+        };
+        let authz = header(session.req_header(), "authorization");
+        let who = match auth::authorize(
+            &gw.bearers,
+            &self.settings.access,
+            authz,
+            &request,
+            op.group(),
+            unix_now(),
+        ) {
+            Ok(who) => who,
+            Err(Refused::NoCredentials) => return self.unauthorized(session, ctx).await,
+            Err(e) => {
+                let shown = client.map_or("unknown".into(), |c| c.to_string());
+                tracing::warn!("403 {method} {path}: {e} (client {shown})");
+                self.metrics.access_denied("upload_refused");
+                return self.refuse(session, ctx, 403, "").await;
+            }
+        };
+        let ip = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        let Some(_slot) = gw.enter(ip) else {
+            return self
+                .refuse(
+                    session,
+                    ctx,
+                    429,
+                    "too many uploads in progress from this address",
+                )
+                .await;
+        };
+        match op {
+            Op::Delete { file_id } => self.delete(session, ctx, gw, &file_id, &who).await,
+            Op::Upload { group, ext } => {
+                let target = Target {
+                    client: &gw.client,
+                    group,
+                    ext,
+                    block: gw.block,
+                };
+                self.upload(session, ctx, gw, target, &who).await
+            }
+        }
+    }
+
+    async fn upload(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        gw: &Gateway,
+        target: Target<'_>,
+        who: &str,
+    ) -> Result<bool> {
+        let up = match upload_request(session.req_header()) {
+            Ok(u) => u,
+            Err(why) => return self.refuse(session, ctx, 400, &why).await,
+        };
+        let max = self.settings.client_max_body_size;
+        if matches!(up.body, BodyKind::Length(n) if n > max) {
+            return self
+                .refuse(session, ctx, 413, "over client_max_body_size")
+                .await;
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let mut hasher = Hasher::for_expected(up.expected.as_ref());
+        let work = async {
+            match up.body {
+                BodyKind::Length(n) => store::streamed(&target, rx, n, &mut hasher)
+                    .await
+                    .map(|s| (s, vec![])),
+                BodyKind::Chunked => store::chunked(&target, rx, &mut hasher)
+                    .await
+                    .map(|s| (s, vec![])),
+                BodyKind::Form { boundary } => {
+                    store::multipart(&target, rx, boundary, &mut hasher).await
+                }
+            }
+        };
+        let (pumped, stored) = tokio::join!(pump(session, tx, max), work);
+        let (stored, mut meta) = match (pumped, stored) {
+            (Ok(()), Ok(s)) => s,
+            (Err(code), Ok((s, _))) => {
+                store::delete_quietly(&gw.client, &s.file_id).await;
+                return self
+                    .refuse(session, ctx, code, "the request body failed")
+                    .await;
+            }
+            (Err(code), Err(e)) => return self.refuse(session, ctx, code, &e.to_string()).await,
+            (Ok(()), Err(e)) => return self.store_failed(session, ctx, &e).await,
+        };
+        if !hasher.matches(up.expected.as_ref()) {
+            store::delete_quietly(&gw.client, &stored.file_id).await;
+            tracing::warn!(
+                "upload by {who}: checksum mismatch, {} deleted",
+                stored.file_id
+            );
+            return self
+                .refuse(
+                    session,
+                    ctx,
+                    400,
+                    "checksum mismatch: the file was not stored",
+                )
+                .await;
+        }
+        meta.extend(up.meta);
+        if !meta.is_empty() {
+            if let Err(e) = gw
+                .client
+                .set_metadata(&stored.file_id, meta, MetaOp::Overwrite)
+                .await
+            {
+                store::delete_quietly(&gw.client, &stored.file_id).await;
+                let code = fdfs_status(&e);
+                return self
+                    .refuse(session, ctx, code, &format!("metadata not stored: {e}"))
+                    .await;
+            }
+        }
+        tracing::info!(
+            "upload by {who}: {} ({} bytes)",
+            stored.file_id,
+            stored.size
+        );
+        self.created(session, ctx, gw, &stored).await
+    }
+
+    /// 201 with the JSON answer and `Location`.
+    async fn created(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        gw: &Gateway,
+        s: &Stored,
+    ) -> Result<bool> {
+        let url = self.download_url(gw, &s.file_id);
+        let body = gw::answer(&s.file_id, s.size, &url);
+        let mut h = ResponseHeader::build(201, Some(4))?;
+        h.insert_header("Content-Type", "application/json")?;
+        h.insert_header("Content-Length", body.len().to_string())?;
+        h.insert_header("Location", url.as_str())?;
+        h.insert_header("Cache-Control", "no-store")?;
+        ctx.local_status = Some(201);
+        session.write_response_header(Box::new(h), false).await?;
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+        Ok(true)
+    }
+
+    /// The file's URL on this edge: signed (or with a token) when its downloads need it.
+    fn download_url(&self, gw: &Gateway, file_id: &str) -> String {
+        let path = format!("/{file_id}");
+        let access = &self.settings.access;
+        let now = unix_now();
+        let query = match access.policy_of(&path) {
+            Policy::Public => None,
+            Policy::Signed => access.keys.sign(&SignRequest {
+                method: "GET",
+                path: &path,
+                scope: None,
+                exp: now.saturating_add(gw.url_ttl),
+                ip: None,
+                kid: None,
+            }),
+            Policy::Token => access
+                .token
+                .as_ref()
+                .map(|t| format!("token={}&ts={now}", t.generate(&path, now))),
+        };
+        match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
+    }
+
+    async fn delete(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        gw: &Gateway,
+        file_id: &str,
+        who: &str,
+    ) -> Result<bool> {
+        let deleted = gw.client.delete(file_id).await;
+        // purged whatever FastDFS said: a cached copy of a missing file is stale too
+        let prefix = format!("/{file_id}");
+        if let Err(e) = self.cache.purge_prefix(&prefix) {
+            tracing::error!("delete of {file_id}: purge failed: {e}");
+        }
+        let peers = self.fan_out_purge(&format!("{prefix}*"));
+        match deleted {
+            Ok(()) => {
+                tracing::info!("delete by {who}: {file_id}{peers}");
+                ctx.local_status = Some(204);
+                let h = ResponseHeader::build(204, Some(1))?;
+                session.write_response_header(Box::new(h), true).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let code = fdfs_status(&e);
+                tracing::warn!("delete by {who}: {file_id}: {e}");
+                self.refuse(session, ctx, code, &e.to_string()).await
+            }
+        }
+    }
+
+    async fn store_failed(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        e: &StoreError,
+    ) -> Result<bool> {
+        let code = match e {
+            StoreError::Body(_) => 400,
+            StoreError::Multipart(_) => 400,
+            StoreError::Fdfs(f) => fdfs_status(f),
+        };
+        tracing::warn!("upload failed ({code}): {e}");
+        self.refuse(session, ctx, code, &e.to_string()).await
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`.
+    async fn unauthorized(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        session.set_keepalive(None);
+        let body = "401 Unauthorized: a bearer token or a signed URL is needed\n";
+        let mut h = ResponseHeader::build(401, Some(4))?;
+        h.insert_header("WWW-Authenticate", "Bearer realm=\"fdfs-edge\"")?;
+        h.insert_header("Content-Type", "text/plain")?;
+        h.insert_header("Content-Length", body.len().to_string())?;
+        ctx.local_status = Some(401);
+        session.write_response_header(Box::new(h), false).await?;
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+        Ok(true)
+    }
+
+    /// An error answer whose body says why (`why` empty: the status alone); the connection is
+    /// not reused, since the request body may be unread.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        code: u16,
+        why: &str,
+    ) -> Result<bool> {
+        session.set_keepalive(None);
+        let reason = http::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        let body = if why.is_empty() {
+            format!("{code} {reason}\n")
+        } else {
+            format!("{code} {reason}: {why}\n")
+        };
+        self.respond(session, ctx, code, &body).await
+    }
+}
