@@ -165,12 +165,19 @@ secret_file = "$DEMO/edge-key"
 [[access.rule]]
 group = "group2"
 policy = "signed"
+
+[upload]
+[[upload.bearer]]
+id = "demo"
+token_file = "$DEMO/upload-token"
 EOF
 }
 if [ -x "$BIN/fdfs-edge" ]; then
     # the signing key of [access] (group2 needs signed URLs in the demo) and the pair's secret
     head -c 32 /dev/urandom | base64 >"$DEMO/edge-key" && chmod 600 "$DEMO/edge-key"
     head -c 32 /dev/urandom | base64 >"$DEMO/peer-secret" && chmod 600 "$DEMO/peer-secret"
+    # the bearer token of [upload]
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$DEMO/upload-token" && chmod 600 "$DEMO/upload-token"
     edge_toml edge "$EDGE" "$ADMIN" "$EDGE2" >"$DEMO/edge.toml"
     edge_toml edge2 "$EDGE2" "$ADMIN2" "$EDGE" >"$DEMO/edge2.toml"
     for name in edge edge2; do
@@ -214,6 +221,12 @@ if [ -x "$BIN/fdfs-edge" ]; then
 fi
 
 if [ -x "$BIN/fdfs-edge" ]; then
+    say "an upload over HTTP with curl, through the edge ([upload] in $DEMO/edge.toml)"
+    echo "    curl -T scripts/sample.png -H \"Authorization: Bearer \$(cat $DEMO/upload-token)\" http://$EDGE/auto/sample.png"
+    echo "    $(curl -s -T "$ROOT/scripts/sample.png" -H "Authorization: Bearer $(cat "$DEMO/upload-token")" "http://$EDGE/auto/sample.png")"
+fi
+
+if [ -x "$BIN/fdfs-edge" ]; then
     say "one cache across the pair: a purge on $EDGE reaches $EDGE2"
     status() { curl -s -o /dev/null -w '%{http_code} %header{x-cache-status}' "$@"; }
     for e in "$EDGE" "$EDGE2"; do
@@ -239,6 +252,10 @@ cat <<EOF
   # purge it from the edge's cache (allowed from 127.0.0.1); the peer edge purges it too
   curl -s -X PURGE http://$EDGE/$FILE_ID
   curl -sD- -o /dev/null http://$EDGE2/$FILE_ID
+  # upload with curl (PUT, or a form with -F file=@...), delete with its id
+  curl -T scripts/sample.png -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/auto/sample.png
+  curl -F file=@scripts/sample.png -F author=me -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/group1/
+  curl -X DELETE -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/<file id>
   # group2 is signed: 403 without a signature, 200 with one made by fdfs-edge sign
   curl -s -o /dev/null -w '%{http_code}\n' http://$EDGE/${PRIVATE_ID:-group2/...}
   curl -s -o /dev/null -w '%{http_code}\n' "http://$EDGE\$($BIN/fdfs-edge -c $DEMO/edge.toml sign --expires 10m /${PRIVATE_ID:-group2/...})"
