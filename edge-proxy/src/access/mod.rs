@@ -8,6 +8,7 @@
 
 pub mod signed;
 pub mod token;
+mod verified;
 
 use std::net::IpAddr;
 
@@ -133,6 +134,7 @@ pub struct Access {
     /// `[access] storage_bypass_header`: sent with every checked request to the storages, so
     /// that storages checking tokens themselves let the edge's fetch through.
     pub bypass_header: Option<(String, String)>,
+    verified: verified::Verified,
 }
 
 impl Access {
@@ -145,6 +147,7 @@ impl Access {
             token: None,
             skew,
             bypass_header: None,
+            verified: verified::Verified::default(),
         }
     }
 
@@ -164,29 +167,54 @@ impl Access {
     /// Lets `req` through or says why not, at unix time `now`.
     pub fn check(&self, req: &Request<'_>, now: i64) -> Result<Allowed, Denied> {
         let policy = self.policy_of(req.path);
-        let consumed: &[&str] = match policy {
-            Policy::Public => {
-                return Ok(Allowed {
+        match policy {
+            Policy::Public => Ok(Allowed {
+                policy,
+                query: req.query.map(str::to_string),
+            }),
+            Policy::Signed => self.check_signed(req, now),
+            Policy::Token => {
+                let params = Params::parse(req.query.unwrap_or(""), &token::PARAMS)?;
+                match &self.token {
+                    Some(t) => t.verify(req.path, &params, now, self.skew)?,
+                    // Refused by the configuration check; never open by accident.
+                    None => return Err(Denied::Missing("token")),
+                }
+                Ok(Allowed {
                     policy,
-                    query: req.query.map(str::to_string),
+                    query: params.rest,
                 })
             }
-            Policy::Signed => &signed::PARAMS,
-            Policy::Token => &token::PARAMS,
-        };
-        let params = Params::parse(req.query.unwrap_or(""), consumed)?;
-        match policy {
-            Policy::Signed => self.keys.verify(req, &params, now, self.skew)?,
-            Policy::Token => match &self.token {
-                Some(t) => t.verify(req.path, &params, now, self.skew)?,
-                // Refused by the configuration check; never open by accident.
-                None => return Err(Denied::Missing("token")),
-            },
-            Policy::Public => {}
         }
+    }
+
+    /// A signed URL: from the table of verified ones, or verified and added to it.
+    fn check_signed(&self, req: &Request<'_>, now: i64) -> Result<Allowed, Denied> {
+        let query = req.query.unwrap_or("");
+        let key = verified::key(signed::method_line(req.method), req.path, query);
+        if let Some(e) = self.verified.get(&key) {
+            if now > e.exp.saturating_add(self.skew) {
+                return Err(Denied::Expired { exp: e.exp, now });
+            }
+            signed::check_ip(e.ip.as_ref(), req.client)?;
+            return Ok(Allowed {
+                policy: Policy::Signed,
+                query: e.rest,
+            });
+        }
+        let params = Params::parse(query, &signed::PARAMS)?;
+        self.keys.verify(req, &params, now, self.skew)?;
+        let entry = verified::Entry {
+            // both checked by `verify`
+            exp: params.get("exp").and_then(|e| e.parse().ok()).unwrap_or(0),
+            ip: params.get("ip").and_then(signed::parse_ip_rule),
+            rest: params.rest,
+        };
+        let query = entry.rest.clone();
+        self.verified.insert(key, entry);
         Ok(Allowed {
-            policy,
-            query: params.rest,
+            policy: Policy::Signed,
+            query,
         })
     }
 }

@@ -290,3 +290,40 @@ fn every_reason_is_listed_for_the_metrics() {
         assert!(Denied::REASONS.contains(&d.reason()), "{d:?}");
     }
 }
+
+#[test]
+fn a_remembered_signature_still_expires_and_keeps_its_address_rule() {
+    let a = access();
+    let q = sign(FILE, NOW + 60, None, Some("192.0.2.0/24"), None);
+    let req = |client: &'static str| Request {
+        method: "GET",
+        path: FILE,
+        query: Some(q.as_str()),
+        client: client.parse().ok(),
+    };
+    assert!(a.check(&req("192.0.2.1"), NOW).is_ok());
+    // now from the table of verified signatures
+    assert_eq!(a.check(&req("192.0.2.1"), NOW).map(|ok| ok.query), Ok(None));
+    assert_eq!(
+        a.check(&req("198.51.100.1"), NOW),
+        Err(Denied::WrongAddress("198.51.100.1".into()))
+    );
+    assert_eq!(
+        a.check(&req("192.0.2.1"), NOW + 91),
+        Err(Denied::Expired {
+            exp: NOW + 60,
+            now: NOW + 91
+        })
+    );
+    // a HEAD shares the GET's entry; another path does not
+    let head = Request {
+        method: "HEAD",
+        ..req("192.0.2.1")
+    };
+    assert!(a.check(&head, NOW).is_ok());
+    let other = Request {
+        path: "/group1/M00/00/00/other.jpg",
+        ..req("192.0.2.1")
+    };
+    assert_eq!(a.check(&other, NOW), Err(Denied::BadSignature));
+}

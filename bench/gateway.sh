@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The front door (issue 12), two measurements, each against a baseline in the same run:
+#
+# 1. The cost of [access] on cache hits: two edges (the same binary, the same origin), one without
+#    [access], one where every path needs a signed URL; 10 KiB hits (wrk -t1 -c32, edges on CPU 0, wrk on
+#    CPU 1), ROUNDS rounds with the two alternating, medians of req/s and req/CPU-s. Target: the signed
+#    edge keeps >= 0.95 of the public one's hit throughput.
+# 2. Uploads through the edge against the client `fdfs upload` runs (fdfs_client), into the emulator (one
+#    storage): UP_FILES_10K uploads of 10 KiB, UP_FILES_1M of 1 MiB and UP_FILES_32M of 32 MiB,
+#    UP_PARALLEL at once, both driven in-process by tests/integration/examples/bench_upload.rs (HTTP/1.1
+#    PUTs on keep-alive connections to the edge's [upload]; Client::upload): neither pays a process start
+#    per file. The edge runs 2 threads, unpinned. ROUNDS rounds alternating; medians of files/s and MB/s.
+#    Target: the edge >= 0.9 x the client.
+#
+#   BENCH_QUICK=1 bench/gateway.sh      # rounds of 2 s and fewer files
+#   ROUNDS=5 UP_PARALLEL=8 bench/gateway.sh
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+EMU_BIN=${EMU_BIN:-$TARGET/release/fdfs-emu}
+ROUNDS=${ROUNDS:-3}
+if [[ $BENCH_QUICK == 1 ]]; then DURATION=${DURATION:-2s}; else DURATION=${DURATION:-10s}; fi
+CONNS=${CONNS:-32}
+UP_PARALLEL=${UP_PARALLEL:-16}
+UP_FILES_10K=${UP_FILES_10K:-$([[ $BENCH_QUICK == 1 ]] && echo 2000 || echo 10000)}
+UP_FILES_1M=${UP_FILES_1M:-$([[ $BENCH_QUICK == 1 ]] && echo 200 || echo 1000)}
+UP_FILES_32M=${UP_FILES_32M:-$([[ $BENCH_QUICK == 1 ]] && echo 8 || echo 32)}
+PIN_EDGE=(taskset -c 0)
+PIN_WRK=(taskset -c 1)
+TOKEN=bench-upload-token-0123456789
+SECRET=bench-signing-secret-0123456789
+
+UPLOADER=$TARGET/release/examples/bench_upload
+(cd "$ROOT" && nice -n 19 cargo build --release -q -p fdfs-emu -p fdfs-integration --example bench_upload) || exit 1
+bench_setup gateway 0 10240
+
+# edge_conf NAME PORT ADMIN EXTRA: an edge.toml in $W/NAME
+edge_conf() {
+    mkdir -p "$W/$1/cache"
+    cat >"$W/$1/edge.toml" <<TOML
+[server]
+listen = ["127.0.0.1:$2"]
+threads = ${EDGE_THREADS:-1}
+pid_file = "$W/$1/pid"
+upgrade_sock = "$W/$1/sock"
+[admin]
+listen = "127.0.0.1:$3"
+[[group]]
+name = "group1"
+storages = ["127.0.0.1:$ORIGIN"]
+[health]
+enabled = false
+[cache]
+dir = "$W/$1/cache"
+memory_size = "${MEM_MIB}MiB"
+$4
+TOML
+}
+
+# start_edge NAME EXTRA: starts an edge; sets CPORT/CPID/CDIR
+start_edge() {
+    CPORT[$1]=$(free_port)
+    CDIR[$1]=$W/$1
+    edge_conf "$1" "${CPORT[$1]}" "$(free_port)" "$2"
+    ${PIN_EDGE[@]+"${PIN_EDGE[@]}"} "$EDGE_BIN" -c "$W/$1/edge.toml" >"$W/$1/stderr.log" 2>&1 &
+    CPID[$1]=$!
+    local _
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:${CPORT[$1]}/" && return 0
+        sleep 0.1
+    done
+    echo "edge $1 did not start:" >&2
+    tail -5 "$W/$1/stderr.log" >&2
+    exit 1
+}
+
+echo "## [access] on cache hits: an edge where every path is signed against one where none is"
+echo
+start_edge public ""
+start_edge signed "[access]
+default = \"signed\"
+[[access.key]]
+id = \"bench\"
+secret = \"$SECRET\""
+obj=/group1/M00/00/00/obj10k
+signed_path=$("$EDGE_BIN" -c "$W/signed/edge.toml" sign --expires 1d "$obj")
+# three ways: the public edge with the bare URL, the public edge with the signed URL's query (the
+# same request line: part of its cache key, cached after the warm-up), the signed edge checking it
+declare -A URL=([bare]="http://127.0.0.1:${CPORT[public]}$obj"
+    [same]="http://127.0.0.1:${CPORT[public]}$signed_path"
+    [signed]="http://127.0.0.1:${CPORT[signed]}$signed_path")
+declare -A OWNER=([bare]=public [same]=public [signed]=signed)
+ways=(bare same signed)
+for n in "${ways[@]}"; do
+    for _ in 1 2 3; do curl -fs -o /dev/null "${URL[$n]}" || { echo "warming $n failed" >&2; exit 1; }; done
+done
+declare -A RPS EFF
+for r in $(seq "$ROUNDS"); do
+    order=("${ways[@]}")
+    ((r % 2 == 0)) && order=(signed same bare)
+    for n in "${order[@]}"; do
+        read -r rps p99 eff err < <(wrk_round "${CPID[${OWNER[$n]}]}" "${URL[$n]}")
+        ((err > 0)) && note "$n, round $r: $err errors"
+        RPS[$n]+="$rps "
+        EFF[$n]+="$eff "
+    done
+done
+for n in "${ways[@]}"; do
+    RPS[$n]=$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)
+    EFF[$n]=$(tr ' ' '\n' <<<"${EFF[$n]}" | grep . | median)
+done
+echo "| request | req/s | req/CPU-s |"
+echo "|---|---|---|"
+echo "| public edge, bare URL | $(human "${RPS[bare]}") | $(human "${EFF[bare]}") |"
+echo "| public edge, the signed URL (not checked) | $(human "${RPS[same]}") | $(human "${EFF[same]}") |"
+echo "| signed edge, the signed URL (checked) | $(human "${RPS[signed]}") | $(human "${EFF[signed]}") |"
+r_rps=$(ratio "${RPS[signed]}" "${RPS[same]}")
+r_eff=$(ratio "${EFF[signed]}" "${EFF[same]}")
+verdict=$(awk -v a="$r_rps" 'BEGIN {print (a >= 0.95) ? "met" : "not met"}')
+echo
+echo "the check (signed / public, same request line): req/s $r_rps, req/CPU-s $r_eff (target: req/s >= 0.95: $verdict)"
+echo "signed URLs in all (signed edge / public edge with the bare URL): req/s $(ratio "${RPS[signed]}" "${RPS[bare]}"), req/CPU-s $(ratio "${EFF[signed]}" "${EFF[bare]}")"
+echo "wrk -t1 -c$CONNS, edges on CPU 0, wrk on CPU 1, $ROUNDS rounds of $DURATION, medians"
+stop_contender public
+stop_contender signed
+echo
+
+echo "## Uploads: HTTP PUT to the edge's [upload] against fdfs_client (fdfs upload), into the emulator"
+echo
+TRACKER=127.0.0.1:$(free_port)
+"$EMU_BIN" --groups 1 --storages-per-group 1 --first-storage-ip 127.0.0.1 --tracker "$TRACKER" \
+    --storage-port "$(free_port)" --http-port "$(free_port)" --base-dir "$W/store" >"$W/emu.out" 2>"$W/emu.log" &
+CPID[emu]=$!
+for _ in $(seq 100); do grep -qs '^ready' "$W/emu.out" && break; sleep 0.1; done
+grep -q '^ready' "$W/emu.out" || { echo "emulator did not start" >&2; cat "$W/emu.log" >&2; exit 1; }
+PIN_EDGE=()
+EDGE_THREADS=2
+start_edge upload "[trackers]
+servers = [\"$TRACKER\"]
+[upload]
+max_concurrent_per_client = 64
+[[upload.bearer]]
+id = \"bench\"
+token = \"$TOKEN\""
+declare -A COUNT=([10k]=$UP_FILES_10K [1m]=$UP_FILES_1M [32m]=$UP_FILES_32M)
+declare -A BYTES=([10k]=10240 [1m]=1048576 [32m]=33554432)
+# upload_round WAY SIZE: prints "seconds failures" for every upload of SIZE
+upload_round() {
+    if [[ $1 == edge ]]; then
+        "$UPLOADER" edge "127.0.0.1:${CPORT[upload]}" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL" "$TOKEN"
+    else
+        "$UPLOADER" fdfs "$TRACKER" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL"
+    fi
+}
+echo "| files | way | files/s | MB/s | edge / fdfs upload |"
+echo "|---|---|---|---|---|"
+for s in 10k 1m 32m; do
+    declare -A SECS=()
+    for r in $(seq "$ROUNDS"); do
+        order=(edge fdfs)
+        ((r % 2 == 0)) && order=(fdfs edge)
+        for way in "${order[@]}"; do
+            read -r secs fails < <(upload_round "$way" "$s")
+            ((fails > 0)) && note "$way, $s, round $r: $fails uploads failed"
+            SECS[$way]+="$secs "
+        done
+    done
+    for way in fdfs edge; do
+        med=$(tr ' ' '\n' <<<"${SECS[$way]}" | grep . | median)
+        fps=$(awk -v n="${COUNT[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n / t}')
+        mbs=$(awk -v n="${COUNT[$s]}" -v b="${BYTES[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n * b / t / 1e6}')
+        eval "FPS_$way=$fps"
+        rel=""
+        [[ $way == edge ]] && rel=$(ratio "$fps" "$FPS_fdfs")
+        echo "| ${COUNT[$s]} x $s | $way | $fps | $mbs | $rel |"
+    done
+done
+echo
+echo "$UP_PARALLEL at once, $ROUNDS rounds alternating, medians; target: edge / fdfs upload >= 0.9"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
