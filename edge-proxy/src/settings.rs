@@ -106,6 +106,8 @@ pub(crate) fn edge_settings(cfg: &Config) -> EdgeSettings {
             .gzip
             .then(|| Gzip::new(r.gzip_level, &r.gzip_types, r.gzip_min_length.0)),
         access: access(cfg),
+        cors_origins: r.cors_origins.clone(),
+        download_names: r.download_names,
     }
 }
 

@@ -205,6 +205,15 @@ impl Config {
             let msg = "[response] gzip_level must be 1 to 9";
             return Err(problem(msg, at_path!["response", "gzip_level"]));
         }
+        for (k, o) in r.cors_origins.iter().enumerate() {
+            let scheme = o.starts_with("http://") || o.starts_with("https://");
+            if o != "*" && (!scheme || o.ends_with('/') || o.contains(char::is_whitespace)) {
+                let msg = format!(
+                    "[response] cors_origins: `{o}` is not an origin (`https://host[:port]`, or `*`)"
+                );
+                return Err(problem(msg, at_path!["response", "cors_origins", k]));
+            }
+        }
         let not_mime = |t: &String| t.split('/').count() != 2 || t.contains(char::is_whitespace);
         if let Some(k) = r.gzip_types.iter().position(not_mime) {
             let msg = format!(

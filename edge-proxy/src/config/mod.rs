@@ -325,6 +325,10 @@ pub struct ResponseSection {
     pub gzip_types: Vec<String>,
     /// nginx `gzip_min_length`: smaller responses (by `Content-Length`) are sent as they are.
     pub gzip_min_length: Size,
+    /// Origins (`https://app.example.com`, or `*`) whose pages may read the answers (CORS).
+    pub cors_origins: Vec<String>,
+    /// `?filename=<name>` gives `Content-Disposition: attachment` with the name (RFC 6266/5987).
+    pub download_names: bool,
 }
 
 impl Default for ResponseSection {
@@ -344,6 +348,8 @@ impl Default for ResponseSection {
             gzip_level: 1,
             gzip_types: gzip_types.map(String::from).to_vec(),
             gzip_min_length: Size(20),
+            cors_origins: Vec::new(),
+            download_names: true,
         }
     }
 }

@@ -441,3 +441,23 @@ fn uploads_need_trackers_and_credentials() {
     let block = bearer.replace("[upload]\n", "[upload]\nblock_size = \"1KiB\"\n");
     assert!(parse_err(&format!("{GOOD}{trackers}{block}")).contains("block_size must be 64KiB"));
 }
+
+#[test]
+fn cors_origins_are_origins() {
+    let with = |o: &str| {
+        GOOD.replace(
+            "expires = \"30d\"",
+            &format!("expires = \"30d\"\ncors_origins = [{o}]"),
+        )
+    };
+    let c = Config::parse(&with("\"https://app.example.com\", \"*\""), "t").unwrap();
+    assert_eq!(c.response.cors_origins.len(), 2);
+    assert!(c.response.download_names);
+    for bad in [
+        "\"app.example.com\"",
+        "\"https://app.example.com/\"",
+        "\"https://a b\"",
+    ] {
+        assert!(parse_err(&with(bad)).contains("is not an origin"), "{bad}");
+    }
+}

@@ -10,6 +10,7 @@
 //! - [`upstream`]: the storage to try next, its request, retries and its health;
 //! - [`cacheable`] and [`freshness`]: whether and how long a storage's answer is cached;
 //! - [`headers`]: `X-Cache-Status`, `Expires`, `Cache-Control` of every answer;
+//! - [`browser`]: CORS and download names (`Content-Disposition` from `?filename=`);
 //! - [`compress`]: `[response] gzip`; [`range`]: range requests;
 //! - [`respond`]: the answers the edge writes itself; [`log`]: metrics and the access log.
 
@@ -37,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::topology::{Group, Peer, Topology};
 
 mod access;
+mod browser;
 mod cacheable;
 mod compress;
 mod fast_hit;
@@ -86,6 +88,10 @@ pub struct EdgeSettings {
     pub gzip: Option<Gzip>,
     /// `[access]`.
     pub access: crate::access::Access,
+    /// `[response] cors_origins`.
+    pub cors_origins: Vec<String>,
+    /// `[response] download_names`.
+    pub download_names: bool,
 }
 
 /// The shared state of the edge.
@@ -201,6 +207,9 @@ impl ProxyHttp for Edge {
         if purge::is_purge(req, &path) {
             return self.handle_purge(session, ctx).await;
         }
+        if self.is_preflight(req) {
+            return self.answer_preflight(session, ctx).await;
+        }
         if self.is_gateway_request(req) {
             return self.handle_gateway(session, ctx, &path).await;
         }
@@ -300,6 +309,7 @@ impl ProxyHttp for Edge {
         let status = headers::cache_status(session.cache.phase(), ctx.cacheable);
         ctx.cache_status = status;
         self.maybe_gzip(session, resp);
+        self.add_browser_headers(session.req_header(), resp)?;
         self.headers.add(resp, status)
     }
 

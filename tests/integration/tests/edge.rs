@@ -2930,3 +2930,88 @@ async fn hostile_uploads_store_nothing() {
     )
     .await;
 }
+
+/// Browser-friendly answers: CORS for an allowed origin (on a miss, a disk hit and a memory hit),
+/// `Vary: Origin`, preflights answered here (never sent to a storage), nothing for other origins;
+/// `?filename=` as RFC 6266/5987, with no header injection and long names served (fastdfs issue
+/// 648: the C module answered 400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cors_and_download_names() {
+    let o = Origin::start(LO).await;
+    let edge = Edge::start(&EdgeConfig {
+        response_extra: "cors_origins = [\"https://app.example.com\"]\n".into(),
+        ..EdgeConfig::default().group("group1", &[o.addr])
+    });
+    let p = "/group1/M00/00/00/cors.txt";
+    let app = "Origin: https://app.example.com";
+    for expected in ["MISS", "HIT", "HIT"] {
+        let r = req(&edge, "GET", p, &[app]).await;
+        assert_eq!(r.cache_status(), expected);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example.com")
+        );
+        assert!(r
+            .header("access-control-expose-headers")
+            .is_some_and(|v| v.contains("X-Cache-Status")));
+        assert!(
+            r.header("vary").is_some_and(|v| v.contains("Origin")),
+            "{:?}",
+            r.headers
+        );
+    }
+    let other = req(&edge, "GET", p, &["Origin: https://evil.example"]).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert!(other.header("vary").is_some_and(|v| v.contains("Origin")));
+
+    let pre = req(
+        &edge,
+        "OPTIONS",
+        p,
+        &[
+            app,
+            "Access-Control-Request-Method: GET",
+            "Access-Control-Request-Headers: Range",
+        ],
+    )
+    .await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("access-control-allow-methods"),
+        Some("GET, HEAD")
+    );
+    assert_eq!(pre.header("access-control-allow-headers"), Some("Range"));
+    assert_eq!(pre.header("access-control-max-age"), Some("86400"));
+    let refused = req(
+        &edge,
+        "OPTIONS",
+        p,
+        &[
+            "Origin: https://evil.example",
+            "Access-Control-Request-Method: GET",
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(o.count(p), 1, "preflights never reach a storage");
+
+    let hostile = format!("{p}?filename=r%C3%A9sum%C3%A9%0D%0ASet-Cookie:%20x=1.pdf");
+    let r = get(&edge, &hostile).await;
+    assert_eq!(r.status, 200);
+    let cd = r
+        .header("content-disposition")
+        .expect("Content-Disposition");
+    assert!(cd.starts_with("attachment; filename=\""), "{cd}");
+    assert!(
+        cd.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%0D%0ASet-Cookie%3A%20x%3D1.pdf"),
+        "{cd}"
+    );
+    assert!(r.header("set-cookie").is_none());
+    let long = format!("{p}?filename={}.pdf", "n".repeat(2000));
+    let r = get(&edge, &long).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-disposition")
+        .is_some_and(|v| v.len() > 2000));
+}
