@@ -7,6 +7,7 @@
 
 // What `main.rs` uses.
 pub mod access;
+pub mod clock;
 pub mod config;
 pub mod logging;
 pub mod memory;

@@ -261,9 +261,7 @@ fn main() -> ExitCode {
         token,
     }) = &cli.cmd
     {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = edge_proxy::clock::unix_now();
         let args = edge_proxy::sign::SignArgs {
             path: path.clone(),
             method: method.to_ascii_uppercase(),

@@ -180,14 +180,19 @@ pub(crate) fn gateway(cfg: &Config) -> Option<crate::gateway::Gateway> {
             groups: b.groups.clone(),
         })
         .collect();
-    Some(crate::gateway::Gateway::new(
-        client,
+    let settings = crate::gateway::GatewaySettings {
         bearers,
-        u.delete,
-        usize::try_from(u.block_size.0).unwrap_or(4 << 20),
-        i64::try_from(u.url_ttl.0.as_secs()).unwrap_or(i64::MAX),
-        u.max_concurrent_per_client,
-    ))
+        delete: u.delete,
+        block: usize::try_from(u.block_size.0).unwrap_or(4 << 20),
+        url_ttl: i64::try_from(u.url_ttl.0.as_secs()).unwrap_or(i64::MAX),
+        tus: crate::gateway::TusSettings {
+            max_size: u.tus_max_size.0,
+            expires: i64::try_from(u.tus_expires.0.as_secs()).unwrap_or(i64::MAX),
+            rename: u.tus_rename,
+        },
+        max_per_client: u.max_concurrent_per_client,
+    };
+    Some(crate::gateway::Gateway::new(client, settings))
 }
 
 /// `[peers]` (its secret already read from its file by `Config::load`).

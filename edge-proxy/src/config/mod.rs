@@ -525,6 +525,22 @@ pub struct UploadSection {
     /// How long the signed URL of the answer is valid, for a group whose downloads are signed.
     #[serde(default = "default_url_ttl")]
     pub url_ttl: Dur,
+    /// The largest resumable (tus) upload.
+    #[serde(default = "default_tus_max_size")]
+    pub tus_max_size: Size,
+    /// How long a resumable upload may take from its creation (then: 410, deleted).
+    #[serde(default = "default_tus_expires")]
+    pub tus_expires: Dur,
+    /// A finished resumable upload gets a normal file id (its appender file is renamed).
+    #[serde(default = "default_true")]
+    pub tus_rename: bool,
+}
+
+fn default_tus_max_size() -> Size {
+    Size(4 << 30)
+}
+fn default_tus_expires() -> Dur {
+    Dur(Duration::from_secs(86_400))
 }
 
 /// `[[upload.bearer]]`: a token an application sends as `Authorization: Bearer <token>`.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod digest;
 pub mod store;
+pub mod tus;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,12 +18,29 @@ use parking_lot::Mutex;
 #[derive(Debug)]
 pub struct Gateway {
     pub client: Client,
+    pub settings: GatewaySettings,
+    in_progress: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// What `[upload]` says.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
     pub bearers: Vec<auth::Bearer>,
     pub delete: bool,
+    /// Block size of a body of unknown length.
     pub block: usize,
+    /// Seconds the signed URL of an answer is valid.
     pub url_ttl: i64,
-    max_per_client: usize,
-    in_progress: Mutex<HashMap<IpAddr, usize>>,
+    pub tus: TusSettings,
+    pub max_per_client: usize,
+}
+
+/// `[upload] tus_*`.
+#[derive(Debug, Clone, Copy)]
+pub struct TusSettings {
+    pub max_size: u64,
+    pub expires: i64,
+    pub rename: bool,
 }
 
 /// An upload or delete in progress for a client address (released when dropped).
@@ -44,21 +62,10 @@ impl Drop for ClientSlot<'_> {
 }
 
 impl Gateway {
-    pub fn new(
-        client: Client,
-        bearers: Vec<auth::Bearer>,
-        delete: bool,
-        block: usize,
-        url_ttl: i64,
-        max_per_client: usize,
-    ) -> Gateway {
+    pub fn new(client: Client, settings: GatewaySettings) -> Gateway {
         Gateway {
             client,
-            bearers,
-            delete,
-            block,
-            url_ttl,
-            max_per_client,
+            settings,
             in_progress: Mutex::default(),
         }
     }
@@ -67,7 +74,7 @@ impl Gateway {
     pub fn enter(&self, ip: IpAddr) -> Option<ClientSlot<'_>> {
         let mut m = self.in_progress.lock();
         let n = m.entry(ip).or_insert(0);
-        if *n >= self.max_per_client {
+        if *n >= self.settings.max_per_client {
             return None;
         }
         *n += 1;

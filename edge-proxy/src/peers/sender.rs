@@ -3,9 +3,9 @@
 //! every `retry` until the peer is back. A peer that cannot take a purge at all (400) gets the
 //! next one, with an error logged, rather than blocking its queue forever.
 
+use crate::clock::unix_now;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -17,12 +17,6 @@ use crate::background::status_of;
 
 /// The background service of `[peers]`.
 pub struct Sender(pub Arc<PeerPurges>);
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
 
 /// What a peer's answer to a purge means for the queue.
 #[derive(Debug, PartialEq, Eq)]

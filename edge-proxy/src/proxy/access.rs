@@ -2,8 +2,7 @@
 //! included), a refusal is a 403 whose reason goes to the error log and to
 //! `fdfs_edge_access_denied_total{reason}`, never to the client.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use crate::clock::unix_now;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -12,12 +11,6 @@ use super::path::canonical_query;
 use super::{client_ip, Ctx, Edge};
 use crate::access::{Policy, Request};
 use crate::cache::key;
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
 
 impl Edge {
     /// Sets the request's cache key and storage target after the `[access]` check; `false` when

@@ -3,8 +3,8 @@
 //! body then flows from the client to the storage through a small channel (`pump` reads it from
 //! the client while `gateway::store` writes it to the storage).
 
+use crate::clock::unix_now;
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fdfs_client::client::{ErrorKind, MetaOp};
@@ -20,13 +20,7 @@ use crate::gateway::digest::{self, Expected, Hasher};
 use crate::gateway::store::{self, StoreError, Stored, Target};
 use crate::gateway::{self as gw, Gateway, Op};
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -83,7 +77,7 @@ fn upload_request(req: &RequestHeader) -> std::result::Result<UploadRequest, Str
 }
 
 /// Reads the request body into `tx`, at most `max` bytes; an error ends the body for the reader.
-async fn pump(
+pub(super) async fn pump(
     session: &mut Session,
     tx: mpsc::Sender<io::Result<Bytes>>,
     max: u64,
@@ -121,7 +115,7 @@ async fn pump(
 }
 
 /// The status of a failed call to FastDFS.
-fn fdfs_status(e: &fdfs_client::client::Error) -> u16 {
+pub(super) fn fdfs_status(e: &fdfs_client::client::Error) -> u16 {
     match e.kind() {
         ErrorKind::Timeout => 504,
         ErrorKind::InvalidArgument => 400,
@@ -158,7 +152,7 @@ impl Edge {
             Ok(op) => op,
             Err(why) => return self.refuse(session, ctx, 400, &why).await,
         };
-        if matches!(op, Op::Delete { .. }) && !gw.delete {
+        if matches!(op, Op::Delete { .. }) && !gw.settings.delete {
             return self
                 .refuse(
                     session,
@@ -177,7 +171,7 @@ impl Edge {
         };
         let authz = header(session.req_header(), "authorization");
         let who = match auth::authorize(
-            &gw.bearers,
+            &gw.settings.bearers,
             &self.settings.access,
             authz,
             &request,
@@ -211,7 +205,7 @@ impl Edge {
                     client: &gw.client,
                     group,
                     ext,
-                    block: gw.block,
+                    block: gw.settings.block,
                 };
                 self.upload(session, ctx, gw, target, &who).await
             }
@@ -334,7 +328,7 @@ impl Edge {
                 method: "GET",
                 path: &path,
                 scope: None,
-                exp: now.saturating_add(gw.url_ttl),
+                exp: now.saturating_add(gw.settings.url_ttl),
                 ip: None,
                 kid: None,
             }),
@@ -396,7 +390,7 @@ impl Edge {
     }
 
     /// 401 with `WWW-Authenticate: Bearer`.
-    async fn unauthorized(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    pub(super) async fn unauthorized(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         session.set_keepalive(None);
         let body = "401 Unauthorized: a bearer token or a signed URL is needed\n";
         let mut h = ResponseHeader::build(401, Some(4))?;
@@ -413,7 +407,7 @@ impl Edge {
 
     /// An error answer whose body says why (`why` empty: the status alone); the connection is
     /// not reused, since the request body may be unread.
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,

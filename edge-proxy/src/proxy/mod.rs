@@ -6,6 +6,7 @@
 //! - [`access`]: `[access]` (signed URLs, FastDFS tokens) before any cache lookup (403);
 //! - [`purge`]: purge requests;
 //! - [`gateway`]: `[upload]`: uploads (`PUT`, `POST`) and deletes (`DELETE`) through the trackers;
+//!   [`tus`]: resumable uploads under `/tus/`;
 //! - [`fast_hit`]: fresh small objects answered from memory before the cache state machine;
 //! - [`upstream`]: the storage to try next, its request, retries and its health;
 //! - [`cacheable`] and [`freshness`]: whether and how long a storage's answer is cached;
@@ -53,6 +54,7 @@ mod request_size;
 mod respond;
 #[cfg(test)]
 mod test_util;
+mod tus;
 mod upstream;
 
 pub use compress::Gzip;
@@ -209,6 +211,9 @@ impl ProxyHttp for Edge {
         }
         if self.is_preflight(req) {
             return self.answer_preflight(session, ctx).await;
+        }
+        if self.is_tus_request(&path) {
+            return self.handle_tus(session, ctx, &path).await;
         }
         if self.is_gateway_request(req) {
             return self.handle_gateway(session, ctx, &path).await;

@@ -97,9 +97,7 @@ impl Edge {
 
     /// Whether `sig` (the peer header) signs a purge of `key` with `[peers] secret`.
     fn peer_signed(&self, key: &str, sig: &str) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::clock::unix_now();
         self.peers
             .as_ref()
             .is_some_and(|p| signature::verify(p.secret(), key, sig, now))

@@ -2584,6 +2584,15 @@ policy = "signed"
 
 /// An emulated cluster on `127.0.<net>.x` and an edge with `[upload]` on its trackers.
 fn upload_stack(net: u8, server_extra: &str) -> (Cluster, Edge, fdfs_client::client::Client) {
+    upload_stack_with(net, server_extra, "")
+}
+
+/// [`upload_stack`] with `upload_extra` lines in `[upload]`.
+fn upload_stack_with(
+    net: u8,
+    server_extra: &str,
+    upload_extra: &str,
+) -> (Cluster, Edge, fdfs_client::client::Client) {
     let cluster = Cluster::start(
         ClusterConfig::builder()
             .groups(2)
@@ -2599,8 +2608,9 @@ fn upload_stack(net: u8, server_extra: &str) -> (Cluster, Edge, fdfs_client::cli
         .collect();
     let edge = Edge::start(&EdgeConfig {
         extra: format!(
-            "[trackers]\nservers = [{}]\nhttp_port = 8888\n{UPLOAD}",
-            trackers.join(", ")
+            "[trackers]\nservers = [{}]\nhttp_port = 8888\n{}",
+            trackers.join(", "),
+            UPLOAD.replace("[upload]\n", &format!("[upload]\n{upload_extra}"))
         ),
         server_extra: server_extra.into(),
         ..EdgeConfig::default()
@@ -3014,4 +3024,231 @@ async fn cors_and_download_names() {
     assert!(r
         .header("content-disposition")
         .is_some_and(|v| v.len() > 2000));
+}
+
+const TUS: &str = "Tus-Resumable: 1.0.0";
+const APP: &str = "Authorization: Bearer app-token-0123456789";
+
+/// A header of a raw HTTP/1.1 answer.
+fn raw_header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A tus PATCH of `body` at `offset` on a fresh connection; `stop_after` bytes of it only, then the
+/// connection is closed (an interrupted upload). The raw answer ("" when there is none).
+async fn tus_patch(
+    edge: &Edge,
+    location: &str,
+    offset: u64,
+    body: &[u8],
+    stop_after: Option<usize>,
+) -> String {
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: edge\r\n{APP}\r\n{TUS}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("send");
+    match stop_after {
+        Some(n) => {
+            s.write_all(&body[..n]).await.expect("send");
+            drop(s);
+            String::new()
+        }
+        None => {
+            s.write_all(body).await.expect("send");
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).to_string()
+        }
+    }
+}
+
+/// tus 1.0: a 200 MiB upload interrupted halfway, its offset asked, resumed, and the finished file
+/// (renamed to a normal id) compared byte for byte; a PATCH at the wrong offset (409), without
+/// Tus-Resumable (412), OPTIONS, and termination (DELETE, then 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumable_upload_interrupted_halfway_resumes() {
+    let (_cluster, edge, client) = upload_stack_with(11, "client_max_body_size = \"300MiB\"\n", "");
+    let total: usize = 200 << 20;
+    let data = pattern_body(total as u64);
+
+    let opts = curl(&edge, &["-X", "OPTIONS"], "/tus/").await;
+    assert_eq!(opts.status, 204);
+    assert!(
+        opts.headers.contains("Tus-Version: 1.0.0"),
+        "{}",
+        opts.headers
+    );
+    assert!(opts
+        .headers
+        .contains("Tus-Extension: creation,termination,expiration"));
+
+    // "big.bin" in base64 is YmlnLmJpbg==
+    let created = curl(
+        &edge,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            APP,
+            "-H",
+            TUS,
+            "-H",
+            &format!("Upload-Length: {total}"),
+            "-H",
+            "Upload-Metadata: filename YmlnLmJpbg==",
+        ],
+        "/tus/group1/",
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}{}", created.headers, created.body);
+    let location = raw_header(&created.headers, "location")
+        .expect("Location")
+        .to_string();
+    assert!(location.starts_with("/tus/group1/"), "{location}");
+    assert!(raw_header(&created.headers, "upload-expires").is_some());
+
+    // half of it, then the connection drops
+    let half = total / 2;
+    assert_eq!(tus_patch(&edge, &location, 0, &data, Some(half)).await, "");
+    let offset: u64 = eventually_async(
+        Duration::from_secs(30),
+        "no offset after the interruption",
+        || async {
+            let h = curl(&edge, &["-I", "-H", APP, "-H", TUS], &location).await;
+            match raw_header(&h.headers, "upload-offset").and_then(|v| v.parse::<u64>().ok()) {
+                Some(o) if h.status == 200 => Ok(o),
+                _ => Err(format!("{} {}", h.status, h.headers)),
+            }
+        },
+    )
+    .await;
+    assert!(offset <= half as u64, "{offset}");
+    let head = curl(&edge, &["-I", "-H", APP, "-H", TUS], &location).await;
+    assert_eq!(
+        raw_header(&head.headers, "upload-length"),
+        Some(total.to_string().as_str())
+    );
+
+    let wrong = tus_patch(&edge, &location, offset + 1, b"x", None).await;
+    assert!(wrong.starts_with("HTTP/1.1 409"), "{wrong}");
+    let no_tus = curl(
+        &edge,
+        &[
+            "-X",
+            "PATCH",
+            "-H",
+            APP,
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "-H",
+            &format!("Upload-Offset: {offset}"),
+            "--data-binary",
+            "x",
+        ],
+        &location,
+    )
+    .await;
+    assert_eq!(no_tus.status, 412);
+
+    let rest = tus_patch(&edge, &location, offset, &data[offset as usize..], None).await;
+    assert!(rest.starts_with("HTTP/1.1 204"), "{rest}");
+    assert_eq!(
+        raw_header(&rest, "upload-offset"),
+        Some(total.to_string().as_str())
+    );
+    let done = raw_header(&rest, "x-fdfs-file-id")
+        .expect("X-Fdfs-File-Id")
+        .to_string();
+    assert!(done.ends_with(".bin"), "{done}");
+    let info = client.file_info(&done).await.expect("info");
+    assert_ne!(info.kind, fdfs_client::client::FileKind::Appender);
+    assert_eq!(info.file_size, total as u64);
+    let got = client.download(&done).await.expect("download");
+    assert!(got == data, "the resumed file differs from what was sent");
+    let meta = client.get_metadata(&done).await.expect("metadata");
+    assert_eq!(meta, [("filename".to_string(), "big.bin".to_string())]);
+
+    // termination
+    let second = curl(
+        &edge,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            APP,
+            "-H",
+            TUS,
+            "-H",
+            "Upload-Length: 10",
+        ],
+        "/tus/auto/",
+    )
+    .await;
+    assert_eq!(second.status, 201);
+    let loc2 = raw_header(&second.headers, "location")
+        .expect("Location")
+        .to_string();
+    assert_eq!(
+        curl(&edge, &["-X", "DELETE", "-H", APP, "-H", TUS], &loc2)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        curl(&edge, &["-I", "-H", APP, "-H", TUS], &loc2)
+            .await
+            .status,
+        404
+    );
+}
+
+/// An upload past `tus_expires` is gone (410, its file deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_resumable_upload_is_gone() {
+    let (_cluster, edge, client) = upload_stack_with(12, "", "tus_expires = \"1s\"\n");
+    let created = curl(
+        &edge,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            APP,
+            "-H",
+            TUS,
+            "-H",
+            "Upload-Length: 10",
+        ],
+        "/tus/group1/",
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let location = raw_header(&created.headers, "location")
+        .expect("Location")
+        .to_string();
+    let id = location.trim_start_matches("/tus/").to_string();
+    eventually_async(
+        Duration::from_secs(30),
+        "the upload never expired",
+        || async {
+            let h = curl(&edge, &["-I", "-H", APP, "-H", TUS], &location).await;
+            if h.status == 410 {
+                Ok(())
+            } else {
+                Err(h.status.to_string())
+            }
+        },
+    )
+    .await;
+    assert!(
+        client.file_info(&id).await.is_err(),
+        "the expired upload's file is deleted"
+    );
 }
