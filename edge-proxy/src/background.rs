@@ -137,6 +137,8 @@ pub struct Background {
     pub listen: ListenWatch,
     /// The log files `SIGUSR1` reopens.
     pub logs: LogFiles,
+    /// The TLS certificate `SIGHUP` reads again.
+    pub tls: Option<Arc<crate::tls::Certs>>,
 }
 
 /// The files `SIGUSR1` reopens (logrotate's `postrotate`, as for nginx).
@@ -161,6 +163,14 @@ impl LogFiles {
                 Err(e) => tracing::error!("SIGUSR1: cannot reopen {}: {e}", p.display()),
             }
         }
+    }
+}
+
+/// The next delivery of `sig`; never, when its handler could not be installed.
+async fn next_signal(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -262,6 +272,8 @@ impl BackgroundService for Background {
         // SIGUSR1 reopens the log files (after logrotate), as nginx does.
         let mut usr1 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+        // SIGHUP reads the TLS certificate again (a renewal), as nginx's reload would.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
             tokio::select! {
                 r = shutdown.changed() => {
@@ -271,22 +283,16 @@ impl BackgroundService for Background {
                         return;
                     }
                 }
-                Some(()) = async {
-                    match usr2.as_mut() {
-                        Some(s) => s.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
+                Some(()) = next_signal(&mut usr2) => {
                     let now = !self.state.draining.load(Ordering::SeqCst);
                     self.state.draining.store(now, Ordering::SeqCst);
                     tracing::warn!("SIGUSR2: draining {}", if now { "on" } else { "off" });
                 }
-                Some(()) = async {
-                    match usr1.as_mut() {
-                        Some(s) => s.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => self.logs.reopen(),
+                Some(()) = next_signal(&mut usr1) => self.logs.reopen(),
+                Some(()) = next_signal(&mut hup) => match &self.tls {
+                    Some(certs) => certs.reload(),
+                    None => tracing::info!("SIGHUP: nothing to reload without [tls]"),
+                },
                 () = &mut listen, if !listen_done => listen_done = true,
                 _ = health.tick(), if self.health.enabled => self.check_all().await,
                 _ = sweep.tick() => {

@@ -28,4 +28,5 @@ mod metrics;
 mod peers;
 mod proxy;
 mod settings;
+mod tls;
 mod topology;

@@ -395,7 +395,20 @@ impl UniqueID for LimitedIo {
     }
 }
 
-impl Ssl for LimitedIo {}
+/// The TLS facts of the connection under the limits: Pingora picks HTTP/2 by the ALPN it reads here.
+impl Ssl for LimitedIo {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
 
 impl GetTimingDigest for LimitedIo {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {

@@ -291,6 +291,9 @@ pub fn check(cfg: &Config, mode: Mode) -> Result<(), String> {
             r => r?,
         }
     }
+    if let Some(t) = &cfg.tls {
+        crate::tls::check(&t.cert, &t.key)?;
+    }
     check_upgrade_sock(&cfg.server.upgrade_sock(), &user)
 }
 

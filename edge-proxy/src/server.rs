@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy;
 use pingora::server::Server;
@@ -23,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::peers::PeerPurges;
 use crate::proxy::Edge;
 use crate::settings;
+use crate::tls::{CertCallback, Certs};
 use crate::topology::Topology;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum StartError {
     },
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("[tls] {0}")]
+    Tls(String),
     #[error("peer purge queue {dir}: {source}")]
     PeerQueue { dir: String, source: std::io::Error },
     /// A directory, the upgrade socket's safety or a listen address (see `preflight`).
@@ -86,6 +90,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .flatten(),
     };
     let peers = open_peers(&cfg)?;
+    let certs = match &cfg.tls {
+        Some(t) => Some(Arc::new(
+            Certs::open(&t.cert, &t.key).map_err(StartError::Tls)?,
+        )),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(RunState::default());
 
@@ -103,14 +113,14 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     );
     edge.peers = peers.clone();
     edge.gateway = settings::gateway(&cfg);
-    add_proxy(&mut server, &cfg, edge, &metrics);
+    add_proxy(&mut server, &cfg, edge, &metrics, certs.as_ref())?;
     if let Some(p) = &peers {
         let sender = crate::peers::sender::Sender(p.clone());
         server.add_service(background_service("fdfs-edge peer purges", sender));
     }
     if let Some(admin) = &cfg.admin {
         let app = Admin {
-            listen: cfg.server.listen.iter().map(|a| a.0).collect(),
+            listen: settings::proxy_addrs(&cfg),
             topology: topology.clone(),
             cache,
             metrics,
@@ -132,6 +142,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             notify_parent: settings::daemon(&cfg, flags).then(std::process::id),
         },
         logs,
+        tls: certs,
     };
     server.add_service(background_service("fdfs-edge background", bg));
     server.run_forever()
@@ -189,7 +200,13 @@ fn open_access_log(cfg: &Config) -> Result<Option<AccessLog>, StartError> {
 
 /// The proxy service on every `[server] listen` address: the edge behind graceful shutdown and
 /// the connection limits.
-fn add_proxy(server: &mut Server, cfg: &Config, edge: Edge, metrics: &Metrics) {
+fn add_proxy(
+    server: &mut Server,
+    cfg: &Config,
+    edge: Edge,
+    metrics: &Metrics,
+    certs: Option<&Arc<Certs>>,
+) -> Result<(), StartError> {
     let app = GracefulHttp::new(
         http_proxy(&server.configuration, edge),
         metrics.in_flight.clone(),
@@ -205,7 +222,19 @@ fn add_proxy(server: &mut Server, cfg: &Config, edge: Edge, metrics: &Metrics) {
                 .l4_buffer(L4BufferSettings::default().write(16 << 10)),
         );
     }
+    if let (Some(t), Some(certs)) = (&cfg.tls, certs) {
+        for a in &t.listen {
+            let callback = Box::new(CertCallback(certs.clone()));
+            let mut tls = TlsSettings::with_callbacks(callback)
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+            if t.http2 {
+                tls.enable_h2();
+            }
+            proxy.add_tls_with_settings(&a.0.to_string(), None, tls);
+        }
+    }
     server.add_service(proxy);
+    Ok(())
 }
 
 /// The admin listener (`/healthz`, `/readyz`, `/metrics`) on `[admin] listen`, with the proxy's

@@ -30,9 +30,15 @@ pub(crate) fn static_groups(cfg: &Config) -> GroupList {
         .collect()
 }
 
+/// The proxy's listen addresses, plain and TLS.
+pub(crate) fn proxy_addrs(cfg: &Config) -> Vec<SocketAddr> {
+    let tls = cfg.tls.iter().flat_map(|t| &t.listen);
+    cfg.server.listen.iter().chain(tls).map(|a| a.0).collect()
+}
+
 /// The proxy and admin listen addresses.
 pub(crate) fn listen_addrs(cfg: &Config) -> Vec<SocketAddr> {
-    let mut v: Vec<_> = cfg.server.listen.iter().map(|a| a.0).collect();
+    let mut v = proxy_addrs(cfg);
     v.extend(cfg.admin.as_ref().map(|a| a.listen.0));
     v
 }

@@ -131,6 +131,19 @@ impl Config {
             let msg = format!("[server] threads must be 1 to {MAX_THREADS}");
             return Err(problem(msg, at_path!["server", "threads"]));
         }
+        if let Some(t) = &self.tls {
+            if t.listen.is_empty() {
+                let msg = "[tls] listen must not be empty (leave the table out without TLS)";
+                return Err(problem(msg, at_path!["tls", "listen"]));
+            }
+            for (i, a) in t.listen.iter().enumerate() {
+                let admin = self.admin.as_ref().is_some_and(|ad| ad.listen.0 == a.0);
+                if admin || s.listen.iter().any(|l| l.0 == a.0) {
+                    let msg = format!("[tls] listen: {} is already a plain HTTP listener", a.0);
+                    return Err(problem(msg, at_path!["tls", "listen", i]));
+                }
+            }
+        }
         if s.max_connections == 0 {
             let msg = "[server] max_connections must be > 0";
             return Err(problem(msg, at_path!["server", "max_connections"]));

@@ -67,6 +67,22 @@ pub struct Config {
     pub peers: Option<PeersSection>,
     #[serde(default)]
     pub upload: Option<UploadSection>,
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+}
+
+/// `[tls]`: HTTPS listeners (and HTTP/2 over them, by ALPN), the same service as `[server] listen`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub listen: Vec<Addr>,
+    /// The certificate chain, PEM, leaf first (Let's Encrypt's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// Offer HTTP/2 (ALPN `h2`) besides HTTP/1.1.
+    #[serde(default = "default_true")]
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

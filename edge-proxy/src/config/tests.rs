@@ -461,3 +461,17 @@ fn cors_origins_are_origins() {
         assert!(parse_err(&with(bad)).contains("is not an origin"), "{bad}");
     }
 }
+
+#[test]
+fn tls_listeners_are_checked() {
+    let tls =
+        "\n[tls]\nlisten = [\"127.0.0.1:8443\"]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n";
+    let c = Config::parse(&format!("{GOOD}{tls}"), "t").unwrap();
+    assert!(c.tls.as_ref().is_some_and(|t| t.http2));
+    let clash = tls.replace("127.0.0.1:8443", "127.0.0.1:8080");
+    assert!(parse_err(&format!("{GOOD}{clash}")).contains("already a plain HTTP listener"));
+    let admin = tls.replace("127.0.0.1:8443", "127.0.0.1:9900");
+    assert!(parse_err(&format!("{GOOD}{admin}")).contains("already a plain HTTP listener"));
+    let empty = tls.replace("[\"127.0.0.1:8443\"]", "[]");
+    assert!(parse_err(&format!("{GOOD}{empty}")).contains("must not be empty"));
+}

@@ -3252,3 +3252,133 @@ async fn an_expired_resumable_upload_is_gone() {
         "the expired upload's file is deleted"
     );
 }
+
+/// A self-signed certificate for 127.0.0.1 made now (the openssl tool): (certificate, key).
+fn make_cert(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", &format!("/CN={name}")])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// curl over HTTPS trusting `ca`: "<status> <HTTP version>", and the body.
+async fn curl_tls(
+    addr: std::net::SocketAddr,
+    ca: &std::path::Path,
+    version: &str,
+    path: &str,
+) -> (String, Vec<u8>) {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code} %{http_version}",
+            version,
+            "--cacert",
+        ])
+        .arg(ca)
+        .arg(format!("https://{addr}{path}"))
+        .output()
+        .await
+        .expect("run curl");
+    let mut body = out.stdout;
+    let split = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let status = String::from_utf8_lossy(&body[split + 1..]).to_string();
+    body.truncate(split);
+    (status, body)
+}
+
+/// HTTPS and HTTP/2 on `[tls] listen`, HTTP/1.1 still offered, the plain listener untouched; a
+/// renewed certificate is used after SIGHUP, and a broken one is refused while the old one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn https_http2_and_certificate_reload() {
+    let o = Origin::start(LO).await;
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (first, first_key) = make_cert(certs.path(), "first");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::copy(&first, &cert).expect("copy");
+    std::fs::copy(&first_key, &key).expect("copy");
+    let tls = std::net::SocketAddr::from((LO, fdfs_integration::net::free_port(LO)));
+    let edge = Edge::start(&EdgeConfig {
+        extra: format!(
+            "[tls]\nlisten = [\"{tls}\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        ..EdgeConfig::default().group("group1", &[o.addr])
+    });
+    let p = "/group1/M00/00/00/tls.txt";
+    let (status, body) = curl_tls(tls, &first, "--http2", p).await;
+    assert_eq!(status, "200 2", "HTTP/2 over TLS");
+    assert_eq!(body, body_of(p));
+    let (status, body) = curl_tls(tls, &first, "--http1.1", p).await;
+    assert_eq!(status, "200 1.1");
+    assert_eq!(body, body_of(p));
+    assert_eq!(
+        get(&edge, p).await.cache_status(),
+        "HIT",
+        "one cache for both listeners"
+    );
+    assert_eq!(o.count(p), 1);
+
+    // a renewed certificate, then SIGHUP
+    let (second, second_key) = make_cert(certs.path(), "second");
+    std::fs::copy(&second, &cert).expect("copy");
+    std::fs::copy(&second_key, &key).expect("copy");
+    edge.signal("HUP");
+    eventually_async(
+        Duration::from_secs(20),
+        "the renewed certificate is never served",
+        || async {
+            let (status, _) = curl_tls(tls, &second, "--http2", p).await;
+            if status == "200 2" {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await;
+    let (status, _) = curl_tls(tls, &first, "--http2", p).await;
+    assert_ne!(status, "200 2", "the old certificate is no longer served");
+
+    // a broken file: refused, the renewed certificate stays
+    std::fs::write(&cert, "not a certificate").expect("write");
+    edge.signal("HUP");
+    eventually_async(
+        Duration::from_secs(20),
+        "the broken certificate was not reported",
+        || async {
+            edge.logs()
+                .contains("TLS certificate not reloaded, the old one stays")
+        },
+    )
+    .await;
+    let (status, _) = curl_tls(tls, &second, "--http2", p).await;
+    assert_eq!(status, "200 2");
+    assert_eq!(get(&edge, p).await.status, 200);
+}
