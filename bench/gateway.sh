@@ -138,6 +138,7 @@ start_edge upload "[trackers]
 servers = [\"$TRACKER\"]
 [upload]
 max_concurrent_per_client = 64
+requests_per_minute_per_client = 0
 [[upload.bearer]]
 id = \"bench\"
 token = \"$TOKEN\""

@@ -197,6 +197,7 @@ pub(crate) fn gateway(cfg: &Config) -> Option<crate::gateway::Gateway> {
             rename: u.tus_rename,
         },
         max_per_client: u.max_concurrent_per_client,
+        per_minute: u.requests_per_minute_per_client,
     };
     Some(crate::gateway::Gateway::new(client, settings))
 }

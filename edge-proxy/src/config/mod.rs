@@ -538,6 +538,10 @@ pub struct UploadSection {
     /// Uploads and deletes in progress per client address (more: 429).
     #[serde(default = "default_per_client")]
     pub max_concurrent_per_client: usize,
+    /// Uploads and deletes a minute per client address, with a burst of as many (more: 429 with
+    /// `Retry-After`); 0: no limit.
+    #[serde(default = "default_per_minute")]
+    pub requests_per_minute_per_client: u32,
     /// How long the signed URL of the answer is valid, for a group whose downloads are signed.
     #[serde(default = "default_url_ttl")]
     pub url_ttl: Dur,
@@ -588,6 +592,9 @@ fn default_block_size() -> Size {
 }
 fn default_per_client() -> usize {
     8
+}
+fn default_per_minute() -> u32 {
+    1200
 }
 fn default_url_ttl() -> Dur {
     Dur(Duration::from_secs(3600))

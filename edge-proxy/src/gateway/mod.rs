@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod digest;
+pub mod rate;
 pub mod store;
 pub mod tus;
 
@@ -20,6 +21,16 @@ pub struct Gateway {
     pub client: Client,
     pub settings: GatewaySettings,
     in_progress: Mutex<HashMap<IpAddr, usize>>,
+    rate: Mutex<rate::RateLimit>,
+}
+
+/// Why a client's request must wait (429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// `max_concurrent_per_client` in progress.
+    Concurrent,
+    /// Over `requests_per_minute_per_client`: seconds until the next one is allowed.
+    Rate(u64),
 }
 
 /// What `[upload]` says.
@@ -33,6 +44,8 @@ pub struct GatewaySettings {
     pub url_ttl: i64,
     pub tus: TusSettings,
     pub max_per_client: usize,
+    /// Uploads and deletes a minute per client address (0: no limit).
+    pub per_minute: u32,
 }
 
 /// `[upload] tus_*`.
@@ -65,20 +78,24 @@ impl Gateway {
     pub fn new(client: Client, settings: GatewaySettings) -> Gateway {
         Gateway {
             client,
+            rate: Mutex::new(rate::RateLimit::new(settings.per_minute)),
             settings,
             in_progress: Mutex::default(),
         }
     }
 
-    /// A slot for one more request of `ip`; `None` when it has `max_concurrent_per_client`.
-    pub fn enter(&self, ip: IpAddr) -> Option<ClientSlot<'_>> {
+    /// A slot for one more request of `ip` at `now`, within its rate and concurrency limits.
+    pub fn enter(&self, ip: IpAddr, now: std::time::Instant) -> Result<ClientSlot<'_>, Busy> {
         let mut m = self.in_progress.lock();
         let n = m.entry(ip).or_insert(0);
         if *n >= self.settings.max_per_client {
-            return None;
+            return Err(Busy::Concurrent);
+        }
+        if let Err(wait) = self.rate.lock().take(ip, now) {
+            return Err(Busy::Rate(wait.as_secs().max(1)));
         }
         *n += 1;
-        Some(ClientSlot { gateway: self, ip })
+        Ok(ClientSlot { gateway: self, ip })
     }
 }
 

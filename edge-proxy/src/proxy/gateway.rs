@@ -18,7 +18,7 @@ use crate::access::{Policy, Request, SignRequest};
 use crate::gateway::auth::{self, Refused};
 use crate::gateway::digest::{self, Expected, Hasher};
 use crate::gateway::store::{self, StoreError, Stored, Target};
-use crate::gateway::{self as gw, Gateway, Op};
+use crate::gateway::{self as gw, Busy, ClientSlot, Gateway, Op};
 
 pub(super) fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
@@ -162,41 +162,9 @@ impl Edge {
                 )
                 .await;
         }
-        let client = client_ip(session);
-        let request = Request {
-            method: &method,
-            path,
-            query: query.as_deref(),
-            client,
-        };
-        let authz = header(session.req_header(), "authorization");
-        let who = match auth::authorize(
-            &gw.settings.bearers,
-            &self.settings.access,
-            authz,
-            &request,
-            op.group(),
-            unix_now(),
-        ) {
-            Ok(who) => who,
-            Err(Refused::NoCredentials) => return self.unauthorized(session, ctx).await,
-            Err(e) => {
-                let shown = client.map_or("unknown".into(), |c| c.to_string());
-                tracing::warn!("403 {method} {path}: {e} (client {shown})");
-                self.metrics.access_denied("upload_refused");
-                return self.refuse(session, ctx, 403, "").await;
-            }
-        };
-        let ip = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-        let Some(_slot) = gw.enter(ip) else {
-            return self
-                .refuse(
-                    session,
-                    ctx,
-                    429,
-                    "too many uploads in progress from this address",
-                )
-                .await;
+        let (who, _slot) = match self.admit(session, ctx, gw, path, op.group()).await? {
+            Ok(admitted) => admitted,
+            Err(answered) => return Ok(answered),
         };
         match op {
             Op::Delete { file_id } => self.delete(session, ctx, gw, &file_id, &who).await,
@@ -208,6 +176,70 @@ impl Edge {
                     block: gw.settings.block,
                 };
                 self.upload(session, ctx, gw, target, &who).await
+            }
+        }
+    }
+
+    /// Who the request is, and its slot within the client's limits; `Err` when it was answered
+    /// instead (401, 403, 429).
+    pub(super) async fn admit<'g>(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        gw: &'g Gateway,
+        path: &str,
+        group: &str,
+    ) -> Result<std::result::Result<(String, ClientSlot<'g>), bool>> {
+        let req = session.req_header();
+        let method = req.method.as_str().to_string();
+        let query = req.uri.query().map(str::to_string);
+        let client = client_ip(session);
+        let request = Request {
+            method: &method,
+            path,
+            query: query.as_deref(),
+            client,
+        };
+        let authz = header(session.req_header(), "authorization");
+        let bearers = &gw.settings.bearers;
+        let who = match auth::authorize(
+            bearers,
+            &self.settings.access,
+            authz,
+            &request,
+            group,
+            unix_now(),
+        ) {
+            Ok(who) => who,
+            Err(Refused::NoCredentials) => return self.unauthorized(session, ctx).await.map(Err),
+            Err(e) => {
+                let shown = client.map_or("unknown".into(), |c| c.to_string());
+                tracing::warn!("403 {method} {path}: {e} (client {shown})");
+                self.metrics.access_denied("upload_refused");
+                return self.refuse(session, ctx, 403, "").await.map(Err);
+            }
+        };
+        let ip = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        match gw.enter(ip, std::time::Instant::now()) {
+            Ok(slot) => Ok(Ok((who, slot))),
+            Err(Busy::Concurrent) => {
+                let why = "too many uploads in progress from this address";
+                self.refuse(session, ctx, 429, why).await.map(Err)
+            }
+            Err(Busy::Rate(secs)) => {
+                tracing::info!("429 {method} {path}: {ip} over requests_per_minute_per_client");
+                session.set_keepalive(None);
+                let body = "429 Too Many Requests: over the uploads a minute from this address\n";
+                let mut h = ResponseHeader::build(429, Some(4))?;
+                h.insert_header("Retry-After", secs.to_string())?;
+                h.insert_header("Content-Type", "text/plain")?;
+                h.insert_header("Content-Length", body.len().to_string())?;
+                ctx.local_status = Some(429);
+                session.write_response_header(Box::new(h), false).await?;
+                session
+                    .write_response_body(Some(Bytes::from(body)), true)
+                    .await?;
+                Ok(Err(true))
             }
         }
     }

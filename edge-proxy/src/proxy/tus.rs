@@ -11,10 +11,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::StreamReader;
 
 use super::gateway::{fdfs_status, header, pump};
-use super::{client_ip, Ctx, Edge};
-use crate::access::Request;
+use super::{Ctx, Edge};
 use crate::clock::unix_now;
-use crate::gateway::auth::{self, Refused};
 use crate::gateway::tus::{self, TusOp};
 use crate::gateway::{store, Gateway};
 
@@ -68,40 +66,10 @@ impl Edge {
                 .tus_answer(session, ctx, 412, &h, "Tus-Resumable: 1.0.0 expected")
                 .await;
         }
-        let query = req.uri.query().map(str::to_string);
-        let client = client_ip(session);
-        let request = Request {
-            method: &method,
-            path,
-            query: query.as_deref(),
-            client,
-        };
-        let authz = header(session.req_header(), "authorization");
-        let who = match auth::authorize(
-            &gw.settings.bearers,
-            &self.settings.access,
-            authz,
-            &request,
-            op.group(),
-            unix_now(),
-        ) {
-            Ok(who) => who,
-            Err(Refused::NoCredentials) => return self.unauthorized(session, ctx).await,
-            Err(e) => {
-                tracing::warn!("403 {method} {path}: {e}");
-                self.metrics.access_denied("upload_refused");
-                return self.refuse(session, ctx, 403, "").await;
-            }
-        };
-        let Some(_slot) = gw.enter(client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))) else {
-            return self
-                .refuse(
-                    session,
-                    ctx,
-                    429,
-                    "too many uploads in progress from this address",
-                )
-                .await;
+        let group = op.group().to_string();
+        let (who, _slot) = match self.admit(session, ctx, gw, path, &group).await? {
+            Ok(admitted) => admitted,
+            Err(answered) => return Ok(answered),
         };
         match op {
             TusOp::Create { group } => self.tus_create(session, ctx, gw, group, &who).await,
