@@ -112,7 +112,9 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         access_log,
     );
     edge.peers = peers.clone();
-    edge.gateway = settings::gateway(&cfg);
+    let fdfs = settings::fdfs_client(&cfg);
+    edge.gateway = settings::gateway(&cfg, fdfs.clone());
+    edge.fdfs = fdfs;
     add_proxy(&mut server, &cfg, edge, &metrics, certs.as_ref())?;
     if let Some(p) = &peers {
         let sender = crate::peers::sender::Sender(p.clone());

@@ -114,6 +114,7 @@ pub(crate) fn edge_settings(cfg: &Config) -> EdgeSettings {
         access: access(cfg),
         cors_origins: r.cors_origins.clone(),
         download_names: r.download_names,
+        download_name_meta: r.download_name_meta.clone(),
     }
 }
 
@@ -162,21 +163,30 @@ pub(crate) fn access(cfg: &Config) -> Access {
     access
 }
 
-/// `[upload]` (bearer tokens already read from their files by `Config::load`), with a FastDFS
-/// client on the trackers of `[trackers]`.
-pub(crate) fn gateway(cfg: &Config) -> Option<crate::gateway::Gateway> {
-    let u = cfg.upload.as_ref()?;
+/// A FastDFS client on the trackers of `[trackers]` (uploads, deletes, download names from
+/// metadata); connections are made when first needed.
+pub(crate) fn fdfs_client(cfg: &Config) -> Option<fdfs_client::client::Client> {
     let t = cfg.trackers.as_ref()?;
     let trackers = t
         .servers
         .iter()
         .map(|a| fdfs_client::client::ServerAddr::new(a.0.ip().to_string(), a.0.port()));
-    let client = fdfs_client::client::Client::builder()
+    fdfs_client::client::Client::builder()
         .trackers(trackers)
         .connect_timeout(cfg.upstream.connect_timeout.0)
         .network_timeout(cfg.upstream.read_timeout.0)
         .build()
-        .ok()?;
+        .ok()
+}
+
+/// `[upload]` (bearer tokens already read from their files by `Config::load`), with a FastDFS
+/// client on the trackers of `[trackers]`.
+pub(crate) fn gateway(
+    cfg: &Config,
+    client: Option<fdfs_client::client::Client>,
+) -> Option<crate::gateway::Gateway> {
+    let u = cfg.upload.as_ref()?;
+    let client = client?;
     let bearers = u
         .bearers
         .iter()

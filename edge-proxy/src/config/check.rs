@@ -227,6 +227,11 @@ impl Config {
                 return Err(problem(msg, at_path!["response", "cors_origins", k]));
             }
         }
+        if r.download_name_meta.is_some() && self.trackers.is_none() {
+            let msg =
+                "[response] download_name_meta needs [trackers] (metadata is read from FastDFS)";
+            return Err(problem(msg, at_path!["response", "download_name_meta"]));
+        }
         let not_mime = |t: &String| t.split('/').count() != 2 || t.contains(char::is_whitespace);
         if let Some(k) = r.gzip_types.iter().position(not_mime) {
             let msg = format!(

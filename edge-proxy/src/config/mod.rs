@@ -345,6 +345,9 @@ pub struct ResponseSection {
     pub cors_origins: Vec<String>,
     /// `?filename=<name>` gives `Content-Disposition: attachment` with the name (RFC 6266/5987).
     pub download_names: bool,
+    /// A metadata key (`filename`) whose value names a file downloaded without `?filename=`,
+    /// read from FastDFS through `[trackers]` when the file is cached.
+    pub download_name_meta: Option<String>,
 }
 
 impl Default for ResponseSection {
@@ -366,6 +369,7 @@ impl Default for ResponseSection {
             gzip_min_length: Size(20),
             cors_origins: Vec::new(),
             download_names: true,
+            download_name_meta: None,
         }
     }
 }

@@ -95,6 +95,46 @@ impl Edge {
         Ok(true)
     }
 
+    /// `[response] download_name_meta`: a storage's 200 for a file, asked without `?filename=`,
+    /// gets `Content-Disposition` from the file's metadata before it is cached (one metadata
+    /// request per fill; none when the storage named the file itself).
+    pub(super) async fn name_from_metadata(
+        &self,
+        req: &RequestHeader,
+        resp: &mut ResponseHeader,
+        ctx: &Ctx,
+    ) -> Result<()> {
+        let (Some(meta_key), Some(client)) = (&self.settings.download_name_meta, &self.fdfs) else {
+            return Ok(());
+        };
+        let asked_a_name = filename_param(req.uri.query()).is_some();
+        if resp.status != 200 || !ctx.cacheable || asked_a_name {
+            return Ok(());
+        }
+        if resp.headers.contains_key(http::header::CONTENT_DISPOSITION) {
+            return Ok(());
+        }
+        let path = ctx.key.split('?').next().unwrap_or("");
+        let file_id = path.trim_start_matches('/');
+        let timeout = std::time::Duration::from_secs(2);
+        let meta = match tokio::time::timeout(timeout, client.get_metadata(file_id)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                tracing::debug!("download name of {file_id}: {e}");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::info!("download name of {file_id}: no metadata within 2s, served without");
+                return Ok(());
+            }
+        };
+        if let Some((_, name)) = meta.iter().find(|(k, v)| k == meta_key && !v.is_empty()) {
+            let value = fdfs_client::disposition::content_disposition(name);
+            resp.insert_header(http::header::CONTENT_DISPOSITION, value)?;
+        }
+        Ok(())
+    }
+
     /// CORS and `Content-Disposition` on an answer to `req`.
     pub(super) fn add_browser_headers(
         &self,

@@ -94,6 +94,8 @@ pub struct EdgeSettings {
     pub cors_origins: Vec<String>,
     /// `[response] download_names`.
     pub download_names: bool,
+    /// `[response] download_name_meta`.
+    pub download_name_meta: Option<String>,
 }
 
 /// The shared state of the edge.
@@ -108,6 +110,8 @@ pub struct Edge {
     pub peers: Option<Arc<crate::peers::PeerPurges>>,
     /// `[upload]`.
     pub gateway: Option<crate::gateway::Gateway>,
+    /// FastDFS through `[trackers]` (download names from metadata).
+    pub fdfs: Option<fdfs_client::client::Client>,
     freshness: Freshness,
     headers: ResponseHeaders,
 }
@@ -132,6 +136,7 @@ impl Edge {
             access_log,
             peers: None,
             gateway: None,
+            fdfs: None,
         }
     }
 }
@@ -301,7 +306,9 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        self.storage_answered(session, resp, ctx)
+        self.storage_answered(session, resp, ctx)?;
+        self.name_from_metadata(session.req_header(), resp, ctx)
+            .await
     }
 
     async fn response_filter(

@@ -81,12 +81,18 @@ impl Stack {
 
     /// Like [`Self::start`], with `health` as the edge's `[health]` table body.
     fn start_with(net: u8, health: &str) -> Stack {
-        Self::start_configured(net, health, "", "")
+        Self::start_configured(net, health, "", "", "")
     }
 
     /// Like [`Self::start_with`], with lines added to every `mod_fastdfs.conf` and tables added
     /// to the edge's configuration.
-    fn start_configured(net: u8, health: &str, module_extra: &str, edge_extra: &str) -> Stack {
+    fn start_configured(
+        net: u8,
+        health: &str,
+        module_extra: &str,
+        edge_extra: &str,
+        response_extra: &str,
+    ) -> Stack {
         let m = module();
         let tracker_ip = Ipv4Addr::new(127, 0, net, 10);
         let cluster = TestCluster::emulated(
@@ -144,6 +150,7 @@ impl Stack {
                 "[trackers]\nservers = [\"{tracker}\"]\nrefresh = \"1s\"\ntimeout = \"2s\"\nhttp_port = {http_port}\n{edge_extra}"
             ),
             health: health.to_string(),
+            response_extra: response_extra.to_string(),
             ..EdgeConfig::default()
         });
         let client = Client::builder()
@@ -660,7 +667,7 @@ async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
          [access.storage_bypass_header]\nname = \"X-Fdfs-Edge\"\nvalue = \"edge-0123\"\n"
     );
     let health = EdgeConfig::default().health;
-    let st = Stack::start_configured(86, &health, &module_extra, &edge_extra);
+    let st = Stack::start_configured(86, &health, &module_extra, &edge_extra, "");
     let data = content(86, 20_000);
     let id = st.upload(&data, UploadOptions::default()).await;
     st.wait_for_group(&id).await;
@@ -727,5 +734,47 @@ async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
     ] {
         assert_eq!(st.edge_get(&bad, &[]).await.status, 403, "{bad}");
     }
+    st.finish();
+}
+
+/// `[response] download_name_meta`: a file uploaded with a `filename` in its metadata is served
+/// through the edge with that name (RFC 5987 for a non-ASCII one), on the miss and on the hits;
+/// `?filename=` still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn download_names_come_from_the_files_metadata() {
+    let health = EdgeConfig::default().health;
+    let st = Stack::start_configured(87, &health, "", "", "download_name_meta = \"filename\"\n");
+    let data = content(87, 5_000);
+    let id = st
+        .upload(
+            &data,
+            UploadOptions::default().meta("filename", "Résumé 2026.pdf"),
+        )
+        .await;
+    st.wait_for_group(&id).await;
+    let path = format!("/{id}");
+    for expected in ["MISS", "HIT", "HIT"] {
+        let r = st.edge_get(&path, &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.cache_status(), expected);
+        let cd = r.header("content-disposition").unwrap_or("");
+        assert!(
+            cd.contains("filename*=UTF-8''R%C3%A9sum%C3%A9%202026.pdf"),
+            "{cd}"
+        );
+    }
+    let named = st
+        .edge_get(&format!("{path}?filename=other.pdf"), &[])
+        .await;
+    assert_eq!(
+        named.header("content-disposition"),
+        Some("attachment; filename=\"other.pdf\"")
+    );
+    // a file without the key: no header
+    let plain = st.upload(&data, UploadOptions::default()).await;
+    st.wait_for_group(&plain).await;
+    let r = st.edge_get(&format!("/{plain}"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-disposition"), None);
     st.finish();
 }
