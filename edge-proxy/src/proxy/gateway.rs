@@ -114,6 +114,36 @@ pub(super) async fn pump(
     }
 }
 
+/// A body of at most this many bytes (with a `Content-Length`) is read whole before its upload.
+const SMALL_BODY: u64 = 64 << 10;
+
+/// Reads a body of `len` bytes (at most [`SMALL_BODY`]); `Err` is the status of a failed body.
+async fn read_small(session: &mut Session, len: u64) -> Result<Vec<u8>, u16> {
+    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(b)) => {
+                body.extend_from_slice(&b);
+                if body.len() as u64 > len {
+                    return Err(400);
+                }
+            }
+            Ok(None) if body.len() as u64 == len => return Ok(body),
+            Ok(None) => return Err(400),
+            Err(e) if *e.etype() == pingora::ErrorType::ReadTimedout => return Err(408),
+            Err(_) => return Err(400),
+        }
+    }
+}
+
+/// The status of an upload that stored nothing.
+fn store_status(e: &StoreError) -> u16 {
+    match e {
+        StoreError::Body(_) | StoreError::Multipart(_) => 400,
+        StoreError::Fdfs(f) => fdfs_status(f),
+    }
+}
+
 /// The status of a failed call to FastDFS.
 pub(super) fn fdfs_status(e: &fdfs_client::client::Error) -> u16 {
     match e.kind() {
@@ -262,32 +292,31 @@ impl Edge {
                 .refuse(session, ctx, 413, "over client_max_body_size")
                 .await;
         }
-        let (tx, rx) = mpsc::channel(4);
         let mut hasher = Hasher::for_expected(up.expected.as_ref());
-        let work = async {
-            match up.body {
-                BodyKind::Length(n) => store::streamed(&target, rx, n, &mut hasher)
-                    .await
-                    .map(|s| (s, vec![])),
-                BodyKind::Chunked => store::chunked(&target, rx, &mut hasher)
-                    .await
-                    .map(|s| (s, vec![])),
-                BodyKind::Form { boundary } => {
-                    store::multipart(&target, rx, boundary, &mut hasher).await
+        let (stored, mut meta) = match up.body {
+            // a small body is read whole, then sent in one upload: no channel, no second task
+            BodyKind::Length(n) if n <= SMALL_BODY => {
+                let body = match read_small(session, n).await {
+                    Ok(b) => b,
+                    Err(code) => {
+                        return self
+                            .refuse(session, ctx, code, "the request body failed")
+                            .await
+                    }
+                };
+                hasher.update(&body);
+                match store::small(&target, &body).await {
+                    Ok(s) => (s, vec![]),
+                    Err(e) => return self.store_failed(session, ctx, &e).await,
                 }
             }
-        };
-        let (pumped, stored) = tokio::join!(pump(session, tx, max), work);
-        let (stored, mut meta) = match (pumped, stored) {
-            (Ok(()), Ok(s)) => s,
-            (Err(code), Ok((s, _))) => {
-                store::delete_quietly(&gw.client, &s.file_id).await;
-                return self
-                    .refuse(session, ctx, code, "the request body failed")
-                    .await;
-            }
-            (Err(code), Err(e)) => return self.refuse(session, ctx, code, &e.to_string()).await,
-            (Ok(()), Err(e)) => return self.store_failed(session, ctx, &e).await,
+            body => match self
+                .stream_body(session, &target, body, max, &mut hasher)
+                .await
+            {
+                Ok(s) => s,
+                Err((code, why)) => return self.refuse(session, ctx, code, &why).await,
+            },
         };
         if !hasher.matches(up.expected.as_ref()) {
             store::delete_quietly(&gw.client, &stored.file_id).await;
@@ -324,6 +353,43 @@ impl Edge {
             stored.size
         );
         self.created(session, ctx, gw, &stored).await
+    }
+
+    /// A body of unknown or large size: read from the client while it is written to the storage.
+    async fn stream_body(
+        &self,
+        session: &mut Session,
+        target: &Target<'_>,
+        body: BodyKind,
+        max: u64,
+        hasher: &mut Hasher,
+    ) -> std::result::Result<(Stored, Vec<(String, String)>), (u16, String)> {
+        let (tx, rx) = mpsc::channel(4);
+        let work = async {
+            match body {
+                BodyKind::Length(n) => store::streamed(target, rx, n, hasher)
+                    .await
+                    .map(|s| (s, vec![])),
+                BodyKind::Chunked => store::chunked(target, rx, hasher)
+                    .await
+                    .map(|s| (s, vec![])),
+                BodyKind::Form { boundary } => store::multipart(target, rx, boundary, hasher).await,
+            }
+        };
+        let (pumped, stored) = tokio::join!(pump(session, tx, max), work);
+        match (pumped, stored) {
+            (Ok(()), Ok(s)) => Ok(s),
+            (Err(code), Ok((s, _))) => {
+                store::delete_quietly(target.client, &s.file_id).await;
+                Err((code, "the request body failed".into()))
+            }
+            (Err(code), Err(e)) => Err((code, e.to_string())),
+            (Ok(()), Err(e)) => {
+                let code = store_status(&e);
+                tracing::warn!("upload failed ({code}): {e}");
+                Err((code, e.to_string()))
+            }
+        }
     }
 
     /// 201 with the JSON answer and `Location`.
