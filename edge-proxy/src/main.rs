@@ -47,31 +47,7 @@ struct Cli {
 enum Cmd {
     /// Print PATH with the signature [access] checks: `?exp=…&sig=…&kid=…`, made with a key of
     /// the configuration (the first unless --kid), or with --token FastDFS's `?token=…&ts=…`.
-    Sign {
-        /// The path to sign, e.g. /group1/M00/00/00/wKgAAWb.jpg (a query of its own is kept).
-        path: String,
-        /// How long the URL stays valid.
-        #[arg(long, default_value = "1h", value_name = "DURATION")]
-        expires: Dur,
-        /// Valid until this unix time instead (overrides --expires).
-        #[arg(long, value_name = "UNIX_TIME")]
-        until: Option<i64>,
-        /// The key to sign with ([[access.key]] id).
-        #[arg(long, value_name = "ID")]
-        kid: Option<String>,
-        /// Sign a path prefix instead: the URL is valid for every path under it.
-        #[arg(long, value_name = "PREFIX")]
-        scope: Option<String>,
-        /// Valid only from this client address or prefix (e.g. 203.0.113.0/24).
-        #[arg(long, value_name = "CIDR")]
-        ip: Option<String>,
-        /// The method the URL is for (GET also allows HEAD).
-        #[arg(long, default_value = "GET")]
-        method: String,
-        /// FastDFS's anti-steal token ([access.token]) instead of a signature.
-        #[arg(long)]
-        token: bool,
-    },
+    Sign(SignOpts),
     /// Exit 0 when /readyz on the admin listener says ready, 1 otherwise (for keepalived).
     Check {
         /// Ask /healthz instead: exit 0 while the process answers at all, draining or without a
@@ -101,6 +77,59 @@ enum Cmd {
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+/// `fdfs-edge sign`.
+#[derive(clap::Args, Debug)]
+struct SignOpts {
+    /// The path to sign, e.g. /group1/M00/00/00/wKgAAWb.jpg (a query of its own is kept).
+    path: String,
+    /// How long the URL stays valid.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    expires: Dur,
+    /// Valid until this unix time instead (overrides --expires).
+    #[arg(long, value_name = "UNIX_TIME")]
+    until: Option<i64>,
+    /// The key to sign with ([[access.key]] id).
+    #[arg(long, value_name = "ID")]
+    kid: Option<String>,
+    /// Sign a path prefix instead: the URL is valid for every path under it.
+    #[arg(long, value_name = "PREFIX")]
+    scope: Option<String>,
+    /// Valid only from this client address or prefix (e.g. 203.0.113.0/24).
+    #[arg(long, value_name = "CIDR")]
+    ip: Option<String>,
+    /// The method the URL is for (GET also allows HEAD).
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// FastDFS's anti-steal token ([access.token]) instead of a signature.
+    #[arg(long)]
+    token: bool,
+}
+
+/// `fdfs-edge sign`: the signed path on stdout.
+fn sign(cfg: &Config, o: &SignOpts) -> ExitCode {
+    let now = edge_proxy::clock::unix_now();
+    let lifetime = i64::try_from(o.expires.0.as_secs()).unwrap_or(i64::MAX);
+    let args = edge_proxy::sign::SignArgs {
+        path: o.path.clone(),
+        method: o.method.to_ascii_uppercase(),
+        exp: o.until.unwrap_or_else(|| now.saturating_add(lifetime)),
+        kid: o.kid.clone(),
+        scope: o.scope.clone(),
+        ip: o.ip.clone(),
+        token: o.token,
+    };
+    match edge_proxy::sign::signed_path(cfg, &args, now) {
+        Ok(url) => {
+            println!("{url}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fdfs-edge: sign: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `fdfs-edge migrate`: the file on stdout (or `-o`), what was not mapped on stderr.
@@ -250,39 +279,8 @@ fn main() -> ExitCode {
         eprintln!("fdfs-edge: configuration file {conf} test is successful");
         return ExitCode::SUCCESS;
     }
-    if let Some(Cmd::Sign {
-        path,
-        expires,
-        until,
-        kid,
-        scope,
-        ip,
-        method,
-        token,
-    }) = &cli.cmd
-    {
-        let now = edge_proxy::clock::unix_now();
-        let args = edge_proxy::sign::SignArgs {
-            path: path.clone(),
-            method: method.to_ascii_uppercase(),
-            exp: until.unwrap_or_else(|| {
-                now.saturating_add(i64::try_from(expires.0.as_secs()).unwrap_or(i64::MAX))
-            }),
-            kid: kid.clone(),
-            scope: scope.clone(),
-            ip: ip.clone(),
-            token: *token,
-        };
-        return match edge_proxy::sign::signed_path(&cfg, &args, now) {
-            Ok(url) => {
-                println!("{url}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("fdfs-edge: sign: {e}");
-                ExitCode::from(1)
-            }
-        };
+    if let Some(Cmd::Sign(o)) = &cli.cmd {
+        return sign(&cfg, o);
     }
     if let Some(Cmd::Check { alive, timeout }) = &cli.cmd {
         let (alive, timeout) = (*alive, *timeout);

@@ -71,6 +71,11 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         crate::preflight::bind_all(&addrs, crate::preflight::BIND_RETRY)
             .map_err(StartError::Preflight)?;
     }
+    serve(cfg, flags)
+}
+
+/// Opens what the configuration names and runs the services (after the checks of [`run`]).
+fn serve(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let cache = open_cache(&cfg)?;
     let lock: &'static CacheKeyLockImpl = Box::leak(CacheLock::new_boxed(cfg.cache.lock_timeout.0));
     let topology = Arc::new(Topology::new(
@@ -90,12 +95,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .flatten(),
     };
     let peers = open_peers(&cfg)?;
-    let certs = match &cfg.tls {
-        Some(t) => Some(Arc::new(
-            Certs::open(&t.cert, &t.key).map_err(StartError::Tls)?,
-        )),
-        None => None,
-    };
+    let certs = open_certs(&cfg)?;
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(RunState::default());
 
@@ -164,6 +164,15 @@ fn open_cache(cfg: &Config) -> Result<&'static DiskCache, StartError> {
         cfg.cache.dir.display()
     );
     Ok(Box::leak(Box::new(cache)))
+}
+
+/// The certificate of `[tls]`.
+fn open_certs(cfg: &Config) -> Result<Option<Arc<Certs>>, StartError> {
+    let Some(t) = &cfg.tls else {
+        return Ok(None);
+    };
+    let certs = Certs::open(&t.cert, &t.key).map_err(StartError::Tls)?;
+    Ok(Some(Arc::new(certs)))
 }
 
 /// The purge queues of `[peers]`, with what a previous run left in them.
