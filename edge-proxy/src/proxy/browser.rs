@@ -11,8 +11,9 @@ use pingora::Result;
 use super::{Ctx, Edge};
 
 /// The response headers a page's script may read.
-const EXPOSED: &str =
-    "Content-Length, Content-Range, Content-Disposition, ETag, Last-Modified, X-Cache-Status";
+const EXPOSED: &str = "Content-Length, Content-Range, Content-Disposition, ETag, Last-Modified, \
+     X-Cache-Status, Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, \
+     Tus-Version, Tus-Max-Size, Tus-Extension, X-Fdfs-File-Id";
 
 /// A header list a preflight may ask for: header names only, nothing else echoed back.
 fn header_list_is_safe(list: &str) -> bool {
@@ -147,6 +148,11 @@ impl Edge {
                 resp.insert_header(http::header::CONTENT_DISPOSITION, value)?;
             }
         }
+        self.add_cors(req, resp)
+    }
+
+    /// CORS on an answer to `req` (the edge's own answers too: an upload's JSON, an error).
+    pub(super) fn add_cors(&self, req: &RequestHeader, resp: &mut ResponseHeader) -> Result<()> {
         let origins = &self.settings.cors_origins;
         if origins.is_empty() {
             return Ok(());

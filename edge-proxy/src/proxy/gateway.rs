@@ -277,6 +277,7 @@ impl Edge {
                 let body = "429 Too Many Requests: over the uploads a minute from this address\n";
                 let mut h = ResponseHeader::build(429, Some(4))?;
                 h.insert_header("Retry-After", secs.to_string())?;
+                self.add_cors(session.req_header(), &mut h)?;
                 h.insert_header("Content-Type", "text/plain")?;
                 h.insert_header("Content-Length", body.len().to_string())?;
                 ctx.local_status = Some(429);
@@ -421,6 +422,7 @@ impl Edge {
         h.insert_header("Content-Type", "application/json")?;
         h.insert_header("Content-Length", body.len().to_string())?;
         h.insert_header("Location", url.as_str())?;
+        self.add_cors(session.req_header(), &mut h)?;
         h.insert_header("Cache-Control", "no-store")?;
         ctx.local_status = Some(201);
         session.write_response_header(Box::new(h), false).await?;
@@ -475,7 +477,8 @@ impl Edge {
             Ok(()) => {
                 tracing::info!("delete by {who}: {file_id}{peers}");
                 ctx.local_status = Some(204);
-                let h = ResponseHeader::build(204, Some(1))?;
+                let mut h = ResponseHeader::build(204, Some(1))?;
+                self.add_cors(session.req_header(), &mut h)?;
                 session.write_response_header(Box::new(h), true).await?;
                 Ok(true)
             }
@@ -508,6 +511,7 @@ impl Edge {
         let body = "401 Unauthorized: a bearer token or a signed URL is needed\n";
         let mut h = ResponseHeader::build(401, Some(4))?;
         h.insert_header("WWW-Authenticate", "Bearer realm=\"fdfs-edge\"")?;
+        self.add_cors(session.req_header(), &mut h)?;
         h.insert_header("Content-Type", "text/plain")?;
         h.insert_header("Content-Length", body.len().to_string())?;
         ctx.local_status = Some(401);

@@ -63,6 +63,7 @@ impl Edge {
         h.insert_header("Content-Type", "text/plain")?;
         h.insert_header("Content-Length", body.len().to_string())?;
         h.insert_header("Cache-Control", "no-store")?;
+        self.add_cors(session.req_header(), &mut h)?;
         self.maybe_gzip(session, &h);
         let head_only = session.req_header().method == http::Method::HEAD;
         session

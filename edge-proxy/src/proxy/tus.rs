@@ -100,6 +100,7 @@ impl Edge {
         let mut h = ResponseHeader::build(code, Some(headers.len() + 4))?;
         h.insert_header("Tus-Resumable", tus::VERSION)?;
         h.insert_header("Cache-Control", "no-store")?;
+        self.add_cors(session.req_header(), &mut h)?;
         for (k, v) in headers {
             h.insert_header(k.to_string(), v.as_str())?;
         }

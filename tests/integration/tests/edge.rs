@@ -3005,6 +3005,13 @@ async fn cors_and_download_names() {
     .await;
     assert_eq!(refused.status, 403);
     assert_eq!(o.count(p), 1, "preflights never reach a storage");
+    // the edge's own answers too (an error page here; an upload's JSON the same way)
+    let own = req(&edge, "GET", "/nogroup/M00/00/00/x", &[app]).await;
+    assert_eq!(own.status, 404);
+    assert_eq!(
+        own.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
 
     let hostile = format!("{p}?filename=r%C3%A9sum%C3%A9%0D%0ASet-Cookie:%20x=1.pdf");
     let r = get(&edge, &hostile).await;
