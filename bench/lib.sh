@@ -17,6 +17,11 @@ PINGAP_DIR=${PINGAP_DIR:-$ROOT/build/pingap}
 PINGAP_BIN=$PINGAP_DIR/bin/pingap
 PINGAP_BUILD_TIMEOUT=${PINGAP_BUILD_TIMEOUT:-2700}
 CLK_TCK=$(getconf CLK_TCK)
+# nginx-tuned's descriptors: the hard limit, and an open_file_cache that leaves room for connections
+NOFILE=$(ulimit -Hn)
+[[ $NOFILE == unlimited ]] && NOFILE=1048576
+OPEN_FILES=$((NOFILE > 8192 ? NOFILE - 4096 : NOFILE / 2))
+((OPEN_FILES > 100000)) && OPEN_FILES=100000
 CONF=$ROOT/bench/contenders
 declare -A CPORT CPID CDIR CSKIP CADMIN
 
@@ -106,6 +111,7 @@ render() {
         -e "s|@WORKERS@|$4|g" -e "s|@USER@|$user|g" -e "s|@MEM@|${MEM_MIB}MiB|g" -e "s|@MEM_MIB@|$MEM_MIB|g" \
         -e "s|@MEM_BYTES@|$((MEM_MIB << 20))|g" -e "s|@MEM_PAGES@|$((MEM_MIB * 256))|g" \
         -e "s|@DISK@|${DISK_MIB}m|g" -e "s|@DISK_MIB@|$DISK_MIB|g" -e "s|@ADMIN@|${CADMIN[$3]:-0}|g" \
+        -e "s|@NOFILE@|$NOFILE|g" -e "s|@OPEN_FILES@|$OPEN_FILES|g" \
         "$1" >"$2"
 }
 
