@@ -6,8 +6,8 @@
 use crate::clock::unix_now;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
-use fdfs_client::client::{ErrorKind, MetaOp, STREAM_BUF_SIZE};
+use bytes::Bytes;
+use fdfs_client::client::{ErrorKind, MetaOp};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::Result;
@@ -83,9 +83,6 @@ pub(super) async fn pump(
     max: u64,
 ) -> Result<(), u16> {
     let mut n = 0u64;
-    // Pingora reads a body 64 KiB at a time; the storage gets fewer, larger writes (and the two
-    // tasks fewer wake-ups) when they travel in pieces of the client's stream buffer size.
-    let mut piece = BytesMut::new();
     loop {
         match session.read_request_body().await {
             Ok(Some(b)) => {
@@ -96,24 +93,12 @@ pub(super) async fn pump(
                         .await;
                     return Err(413);
                 }
-                piece.extend_from_slice(&b);
-                if piece.len() >= STREAM_BUF_SIZE
-                    && tx.send(Ok(piece.split().freeze())).await.is_err()
-                {
+                if tx.send(Ok(b)).await.is_err() {
                     return Ok(()); // the store gave up first; its error is the answer
                 }
             }
-            Ok(None) => {
-                if !piece.is_empty() {
-                    let _ = tx.send(Ok(piece.freeze())).await;
-                }
-                return Ok(());
-            }
+            Ok(None) => return Ok(()),
             Err(e) => {
-                // what arrived before the failure still goes (a tus PATCH keeps it)
-                if !piece.is_empty() {
-                    let _ = tx.send(Ok(piece.split().freeze())).await;
-                }
                 let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
                 // 408 after client_body_timeout, as nginx; any other failure of the body is the
                 // client's
