@@ -59,18 +59,6 @@ impl Target<'_> {
     }
 }
 
-/// A small body, already read whole: one upload.
-pub async fn small(t: &Target<'_>, body: &[u8]) -> Result<Stored, StoreError> {
-    let file_id = t
-        .client
-        .upload(body, &t.options(UploadKind::Normal))
-        .await?;
-    Ok(Stored {
-        file_id,
-        size: body.len() as u64,
-    })
-}
-
 /// A body of `len` bytes, streamed to a storage in one upload.
 pub async fn streamed(
     t: &Target<'_>,

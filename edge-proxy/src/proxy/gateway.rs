@@ -114,28 +114,6 @@ pub(super) async fn pump(
     }
 }
 
-/// A body of at most this many bytes (with a `Content-Length`) is read whole before its upload.
-const SMALL_BODY: u64 = 64 << 10;
-
-/// Reads a body of `len` bytes (at most [`SMALL_BODY`]); `Err` is the status of a failed body.
-async fn read_small(session: &mut Session, len: u64) -> Result<Vec<u8>, u16> {
-    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(b)) => {
-                body.extend_from_slice(&b);
-                if body.len() as u64 > len {
-                    return Err(400);
-                }
-            }
-            Ok(None) if body.len() as u64 == len => return Ok(body),
-            Ok(None) => return Err(400),
-            Err(e) if *e.etype() == pingora::ErrorType::ReadTimedout => return Err(408),
-            Err(_) => return Err(400),
-        }
-    }
-}
-
 /// The status of an upload that stored nothing.
 fn store_status(e: &StoreError) -> u16 {
     match e {
@@ -294,30 +272,12 @@ impl Edge {
                 .await;
         }
         let mut hasher = Hasher::for_expected(up.expected.as_ref());
-        let (stored, mut meta) = match up.body {
-            // a small body is read whole, then sent in one upload: no channel, no second task
-            BodyKind::Length(n) if n <= SMALL_BODY => {
-                let body = match read_small(session, n).await {
-                    Ok(b) => b,
-                    Err(code) => {
-                        return self
-                            .refuse(session, ctx, code, "the request body failed")
-                            .await
-                    }
-                };
-                hasher.update(&body);
-                match store::small(&target, &body).await {
-                    Ok(s) => (s, vec![]),
-                    Err(e) => return self.store_failed(session, ctx, &e).await,
-                }
-            }
-            body => match self
-                .stream_body(session, &target, body, max, &mut hasher)
-                .await
-            {
-                Ok(s) => s,
-                Err((code, why)) => return self.refuse(session, ctx, code, &why).await,
-            },
+        let (stored, mut meta) = match self
+            .stream_body(session, &target, up.body, max, &mut hasher)
+            .await
+        {
+            Ok(s) => s,
+            Err((code, why)) => return self.refuse(session, ctx, code, &why).await,
         };
         if !hasher.matches(up.expected.as_ref()) {
             store::delete_quietly(&gw.client, &stored.file_id).await;
@@ -473,21 +433,6 @@ impl Edge {
                 self.refuse(session, ctx, code, &e.to_string()).await
             }
         }
-    }
-
-    async fn store_failed(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        e: &StoreError,
-    ) -> Result<bool> {
-        let code = match e {
-            StoreError::Body(_) => 400,
-            StoreError::Multipart(_) => 400,
-            StoreError::Fdfs(f) => fdfs_status(f),
-        };
-        tracing::warn!("upload failed ({code}): {e}");
-        self.refuse(session, ctx, code, &e.to_string()).await
     }
 
     /// 401 with `WWW-Authenticate: Bearer`.
