@@ -3195,21 +3195,7 @@ async fn a_resumable_upload_interrupted_halfway_resumes() {
     assert_eq!(meta, [("filename".to_string(), "big.bin".to_string())]);
 
     // termination
-    let second = curl(
-        &edge,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            APP,
-            "-H",
-            TUS,
-            "-H",
-            "Upload-Length: 10",
-        ],
-        "/tus/auto/",
-    )
-    .await;
+    let second = tus_create(&edge, "/tus/auto/").await;
     assert_eq!(second.status, 201);
     let loc2 = raw_header(&second.headers, "location")
         .expect("Location")
@@ -3228,25 +3214,26 @@ async fn a_resumable_upload_interrupted_halfway_resumes() {
     );
 }
 
+/// A tus upload of 10 bytes created at `path` (`/tus/<group|auto>/`).
+async fn tus_create(edge: &Edge, path: &str) -> Curled {
+    let args = [
+        "-X",
+        "POST",
+        "-H",
+        APP,
+        "-H",
+        TUS,
+        "-H",
+        "Upload-Length: 10",
+    ];
+    curl(edge, &args, path).await
+}
+
 /// An upload past `tus_expires` is gone (410, its file deleted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_expired_resumable_upload_is_gone() {
     let (_cluster, edge, client) = upload_stack_with(12, "", "tus_expires = \"1s\"\n");
-    let created = curl(
-        &edge,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            APP,
-            "-H",
-            TUS,
-            "-H",
-            "Upload-Length: 10",
-        ],
-        "/tus/group1/",
-    )
-    .await;
+    let created = tus_create(&edge, "/tus/group1/").await;
     assert_eq!(created.status, 201);
     let location = raw_header(&created.headers, "location")
         .expect("Location")
