@@ -9,6 +9,7 @@
 pub mod access;
 pub mod clock;
 pub mod config;
+pub mod images;
 pub mod logging;
 pub mod memory;
 pub mod migrate;

@@ -29,6 +29,17 @@ const CACHE_STATUSES: [&str; 8] = [
     "-",
 ];
 
+/// The outcomes of `fdfs_edge_image_variants_total`.
+const IMAGE_OUTCOMES: [&str; 7] = [
+    "made",
+    "bad_request",
+    "queue_full",
+    "original_missing",
+    "original_refused",
+    "refused_source",
+    "failed",
+];
+
 /// Requests by status and cache status: lock-free counters for the usual pairs, a map for the rest.
 pub struct Metrics {
     common: Vec<AtomicU64>,
@@ -36,6 +47,8 @@ pub struct Metrics {
     purge_requests: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests `[access]` refused, by reason (every reason listed from the start).
     access_denied: Mutex<BTreeMap<&'static str, u64>>,
+    /// `[images]`: variant requests by outcome (every outcome listed from the start).
+    image_variants: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests being served (also what a graceful shutdown waits for).
     pub in_flight: InFlight,
     /// Connections of the proxy listeners.
@@ -127,10 +140,11 @@ impl Default for Metrics {
             access_denied: Mutex::new(
                 crate::access::Denied::REASONS
                     .iter()
-                    .chain(&["upload_refused"])
+                    .chain(&["upload_refused", "unsigned_variant"])
                     .map(|r| (*r, 0))
                     .collect(),
             ),
+            image_variants: Mutex::new(IMAGE_OUTCOMES.iter().map(|o| (*o, 0)).collect()),
             in_flight: InFlight::default(),
             connections: Arc::default(),
             sent_bytes: (0..CACHE_STATUSES.len())
@@ -248,6 +262,10 @@ impl Metrics {
         *self.purge_requests.lock().entry(outcome).or_insert(0) += 1;
     }
 
+    pub fn image_variant(&self, outcome: &'static str) {
+        *self.image_variants.lock().entry(outcome).or_insert(0) += 1;
+    }
+
     pub fn access_denied(&self, reason: &'static str) {
         *self.access_denied.lock().entry(reason).or_insert(0) += 1;
     }
@@ -282,6 +300,15 @@ impl Metrics {
             ),
             "reason",
             &self.access_denied.lock(),
+        );
+        render_counters(
+            &mut o,
+            (
+                "fdfs_edge_image_variants_total",
+                "[images]: variants made, and variant requests refused, by outcome.",
+            ),
+            "outcome",
+            &self.image_variants.lock(),
         );
         self.render_connections(&mut o);
         self.render_bytes(&mut o);

@@ -4,6 +4,10 @@
 
 use std::sync::Arc;
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
+
+use pingora::apps::http_app::HttpServer;
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
@@ -115,7 +119,12 @@ fn serve(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let fdfs = settings::fdfs_client(&cfg);
     edge.gateway = settings::gateway(&cfg, fdfs.clone());
     edge.fdfs = fdfs;
+    let images = open_images(&cfg)?;
+    edge.images = images.clone();
     add_proxy(&mut server, &cfg, edge, &metrics, certs.as_ref())?;
+    if let Some(images) = images {
+        add_image_service(&mut server, images, metrics.clone());
+    }
     if let Some(p) = &peers {
         let sender = crate::peers::sender::Sender(p.clone());
         server.add_service(background_service("fdfs-edge peer purges", sender));
@@ -164,6 +173,28 @@ fn open_cache(cfg: &Config) -> Result<&'static DiskCache, StartError> {
         cfg.cache.dir.display()
     );
     Ok(Box::leak(Box::new(cache)))
+}
+
+/// `[images]`, with the secret of its internal requests.
+fn open_images(cfg: &Config) -> Result<Option<Arc<crate::images::Images>>, StartError> {
+    if cfg.images.is_none() {
+        return Ok(None);
+    }
+    let secret = crate::images::new_secret().map_err(StartError::Runtime)?;
+    Ok(settings::images(cfg, secret).map(Arc::new))
+}
+
+/// The image service on its private socket (only the proxy connects to it).
+fn add_image_service(
+    server: &mut Server,
+    images: Arc<crate::images::Images>,
+    metrics: Arc<Metrics>,
+) {
+    let socket = images.service_socket.to_string_lossy().into_owned();
+    let app = crate::images::service::ImageService::new(images, metrics);
+    let mut svc = Service::new("fdfs-edge images".to_string(), HttpServer::new_app(app));
+    svc.add_uds(&socket, Some(Permissions::from_mode(0o600)));
+    server.add_service(svc);
 }
 
 /// The certificate of `[tls]`.
@@ -218,6 +249,7 @@ fn add_proxy(
     metrics: &Metrics,
     certs: Option<&Arc<Certs>>,
 ) -> Result<(), StartError> {
+    let edge_images = edge.images.clone();
     let app = GracefulHttp::new(
         http_proxy(&server.configuration, edge),
         metrics.in_flight.clone(),
@@ -231,6 +263,13 @@ fn add_proxy(
         proxy.add_listener(
             ListenerConfig::tcp(a.0.to_string())
                 .l4_buffer(L4BufferSettings::default().write(16 << 10)),
+        );
+    }
+    if let Some(i) = &edge_images {
+        // the image service's way to the originals, through this proxy and its cache
+        proxy.add_uds(
+            &i.origin_socket.to_string_lossy(),
+            Some(Permissions::from_mode(0o600)),
         );
     }
     if let (Some(t), Some(certs)) = (&cfg.tls, certs) {

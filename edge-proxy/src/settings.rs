@@ -213,6 +213,48 @@ pub(crate) fn gateway(
 }
 
 /// `[peers]` (its secret already read from its file by `Config::load`).
+/// `[images]`, with its two internal sockets beside the upgrade socket (a directory only the
+/// edge's user writes, checked at start) and the secret `secret` of the internal header.
+pub(crate) fn images(cfg: &Config, secret: String) -> Option<crate::images::Images> {
+    use crate::images::params::Fit;
+    let i = cfg.images.as_ref()?;
+    let dir = cfg.server.upgrade_sock().parent().map_or_else(
+        || std::path::PathBuf::from(crate::config::RUN_DIR),
+        |p| p.to_path_buf(),
+    );
+    let workers = match i.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    Some(crate::images::Images {
+        // checked when the file was read
+        presets: i
+            .presets
+            .iter()
+            .filter_map(|(n, p)| p.preset().ok().map(|p| (n.clone(), p)))
+            .collect(),
+        unsigned_sizes: i.unsigned_sizes,
+        suffix: (!i.suffix_sizes.is_empty()).then(|| crate::images::Suffix {
+            sizes: i
+                .suffix_sizes
+                .iter()
+                .filter_map(|s| crate::config::parse_size(s))
+                .collect(),
+            fit: Fit::parse(&i.suffix_fit).unwrap_or(Fit::Inside),
+        }),
+        quality: i.quality,
+        max_side: i.max_side,
+        limits: crate::images::render::SourceLimits {
+            max_pixels: i.max_source_pixels,
+        },
+        max_source_bytes: i.max_source_bytes.0,
+        pool: crate::images::pool::Pool::new(workers, i.queue),
+        service_socket: dir.join("fdfs-edge-images.sock"),
+        origin_socket: dir.join("fdfs-edge-origin.sock"),
+        secret,
+    })
+}
+
 pub(crate) fn peers(cfg: &Config) -> Option<crate::peers::PeersSettings> {
     cfg.peers.as_ref().map(|p| crate::peers::PeersSettings {
         edges: p.edges.iter().map(|a| a.0).collect(),

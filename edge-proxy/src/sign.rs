@@ -46,6 +46,7 @@ pub fn signed_path(cfg: &Config, args: &SignArgs, now: i64) -> Result<String, St
             exp: args.exp,
             ip: args.ip.as_deref(),
             kid: args.kid.as_deref(),
+            variant: own_query,
         };
         access.keys.sign(&r).ok_or_else(|| match &args.kid {
             Some(k) if args.ip.is_none() => format!("no [[access.key]] with id `{k}`"),

@@ -82,6 +82,8 @@ pub struct SignRequest<'a> {
     pub exp: i64,
     pub ip: Option<&'a str>,
     pub kid: Option<&'a str>,
+    /// `[images]` parameters the URL carries (`w=300&h=200`): the signature covers them.
+    pub variant: Option<&'a str>,
 }
 
 /// The method line: HEAD is signed as GET (a browser or a checker may ask for the header alone).
@@ -93,12 +95,35 @@ pub(super) fn method_line(method: &str) -> &str {
     }
 }
 
-fn string_to_sign(method: &str, scope: Option<&str>, path: &str, exp: i64, ip: &str) -> String {
+/// The signed text: five lines, and a sixth with the `[images]` parameters when the URL has some
+/// (so a URL without them signs as it always did).
+fn string_to_sign(
+    method: &str,
+    scope: Option<&str>,
+    path: &str,
+    exp: i64,
+    ip: &str,
+    variant: &str,
+) -> String {
     let (kind, signed) = match scope {
         Some(s) => ("prefix", s),
         None => ("path", path),
     };
-    format!("{}\n{kind}\n{signed}\n{exp}\n{ip}", method_line(method))
+    let mut s = format!("{}\n{kind}\n{signed}\n{exp}\n{ip}", method_line(method));
+    if !variant.is_empty() {
+        s.push('\n');
+        s.push_str(variant);
+    }
+    s
+}
+
+/// The `[images]` parameters of a query as a signature covers them (in a fixed order).
+pub fn variant_line(query: Option<&str>) -> Result<String, Denied> {
+    match crate::images::params::Asked::from_query(query) {
+        Ok(Some(a)) => Ok(a.signed_line()),
+        Ok(None) => Ok(String::new()),
+        Err(_) => Err(Denied::Malformed("variant parameters")),
+    }
 }
 
 fn mac(secret: &[u8], msg: &str) -> HmacSha256 {
@@ -205,7 +230,14 @@ impl KeySet {
         let Ok(sig) = URL_SAFE_NO_PAD.decode(sig.trim_end_matches('=')) else {
             return Err(Denied::Malformed("sig"));
         };
-        let msg = string_to_sign(req.method, scope, req.path, exp, ip);
+        let msg = string_to_sign(
+            req.method,
+            scope,
+            req.path,
+            exp,
+            ip,
+            &variant_line(req.query)?,
+        );
         if key.mac(&msg).verify_slice(&sig).is_err() {
             return Err(Denied::BadSignature);
         }
@@ -224,7 +256,15 @@ impl KeySet {
         if r.ip.is_some_and(|ip| parse_ip_rule(ip).is_none()) {
             return None;
         }
-        let msg = string_to_sign(r.method, r.scope, r.path, r.exp, r.ip.unwrap_or(""));
+        let variant = variant_line(r.variant).ok()?;
+        let msg = string_to_sign(
+            r.method,
+            r.scope,
+            r.path,
+            r.exp,
+            r.ip.unwrap_or(""),
+            &variant,
+        );
         let sig = URL_SAFE_NO_PAD.encode(key.mac(&msg).finalize().into_bytes());
         let mut q = format!(
             "exp={}&sig={sig}&kid={}",

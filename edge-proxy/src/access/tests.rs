@@ -42,6 +42,7 @@ fn sign(path: &str, exp: i64, scope: Option<&str>, ip: Option<&str>, kid: Option
             exp,
             ip,
             kid,
+            variant: None,
         })
         .expect("signs")
 }

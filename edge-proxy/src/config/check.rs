@@ -114,6 +114,7 @@ impl Config {
         self.check_access()?;
         self.check_peers()?;
         self.check_upload()?;
+        self.check_images()?;
         self.check_durations()
     }
 

@@ -10,6 +10,7 @@
 
 mod access;
 mod check;
+mod images;
 mod values;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 pub use check::{MAX_DURATION, MAX_THREADS};
+pub use images::{parse_size, ImagesSection, PresetSection};
 pub use values::{Addr, Cidr, Dur, OptDur, Size};
 
 /// A configuration error, with the 1-based line of the first error when known.
@@ -69,6 +71,8 @@ pub struct Config {
     pub upload: Option<UploadSection>,
     #[serde(default)]
     pub tls: Option<TlsSection>,
+    #[serde(default)]
+    pub images: Option<ImagesSection>,
 }
 
 /// `[tls]`: HTTPS listeners (and HTTP/2 over them, by ALPN), the same service as `[server] listen`.

@@ -160,6 +160,7 @@ mod tests {
                     exp: NOW + 60,
                     ip: None,
                     kid: None,
+                    variant: None,
                 })
                 .expect("signs")
         };

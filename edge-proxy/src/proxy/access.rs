@@ -23,6 +23,13 @@ impl Edge {
     ) -> Result<bool> {
         let access = &self.settings.access;
         let req = session.req_header();
+        if self.is_internal(session) {
+            // the image service asks for an original it was asked a variant of (checked then)
+            ctx.internal = true;
+            ctx.access_checked = true;
+            ctx.key = path.to_string();
+            return Ok(true);
+        }
         if !access.enabled() {
             ctx.key = key::of_request(path, canonical_query(req.uri.query()));
             return Ok(true);
@@ -37,6 +44,7 @@ impl Edge {
             Ok(allowed) => {
                 ctx.key = key::of_request(path, allowed.query.as_deref());
                 ctx.access_checked = allowed.policy != Policy::Public;
+                ctx.signed = allowed.policy == Policy::Signed;
                 Ok(true)
             }
             Err(denied) => {

@@ -31,6 +31,7 @@ impl Edge {
         let mut resp = ResponseHeader::clone(&hit.header);
         self.headers.finish_fast_hit(&mut resp, hit.created)?;
         self.add_browser_headers(session.req_header(), &mut resp)?;
+        super::variant::add_vary(ctx, &mut resp)?;
         ctx.cache_status = "HIT";
         self.maybe_gzip(session, &resp);
         session

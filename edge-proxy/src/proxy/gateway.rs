@@ -391,6 +391,7 @@ impl Edge {
                 exp: now.saturating_add(gw.settings.url_ttl),
                 ip: None,
                 kid: None,
+                variant: None,
             }),
             Policy::Token => access
                 .token

@@ -13,6 +13,7 @@
 //! - [`headers`]: `X-Cache-Status`, `Expires`, `Cache-Control` of every answer;
 //! - [`browser`]: CORS and download names (`Content-Disposition` from `?filename=`);
 //! - [`compress`]: `[response] gzip`; [`range`]: range requests;
+//! - [`variant`]: `[images]`: variant requests, their keys, their way to the image service;
 //! - [`respond`]: the answers the edge writes itself; [`log`]: metrics and the access log.
 
 use std::net::{IpAddr, SocketAddr};
@@ -56,6 +57,7 @@ mod respond;
 mod test_util;
 mod tus;
 mod upstream;
+mod variant;
 
 pub use compress::Gzip;
 use freshness::Freshness;
@@ -112,6 +114,8 @@ pub struct Edge {
     pub gateway: Option<crate::gateway::Gateway>,
     /// FastDFS through `[trackers]` (download names from metadata).
     pub fdfs: Option<fdfs_client::client::Client>,
+    /// `[images]`.
+    pub images: Option<Arc<crate::images::Images>>,
     freshness: Freshness,
     headers: ResponseHeaders,
 }
@@ -137,6 +141,7 @@ impl Edge {
             peers: None,
             gateway: None,
             fdfs: None,
+            images: None,
         }
     }
 }
@@ -164,6 +169,12 @@ pub struct Ctx {
     upstream_start: Option<Instant>,
     /// `[access]` checked a signature or token: the storage gets the bypass header.
     access_checked: bool,
+    /// `[access]` verified a URL signature (which covers the variant parameters too).
+    signed: bool,
+    /// A request of the image service for an original.
+    internal: bool,
+    /// `[images]`: the variant asked for.
+    variant: Option<crate::images::VariantRequest>,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -231,6 +242,9 @@ impl ProxyHttp for Edge {
         if !self.check_access(session, ctx, &path).await? {
             return Ok(true);
         }
+        if !ctx.internal && !self.check_variant(session, ctx, &path).await? {
+            return Ok(true);
+        }
         let Some(group) = self.group_of(&path) else {
             return self.respond(session, ctx, 404, "404 Not Found\n").await;
         };
@@ -288,6 +302,9 @@ impl ProxyHttp for Edge {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        if ctx.variant.is_some() {
+            return self.image_service_peer(ctx);
+        }
         self.next_peer(ctx)
     }
 
@@ -297,6 +314,9 @@ impl ProxyHttp for Edge {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(vr) = &ctx.variant {
+            return self.image_service_request(req, vr);
+        }
         self.storage_request(session, req, ctx)
     }
 
@@ -322,6 +342,7 @@ impl ProxyHttp for Edge {
         ctx.cache_status = status;
         self.maybe_gzip(session, resp);
         self.add_browser_headers(session.req_header(), resp)?;
+        variant::add_vary(ctx, resp)?;
         self.headers.add(resp, status)
     }
 

@@ -136,13 +136,7 @@ impl Edge {
     ) -> Result<bool> {
         let (result, what) = match key.strip_suffix('*') {
             Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
-            None => (
-                self.cache.purge_key(key).map(|purged| PrefixPurge {
-                    removed: usize::from(purged),
-                    pending: false,
-                }),
-                "key",
-            ),
+            None => (self.purge_with_variants(key), "key"),
         };
         let (n, pending) = match result {
             Ok(p) => (p.removed, p.pending),
@@ -191,5 +185,22 @@ impl Edge {
             )
             .await
         }
+    }
+
+    /// Purges `key`, and with `[images]` the variants of an original (`key?…`): a changed or
+    /// deleted picture leaves no resized copy behind.
+    fn purge_with_variants(&self, key: &str) -> std::io::Result<PrefixPurge> {
+        let removed = usize::from(self.cache.purge_key(key)?);
+        if self.images.is_none() || key.contains('?') {
+            return Ok(PrefixPurge {
+                removed,
+                pending: false,
+            });
+        }
+        let variants = self.cache.purge_prefix(&format!("{key}?"))?;
+        Ok(PrefixPurge {
+            removed: removed + variants.removed,
+            pending: variants.pending,
+        })
     }
 }

@@ -698,3 +698,73 @@ async fn serve_conn(mut s: TcpStream, st: ConnState) {
         }
     }
 }
+
+/// A storage's HTTP side for the emulator (which speaks only the storage protocol): serves
+/// `GET /<group>/M00/HH/HH/<name>` from `<store path>/data/HH/HH/<name>`, as nginx with the module
+/// serves a local file; 404 for anything else. One request per connection.
+pub struct StoreOrigin {
+    accept: JoinHandle<()>,
+}
+
+impl StoreOrigin {
+    /// Serves `store` on `addr` (the storage's `http_addr`).
+    pub async fn start(addr: SocketAddr, store: PathBuf) -> std::io::Result<StoreOrigin> {
+        let listener = TcpListener::bind(addr).await?;
+        let store = Arc::new(store);
+        let accept = tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(serve_store_file(s, store.clone()));
+            }
+        });
+        Ok(StoreOrigin { accept })
+    }
+}
+
+impl Drop for StoreOrigin {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The file a storage path names under `store`, if it is one (`/<group>/M00/` then `data/…`).
+fn store_file(store: &Path, path: &str) -> Option<PathBuf> {
+    let rest = path.splitn(4, '/').nth(3)?;
+    let (_, under) = path.split_once("/M00/")?;
+    if rest.is_empty() || under.split('/').any(|seg| seg.is_empty() || seg == "..") {
+        return None;
+    }
+    Some(store.join("data").join(under))
+}
+
+async fn serve_store_file(mut s: TcpStream, store: Arc<PathBuf>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut parts = line.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let body = store_file(&store, path).and_then(|f| std::fs::read(f).ok());
+    let head = match &body {
+        Some(b) => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        ),
+        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    };
+    if s.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    if let (Some(b), false) = (&body, method == "HEAD") {
+        let _ = s.write_all(b).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! Variants of pictures, without I/O: what a request asks for ([`params`]) and the decoding,
+//! resizing and encoding of one ([`render`]). `fdfs-edge`'s `[images]` serves them; the fuzz
+//! target `image_variant` calls [`render::render`] directly.
+
+pub mod params;
+pub mod render;

@@ -1,0 +1,366 @@
+//! Makes a variant from the original's bytes: limits checked on the header before anything is
+//! decoded, EXIF orientation applied, resized with `fast_image_resize` (SIMD), written as JPEG,
+//! PNG (the `image` crate) or WebP (libwebp). Pure and synchronous: the image service runs it in
+//! its bounded pool, the fuzz target calls it directly. Metadata never reaches the output (the
+//! picture is re-encoded from pixels).
+
+use std::io::Cursor;
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::gif::GifDecoder;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, PngEncoder};
+use image::codecs::webp::WebPDecoder;
+use image::{
+    AnimationDecoder, DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits,
+    RgbaImage,
+};
+
+use crate::params::{Fit, Format, Variant};
+
+/// What the edge accepts of an original.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLimits {
+    /// Pixels of the original (width × height), checked on its header: a decompression bomb is
+    /// refused before a pixel is decoded.
+    pub max_pixels: u64,
+}
+
+/// A variant, ready to send.
+#[derive(Debug)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why no variant was made; [`RenderError::status`] is the answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("not an image the edge reads (JPEG, PNG, GIF, WebP)")]
+    NotAnImage,
+    #[error("animated images are not resized")]
+    Animated,
+    #[error("the original is {width}x{height}, above the limit of {max} pixels")]
+    TooManyPixels { width: u32, height: u32, max: u64 },
+    #[error("corrupt or truncated image: {0}")]
+    Corrupt(String),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+}
+
+impl RenderError {
+    /// 415 for what is not an image, 422 for an image the edge will not or cannot process,
+    /// 500 for its own failure.
+    pub fn status(&self) -> u16 {
+        match self {
+            RenderError::NotAnImage => 415,
+            RenderError::Encode(_) => 500,
+            _ => 422,
+        }
+    }
+}
+
+/// Makes `variant` from the bytes of an original.
+pub fn render(
+    original: &[u8],
+    variant: &Variant,
+    limits: &SourceLimits,
+) -> Result<Rendered, RenderError> {
+    let format = image::guess_format(original).map_err(|_| RenderError::NotAnImage)?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP
+    ) {
+        return Err(RenderError::NotAnImage);
+    }
+    let picture = decode(original, format, limits)?;
+    let resized = resize(&picture, variant)?;
+    encode(
+        &resized,
+        output_format(variant.format, format),
+        variant.quality,
+    )
+}
+
+/// The output format: `original` keeps JPEG, PNG and WebP; GIF becomes PNG.
+fn output_format(asked: Format, source: ImageFormat) -> Format {
+    match (asked, source) {
+        (Format::Original, ImageFormat::Jpeg) => Format::Jpeg,
+        (Format::Original, ImageFormat::WebP) => Format::Webp,
+        (Format::Original, _) => Format::Png,
+        (f, _) => f,
+    }
+}
+
+fn corrupt(e: image::ImageError) -> RenderError {
+    match e {
+        image::ImageError::Unsupported(_) => RenderError::NotAnImage,
+        e => RenderError::Corrupt(e.to_string()),
+    }
+}
+
+/// Decodes with the pixel limit checked on the header, refuses animations, applies the EXIF
+/// orientation.
+fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &SourceLimits,
+) -> Result<DynamicImage, RenderError> {
+    refuse_animation(bytes, format)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut decoder_limits = Limits::default();
+    // 4 bytes a pixel and some room: what decoding the largest allowed picture takes
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(RenderError::TooManyPixels {
+            width,
+            height,
+            max: limits.max_pixels,
+        });
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut picture = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    picture.apply_orientation(orientation);
+    Ok(picture)
+}
+
+fn refuse_animation(bytes: &[u8], format: ImageFormat) -> Result<(), RenderError> {
+    let animated = match format {
+        ImageFormat::Gif => {
+            let d = GifDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
+            d.into_frames().take(2).count() > 1
+        }
+        ImageFormat::WebP => WebPDecoder::new(Cursor::new(bytes))
+            .map_err(corrupt)?
+            .has_animation(),
+        _ => false,
+    };
+    if animated {
+        return Err(RenderError::Animated);
+    }
+    Ok(())
+}
+
+/// The size of the output for a source of `sw`×`sh` (at least 1×1).
+pub fn output_size(sw: u32, sh: u32, v: &Variant) -> (u32, u32) {
+    let (sw_f, sh_f) = (f64::from(sw.max(1)), f64::from(sh.max(1)));
+    let scaled = |n: f64| (n.round() as u32).max(1);
+    match (v.width, v.height, v.fit) {
+        (Some(w), None, _) => (w, scaled(f64::from(w) * sh_f / sw_f)),
+        (None, Some(h), _) => (scaled(f64::from(h) * sw_f / sh_f), h),
+        (Some(w), Some(h), Fit::Inside) => {
+            // never enlarged
+            let s = (f64::from(w) / sw_f).min(f64::from(h) / sh_f).min(1.0);
+            (scaled(sw_f * s), scaled(sh_f * s))
+        }
+        (Some(w), Some(h), _) => (w, h),
+        (None, None, _) => (sw, sh),
+    }
+}
+
+/// The picture at the variant's size and fit.
+fn resize(src: &DynamicImage, v: &Variant) -> Result<DynamicImage, RenderError> {
+    let (w, h) = output_size(src.width(), src.height(), v);
+    let fail = |e: &dyn std::fmt::Display| RenderError::Encode(format!("resize: {e}"));
+    let alg = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    let mut resizer = Resizer::new();
+    if v.fit == Fit::Contain {
+        // fit inside the box, then centred on a transparent canvas of the box's size
+        let s = (f64::from(w) / f64::from(src.width())).min(f64::from(h) / f64::from(src.height()));
+        let inner_w = ((f64::from(src.width()) * s).round() as u32).clamp(1, w);
+        let inner_h = ((f64::from(src.height()) * s).round() as u32).clamp(1, h);
+        let mut inner = DynamicImage::new(inner_w, inner_h, src.color());
+        resizer
+            .resize(src, &mut inner, &alg)
+            .map_err(|e| fail(&e))?;
+        let mut canvas = RgbaImage::new(w, h);
+        let (x, y) = (i64::from((w - inner_w) / 2), i64::from((h - inner_h) / 2));
+        image::imageops::overlay(&mut canvas, &inner.to_rgba8(), x, y);
+        return Ok(DynamicImage::ImageRgba8(canvas));
+    }
+    let opts = if v.fit == Fit::Cover {
+        alg.fit_into_destination(Some(v.gravity.centering()))
+    } else {
+        alg
+    };
+    // in the source's own pixel type: no copy of the (large) source to RGBA first
+    let mut out = DynamicImage::new(w, h, src.color());
+    resizer.resize(src, &mut out, &opts).map_err(|e| fail(&e))?;
+    Ok(out)
+}
+
+/// Writes the picture; JPEG has no alpha: transparent parts become white.
+fn encode(picture: &DynamicImage, format: Format, quality: u8) -> Result<Rendered, RenderError> {
+    let (width, height) = (picture.width(), picture.height());
+    let fail = |e: &dyn std::fmt::Display| RenderError::Encode(e.to_string());
+    let mut bytes = Vec::new();
+    let content_type = match format {
+        Format::Jpeg | Format::Original => {
+            let rgb = on_white(picture);
+            JpegEncoder::new_with_quality(&mut bytes, quality)
+                .write_image(rgb.as_raw(), width, height, image::ExtendedColorType::Rgb8)
+                .map_err(|e| fail(&e))?;
+            "image/jpeg"
+        }
+        Format::Png => {
+            let rgba = picture.to_rgba8();
+            PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, Default::default())
+                .write_image(
+                    rgba.as_raw(),
+                    width,
+                    height,
+                    image::ExtendedColorType::Rgba8,
+                )
+                .map_err(|e| fail(&e))?;
+            "image/png"
+        }
+        Format::Webp => {
+            let mem = if picture.color().has_alpha() {
+                let rgba = picture.to_rgba8();
+                webp::Encoder::from_rgba(rgba.as_raw(), width, height)
+                    .encode_simple(false, f32::from(quality))
+            } else {
+                let rgb = picture.to_rgb8();
+                webp::Encoder::from_rgb(rgb.as_raw(), width, height)
+                    .encode_simple(false, f32::from(quality))
+            }
+            .map_err(|e| fail(&format!("{e:?}")))?;
+            bytes.extend_from_slice(&mem);
+            "image/webp"
+        }
+    };
+    Ok(Rendered {
+        bytes,
+        content_type,
+        width,
+        height,
+    })
+}
+
+/// The picture over a white background, without alpha.
+fn on_white(picture: &DynamicImage) -> image::RgbImage {
+    if !picture.color().has_alpha() {
+        return picture.to_rgb8();
+    }
+    let rgba = picture.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = u16::from(p[3]);
+        let mix = |c: u8| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8;
+        image::Rgb([mix(p[0]), mix(p[1]), mix(p[2])])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Gravity;
+
+    fn variant(w: Option<u32>, h: Option<u32>, fit: Fit, format: Format) -> Variant {
+        Variant {
+            width: w,
+            height: h,
+            fit,
+            gravity: Gravity::Center,
+            quality: 80,
+            format,
+        }
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
+        });
+        let mut out = Vec::new();
+        PngEncoder::new(&mut out)
+            .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgba8)
+            .expect("png");
+        out
+    }
+
+    const LIMITS: SourceLimits = SourceLimits {
+        max_pixels: 1 << 24,
+    };
+
+    fn dims(bytes: &[u8]) -> (u32, u32) {
+        let img = image::load_from_memory(bytes).expect("decodes");
+        (img.width(), img.height())
+    }
+
+    #[test]
+    fn sizes_by_fit() {
+        let src = png(400, 200);
+        let cases = [
+            (
+                variant(Some(100), None, Fit::Inside, Format::Png),
+                (100, 50),
+            ),
+            (
+                variant(None, Some(100), Fit::Inside, Format::Png),
+                (200, 100),
+            ),
+            (
+                variant(Some(100), Some(100), Fit::Inside, Format::Png),
+                (100, 50),
+            ),
+            (
+                variant(Some(800), Some(800), Fit::Inside, Format::Png),
+                (400, 200),
+            ),
+            (
+                variant(Some(100), Some(100), Fit::Cover, Format::Png),
+                (100, 100),
+            ),
+            (
+                variant(Some(100), Some(100), Fit::Contain, Format::Png),
+                (100, 100),
+            ),
+            (
+                variant(Some(100), Some(30), Fit::Fill, Format::Png),
+                (100, 30),
+            ),
+        ];
+        for (v, want) in cases {
+            let out = render(&src, &v, &LIMITS).expect("rendered");
+            assert_eq!((out.width, out.height), want, "{v}");
+            assert_eq!(dims(&out.bytes), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn formats() {
+        let src = png(64, 64);
+        for (f, ct, magic) in [
+            (Format::Jpeg, "image/jpeg", &b"\xff\xd8"[..]),
+            (Format::Webp, "image/webp", b"RIFF"),
+            (Format::Png, "image/png", b"\x89PNG"),
+            (Format::Original, "image/png", b"\x89PNG"),
+        ] {
+            let out = render(&src, &variant(Some(32), None, Fit::Inside, f), &LIMITS).expect("ok");
+            assert_eq!(out.content_type, ct);
+            assert!(out.bytes.starts_with(magic), "{ct}");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let v = variant(Some(10), None, Fit::Inside, Format::Jpeg);
+        let e = render(b"just text, not a picture", &v, &LIMITS).expect_err("refused");
+        assert_eq!(e.status(), 415);
+        let src = png(300, 300);
+        let e = render(&src[..src.len() / 2], &v, &LIMITS).expect_err("truncated");
+        assert_eq!(e.status(), 422, "{e}");
+        let small = SourceLimits {
+            max_pixels: 300 * 299,
+        };
+        let e = render(&src, &v, &small).expect_err("bomb");
+        assert!(matches!(e, RenderError::TooManyPixels { .. }), "{e}");
+    }
+}
