@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import re
+import struct
 import sys
+import zlib
 
 
 def put(corpus, target, data):
@@ -118,10 +120,37 @@ def pcap_pairs(text):
     return pairs
 
 
+def png(width, height, color_type=2):
+    """A small PNG (RGB or RGBA), made here: the image_variant target's seeds."""
+    channels = 4 if color_type == 6 else 3
+    row = bytes(range(width * channels))[: width * channels]
+    raw = b"".join(b"\0" + row for _ in range(height))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+# A 1x1 GIF (the classic transparent pixel).
+GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+
+
+def images(corpus):
+    """Seeds for image_variant: two variant bytes, then an original."""
+    n = 0
+    for prefix in (b"\x05\x05", b"\x4a\x8c", b"\xc3\x41"):
+        for original in (png(3, 2), png(7, 5, 6), GIF):
+            put(corpus, "image_variant", prefix + original)
+            n += 1
+    put(corpus, "image_variant", b"w=10&h=20&fit=cover&g=north&q=70&fmt=auto")
+    return n + 1
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     vectors, corpus = sys.argv[1], sys.argv[2]
+    print(f"seeds: {images(corpus)} pictures and queries for image_variant")
     if not os.path.isdir(vectors):
         print(f"seeds: no vectors at {vectors}, starting from empty corpora")
         return

@@ -170,6 +170,11 @@ policy = "signed"
 [[upload.bearer]]
 id = "demo"
 token_file = "$DEMO/upload-token"
+
+[images]
+suffix_sizes = ["48x48"]
+[images.presets]
+thumb = { width = 48, height = 48, fit = "cover" }
 EOF
 }
 if [ -x "$BIN/fdfs-edge" ]; then
@@ -227,6 +232,16 @@ if [ -x "$BIN/fdfs-edge" ]; then
 fi
 
 if [ -x "$BIN/fdfs-edge" ]; then
+    say "a thumbnail made by the edge ([images] in $DEMO/edge.toml), cached like any object"
+    thumb() { curl -s -o /dev/null -w '%{http_code} %{content_type} %{size_download} bytes %header{x-cache-status}' "$@"; }
+    echo "    curl http://$EDGE/$FILE_ID?preset=thumb: $(thumb "http://$EDGE/$FILE_ID?preset=thumb")"
+    echo "    again: $(thumb "http://$EDGE/$FILE_ID?preset=thumb")"
+    free=$("$BIN/fdfs-edge" -c "$DEMO/edge.toml" sign --expires 10m "/$FILE_ID?w=64&fmt=auto")
+    echo "    a signed free size, WebP for a browser that takes it: $(thumb -H 'Accept: image/webp' "http://$EDGE$free")"
+    echo "    the same size unsigned: $(thumb "http://$EDGE/$FILE_ID?w=64&fmt=auto")"
+fi
+
+if [ -x "$BIN/fdfs-edge" ]; then
     say "one cache across the pair: a purge on $EDGE reaches $EDGE2"
     status() { curl -s -o /dev/null -w '%{http_code} %header{x-cache-status}' "$@"; }
     for e in "$EDGE" "$EDGE2"; do
@@ -256,13 +271,17 @@ cat <<EOF
   curl -T scripts/sample.png -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/auto/sample.png
   curl -F file=@scripts/sample.png -F author=me -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/group1/
   curl -X DELETE -H "Authorization: Bearer \$(cat $DEMO/upload-token)" http://$EDGE/<file id>
+  # a thumbnail (a preset, or the suffix form), and a signed free size made by fdfs-edge sign
+  curl -sD- -o /tmp/thumb.png "http://$EDGE/$FILE_ID?preset=thumb"
+  curl -sD- -o /tmp/thumb.png "http://$EDGE/${FILE_ID%.*}_48x48.${FILE_ID##*.}"
+  curl -sD- -o /tmp/small.webp "http://$EDGE\$($BIN/fdfs-edge -c $DEMO/edge.toml sign '/$FILE_ID?w=64&h=32&fit=cover&fmt=webp')"
   # group2 is signed: 403 without a signature, 200 with one made by fdfs-edge sign
   curl -s -o /dev/null -w '%{http_code}\n' http://$EDGE/${PRIVATE_ID:-group2/...}
   curl -s -o /dev/null -w '%{http_code}\n' "http://$EDGE\$($BIN/fdfs-edge -c $DEMO/edge.toml sign --expires 10m /${PRIVATE_ID:-group2/...})"
   # the cluster as the tracker sees it
   $BIN/fdfs --tracker $TRACKER monitor
   # edge metrics (the purges the peer has not acknowledged: fdfs_edge_peer_purges_pending)
-  curl -s http://$ADMIN/metrics | grep -E '^fdfs_edge_(requests|peer_purges|access_denied)' 
+  curl -s http://$ADMIN/metrics | grep -E '^fdfs_edge_(requests|peer_purges|access_denied|image_variants)' 
 EOF
 [ ${#missing[@]} -gt 0 ] && echo "not built yet: ${missing[*]}"
 say "running; logs in $DEMO; Ctrl-C stops everything"

@@ -212,16 +212,23 @@ pub(crate) fn gateway(
     Some(crate::gateway::Gateway::new(client, settings))
 }
 
-/// `[peers]` (its secret already read from its file by `Config::load`).
-/// `[images]`, with its two internal sockets beside the upgrade socket (a directory only the
-/// edge's user writes, checked at start) and the secret `secret` of the internal header.
+/// The internal sockets of `[images]`, named after the upgrade socket and beside it (a directory
+/// only the edge's user writes, checked at start; two edges never share an upgrade socket):
+/// `upgrade.sock` gives `upgrade.images.sock` and `upgrade.origin.sock`.
+fn images_sockets(cfg: &Config) -> (std::path::PathBuf, std::path::PathBuf) {
+    let upgrade = cfg.server.upgrade_sock();
+    let stem = upgrade
+        .file_stem()
+        .map_or("fdfs-edge".into(), |s| s.to_string_lossy().into_owned());
+    let name = |kind: &str| upgrade.with_file_name(format!("{stem}.{kind}.sock"));
+    (name("images"), name("origin"))
+}
+
+/// `[images]`, with the secret `secret` of the internal header.
 pub(crate) fn images(cfg: &Config, secret: String) -> Option<crate::images::Images> {
     use crate::images::params::Fit;
     let i = cfg.images.as_ref()?;
-    let dir = cfg.server.upgrade_sock().parent().map_or_else(
-        || std::path::PathBuf::from(crate::config::RUN_DIR),
-        |p| p.to_path_buf(),
-    );
+    let (service_socket, origin_socket) = images_sockets(cfg);
     let workers = match i.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -249,12 +256,13 @@ pub(crate) fn images(cfg: &Config, secret: String) -> Option<crate::images::Imag
         },
         max_source_bytes: i.max_source_bytes.0,
         pool: crate::images::pool::Pool::new(workers, i.queue),
-        service_socket: dir.join("fdfs-edge-images.sock"),
-        origin_socket: dir.join("fdfs-edge-origin.sock"),
+        service_socket,
+        origin_socket,
         secret,
     })
 }
 
+/// `[peers]` (its secret already read from its file by `Config::load`).
 pub(crate) fn peers(cfg: &Config) -> Option<crate::peers::PeersSettings> {
     cfg.peers.as_ref().map(|p| crate::peers::PeersSettings {
         edges: p.edges.iter().map(|a| a.0).collect(),

@@ -95,6 +95,8 @@ impl Edge {
         // One cached copy serves every client: ask for the plain body (see
         // cacheable::vary_prevents_caching).
         req.remove_header(&http::header::ACCEPT_ENCODING);
+        // the secret between the edge's own services stays in the edge
+        req.remove_header(crate::images::INTERNAL_HEADER);
         self.add_bypass_header(req, ctx)?;
         if let Some(ip) = client_ip(session) {
             let ip = ip.to_string();

@@ -16,12 +16,13 @@ use crate::clock::unix_now;
 use crate::images::{VariantRequest, INTERNAL_HEADER};
 
 impl Edge {
-    /// A request of the image service for an original: on the internal socket, with the secret.
+    /// A request of the image service for an original: on the internal socket (the server side
+    /// of a Unix connection has the socket's path; the client side is unnamed), with the secret.
     pub(super) fn is_internal(&self, session: &Session) -> bool {
         let Some(images) = &self.images else {
             return false;
         };
-        matches!(session.client_addr(), Some(PSocketAddr::Unix(_)))
+        matches!(session.server_addr(), Some(PSocketAddr::Unix(_)))
             && session
                 .req_header()
                 .headers

@@ -778,3 +778,78 @@ async fn download_names_come_from_the_files_metadata() {
     assert_eq!(r.header("content-disposition"), None);
     st.finish();
 }
+
+/// `[images]` in front of storages that check tokens: a thumbnail asked with a good token is made
+/// from the original the edge fetched through the module (with the bypass header), the storages
+/// are never asked for the variant, and the variant is refused without a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn variants_are_made_at_the_edge_from_originals_served_by_the_module() {
+    let secret = "FastDFS1234567890";
+    let module_extra = format!(
+        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key={secret}\n\
+         http.anti_steal.token_ttl=600\n\
+         anti_steal_bypass_header_name=X-Fdfs-Edge\nanti_steal_bypass_header_value=edge-0123\n"
+    );
+    let edge_extra = format!(
+        "[access]\ndefault = \"token\"\n[access.token]\nsecret_key = \"{secret}\"\n\
+         [access.storage_bypass_header]\nname = \"X-Fdfs-Edge\"\nvalue = \"edge-0123\"\n\
+         [images]\n[images.presets]\nthumb = {{ width = 40, height = 40, fit = \"cover\" }}\n"
+    );
+    let health = EdgeConfig::default().health;
+    let st = Stack::start_configured(88, &health, &module_extra, &edge_extra, "");
+    let picture = image::RgbImage::from_fn(120, 80, |x, y| image::Rgb([x as u8, y as u8, 128]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    let id = st
+        .upload(png.get_ref(), UploadOptions::default().ext("png"))
+        .await;
+    st.wait_for_group(&id).await;
+    let path = format!("/{id}");
+    let rest = id.split_once('/').map(|(_, r)| r).unwrap_or("");
+    let ts = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("ts");
+    let token = fdfs_client::token::generate(rest, secret, ts);
+
+    let thumb = format!("{path}?preset=thumb&token={token}&ts={ts}");
+    let first = st.edge_get(&thumb, &[]).await;
+    assert_eq!(
+        first.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&first.body)
+    );
+    assert_eq!(first.header("content-type"), Some("image/png"));
+    let made = image::load_from_memory(&first.body).expect("a picture");
+    assert_eq!((made.width(), made.height()), (40, 40));
+    assert_eq!(st.edge_get(&thumb, &[]).await.cache_status(), "HIT");
+    assert_eq!(
+        st.edge_get(&format!("{path}?preset=thumb"), &[])
+            .await
+            .status,
+        403
+    );
+    // the storages served the original once (to the edge, let through by the bypass header) and
+    // were never asked for a variant
+    eventually_async(DEADLINE, "no storage logged the original", || async {
+        let lines = st.all_log_lines(&path);
+        let all: Vec<&String> = lines.iter().flatten().collect();
+        let served = all.iter().filter(|l| l.contains(" 200 ")).count();
+        if all.iter().any(|l| l.contains("preset")) {
+            return Err(format!("a storage was asked for a variant: {all:?}"));
+        }
+        if served == 1 {
+            Ok(())
+        } else {
+            Err(format!("{all:?}"))
+        }
+    })
+    .await;
+    st.finish();
+}
