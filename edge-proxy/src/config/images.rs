@@ -76,7 +76,7 @@ fn default_max_source_bytes() -> Size {
     Size(32 << 20)
 }
 fn default_queue() -> usize {
-    16
+    8
 }
 
 /// `"150x150"` as (150, 150).

@@ -45,21 +45,38 @@ impl Pool {
     }
 }
 
-impl Admission<'_> {
-    /// Runs `job` on a blocking thread once a worker is free (a panic is an error, not a crash).
-    pub async fn run<T: Send + 'static>(
-        self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PoolError> {
-        let _worker = self
+impl<'a> Admission<'a> {
+    /// Waits for a free worker. The original is fetched after this: a request waiting in the queue
+    /// holds no bytes, so the memory of the pool is bounded by `workers`, not by the queue.
+    pub async fn worker(self) -> Result<Worker<'a>, PoolError> {
+        let permit = self
             .pool
             .running
             .acquire()
             .await
             .map_err(|e| PoolError::Failed(e.to_string()))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| PoolError::Failed(e.to_string()))
+        Ok(Worker {
+            _admission: self,
+            _permit: permit,
+        })
+    }
+}
+
+/// A worker's place, held until its job is done.
+pub struct Worker<'a> {
+    _admission: Admission<'a>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Worker<'_> {
+    /// Runs `job` on a blocking thread (a panic is an error, not a crash).
+    pub async fn run<T: Send + 'static>(
+        self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
+        let done = tokio::task::spawn_blocking(job).await;
+        drop(self);
+        done.map_err(|e| PoolError::Failed(e.to_string()))
     }
 }
 
@@ -73,11 +90,20 @@ mod tests {
         let a = pool.admit().expect("worker");
         let b = pool.admit().expect("queue");
         assert!(matches!(pool.admit(), Err(PoolError::Full)));
-        assert_eq!(a.run(|| 2).await.expect("ran"), 2);
+        assert_eq!(
+            a.worker()
+                .await
+                .expect("free")
+                .run(|| 2)
+                .await
+                .expect("ran"),
+            2
+        );
         // a's place is back
         let c = pool.admit().expect("place freed");
         drop((b, c));
-        let panicked = pool.admit().expect("place").run(|| panic!("boom")).await;
+        let worker = pool.admit().expect("place").worker().await.expect("free");
+        let panicked = worker.run(|| -> u8 { panic!("boom") }).await;
         assert!(matches!(panicked, Err(PoolError::Failed(_))));
     }
 }

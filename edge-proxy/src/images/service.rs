@@ -133,6 +133,13 @@ impl ImageService {
                 return answer(503, format!("503 Service Unavailable: {e}"));
             }
         };
+        let worker = match admission.worker().await {
+            Ok(w) => w,
+            Err(e) => {
+                self.metrics.image_variant("failed");
+                return answer(500, format!("500 Internal Server Error: {e}"));
+            }
+        };
         let original = match self.fetch(path).await {
             Ok(o) if o.status == 200 => o,
             Ok(o) => {
@@ -153,9 +160,7 @@ impl ImageService {
         };
         let limits = self.images.limits;
         let bytes = original.body;
-        let made = admission
-            .run(move || render(&bytes, &variant, &limits))
-            .await;
+        let made = worker.run(move || render(&bytes, &variant, &limits)).await;
         match made {
             Ok(Ok(r)) => {
                 self.metrics.image_variant("made");

@@ -200,6 +200,17 @@ async fn parameters_presets_signatures_and_formats() {
     let again = s.get(&format!("{png}?preset=thumb"), &[]).await;
     assert_eq!(again.cache_status(), "HIT");
     assert_eq!(again.body, first.body);
+    // HEAD: of a cached variant, and of one not made yet (made, then answered without a body)
+    for q in ["preset=thumb", "preset=small"] {
+        let head = http(s.edge.listen, "HEAD", &format!("{png}?{q}"), &[], None)
+            .await
+            .expect("HEAD");
+        assert_eq!(head.status, 200, "{q}");
+        assert!(head
+            .header("Content-Type")
+            .is_some_and(|t| t.starts_with("image/")));
+        assert!(head.body.is_empty());
+    }
     // the original itself is untouched
     let original = s.get(&png, &[]).await;
     assert_eq!(dims(&original), (400, 200));
