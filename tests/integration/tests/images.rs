@@ -536,3 +536,27 @@ async fn saturated_generation_refuses_with_503_and_hits_go_on() {
         "{m}"
     );
 }
+
+/// A graceful upgrade (`-u`) hands the image service's sockets over with the others: variants
+/// are still made by the new process, and the ones made before are still cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn variants_survive_a_graceful_upgrade() {
+    let mut s = stack(17, IMAGES).await;
+    let png = s
+        .upload(&encoded(&quarters(200, 100), ImageFormat::Png), "png")
+        .await;
+    let thumb = format!("{png}?preset=thumb");
+    assert_eq!(s.get(&thumb, &[]).await.cache_status(), "MISS");
+    let old = s.edge.pid();
+    let edge = tokio::task::spawn_blocking(move || {
+        s.edge.upgrade();
+        s
+    });
+    let s = edge.await.expect("upgrade");
+    assert_ne!(s.edge.pid(), old);
+    let kept = s.get(&thumb, &[]).await;
+    assert_eq!((kept.status, kept.cache_status()), (200, "HIT"));
+    let new = s.get(&format!("{png}?preset=small"), &[]).await;
+    assert_eq!(new.status, 200, "{}", String::from_utf8_lossy(&new.body));
+    assert_eq!(dims(&new), (64, 32));
+}
