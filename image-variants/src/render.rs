@@ -101,19 +101,23 @@ fn corrupt(e: image::ImageError) -> RenderError {
     }
 }
 
-/// Decodes with the pixel limit checked on the header, refuses animations, applies the EXIF
-/// orientation.
+/// What the decoders may allocate: the largest allowed picture at 4 bytes a pixel, and as much
+/// again for a decoder's own buffers.
+fn decoder_limits(limits: &SourceLimits) -> Limits {
+    let mut l = Limits::default();
+    l.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
+    l
+}
+
+/// Decodes with the pixel limit checked on the header (before anything else is decoded: a GIF's
+/// frames are only looked at after), refuses animations, applies the EXIF orientation.
 fn decode(
     bytes: &[u8],
     format: ImageFormat,
     limits: &SourceLimits,
 ) -> Result<DynamicImage, RenderError> {
-    refuse_animation(bytes, format)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut decoder_limits = Limits::default();
-    // 4 bytes a pixel and some room: what decoding the largest allowed picture takes
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
-    reader.limits(decoder_limits);
+    reader.limits(decoder_limits(limits));
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limits.max_pixels {
@@ -123,6 +127,7 @@ fn decode(
             max: limits.max_pixels,
         });
     }
+    refuse_animation(bytes, format, limits)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -131,10 +136,16 @@ fn decode(
     Ok(picture)
 }
 
-fn refuse_animation(bytes: &[u8], format: ImageFormat) -> Result<(), RenderError> {
+fn refuse_animation(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &SourceLimits,
+) -> Result<(), RenderError> {
     let animated = match format {
         ImageFormat::Gif => {
-            let d = GifDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
+            let mut d = GifDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
+            // each frame is a buffer of the screen's size: the same allocation limit
+            d.set_limits(decoder_limits(limits)).map_err(corrupt)?;
             d.into_frames().take(2).count() > 1
         }
         ImageFormat::WebP => WebPDecoder::new(Cursor::new(bytes))
