@@ -13,7 +13,13 @@ use image_variants::render::{output_size, render, SourceLimits};
 use libfuzzer_sys::fuzz_target;
 
 const FITS: [Fit; 4] = [Fit::Cover, Fit::Contain, Fit::Fill, Fit::Inside];
-const FORMATS: [Format; 4] = [Format::Jpeg, Format::Png, Format::Webp, Format::Original];
+const FORMATS: [Format; 5] = [
+    Format::Jpeg,
+    Format::Png,
+    Format::Webp,
+    Format::Avif,
+    Format::Original,
+];
 const GRAVITIES: [Gravity; 3] = [Gravity::Center, Gravity::NorthEast, Gravity::South];
 
 fn variant(a: u8, b: u8) -> Variant {
@@ -24,7 +30,7 @@ fn variant(a: u8, b: u8) -> Variant {
         fit: FITS[usize::from(a >> 6)],
         gravity: GRAVITIES[usize::from(b >> 5) % GRAVITIES.len()],
         quality: 1 + (a ^ b) % 100,
-        format: FORMATS[usize::from(b >> 6)],
+        format: FORMATS[usize::from(b >> 5) % FORMATS.len()],
     }
 }
 

@@ -246,6 +246,10 @@ fn encode(picture: &DynamicImage, format: Format, quality: u8) -> Result<Rendere
             bytes.extend_from_slice(&mem);
             "image/webp"
         }
+        Format::Avif => {
+            bytes = avif(picture, quality).map_err(|e| fail(&e))?;
+            "image/avif"
+        }
     };
     Ok(Rendered {
         bytes,
@@ -253,6 +257,25 @@ fn encode(picture: &DynamicImage, format: Format, quality: u8) -> Result<Rendere
         width,
         height,
     })
+}
+
+/// AVIF (rav1e at speed 8: a tenth of the time of the default speed for a slightly larger file;
+/// the variant is made once and cached).
+fn avif(picture: &DynamicImage, quality: u8) -> Result<Vec<u8>, ravif::Error> {
+    use rgb::FromSlice;
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let encoder = ravif::Encoder::new()
+        .with_quality(f32::from(quality))
+        .with_alpha_quality(f32::from(quality))
+        .with_speed(8);
+    let encoded = if picture.color().has_alpha() {
+        let rgba = picture.to_rgba8();
+        encoder.encode_rgba(ravif::Img::new(rgba.as_raw().as_rgba(), w, h))?
+    } else {
+        let rgb = picture.to_rgb8();
+        encoder.encode_rgb(ravif::Img::new(rgb.as_raw().as_rgb(), w, h))?
+    };
+    Ok(encoded.avif_file)
 }
 
 /// The picture over a white background, without alpha.
@@ -348,15 +371,17 @@ mod tests {
     #[test]
     fn formats() {
         let src = png(64, 64);
-        for (f, ct, magic) in [
-            (Format::Jpeg, "image/jpeg", &b"\xff\xd8"[..]),
-            (Format::Webp, "image/webp", b"RIFF"),
-            (Format::Png, "image/png", b"\x89PNG"),
-            (Format::Original, "image/png", b"\x89PNG"),
+        // the magic bytes of each format, and where they are
+        for (f, ct, at, magic) in [
+            (Format::Jpeg, "image/jpeg", 0, &b"\xff\xd8"[..]),
+            (Format::Webp, "image/webp", 0, b"RIFF"),
+            (Format::Avif, "image/avif", 4, b"ftypavif"),
+            (Format::Png, "image/png", 0, b"\x89PNG"),
+            (Format::Original, "image/png", 0, b"\x89PNG"),
         ] {
             let out = render(&src, &variant(Some(32), None, Fit::Inside, f), &LIMITS).expect("ok");
             assert_eq!(out.content_type, ct);
-            assert!(out.bytes.starts_with(magic), "{ct}");
+            assert_eq!(out.bytes.get(at..at + magic.len()), Some(magic), "{ct}");
         }
     }
 

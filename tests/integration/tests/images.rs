@@ -270,6 +270,9 @@ async fn parameters_presets_signatures_and_formats() {
     );
 
     // formats and quality
+    let avif = s.get(&s.sign(&format!("{png}?w=100&fmt=avif")), &[]).await;
+    assert_eq!(avif.header("Content-Type"), Some("image/avif"));
+    assert_eq!(avif.body.get(4..12), Some(&b"ftypavif"[..]));
     let webp = s.get(&s.sign(&format!("{png}?w=100&fmt=webp")), &[]).await;
     assert_eq!(webp.header("Content-Type"), Some("image/webp"));
     assert!(webp.body.starts_with(b"RIFF"));
@@ -328,7 +331,7 @@ async fn parameters_presets_signatures_and_formats() {
         "w=abc",
         "w=0",
         "w=10&fit=stretch",
-        "w=10&fmt=avif",
+        "w=10&fmt=gif",
         "w=10&q=0",
         "preset=nope",
         "w=99999",
