@@ -768,3 +768,29 @@ async fn serve_store_file(mut s: TcpStream, store: Arc<PathBuf>) {
         let _ = s.write_all(b).await;
     }
 }
+
+/// An edge's `[trackers]` table for an emulated cluster (storages' HTTP on port 8888).
+pub fn trackers_table(cluster: &fdfs_emu::Cluster) -> String {
+    let trackers: Vec<String> = cluster
+        .tracker_socket_addrs()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    format!(
+        "[trackers]\nservers = [{}]\nhttp_port = 8888\n",
+        trackers.join(", ")
+    )
+}
+
+/// A client of an emulated cluster's trackers.
+pub fn cluster_client(cluster: &fdfs_emu::Cluster) -> fdfs_client::client::Client {
+    fdfs_client::client::Client::builder()
+        .trackers(
+            cluster
+                .tracker_socket_addrs()
+                .iter()
+                .map(|a| fdfs_client::client::ServerAddr::new(a.ip().to_string(), a.port())),
+        )
+        .build()
+        .expect("client")
+}

@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fdfs_emu::{Cluster, ClusterConfig};
-use fdfs_integration::edge::{pattern_byte, small_body, Edge, EdgeConfig, Origin, MODE_502};
+use fdfs_integration::edge::{
+    cluster_client, pattern_byte, small_body, trackers_table, Edge, EdgeConfig, Origin, MODE_502,
+};
 use fdfs_integration::http::{fnv, http, http_streamed, Response};
 use fdfs_integration::wait::eventually_async;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -2601,29 +2603,16 @@ fn upload_stack_with(
             .build(),
     )
     .expect("emulator");
-    let trackers: Vec<String> = cluster
-        .tracker_socket_addrs()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
     let edge = Edge::start(&EdgeConfig {
         extra: format!(
-            "[trackers]\nservers = [{}]\nhttp_port = 8888\n{}",
-            trackers.join(", "),
+            "{}{}",
+            trackers_table(&cluster),
             UPLOAD.replace("[upload]\n", &format!("[upload]\n{upload_extra}"))
         ),
         server_extra: server_extra.into(),
         ..EdgeConfig::default()
     });
-    let client = fdfs_client::client::Client::builder()
-        .trackers(
-            cluster
-                .tracker_socket_addrs()
-                .iter()
-                .map(|a| fdfs_client::client::ServerAddr::new(a.ip().to_string(), a.port())),
-        )
-        .build()
-        .expect("client");
+    let client = cluster_client(&cluster);
     (cluster, edge, client)
 }
 

@@ -4,9 +4,9 @@
 
 use std::net::Ipv4Addr;
 
-use fdfs_client::client::{Client, ServerAddr, UploadOptions};
+use fdfs_client::client::{Client, UploadOptions};
 use fdfs_emu::{Cluster, ClusterConfig};
-use fdfs_integration::edge::{Edge, EdgeConfig, StoreOrigin};
+use fdfs_integration::edge::{cluster_client, trackers_table, Edge, EdgeConfig, StoreOrigin};
 use fdfs_integration::http::{http, Response};
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
 
@@ -52,27 +52,11 @@ async fn stack(net: u8, images: &str) -> Stack {
         let origin = StoreOrigin::start(http, st.store_path().to_path_buf()).await;
         storages.push(origin.expect("storage HTTP"));
     }
-    let trackers: Vec<String> = cluster
-        .tracker_socket_addrs()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
     let edge = Edge::start(&EdgeConfig {
-        extra: format!(
-            "[trackers]\nservers = [{}]\nhttp_port = 8888\n{images}",
-            trackers.join(", ")
-        ),
+        extra: format!("{}{images}", trackers_table(&cluster)),
         ..EdgeConfig::default()
     });
-    let client = Client::builder()
-        .trackers(
-            cluster
-                .tracker_socket_addrs()
-                .iter()
-                .map(|a| ServerAddr::new(a.ip().to_string(), a.port())),
-        )
-        .build()
-        .expect("client");
+    let client = cluster_client(&cluster);
     Stack {
         _storages: storages,
         _cluster: cluster,

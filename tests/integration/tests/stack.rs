@@ -650,6 +650,29 @@ async fn deleted_file_is_404_after_purge_and_unknown_group_is_404() {
     st.finish();
 }
 
+/// mod_fastdfs.conf lines: the storages check FastDFS tokens with `secret` and let a request with
+/// the bypass header `X-Fdfs-Edge: edge-0123` through.
+fn checking_tokens(secret: &str) -> String {
+    format!(
+        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key={secret}\n\
+         http.anti_steal.token_ttl=600\n\
+         anti_steal_bypass_header_name=X-Fdfs-Edge\nanti_steal_bypass_header_value=edge-0123\n"
+    )
+}
+
+/// A FastDFS token for `id` made now, and its `ts`.
+fn token_now(id: &str, secret: &str) -> (String, i64) {
+    let rest = id.split_once('/').map(|(_, r)| r).unwrap_or("");
+    let ts = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("ts");
+    (fdfs_client::token::generate(rest, secret, ts), ts)
+}
+
 /// The storages check FastDFS tokens (the module, `http.anti_steal.check_token`); the edge checks
 /// them too, once, and fetches with the module's anti-steal bypass header: a client with a good
 /// token gets the file (then a hit), a client without one is refused by the edge and by a storage
@@ -657,11 +680,7 @@ async fn deleted_file_is_404_after_purge_and_unknown_group_is_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
     let secret = "FastDFS1234567890";
-    let module_extra = format!(
-        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key={secret}\n\
-         http.anti_steal.token_ttl=600\n\
-         anti_steal_bypass_header_name=X-Fdfs-Edge\nanti_steal_bypass_header_value=edge-0123\n"
-    );
+    let module_extra = checking_tokens(secret);
     let edge_extra = format!(
         "[access]\ndefault = \"token\"\n[access.token]\nsecret_key = \"{secret}\"\n\
          [access.storage_bypass_header]\nname = \"X-Fdfs-Edge\"\nvalue = \"edge-0123\"\n"
@@ -672,15 +691,7 @@ async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
     let id = st.upload(&data, UploadOptions::default()).await;
     st.wait_for_group(&id).await;
     let path = format!("/{id}");
-    let rest = id.split_once('/').map(|(_, r)| r).unwrap_or("");
-    let ts = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs(),
-    )
-    .expect("ts");
-    let token = fdfs_client::token::generate(rest, secret, ts);
+    let (token, ts) = token_now(&id, secret);
     let good = format!("{path}?token={token}&ts={ts}");
 
     // the storages check tokens themselves
@@ -728,7 +739,7 @@ async fn tokens_are_checked_once_at_the_edge_which_the_storages_let_through() {
         format!("{path}?token=&ts="),
         format!(
             "{path}?token={}&ts=",
-            fdfs_client::token::generate(rest, secret, 0)
+            fdfs_client::token::generate(id.split_once('/').map_or("", |(_, r)| r), secret, 0)
         ),
         format!("{path}?token={token}&ts={}", ts - 601),
     ] {
@@ -785,11 +796,7 @@ async fn download_names_come_from_the_files_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn variants_are_made_at_the_edge_from_originals_served_by_the_module() {
     let secret = "FastDFS1234567890";
-    let module_extra = format!(
-        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key={secret}\n\
-         http.anti_steal.token_ttl=600\n\
-         anti_steal_bypass_header_name=X-Fdfs-Edge\nanti_steal_bypass_header_value=edge-0123\n"
-    );
+    let module_extra = checking_tokens(secret);
     let edge_extra = format!(
         "[access]\ndefault = \"token\"\n[access.token]\nsecret_key = \"{secret}\"\n\
          [access.storage_bypass_header]\nname = \"X-Fdfs-Edge\"\nvalue = \"edge-0123\"\n\
@@ -807,15 +814,7 @@ async fn variants_are_made_at_the_edge_from_originals_served_by_the_module() {
         .await;
     st.wait_for_group(&id).await;
     let path = format!("/{id}");
-    let rest = id.split_once('/').map(|(_, r)| r).unwrap_or("");
-    let ts = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs(),
-    )
-    .expect("ts");
-    let token = fdfs_client::token::generate(rest, secret, ts);
+    let (token, ts) = token_now(&id, secret);
 
     let thumb = format!("{path}?preset=thumb&token={token}&ts={ts}");
     let first = st.edge_get(&thumb, &[]).await;
