@@ -75,7 +75,7 @@ pub fn render(
     ) {
         return Err(RenderError::NotAnImage);
     }
-    let picture = decode(original, format, limits)?;
+    let picture = decode(original, format, variant, limits)?;
     let resized = resize(&picture, variant)?;
     encode(
         &resized,
@@ -110,10 +110,12 @@ fn decoder_limits(limits: &SourceLimits) -> Limits {
 }
 
 /// Decodes with the pixel limit checked on the header (before anything else is decoded: a GIF's
-/// frames are only looked at after), refuses animations, applies the EXIF orientation.
+/// frames are only looked at after), refuses animations, applies the EXIF orientation. A JPEG
+/// much larger than the variant is decoded shrunk (see [`crate::shrink`]).
 fn decode(
     bytes: &[u8],
     format: ImageFormat,
+    variant: &Variant,
     limits: &SourceLimits,
 ) -> Result<DynamicImage, RenderError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -131,6 +133,13 @@ fn decode(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    if format == ImageFormat::Jpeg {
+        let shrunk =
+            crate::shrink::decode_shrunk(bytes, (width, height), orientation, variant, limits)?;
+        if let Some(picture) = shrunk {
+            return Ok(picture);
+        }
+    }
     let mut picture = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     picture.apply_orientation(orientation);
     Ok(picture)
@@ -382,6 +391,41 @@ mod tests {
             let out = render(&src, &variant(Some(32), None, Fit::Inside, f), &LIMITS).expect("ok");
             assert_eq!(out.content_type, ct);
             assert_eq!(out.bytes.get(at..at + magic.len()), Some(magic), "{ct}");
+        }
+    }
+
+    /// A JPEG eight times larger than its variant goes through shrink-on-load: the same size and
+    /// the same picture as the full decode would give.
+    #[test]
+    fn large_jpeg_is_shrunk_on_load() {
+        let img = RgbaImage::from_fn(800, 600, |x, y| match (x < 400, y < 300) {
+            (true, true) => image::Rgba([255, 0, 0, 255]),
+            (false, true) => image::Rgba([0, 255, 0, 255]),
+            (true, false) => image::Rgba([0, 0, 255, 255]),
+            (false, false) => image::Rgba([255, 255, 0, 255]),
+        });
+        let mut jpeg = Vec::new();
+        let rgb = DynamicImage::ImageRgba8(img).to_rgb8();
+        JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .write_image(rgb.as_raw(), 800, 600, image::ExtendedColorType::Rgb8)
+            .expect("jpeg");
+        let out = render(
+            &jpeg,
+            &variant(Some(100), None, Fit::Inside, Format::Png),
+            &LIMITS,
+        )
+        .expect("rendered");
+        assert_eq!((out.width, out.height), (100, 75));
+        let made = image::load_from_memory(&out.bytes).expect("png").to_rgb8();
+        for (x, y, want) in [
+            (20, 20, [255, 0, 0]),
+            (80, 20, [0, 255, 0]),
+            (20, 60, [0, 0, 255]),
+            (80, 60, [255, 255, 0]),
+        ] {
+            let got = made.get_pixel(x, y).0;
+            let close = got.iter().zip(want).all(|(g, w)| g.abs_diff(w) < 24);
+            assert!(close, "({x},{y}): {got:?} not {want:?}");
         }
     }
 
