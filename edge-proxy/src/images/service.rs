@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::BytesMut;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::connectors::http::Connector;
@@ -109,7 +108,7 @@ impl ImageService {
             ),
             None => return Err(proxy_err("no response header")),
         };
-        let mut body = BytesMut::new();
+        let mut body = Vec::new();
         while let Some(chunk) = s.read_response_body().await.map_err(proxy_err)? {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > self.images.max_source_bytes {
@@ -119,7 +118,7 @@ impl ImageService {
         self.connector.release_http_session(s, &peer, None).await;
         Ok(Original {
             status,
-            body: body.to_vec(),
+            body,
             headers,
         })
     }
