@@ -27,11 +27,12 @@ declare -A CPORT CPID CDIR CSKIP CADMIN
 
 note() { echo "note: $*" >&2; }
 
-# Debian packages the contenders need, installed like `make deps` does (the bench is not part of CI). The
-# packages' own services must not run: the bench starts its own instances on loopback ports.
+# Debian packages the contenders need (and a part's own, given as arguments), installed like `make deps`
+# does (the bench is not part of CI). The packages' own services must not run: the bench starts its own
+# instances on loopback ports.
 ensure_packages() {
     local p missing=()
-    for p in wrk apache2-utils curl python3 nginx varnish trafficserver; do
+    for p in wrk apache2-utils curl python3 nginx varnish trafficserver "$@"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     if ((${#missing[@]})); then

@@ -1,6 +1,8 @@
-//! Where the time of a variant goes: the stages of `render` (decode, resize, encode) timed one by
-//! one, in one thread, with the libraries and settings `render` uses, and `render` itself for the
-//! whole. `bench/images.sh` prints it next to the HTTP figures.
+//! Where the time of a variant goes: the stages of `render` (decode, with JPEG shrink-on-load as
+//! `render` does it; resize; encode) timed one by one, in one thread, with the libraries and
+//! settings `render` uses, and `render` itself for the whole. `bench/images.sh` prints it next to
+//! the HTTP figures. The last column is the decoding and resize without shrink-on-load (the whole
+//! picture decoded by zune-jpeg, then resized).
 //!
 //!   cargo run --release -p image-variants --example render_stages -- [--runs N] QUERY FILE...
 //!
@@ -11,7 +13,7 @@ use std::time::Instant;
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageEncoder, ImageReader};
+use image::{DynamicImage, GrayImage, ImageEncoder, ImageFormat, ImageReader, RgbImage};
 use image_variants::params::Variant;
 use image_variants::render::{output_size, render, SourceLimits};
 
@@ -51,19 +53,47 @@ fn main() {
         max_pixels: 50_000_000,
     };
     println!(
-        "| original | decode | resize | encode JPEG | encode WebP | render JPEG | render WebP |"
+        "| original | decode | resize | encode JPEG | encode WebP | render JPEG | render WebP | whole decode + resize |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for file in files {
         let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let (t_decode, src) = timed(runs, || {
+        let full = || {
             ImageReader::new(std::io::Cursor::new(&bytes))
                 .with_guessed_format()
                 .expect("reads")
                 .decode()
                 .expect("decodes")
+        };
+        let (sw, sh) = {
+            let p = full();
+            (p.width(), p.height())
+        };
+        let (w, h) = output_size(sw, sh, &jpeg);
+        // render's decoding: a JPEG at least twice the variant's size is decoded shrunk in the DCT
+        // (jpeg-decoder's scale, to no less than the resize needs), anything else whole
+        let s = (f64::from(w) / f64::from(sw)).max(f64::from(h) / f64::from(sh));
+        let shrink = image::guess_format(&bytes).ok() == Some(ImageFormat::Jpeg) && s <= 0.5;
+        let up = |n: u32| (f64::from(n) * s - 1e-6).ceil().max(1.0) as u16;
+        let (t_decode, src) = timed(runs, || {
+            if !shrink {
+                return full();
+            }
+            let mut d = jpeg_decoder::Decoder::new(&bytes[..]);
+            let (dw, dh) = d.scale(up(sw), up(sh)).expect("scales");
+            let pixels = d.decode().expect("decodes");
+            let (dw, dh) = (u32::from(dw), u32::from(dh));
+            match d.info().map(|i| i.pixel_format) {
+                Some(jpeg_decoder::PixelFormat::RGB24) => {
+                    RgbImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageRgb8)
+                }
+                Some(jpeg_decoder::PixelFormat::L8) => {
+                    GrayImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageLuma8)
+                }
+                _ => None,
+            }
+            .unwrap_or_else(full)
         });
-        let (w, h) = output_size(src.width(), src.height(), &jpeg);
         let alg = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
         let (t_resize, small) = timed(runs, || {
             let mut out = DynamicImage::new(w, h, src.color());
@@ -88,11 +118,20 @@ fn main() {
         });
         let (t_render_jpeg, _) = timed(runs, || render(&bytes, &jpeg, &limits).expect("render"));
         let (t_render_webp, _) = timed(runs, || render(&bytes, &webp, &limits).expect("render"));
+        // the same without shrink-on-load: the whole picture decoded (zune-jpeg), then resized
+        let (t_whole, _) = timed(runs, || {
+            let whole = full();
+            let mut out = DynamicImage::new(w, h, whole.color());
+            Resizer::new()
+                .resize(&whole, &mut out, &alg)
+                .expect("resized");
+            out
+        });
         let name = std::path::Path::new(file)
             .file_name()
             .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
         println!(
-            "| {name} {}x{} -> {w}x{h} | {t_decode:.1} | {t_resize:.1} | {t_jpeg:.1} | {t_webp:.1} | {t_render_jpeg:.1} | {t_render_webp:.1} |",
+            "| {name} {sw}x{sh} -> {w}x{h} (decoded at {}x{}) | {t_decode:.1} | {t_resize:.1} | {t_jpeg:.1} | {t_webp:.1} | {t_render_jpeg:.1} | {t_render_webp:.1} | {t_whole:.1} |",
             src.width(),
             src.height()
         );
