@@ -11,7 +11,7 @@ use crate::params::Variant;
 use crate::render::{output_size, RenderError, SourceLimits};
 
 /// Whether `o` swaps width and height.
-fn turns(o: Orientation) -> bool {
+pub fn turns(o: Orientation) -> bool {
     matches!(
         o,
         Orientation::Rotate90

@@ -63,7 +63,9 @@ fn answer(status: u16, body: String) -> Response<Vec<u8>> {
     if status == 503 {
         r = r.header(http::header::RETRY_AFTER, "1");
     }
-    r.body(format!("{body}\n").into_bytes())
+    let body = format!("{body}\n").into_bytes();
+    r.header(http::header::CONTENT_LENGTH, body.len())
+        .body(body)
         .unwrap_or_else(|_| Response::new(Vec::new()))
 }
 
@@ -163,9 +165,12 @@ impl ImageService {
         match made {
             Ok(Ok(r)) => {
                 self.metrics.image_variant("made");
+                // Content-Length: the proxy's cache sees the size up front, so a variant over
+                // `[cache] max_object_size` is passed on uncached instead of aborted midway
                 let mut resp = Response::builder()
                     .status(200)
-                    .header(http::header::CONTENT_TYPE, r.content_type);
+                    .header(http::header::CONTENT_TYPE, r.content_type)
+                    .header(http::header::CONTENT_LENGTH, r.bytes.len());
                 for (n, v) in &original.headers {
                     resp = resp.header(n, v);
                 }

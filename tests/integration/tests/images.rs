@@ -38,6 +38,11 @@ struct Stack {
 
 /// An emulated cluster on `127.0.<net>.x` and an edge on its trackers with `images` appended.
 async fn stack(net: u8, images: &str) -> Stack {
+    stack_with_cache(net, images, "").await
+}
+
+/// [`stack`] with `cache` appended to the edge's `[cache]` table.
+async fn stack_with_cache(net: u8, images: &str, cache: &str) -> Stack {
     let cluster = Cluster::start(
         ClusterConfig::builder()
             .groups(1)
@@ -54,6 +59,7 @@ async fn stack(net: u8, images: &str) -> Stack {
     }
     let edge = Edge::start(&EdgeConfig {
         extra: format!("{}{images}", trackers_table(&cluster)),
+        cache_extra: cache.to_string(),
         ..EdgeConfig::default()
     });
     let client = cluster_client(&cluster);
@@ -453,6 +459,42 @@ async fn non_images_corrupt_images_and_bombs_are_refused() {
         1.0
     );
     assert!(s.edge.logs().contains("animated images are not resized"));
+}
+
+/// A variant larger than `[cache] max_object_size` is served whole and uncached (made again on
+/// the next request); a small one is cached as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_variant_over_the_cache_size_limit_is_served_uncached() {
+    let s = stack_with_cache(18, IMAGES, "max_object_size = \"8KiB\"\n").await;
+    // noise does not compress: the 150x150 PNG thumbnail is tens of KiB
+    let mut seed = 0x2545_f491_u32;
+    let noise = RgbaImage::from_fn(300, 300, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let [r, g, b, _] = seed.to_le_bytes();
+        Rgba([r, g, b, 255])
+    });
+    let large = s.upload(&encoded(&noise, ImageFormat::Png), "png").await;
+    let flat = s
+        .upload(&encoded(&quarters(300, 300), ImageFormat::Png), "png")
+        .await;
+    let made = |m: &str| series(m, "fdfs_edge_image_variants_total{outcome=\"made\"}");
+    let before = made(&s.metrics().await);
+    for _ in 0..2 {
+        let r = s.get(&format!("{large}?preset=thumb"), &[]).await;
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        assert!(r.body.len() > 8 << 10, "{} bytes", r.body.len());
+        assert_eq!(dims(&r), (150, 150));
+        assert_ne!(r.cache_status(), "HIT");
+    }
+    assert_eq!(made(&s.metrics().await) - before, 2.0);
+    let first = s.get(&format!("{flat}?preset=thumb"), &[]).await;
+    assert!(first.body.len() < 8 << 10, "{} bytes", first.body.len());
+    let again = s.get(&format!("{flat}?preset=thumb"), &[]).await;
+    assert_eq!(again.cache_status(), "HIT");
+    assert_eq!(again.body, first.body);
+    assert_eq!(made(&s.metrics().await) - before, 3.0);
 }
 
 fn animated_gif() -> Vec<u8> {
