@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod preflight;
 pub mod server;
 pub mod sign;
+pub mod tls;
 
 mod access_log;
 mod admin;
@@ -29,5 +30,4 @@ mod metrics;
 mod peers;
 mod proxy;
 mod settings;
-mod tls;
 mod topology;

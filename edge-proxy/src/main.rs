@@ -236,6 +236,7 @@ fn check(cfg: &Config, path: &str, t: Duration) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    edge_proxy::tls::skip_client_ca_bundle();
     edge_proxy::memory::disable_huge_pages();
     let cli = Cli::parse();
     // Reads an nginx configuration, not an edge.toml.

@@ -118,7 +118,10 @@ impl Edge {
         let path = ctx.key.split('?').next().unwrap_or("");
         let file_id = path.trim_start_matches('/');
         let timeout = std::time::Duration::from_secs(2);
-        let meta = match tokio::time::timeout(timeout, client.get_metadata(file_id)).await {
+        // boxed: this filter's future is made for every answer of a storage, and without the box
+        // it would be as large as the metadata request's (3 KiB)
+        let fetch = Box::pin(client.get_metadata(file_id));
+        let meta = match tokio::time::timeout(timeout, fetch).await {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
                 tracing::debug!("download name of {file_id}: {e}");

@@ -222,17 +222,19 @@ impl ProxyHttp for Edge {
                 .respond(session, ctx, 431, "431 Request Header Fields Too Large\n")
                 .await;
         }
+        // The rare, large futures (an upload's is 7 KiB) are boxed: this future is made and
+        // copied for every request, a cache hit's included, and is as large as the largest it awaits.
         if purge::is_purge(req, &path) {
-            return self.handle_purge(session, ctx).await;
+            return Box::pin(self.handle_purge(session, ctx)).await;
         }
         if self.is_preflight(req) {
             return self.answer_preflight(session, ctx).await;
         }
         if self.is_tus_request(&path) {
-            return self.handle_tus(session, ctx, &path).await;
+            return Box::pin(self.handle_tus(session, ctx, &path)).await;
         }
         if self.is_gateway_request(req) {
-            return self.handle_gateway(session, ctx, &path).await;
+            return Box::pin(self.handle_gateway(session, ctx, &path)).await;
         }
         if request_size::declared_body_over(req, self.settings.client_max_body_size) {
             return self
