@@ -214,18 +214,7 @@ gen_round() {
     out=$("${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" --timeout 30s --latency -s "$ROOT/bench/images-fresh.lua" \
         "$(url "$2" "$3" 0)" -- "$DIR/$3" $(($4 * 1000000)) "$(query "$2")" 2>&1)
     t1=$(cpu_ticks "$1")
-    awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
-        /requests in/ {n = $1}
-        /^Requests\/sec/ {rps = $2}
-        $1 == "99%" {p99 = $2}
-        /Non-2xx/ {err += $NF}
-        /Socket errors/ {gsub(/,/, ""); err += $4 + $6 + $8 + $10}
-        END {
-            ms = p99 + 0
-            if (p99 ~ /us$/) ms /= 1000; else if (p99 ~ /[0-9]s$/ && p99 !~ /ms$/) ms *= 1000
-            eff = (ticks > 0) ? n / (ticks / hz) : 0
-            printf "%s %.3f %.1f %d %d\n", rps + 0, ms, eff, err + 0, n + 0
-        }' <<<"$out"
+    wrk_summary $((t1 - t0)) %.1f <<<"$out"
 }
 
 start_edge nocache 'max_object_size = "256KiB" # above the variants, below the originals'

@@ -259,7 +259,13 @@ wrk_round() {
     t0=$(cpu_ticks "$pid")
     out=$("${PIN_WRK[@]}" wrk -t"${WRK_THREADS:-1}" -c"$CONNS" -d"$DURATION" --timeout 30s --latency "$url" "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
-    awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
+    wrk_summary $((t1 - t0)) %.0f <<<"$out" | cut -d' ' -f1-4
+}
+
+# wrk_summary TICKS EFF_FORMAT: wrk's output on stdin -> "req/s p99_ms req_per_cpu_s errors requests", the
+# CPU figure from TICKS of the server's processes during the round, printed with EFF_FORMAT
+wrk_summary() {
+    awk -v ticks="$1" -v hz="$CLK_TCK" -v fmt="%s %.3f $2 %d %d\n" '
         /requests in/ {n = $1}
         /^Requests\/sec/ {rps = $2}
         $1 == "99%" {p99 = $2}
@@ -270,8 +276,8 @@ wrk_round() {
             if (p99 ~ /us$/) ms /= 1000; else if (p99 ~ /[0-9]s$/ && p99 !~ /ms$/) ms *= 1000
             else if (p99 ~ /m$/) ms *= 60000
             eff = (ticks > 0) ? n / (ticks / hz) : 0
-            printf "%s %.3f %.0f %d\n", rps + 0, ms, eff, err + 0
-        }' <<<"$out"
+            printf fmt, rps + 0, ms, eff, err + 0, n + 0
+        }'
 }
 
 # ab_round PID URL: the same as wrk_round for HEAD, with ab (apache2-utils): wrk waits for a body after a
