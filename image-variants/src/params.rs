@@ -162,23 +162,53 @@ pub struct Variant {
 }
 
 impl fmt::Display for Variant {
-    /// The canonical query: every field, in a fixed order (`w=500&h=-&fit=inside&g=center&q=80&fmt=webp`).
+    /// The canonical query (see [`Variant::push_canonical`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dim = |d: Option<u32>| d.map_or("-".to_string(), |v| v.to_string());
-        write!(
-            f,
-            "w={}&h={}&fit={}&g={}&q={}&fmt={}",
-            dim(self.width),
-            dim(self.height),
-            self.fit.name(),
-            self.gravity.name(),
-            self.quality,
-            self.format.name()
-        )
+        let mut s = String::with_capacity(48);
+        self.push_canonical(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// `n` in decimal, without the formatting machinery (a cache hit of a variant writes its key).
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
     }
 }
 
 impl Variant {
+    /// Appends the canonical query: every field, in a fixed order
+    /// (`w=500&h=-&fit=inside&g=center&q=80&fmt=webp`).
+    pub fn push_canonical(&self, out: &mut String) {
+        let dim = |out: &mut String, d: Option<u32>| match d {
+            Some(v) => push_decimal(out, v),
+            None => out.push('-'),
+        };
+        out.push_str("w=");
+        dim(out, self.width);
+        out.push_str("&h=");
+        dim(out, self.height);
+        out.push_str("&fit=");
+        out.push_str(self.fit.name());
+        out.push_str("&g=");
+        out.push_str(self.gravity.name());
+        out.push_str("&q=");
+        push_decimal(out, u32::from(self.quality));
+        out.push_str("&fmt=");
+        out.push_str(self.format.name());
+    }
+
     /// Reads the canonical query back (the image service's side of [`fmt::Display`]); `None` for
     /// anything else.
     pub fn parse_canonical(q: &str) -> Option<Variant> {
@@ -407,6 +437,15 @@ mod tests {
         Asked::from_query(Some(q))
             .expect("parsed")
             .expect("a variant")
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 99, 100, 4096, 65535, u32::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -72,7 +72,11 @@ pub struct VariantRequest {
 impl VariantRequest {
     /// The cache key's query and the image service's: the canonical variant.
     pub fn key(&self) -> String {
-        format!("{}?{}", self.original, self.variant)
+        let mut key = String::with_capacity(self.original.len() + 64);
+        key.push_str(&self.original);
+        key.push('?');
+        self.variant.push_canonical(&mut key);
+        key
     }
 }
 
