@@ -14,7 +14,7 @@ use std::time::Instant;
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, RgbImage};
 use image_variants::params::Variant;
-use image_variants::render::{output_size, render, SourceLimits};
+use image_variants::render::{encode_jpeg, output_size, render, SourceLimits};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -103,14 +103,7 @@ fn main() {
         });
         let rgb = small.to_rgb8();
         let (t_jpeg, _) = timed(runs, || {
-            // as render encodes: jpeg-encoder, 4:2:0, optimized Huffman tables
-            let mut out = Vec::new();
-            let mut e = jpeg_encoder::Encoder::new(&mut out, jpeg.quality);
-            e.set_optimized_huffman_tables(true);
-            let side = |n: u32| u16::try_from(n).expect("small");
-            e.encode(rgb.as_raw(), side(w), side(h), jpeg_encoder::ColorType::Rgb)
-                .expect("jpeg");
-            out.len()
+            encode_jpeg(&rgb, jpeg.quality).expect("jpeg").len()
         });
         let (t_webp, _) = timed(runs, || {
             webp::Encoder::from_rgb(rgb.as_raw(), w, h)

@@ -134,11 +134,7 @@ fn decode(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let shown = if crate::shrink::turns(orientation) {
-        (height, width)
-    } else {
-        (width, height)
-    };
+    let shown = crate::shrink::shown_size(width, height, orientation);
     if format == ImageFormat::Jpeg {
         let shrunk =
             crate::shrink::decode_shrunk(bytes, (width, height), orientation, variant, limits)?;
@@ -231,7 +227,7 @@ fn encode(picture: &DynamicImage, format: Format, quality: u8) -> Result<Rendere
     let mut bytes = Vec::new();
     let content_type = match format {
         Format::Jpeg | Format::Original => {
-            bytes = jpeg(&on_white(picture), quality).map_err(|e| fail(&e))?;
+            bytes = encode_jpeg(&on_white(picture), quality).map_err(|e| fail(&e))?;
             "image/jpeg"
         }
         Format::Png => {
@@ -276,7 +272,7 @@ fn encode(picture: &DynamicImage, format: Format, quality: u8) -> Result<Rendere
 /// Baseline JPEG, chroma subsampled 4:2:0 below quality 90 (as libjpeg's users do), Huffman
 /// tables optimized for the picture: about a third smaller than the `image` crate's 4:4:4 output
 /// at the same quality, and faster to make.
-fn jpeg(rgb: &image::RgbImage, quality: u8) -> Result<Vec<u8>, String> {
+pub fn encode_jpeg(rgb: &image::RgbImage, quality: u8) -> Result<Vec<u8>, String> {
     let side = |n: u32| u16::try_from(n).map_err(|_| format!("{n} pixels is over JPEG's 65535"));
     let (w, h) = (side(rgb.width())?, side(rgb.height())?);
     let mut bytes = Vec::new();

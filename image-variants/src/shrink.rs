@@ -11,7 +11,7 @@ use crate::params::Variant;
 use crate::render::{output_size, RenderError, SourceLimits};
 
 /// Whether `o` swaps width and height.
-pub fn turns(o: Orientation) -> bool {
+fn turns(o: Orientation) -> bool {
     matches!(
         o,
         Orientation::Rotate90
@@ -21,10 +21,19 @@ pub fn turns(o: Orientation) -> bool {
     )
 }
 
+/// The size of a `w`x`h` picture (as stored) shown with `orientation`.
+pub fn shown_size(w: u32, h: u32, orientation: Orientation) -> (u32, u32) {
+    if turns(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
 /// The smallest size (as stored, before the orientation) the resize needs of a `w`x`h` original
 /// shown with `orientation`; `None` when it is over half the original (no scale would help).
 fn needed(w: u32, h: u32, orientation: Orientation, v: &Variant) -> Option<(u16, u16)> {
-    let (dw, dh) = if turns(orientation) { (h, w) } else { (w, h) };
+    let (dw, dh) = shown_size(w, h, orientation);
     let (ow, oh) = output_size(dw, dh, v);
     // the larger of the two scales: enough for every fit (contain pads, cover crops after)
     let s = (f64::from(ow) / f64::from(dw)).max(f64::from(oh) / f64::from(dh));
@@ -33,12 +42,8 @@ fn needed(w: u32, h: u32, orientation: Orientation, v: &Variant) -> Option<(u16,
     }
     // (less a hair: 3000 x 500/3000 is 500.0000001 in floating point)
     let up = |n: u32| (f64::from(n) * s - 1e-6).ceil().max(1.0) as u32;
-    let (nw, nh) = (up(dw), up(dh));
-    let (nw, nh) = if turns(orientation) {
-        (nh, nw)
-    } else {
-        (nw, nh)
-    };
+    // back to the picture as stored (the same swap)
+    let (nw, nh) = shown_size(up(dw), up(dh), orientation);
     Some((u16::try_from(nw).ok()?, u16::try_from(nh).ok()?))
 }
 
