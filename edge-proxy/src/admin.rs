@@ -33,8 +33,13 @@ impl Admin {
         }
         // This process must hold the listening socket: a connect also succeeds when another
         // process has the port, and keepalived would move the VIP to a node serving nothing.
-        for a in crate::preflight::not_listening(&self.listen) {
-            why.push(format!("not listening on {a}"));
+        // Once every listener is bound (`ListenWatch`) they stay bound until a shutdown, which
+        // raises `draining`: the scan of the process's descriptors and of the system's whole TCP
+        // table (a line per connection) is only needed before that.
+        if !self.state.listening.load(Ordering::SeqCst) {
+            for a in crate::preflight::not_listening(&self.listen) {
+                why.push(format!("not listening on {a}"));
+            }
         }
         if let Some(p) = self.state.background_problem() {
             why.push(p.to_string());
