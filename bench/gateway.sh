@@ -33,34 +33,11 @@ UPLOADER=$TARGET/release/examples/bench_upload
 (cd "$ROOT" && nice -n 19 cargo build --release -q -p fdfs-emu -p fdfs-integration --example bench_upload) || exit 1
 bench_setup gateway 0 10240
 
-# edge_conf NAME PORT ADMIN EXTRA: an edge.toml in $W/NAME
-edge_conf() {
-    mkdir -p "$W/$1/cache"
-    cat >"$W/$1/edge.toml" <<TOML
-[server]
-listen = ["127.0.0.1:$2"]
-threads = ${EDGE_THREADS:-1}
-pid_file = "$W/$1/pid"
-upgrade_sock = "$W/$1/sock"
-[admin]
-listen = "127.0.0.1:$3"
-[[group]]
-name = "group1"
-storages = ["127.0.0.1:$ORIGIN"]
-[health]
-enabled = false
-[cache]
-dir = "$W/$1/cache"
-memory_size = "${MEM_MIB}MiB"
-$4
-TOML
-}
-
 # start_edge NAME EXTRA: starts an edge; sets CPORT/CPID/CDIR
 start_edge() {
     CPORT[$1]=$(free_port)
     CDIR[$1]=$W/$1
-    edge_conf "$1" "${CPORT[$1]}" "$(free_port)" "$2"
+    edge_toml "$W/$1" "${CPORT[$1]}" "$(free_port)" "${EDGE_THREADS:-1}" "$2"
     ${PIN_EDGE[@]+"${PIN_EDGE[@]}"} "$EDGE_BIN" -c "$W/$1/edge.toml" >"$W/$1/stderr.log" 2>&1 &
     CPID[$1]=$!
     local _

@@ -160,30 +160,12 @@ start_nginx filter 0 "access_log off;
 # start_edge NAME CACHE-EXTRA: an edge on CPU 0 with [images]; sets CPORT/CPID/CADMIN
 start_edge() {
     local d=$W/$1
-    mkdir -p "$d/cache"
     CPORT[$1]=$(free_port)
     CADMIN[$1]=$(free_port)
-    cat >"$d/edge.toml" <<TOML
-[server]
-listen = ["127.0.0.1:${CPORT[$1]}"]
-threads = 1
-pid_file = "$d/pid"
-upgrade_sock = "$d/sock"
-[admin]
-listen = "127.0.0.1:${CADMIN[$1]}"
-[[group]]
-name = "group1"
-storages = ["127.0.0.1:$ORIGIN"]
-[health]
-enabled = false
-[cache]
-dir = "$d/cache"
-memory_size = "${MEM_MIB}MiB"
-$2
+    edge_toml "$d" "${CPORT[$1]}" "${CADMIN[$1]}" 1 "$2
 [images]
 unsigned_sizes = true
-workers = 1
-TOML
+workers = 1"
     RUST_LOG=warn "${PIN_SRV[@]}" "$EDGE_BIN" -c "$d/edge.toml" >"$d/stderr.log" 2>&1 &
     CPID[$1]=$!
     up "$1" "http://127.0.0.1:${CPORT[$1]}/"

@@ -104,6 +104,31 @@ start_origin() {
 }
 origin_count() { curl -fs "http://127.0.0.1:$ORIGIN/__count"; }
 
+# edge_toml DIR PORT ADMIN THREADS EXTRA: DIR/edge.toml for the parts that configure an edge of their own
+# (gateway, images): one storage (the origin), no health checks, the cache in DIR/cache of MEM_MIB; EXTRA
+# is appended in [cache] (more cache keys, then any other table)
+edge_toml() {
+    mkdir -p "$1/cache"
+    cat >"$1/edge.toml" <<TOML
+[server]
+listen = ["127.0.0.1:$2"]
+threads = $4
+pid_file = "$1/pid"
+upgrade_sock = "$1/sock"
+[admin]
+listen = "127.0.0.1:$3"
+[[group]]
+name = "group1"
+storages = ["127.0.0.1:$ORIGIN"]
+[health]
+enabled = false
+[cache]
+dir = "$1/cache"
+memory_size = "${MEM_MIB}MiB"
+$5
+TOML
+}
+
 # render TEMPLATE DEST NAME WORKERS: a configuration from bench/contenders/ with its placeholders filled in
 render() {
     local user=""

@@ -187,6 +187,21 @@ fn push_decimal(out: &mut String, mut n: u32) {
     }
 }
 
+#[cfg(test)]
+impl Variant {
+    /// A variant of the given size, fit and format, centred, at quality 80: what the tests vary.
+    pub(crate) fn sized(width: Option<u32>, height: Option<u32>, fit: Fit, format: Format) -> Self {
+        Variant {
+            width,
+            height,
+            fit,
+            gravity: Gravity::Center,
+            quality: 80,
+            format,
+        }
+    }
+}
+
 impl Variant {
     /// Appends the canonical query: every field, in a fixed order
     /// (`w=500&h=-&fit=inside&g=center&q=80&fmt=webp`).

@@ -320,18 +320,10 @@ fn on_white(picture: &DynamicImage) -> image::RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::Gravity;
     use image::codecs::jpeg::JpegEncoder;
 
     fn variant(w: Option<u32>, h: Option<u32>, fit: Fit, format: Format) -> Variant {
-        Variant {
-            width: w,
-            height: h,
-            fit,
-            gravity: Gravity::Center,
-            quality: 80,
-            format,
-        }
+        Variant::sized(w, h, fit, format)
     }
 
     fn png(w: u32, h: u32) -> Vec<u8> {

@@ -88,17 +88,10 @@ pub fn decode_shrunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{Fit, Format, Gravity};
+    use crate::params::{Fit, Format};
 
     fn v(w: Option<u32>, h: Option<u32>, fit: Fit) -> Variant {
-        Variant {
-            width: w,
-            height: h,
-            fit,
-            gravity: Gravity::Center,
-            quality: 80,
-            format: Format::Jpeg,
-        }
+        Variant::sized(w, h, fit, Format::Jpeg)
     }
 
     #[test]
