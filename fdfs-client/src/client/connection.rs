@@ -21,12 +21,13 @@ pub const STREAM_BUF_SIZE: usize = 256 * 1024;
 /// The buffer [`Connection::send_from`] and [`Connection::copy_body_to`] copy through: `len`
 /// bytes, at most [`STREAM_BUF_SIZE`], at least 1 (so no empty buffer to special-case).
 fn stream_buf(len: u64) -> Vec<u8> {
-    vec![
-        0u8;
-        usize::try_from(len)
-            .unwrap_or(usize::MAX)
-            .clamp(1, STREAM_BUF_SIZE)
-    ]
+    vec![0u8; stream_buf_len(len)]
+}
+
+fn stream_buf_len(len: u64) -> usize {
+    usize::try_from(len)
+        .unwrap_or(usize::MAX)
+        .clamp(1, STREAM_BUF_SIZE)
 }
 
 /// The part of `buf` the next read may fill: never more than the `left` bytes still due, so a
@@ -182,21 +183,31 @@ impl Connection {
         }
     }
 
-    /// Copies exactly `len` bytes from `reader` to the server through a fixed-size buffer.
-    /// A reader that ends early is a local error (the frame is then broken: drop the connection).
+    /// Sends `prefix`, then exactly `len` bytes from `reader` through a fixed-size buffer. The
+    /// prefix goes out in one write with the first bytes read: with `TCP_NODELAY`, a prefix
+    /// written alone is a segment of its own and one more wake-up of the storage, and a small
+    /// file is one write this way. A reader that ends early is a local error (the frame is then
+    /// broken: drop the connection).
     pub(crate) async fn send_from<R: AsyncRead + Unpin + ?Sized>(
         &mut self,
         ctx: &Ctx,
+        prefix: &[u8],
         reader: &mut R,
         len: u64,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        let mut buf = stream_buf(len);
+        if len == 0 {
+            return self.write_all(ctx, prefix).await;
+        }
+        let mut buf = prefix.to_vec();
+        buf.resize(prefix.len() + stream_buf_len(len), 0);
+        // bytes at the start of `buf` still to go out with the next read's
+        let mut pending = prefix.len();
         let mut left = len;
         while left > 0 {
-            let chunk = next_chunk(&mut buf, left);
+            let room = buf.get_mut(pending..).unwrap_or_default();
             let n = reader
-                .read(chunk)
+                .read(next_chunk(room, left))
                 .await
                 .map_err(|e| Error::local("read the data to send", e))?;
             if n == 0 {
@@ -208,8 +219,9 @@ impl Connection {
                     ),
                 ));
             }
-            let sent = chunk.get(..n).unwrap_or_default();
-            self.write_all(ctx, sent).await?;
+            let out = buf.get(..pending + n).unwrap_or_default();
+            self.write_all(ctx, out).await?;
+            pending = 0;
             left -= n as u64;
             progress(n as u64);
         }

@@ -160,12 +160,15 @@ impl Client {
         let pool = self.pool();
         let mut conn = pool.get(Role::Storage, addr, op).await?.conn;
         let ctx = conn.ctx(op);
-        let mut sent = conn.write_all(&ctx, &req.frame_prefix()).await;
-        if sent.is_ok() {
-            sent = conn
-                .send_from(&ctx, reader, req.content_len(), progress)
-                .await;
-        }
+        let sent = conn
+            .send_from(
+                &ctx,
+                &req.frame_prefix(),
+                reader,
+                req.content_len(),
+                progress,
+            )
+            .await;
         if let Err(e) = sent {
             // A storage that refuses a request (bad name, no space...) may answer with a status and
             // close before reading the content: report its status rather than the broken pipe.
