@@ -322,10 +322,6 @@ mod tests {
     use super::*;
     use image::codecs::jpeg::JpegEncoder;
 
-    fn variant(w: Option<u32>, h: Option<u32>, fit: Fit, format: Format) -> Variant {
-        Variant::sized(w, h, fit, format)
-    }
-
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = RgbaImage::from_fn(w, h, |x, y| {
             image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
@@ -351,31 +347,31 @@ mod tests {
         let src = png(400, 200);
         let cases = [
             (
-                variant(Some(100), None, Fit::Inside, Format::Png),
+                Variant::sized(Some(100), None, Fit::Inside, Format::Png),
                 (100, 50),
             ),
             (
-                variant(None, Some(100), Fit::Inside, Format::Png),
+                Variant::sized(None, Some(100), Fit::Inside, Format::Png),
                 (200, 100),
             ),
             (
-                variant(Some(100), Some(100), Fit::Inside, Format::Png),
+                Variant::sized(Some(100), Some(100), Fit::Inside, Format::Png),
                 (100, 50),
             ),
             (
-                variant(Some(800), Some(800), Fit::Inside, Format::Png),
+                Variant::sized(Some(800), Some(800), Fit::Inside, Format::Png),
                 (400, 200),
             ),
             (
-                variant(Some(100), Some(100), Fit::Cover, Format::Png),
+                Variant::sized(Some(100), Some(100), Fit::Cover, Format::Png),
                 (100, 100),
             ),
             (
-                variant(Some(100), Some(100), Fit::Contain, Format::Png),
+                Variant::sized(Some(100), Some(100), Fit::Contain, Format::Png),
                 (100, 100),
             ),
             (
-                variant(Some(100), Some(30), Fit::Fill, Format::Png),
+                Variant::sized(Some(100), Some(30), Fit::Fill, Format::Png),
                 (100, 30),
             ),
         ];
@@ -397,7 +393,12 @@ mod tests {
             (Format::Png, "image/png", 0, b"\x89PNG"),
             (Format::Original, "image/png", 0, b"\x89PNG"),
         ] {
-            let out = render(&src, &variant(Some(32), None, Fit::Inside, f), &LIMITS).expect("ok");
+            let out = render(
+                &src,
+                &Variant::sized(Some(32), None, Fit::Inside, f),
+                &LIMITS,
+            )
+            .expect("ok");
             assert_eq!(out.content_type, ct);
             assert_eq!(out.bytes.get(at..at + magic.len()), Some(magic), "{ct}");
         }
@@ -420,7 +421,7 @@ mod tests {
             .expect("jpeg");
         let out = render(
             &jpeg,
-            &variant(Some(100), None, Fit::Inside, Format::Png),
+            &Variant::sized(Some(100), None, Fit::Inside, Format::Png),
             &LIMITS,
         )
         .expect("rendered");
@@ -449,7 +450,7 @@ mod tests {
             .expect("jpeg");
         let out = render(
             &jpeg,
-            &variant(Some(500), Some(500), Fit::Inside, Format::Jpeg),
+            &Variant::sized(Some(500), Some(500), Fit::Inside, Format::Jpeg),
             &LIMITS,
         )
         .expect("rendered");
@@ -459,7 +460,7 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let v = variant(Some(10), None, Fit::Inside, Format::Jpeg);
+        let v = Variant::sized(Some(10), None, Fit::Inside, Format::Jpeg);
         let e = render(b"just text, not a picture", &v, &LIMITS).expect_err("refused");
         assert_eq!(e.status(), 415);
         let src = png(300, 300);
