@@ -20,7 +20,7 @@ export NGINX_BUILD_DIR := $(NGINX_SOURCE_DIR)/objs
 
 # Debian packages the build, the tests, the demo and the benchmarks need.
 APT_PACKAGES := nginx nginx-dev libnginx-mod-http-cache-purge libclang-dev clang libpcre2-dev libssl-dev \
-	zlib1g-dev pkg-config cmake make gcc wrk curl openssl iproute2 procps keepalived \
+	zlib1g-dev libzstd-dev pkg-config cmake make gcc wrk curl openssl iproute2 procps keepalived \
 	dpkg-dev lintian systemd adduser
 
 .PHONY: all deps nginx-src nginx-custom module deb lintian test demo bench fuzz clean
