@@ -12,6 +12,13 @@ pub struct Bearer {
     pub groups: Vec<String>,
 }
 
+impl Bearer {
+    /// True when it may act on `group` (`auto`: a new upload into the trackers' choice).
+    pub fn may_act_on(&self, group: &str) -> bool {
+        self.groups.is_empty() || self.groups.iter().any(|g| g == group)
+    }
+}
+
 impl std::fmt::Debug for Bearer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bearer").field("id", &self.id).finish()
@@ -36,6 +43,27 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The bearer whose token the `Authorization` header carries; `None` without a bearer token.
+pub fn bearer_of<'a>(
+    bearers: &'a [Bearer],
+    authorization: Option<&str>,
+) -> Option<Result<&'a Bearer, Refused>> {
+    let (scheme, token) = authorization?.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim().as_bytes();
+    // every token compared, in constant time: the time taken says nothing of which matched
+    let found = bearers.iter().fold(None, |found, b| {
+        if ct_eq(&b.token, token) {
+            Some(b)
+        } else {
+            found
+        }
+    });
+    Some(found.ok_or(Refused::UnknownToken))
+}
+
 /// Who a request is: `Ok(<bearer id>)` or `Ok("signed")`.
 pub fn authorize(
     bearers: &[Bearer],
@@ -45,23 +73,9 @@ pub fn authorize(
     group: &str,
     now: i64,
 ) -> Result<String, Refused> {
-    let token = authorization.and_then(|h| {
-        let (scheme, t) = h.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| t.trim())
-    });
-    if let Some(t) = token {
-        // every token compared, in constant time: the time taken says nothing of which matched
-        let found = bearers
-            .iter()
-            .fold(None, |found, b| {
-                if ct_eq(&b.token, t.as_bytes()) {
-                    Some(b)
-                } else {
-                    found
-                }
-            })
-            .ok_or(Refused::UnknownToken)?;
-        if !found.groups.is_empty() && !found.groups.iter().any(|g| g == group) {
+    if let Some(found) = bearer_of(bearers, authorization) {
+        let found = found?;
+        if !found.may_act_on(group) {
             return Err(Refused::OtherGroup {
                 id: found.id.clone(),
                 group: group.to_string(),

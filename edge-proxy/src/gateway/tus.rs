@@ -15,6 +15,9 @@ pub const PREFIX: &str = "/tus/";
 /// Metadata keys of an upload in progress (removed when it is finished).
 pub const META_LENGTH: &str = "tus-length";
 pub const META_EXPIRES: &str = "tus-expires";
+/// The bearer that created the upload: it may finish and terminate it wherever the trackers put
+/// it, when it created it through `auto`.
+pub const META_OWNER: &str = "tus-owner";
 /// `PATCH` bodies.
 pub const PATCH_TYPE: &str = "application/offset+octet-stream";
 
@@ -131,6 +134,13 @@ pub fn progress_of(meta: &[(String, String)]) -> Option<(u64, i64)> {
         get(META_LENGTH)?.parse().ok()?,
         get(META_EXPIRES)?.parse().ok()?,
     ))
+}
+
+/// The bearer that created an upload in progress.
+pub fn owner_of(meta: &[(String, String)]) -> Option<&str> {
+    meta.iter()
+        .find(|(k, _)| k == META_OWNER)
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]

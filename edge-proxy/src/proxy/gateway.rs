@@ -114,6 +114,19 @@ pub(super) async fn pump(
     }
 }
 
+/// How long a connection answered before its request body was read goes on reading (and
+/// dropping) the rest of the body before it closes.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// nginx's lingering close: a socket closed with unread bytes sends a reset, which can destroy the
+/// early answer (401, 403, 413...) before the client has read it; so what is left of the body is
+/// read and dropped first, for at most [`LINGER`].
+pub(super) async fn linger(session: &mut Session) {
+    if !session.is_body_done() {
+        let _ = tokio::time::timeout(LINGER, session.drain_request_body()).await;
+    }
+}
+
 /// The status of an upload that stored nothing.
 fn store_status(e: &StoreError) -> u16 {
     match e {
@@ -248,6 +261,7 @@ impl Edge {
                 session
                     .write_response_body(Some(Bytes::from(body)), true)
                     .await?;
+                linger(session).await;
                 Ok(Err(true))
             }
         }
@@ -450,11 +464,13 @@ impl Edge {
         session
             .write_response_body(Some(Bytes::from(body)), true)
             .await?;
+        linger(session).await;
         Ok(true)
     }
 
     /// An error answer whose body says why (`why` empty: the status alone); the connection is
-    /// not reused, since the request body may be unread.
+    /// not reused, since the request body may be unread (what is left of it is read and dropped
+    /// for a while: [`linger`]).
     pub(super) async fn refuse(
         &self,
         session: &mut Session,
@@ -472,6 +488,8 @@ impl Edge {
         } else {
             format!("{code} {reason}: {why}\n")
         };
-        self.respond(session, ctx, code, &body).await
+        let answered = self.respond(session, ctx, code, &body).await;
+        linger(session).await;
+        answered
     }
 }

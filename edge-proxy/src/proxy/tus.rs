@@ -10,11 +10,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::StreamReader;
 
-use super::gateway::{fdfs_status, header, pump};
+use super::gateway::{fdfs_status, header, linger, pump};
 use super::{Ctx, Edge};
 use crate::clock::unix_now;
 use crate::gateway::tus::{self, TusOp};
-use crate::gateway::{store, Gateway};
+use crate::gateway::{auth, store, Gateway};
 
 /// An upload in progress as FastDFS holds it.
 struct Progress {
@@ -23,6 +23,23 @@ struct Progress {
     offset: u64,
     /// The application's metadata (the `tus-*` keys left out).
     meta: Vec<(String, String)>,
+}
+
+/// The group a request on an existing upload is authorized for: its file's, or `auto` for the
+/// bearer that created it through `auto` (the trackers may have put it in a group the bearer
+/// holds no grant for; it may still finish or terminate its own upload). The upload's metadata
+/// is read only for a known bearer holding `auto` and not the file's group.
+async fn tus_grant(gw: &Gateway, authorization: Option<&str>, file_id: &str) -> String {
+    let group = file_id.split('/').next().unwrap_or("");
+    if let Some(Ok(b)) = auth::bearer_of(&gw.settings.bearers, authorization) {
+        if !b.may_act_on(group) && b.may_act_on("auto") {
+            let meta = gw.client.get_metadata(file_id).await.unwrap_or_default();
+            if tus::owner_of(&meta) == Some(b.id.as_str()) {
+                return "auto".into();
+            }
+        }
+    }
+    group.to_string()
 }
 
 fn http_date(unix: i64) -> String {
@@ -66,7 +83,13 @@ impl Edge {
                 .tus_answer(session, ctx, 412, &h, "Tus-Resumable: 1.0.0 expected")
                 .await;
         }
-        let group = op.group().to_string();
+        let group = match &op {
+            TusOp::Head { file_id } | TusOp::Patch { file_id } | TusOp::Delete { file_id } => {
+                let authz = header(session.req_header(), "authorization");
+                tus_grant(gw, authz, file_id).await
+            }
+            _ => op.group().to_string(),
+        };
         let (who, _slot) = match self.admit(session, ctx, gw, path, &group).await? {
             Ok(admitted) => admitted,
             Err(answered) => return Ok(answered),
@@ -116,6 +139,9 @@ impl Edge {
             session
                 .write_response_body(Some(Bytes::from(body)), true)
                 .await?;
+        }
+        if code >= 400 {
+            linger(session).await;
         }
         Ok(true)
     }
@@ -214,6 +240,11 @@ impl Edge {
         let mut all = meta.clone();
         all.push((tus::META_LENGTH.into(), length.to_string()));
         all.push((tus::META_EXPIRES.into(), expires.to_string()));
+        let authz = header(session.req_header(), "authorization");
+        let bearer = auth::bearer_of(&gw.settings.bearers, authz);
+        if matches!(bearer, Some(Ok(b)) if b.id == who) {
+            all.push((tus::META_OWNER.into(), who.to_string()));
+        }
         if let Err(e) = gw.client.set_metadata(&id, all, MetaOp::Overwrite).await {
             store::delete_quietly(&gw.client, &id).await;
             return self

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -769,25 +769,20 @@ async fn serve_store_file(mut s: TcpStream, store: Arc<PathBuf>) {
     }
 }
 
-/// An edge's `[trackers]` table for an emulated cluster (storages' HTTP on port 8888).
-pub fn trackers_table(cluster: &fdfs_emu::Cluster) -> String {
-    let trackers: Vec<String> = cluster
-        .tracker_socket_addrs()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
+/// An edge's `[trackers]` table for a cluster's trackers (storages' HTTP on port 8888).
+pub fn trackers_table(trackers: &[SocketAddrV4]) -> String {
+    let trackers: Vec<String> = trackers.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
         "[trackers]\nservers = [{}]\nhttp_port = 8888\n",
         trackers.join(", ")
     )
 }
 
-/// A client of an emulated cluster's trackers.
-pub fn cluster_client(cluster: &fdfs_emu::Cluster) -> fdfs_client::client::Client {
+/// A client of a cluster's trackers.
+pub fn cluster_client(trackers: &[SocketAddrV4]) -> fdfs_client::client::Client {
     fdfs_client::client::Client::builder()
         .trackers(
-            cluster
-                .tracker_socket_addrs()
+            trackers
                 .iter()
                 .map(|a| fdfs_client::client::ServerAddr::new(a.ip().to_string(), a.port())),
         )

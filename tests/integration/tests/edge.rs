@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fdfs_emu::{Cluster, ClusterConfig};
+use fdfs_integration::cluster::TestCluster;
 use fdfs_integration::edge::{
     cluster_client, pattern_byte, small_body, trackers_table, Edge, EdgeConfig, Origin, MODE_502,
 };
@@ -2562,8 +2563,8 @@ async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
     assert!(log.contains("bad peer signature"), "{log}");
 }
 
-/// `[upload]` of the upload tests: an app token for group1 and `auto`, an ops token for all, a
-/// signing key (group2's downloads are signed), 64 KiB blocks, one upload at a time per client.
+/// `[upload]` of the upload tests: an app token for group1 and `auto`, an ops token for all, a web
+/// token for `auto` only, a signing key (group2's downloads are signed), 64 KiB blocks, one upload at a time per client.
 const UPLOAD: &str = r#"
 [upload]
 block_size = "64KiB"
@@ -2575,6 +2576,10 @@ groups = ["group1", "auto"]
 [[upload.bearer]]
 id = "ops"
 token = "ops-token-0123456789"
+[[upload.bearer]]
+id = "web"
+token = "web-token-0123456789"
+groups = ["auto"]
 [access]
 [[access.key]]
 id = "k"
@@ -2584,8 +2589,9 @@ group = "group2"
 policy = "signed"
 "#;
 
-/// An emulated cluster on `127.0.<net>.x` and an edge with `[upload]` on its trackers.
-fn upload_stack(net: u8, server_extra: &str) -> (Cluster, Edge, fdfs_client::client::Client) {
+/// A cluster (the real one of `FDFS_TEST_CLUSTER`, else an emulator on `127.0.<net>.x`) and an
+/// edge with `[upload]` on its trackers.
+fn upload_stack(net: u8, server_extra: &str) -> (TestCluster, Edge, fdfs_client::client::Client) {
     upload_stack_with(net, server_extra, "")
 }
 
@@ -2594,25 +2600,33 @@ fn upload_stack_with(
     net: u8,
     server_extra: &str,
     upload_extra: &str,
-) -> (Cluster, Edge, fdfs_client::client::Client) {
-    let cluster = Cluster::start(
-        ClusterConfig::builder()
-            .groups(2)
-            .storages_per_group(1)
-            .first_storage_ip(Ipv4Addr::new(127, 0, net, 11))
-            .build(),
-    )
-    .expect("emulator");
+) -> (TestCluster, Edge, fdfs_client::client::Client) {
+    let emulated = ClusterConfig::builder()
+        .groups(2)
+        .storages_per_group(1)
+        .first_storage_ip(Ipv4Addr::new(127, 0, net, 11))
+        .build();
+    upload_stack_on(emulated, server_extra, upload_extra)
+}
+
+/// [`upload_stack_with`] on an emulator configured as `emulated` (or the real cluster).
+fn upload_stack_on(
+    emulated: ClusterConfig,
+    server_extra: &str,
+    upload_extra: &str,
+) -> (TestCluster, Edge, fdfs_client::client::Client) {
+    let cluster = TestCluster::start_with(emulated);
+    let trackers = cluster.trackers();
     let edge = Edge::start(&EdgeConfig {
         extra: format!(
             "{}{}",
-            trackers_table(&cluster),
+            trackers_table(&trackers),
             UPLOAD.replace("[upload]\n", &format!("[upload]\n{upload_extra}"))
         ),
         server_extra: server_extra.into(),
         ..EdgeConfig::default()
     });
-    let client = cluster_client(&cluster);
+    let client = cluster_client(&trackers);
     (cluster, edge, client)
 }
 
@@ -2653,8 +2667,9 @@ fn json_field(body: &str, name: &str) -> serde_json::Value {
     v[name].clone()
 }
 
-/// Every file stored on the cluster's storages (data files, metadata files aside).
-fn stored_files(cluster: &Cluster) -> usize {
+/// Every file stored on the cluster's storages (data files, metadata files aside); on a real
+/// cluster, on the storages whose store paths its description gives.
+fn stored_files(cluster: &TestCluster) -> usize {
     fn walk(d: &std::path::Path) -> usize {
         std::fs::read_dir(d).map_or(0, |rd| {
             rd.flatten()
@@ -2827,7 +2842,18 @@ async fn hostile_uploads_store_nothing() {
         "a download signature is not an upload's"
     );
     let put_sig = sign(&edge, &["--method", "PUT", "/group1/a.txt"]);
-    assert_eq!(curl(&edge, &["-T", &small], &put_sig).await.status, 201);
+    let signed = curl(&edge, &["-T", &small], &put_sig).await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    // counted once its copies are all there (a real group replicates it)
+    let signed_id = json_field(&signed.body, "file_id");
+    for s in cluster.group_storages("group1") {
+        let id = signed_id.as_str().unwrap_or("");
+        assert!(
+            cluster.wait_for_file(s, id, Duration::from_secs(30)),
+            "{id} on {}",
+            s.ip
+        );
+    }
     let before = stored_files(&cluster);
 
     let too_big = curl(&edge, &["-T", &big, "-H", app], "/group1/b.bin").await;
@@ -2928,6 +2954,38 @@ async fn hostile_uploads_store_nothing() {
         },
     )
     .await;
+}
+
+/// An upload refused before its body was read (401 here) keeps reading and dropping the body
+/// before the connection closes (nginx's lingering close): the client sends the whole body without
+/// a reset and reads the answer, then the end of the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_early_answer_lingers_until_the_body_is_sent() {
+    let (_cluster, edge, _client) = upload_stack(20, "");
+    let body = vec![7u8; 4 << 20];
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PUT /group1/big.bin HTTP/1.1\r\nHost: edge\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("send");
+    s.write_all(&body[..1000]).await.expect("send");
+    let mut buf = Vec::new();
+    let (status, _, _) = read_one(&mut s, &mut buf).await;
+    assert_eq!(status, 401);
+    // the answer is out; a connection closed now would reset these bytes
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.write_all(&body[1000..])
+        .await
+        .expect("the rest of the body is taken, not reset");
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(end, Ok(Ok(_))),
+        "the connection ends cleanly: {end:?}"
+    );
 }
 
 /// Browser-friendly answers: CORS for an allowed origin (on a miss, a disk hit and a memory hit),
@@ -3184,7 +3242,7 @@ async fn a_resumable_upload_interrupted_halfway_resumes() {
     assert_eq!(meta, [("filename".to_string(), "big.bin".to_string())]);
 
     // termination
-    let second = tus_create(&edge, "/tus/auto/").await;
+    let second = tus_create(&edge, "/tus/group1/").await;
     assert_eq!(second.status, 201);
     let loc2 = raw_header(&second.headers, "location")
         .expect("Location")
@@ -3201,6 +3259,70 @@ async fn a_resumable_upload_interrupted_halfway_resumes() {
             .status,
         404
     );
+}
+
+/// An upload the trackers put in a group its creator holds no grant for (it holds `auto`): the
+/// creator may still resume, finish and terminate it; another bearer holding `auto` may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumable_upload_into_the_trackers_choice_stays_its_creators() {
+    let group2_first = ClusterConfig::builder()
+        .groups(2)
+        .storages_per_group(1)
+        .first_storage_ip(Ipv4Addr::new(127, 0, 19, 11))
+        .store_group("group2")
+        .build();
+    let (_cluster, edge, client) = upload_stack_on(group2_first, "", "");
+    let created = tus_create(&edge, "/tus/auto/").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let location = raw_header(&created.headers, "location")
+        .expect("Location")
+        .to_string();
+    if !location.starts_with("/tus/group2/") {
+        // a real cluster's trackers chose group1, where the creator holds a grant anyway
+        eprintln!("SKIP a_resumable_upload_into_the_trackers_choice_stays_its_creators: the trackers chose {location}");
+        return;
+    }
+    let web = "Authorization: Bearer web-token-0123456789";
+    for (method, expected) in [("-I", 403), ("DELETE", 403)] {
+        let args = match method {
+            "-I" => vec!["-I", "-H", web, "-H", TUS],
+            _ => vec!["-X", method, "-H", web, "-H", TUS],
+        };
+        let other = curl(&edge, &args, &location).await;
+        assert_eq!(other.status, expected, "{method} by another bearer");
+    }
+
+    let head = curl(&edge, &["-I", "-H", APP, "-H", TUS], &location).await;
+    assert_eq!(head.status, 200, "{}", head.headers);
+    assert_eq!(raw_header(&head.headers, "upload-offset"), Some("0"));
+    let answer = tus_patch(&edge, &location, 0, b"0123456789", None).await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let done = raw_header(&answer, "x-fdfs-file-id")
+        .expect("X-Fdfs-File-Id")
+        .to_string();
+    assert!(done.starts_with("group2/"), "{done}");
+    assert_eq!(
+        client.download(&done).await.expect("download"),
+        b"0123456789"
+    );
+    let meta = client.get_metadata(&done).await.unwrap_or_default();
+    assert!(meta.iter().all(|(k, _)| !k.starts_with("tus-")), "{meta:?}");
+    // a finished file is an ordinary one: deleting it needs its group
+    let del = curl(&edge, &["-X", "DELETE", "-H", APP], &format!("/{done}")).await;
+    assert_eq!(del.status, 403);
+
+    let second = tus_create(&edge, "/tus/auto/").await;
+    let loc2 = raw_header(&second.headers, "location")
+        .expect("Location")
+        .to_string();
+    let gone = curl(&edge, &["-X", "DELETE", "-H", APP, "-H", TUS], &loc2).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    // gone: for a bearer of group2, 404; for the creator, nothing of its own is there any more
+    let ops = "Authorization: Bearer ops-token-0123456789";
+    let after = curl(&edge, &["-I", "-H", ops, "-H", TUS], &loc2).await;
+    assert_eq!(after.status, 404);
+    let mine = curl(&edge, &["-I", "-H", APP, "-H", TUS], &loc2).await;
+    assert_eq!(mine.status, 403);
 }
 
 /// A tus upload of 10 bytes created at `path` (`/tus/<group|auto>/`).

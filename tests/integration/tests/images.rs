@@ -58,11 +58,11 @@ async fn stack_with_cache(net: u8, images: &str, cache: &str) -> Stack {
         storages.push(origin.expect("storage HTTP"));
     }
     let edge = Edge::start(&EdgeConfig {
-        extra: format!("{}{images}", trackers_table(&cluster)),
+        extra: format!("{}{images}", trackers_table(cluster.trackers())),
         cache_extra: cache.to_string(),
         ..EdgeConfig::default()
     });
-    let client = cluster_client(&cluster);
+    let client = cluster_client(cluster.trackers());
     Stack {
         _storages: storages,
         _cluster: cluster,
