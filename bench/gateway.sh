@@ -30,7 +30,7 @@ TOKEN=bench-upload-token-0123456789
 SECRET=bench-signing-secret-0123456789
 
 UPLOADER=$TARGET/release/examples/bench_upload
-(cd "$ROOT" && nice -n 19 cargo build --release -q -p fdfs-emu -p fdfs-integration --example bench_upload) || exit 1
+(cd "$ROOT" && nice -n 19 cargo build --release -q -p fdfs-emu --bin fdfs-emu -p fdfs-integration --example bench_upload) || exit 1
 bench_setup gateway 0 10240
 
 # start_edge NAME EXTRA: starts an edge; sets CPORT/CPID/CDIR

@@ -5,6 +5,8 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# EDGE_BIN given: that binary as it is (an older build, for an A/B); else the workspace's, rebuilt when stale
+EDGE_BIN_GIVEN=${EDGE_BIN:+1}
 EDGE_BIN=${EDGE_BIN:-$TARGET/release/fdfs-edge}
 NGINX=${NGINX:-/usr/sbin/nginx}
 BENCH_QUICK=${BENCH_QUICK:-0}
@@ -54,8 +56,11 @@ stop_package_services() {
 }
 
 ensure_edge() {
-    [[ -x $EDGE_BIN ]] && return 0
-    echo "==> building fdfs-edge (release, nice -n 19)" >&2
+    if [[ -n $EDGE_BIN_GIVEN ]]; then
+        [[ -x $EDGE_BIN ]] || { echo "EDGE_BIN=$EDGE_BIN is not an executable" >&2; return 1; }
+        return 0
+    fi
+    echo "==> building fdfs-edge (release, nice -n 19; nothing to do when it is up to date)" >&2
     (cd "$ROOT" && nice -n 19 cargo build --release -q -p edge-proxy --bin fdfs-edge)
 }
 
