@@ -5,17 +5,33 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-/// A port that is free on `ip` right now. Ports are handed out from a per-process counter seeded by the
-/// process id, then checked with a bind, so tests that run in parallel (threads or processes) do not clash.
+/// The first port handed out by [`free_port`].
+const FIRST_PORT: u16 = 10_000;
+
+/// The first port the kernel picks for outgoing connections (`ip_local_port_range`, 32768 by
+/// default). [`free_port`] stays below it: a port in that range can be taken as the source port of
+/// any connection made between the check and the server's bind (curl, a client, a proxy's upstream
+/// connection), and the server then fails with "Address already in use".
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A port that is free on `ip` right now, below the ephemeral range. Ports are handed out from a
+/// per-process counter seeded by the process id, then checked with a bind, so tests that run in
+/// parallel (threads or processes) do not clash.
 pub fn free_port(ip: Ipv4Addr) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let seed = 20_000 + (std::process::id() % 200) as u16 * 150;
+    let last = ephemeral_start().saturating_sub(1).max(FIRST_PORT + 1_000);
+    let seed = FIRST_PORT + (std::process::id() % 100) as u16 * ((last - FIRST_PORT) / 100);
     let _ = NEXT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
     loop {
         let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        let port = if !(20_000..=60_000).contains(&port) {
-            NEXT.store(20_000, Ordering::SeqCst);
-            20_000
+        let port = if !(FIRST_PORT..=last).contains(&port) {
+            NEXT.store(FIRST_PORT + 1, Ordering::SeqCst);
+            FIRST_PORT
         } else {
             port
         };
