@@ -2845,11 +2845,13 @@ async fn hostile_uploads_store_nothing() {
     let signed = curl(&edge, &["-T", &small], &put_sig).await;
     assert_eq!(signed.status, 201, "{}", signed.body);
     // counted once its copies are all there (a real group replicates it)
-    let signed_id = json_field(&signed.body, "file_id");
+    let id = json_field(&signed.body, "file_id")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     for s in cluster.group_storages("group1") {
-        let id = signed_id.as_str().unwrap_or("");
         assert!(
-            cluster.wait_for_file(s, id, Duration::from_secs(30)),
+            cluster.wait_for_file(s, &id, Duration::from_secs(30)),
             "{id} on {}",
             s.ip
         );
@@ -3283,14 +3285,10 @@ async fn a_resumable_upload_into_the_trackers_choice_stays_its_creators() {
         return;
     }
     let web = "Authorization: Bearer web-token-0123456789";
-    for (method, expected) in [("-I", 403), ("DELETE", 403)] {
-        let args = match method {
-            "-I" => vec!["-I", "-H", web, "-H", TUS],
-            _ => vec!["-X", method, "-H", web, "-H", TUS],
-        };
-        let other = curl(&edge, &args, &location).await;
-        assert_eq!(other.status, expected, "{method} by another bearer");
-    }
+    let others_head = curl(&edge, &["-I", "-H", web, "-H", TUS], &location).await;
+    assert_eq!(others_head.status, 403, "HEAD by another bearer");
+    let others_delete = curl(&edge, &["-X", "DELETE", "-H", web, "-H", TUS], &location).await;
+    assert_eq!(others_delete.status, 403, "DELETE by another bearer");
 
     let head = curl(&edge, &["-I", "-H", APP, "-H", TUS], &location).await;
     assert_eq!(head.status, 200, "{}", head.headers);
