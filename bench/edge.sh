@@ -7,7 +7,7 @@
 # process): the sum of VmRSS from /proc/<pid>/status, right after start-up and after warming, and
 # the sum of Pss (smaps_rollup; shared pages such as nginx's keys_zone counted once) after warming.
 #
-#   bench/edge.sh                       # builds target/release/fdfs-edge if needed
+#   bench/edge.sh                       # builds target/release/fdfs-edge when stale
 #   EDGE_BIN=/path/fdfs-edge WORKERS=2 DURATION=15s CONNS=64 bench/edge.sh
 #   ROUNDS=5 DURATION=5s bench/edge.sh  # rounds per object, edge and nginx alternating (default 3)
 #   WARM_OBJECTS=0 bench/edge.sh        # throughput only
@@ -22,10 +22,8 @@ WORKERS=${WORKERS:-1}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-EDGE_BIN=${EDGE_BIN:-$TARGET/release/fdfs-edge}
-NGINX=${NGINX:-/usr/sbin/nginx}
+# ROOT, TARGET, EDGE_BIN, NGINX and ensure_edge
+source "$(dirname "$0")/lib.sh"
 WARM_OBJECTS=${WARM_OBJECTS:-10000}
 WARM_SIZE=${WARM_SIZE:-10240}
 EDGE_MEMORY_SIZE=${EDGE_MEMORY_SIZE:-}
@@ -33,10 +31,7 @@ EDGE_MEMORY_SIZE=${EDGE_MEMORY_SIZE:-}
 for t in wrk python3 curl "$NGINX"; do
     command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 2; }
 done
-if [[ ! -x "$EDGE_BIN" ]]; then
-    echo "building fdfs-edge (release)..." >&2
-    (cd "$ROOT" && cargo build --release -p edge-proxy --bin fdfs-edge)
-fi
+ensure_edge || { echo "no fdfs-edge binary" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/fdfs-edge-bench.XXXXXX)
 PIDS=()
