@@ -6,9 +6,11 @@
 //! ([`Connection::copy_body_to`], [`Connection::send_from`]).
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::error::{Error, Result, Role};
@@ -35,6 +37,31 @@ fn stream_buf_len(len: u64) -> usize {
 fn next_chunk(buf: &mut [u8], left: u64) -> &mut [u8] {
     let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
     buf.get_mut(..want).unwrap_or_default()
+}
+
+/// Reads into `room` (at most `left` bytes): waits for the first bytes, then takes whatever else
+/// the reader has ready without waiting. An HTTP body handed over in pieces (pingora gives the
+/// part read with the request header apart from the rest) then goes out in one write instead of
+/// one per piece. A read that is not ready has read nothing (the `AsyncRead` contract), so
+/// polling it once and dropping it loses no data.
+async fn read_ready<R: AsyncRead + Unpin + ?Sized>(
+    reader: &mut R,
+    room: &mut [u8],
+    left: u64,
+) -> Result<usize> {
+    let room = next_chunk(room, left);
+    let failed = |e| Error::local("read the data to send", e);
+    let mut n = reader.read(room).await.map_err(failed)?;
+    let mut cx = Context::from_waker(Waker::noop());
+    while n > 0 && n < room.len() {
+        let mut rest = ReadBuf::new(room.get_mut(n..).unwrap_or_default());
+        match Pin::new(&mut *reader).poll_read(&mut cx, &mut rest) {
+            Poll::Ready(Ok(())) if !rest.filled().is_empty() => n += rest.filled().len(),
+            Poll::Ready(Ok(())) | Poll::Pending => break,
+            Poll::Ready(Err(e)) => return Err(failed(e)),
+        }
+    }
+    Ok(n)
 }
 
 /// What a failing call was doing, for error messages: the server and the operation.
@@ -189,10 +216,10 @@ impl Connection {
     }
 
     /// Sends `prefix`, then exactly `len` bytes from `reader` through a fixed-size buffer. The
-    /// prefix goes out in one write with the first bytes read: with `TCP_NODELAY`, a prefix
-    /// written alone is a segment of its own and one more wake-up of the storage, and a small
-    /// file is one write this way. A reader that ends early is a local error (the frame is then
-    /// broken: drop the connection).
+    /// prefix goes out in one write with the first bytes read, and each write takes all the
+    /// reader has ready ([`read_ready`]): with `TCP_NODELAY`, every write is a segment of its own
+    /// and one more wake-up of the storage, and a small file is one write this way. A reader that
+    /// ends early is a local error (the frame is then broken: drop the connection).
     pub(crate) async fn send_from<R: AsyncRead + Unpin + ?Sized>(
         &mut self,
         ctx: &Ctx,
@@ -211,10 +238,7 @@ impl Connection {
         let mut left = len;
         while left > 0 {
             let room = buf.get_mut(pending..).unwrap_or_default();
-            let n = reader
-                .read(next_chunk(room, left))
-                .await
-                .map_err(|e| Error::local("read the data to send", e))?;
+            let n = read_ready(reader, room, left).await?;
             if n == 0 {
                 return Err(Error::local(
                     "read the data to send",
@@ -400,5 +424,32 @@ impl Connection {
         self.request(&ctx, &proto::ActiveTest).await?;
         self.touch();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_takes_every_piece_the_reader_has_ready() {
+        // `Chain` hands out its two parts in two reads, as pingora hands out a body
+        let mut reader = (&b"head"[..]).chain(&b"-and-body"[..]);
+        let mut room = [0u8; 64];
+        let n = read_ready(&mut reader, &mut room, 64).await.unwrap();
+        assert_eq!(&room[..n], b"head-and-body");
+    }
+
+    #[tokio::test]
+    async fn a_read_does_not_wait_for_more_than_the_first_piece_nor_go_past_left() {
+        let (mut tx, mut rx) = tokio::io::duplex(64);
+        tx.write_all(b"first").await.unwrap();
+        let mut room = [0u8; 64];
+        // the writer is still open: more may come, but the read returns what is there
+        let n = read_ready(&mut rx, &mut room, 64).await.unwrap();
+        assert_eq!(&room[..n], b"first");
+        tx.write_all(b"second").await.unwrap();
+        let n = read_ready(&mut rx, &mut room, 3).await.unwrap();
+        assert_eq!(&room[..n], b"sec");
     }
 }
