@@ -64,7 +64,26 @@ pub fn bearer_of<'a>(
     Some(found.ok_or(Refused::UnknownToken))
 }
 
-/// Who a request is: `Ok(<bearer id>)` or `Ok("signed")`.
+/// Who an authorized request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// A bearer of `[[upload.bearer]]`, by its id.
+    Bearer(String),
+    /// A URL signed with a key of `[[access.key]]`.
+    Signed,
+}
+
+/// As logs name it: the bearer's id, or `signed`.
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Bearer(id) => f.write_str(id),
+            Who::Signed => f.write_str("signed"),
+        }
+    }
+}
+
+/// Who a request is, when it may act on `group`.
 pub fn authorize(
     bearers: &[Bearer],
     access: &Access,
@@ -72,7 +91,7 @@ pub fn authorize(
     req: &Request<'_>,
     group: &str,
     now: i64,
-) -> Result<String, Refused> {
+) -> Result<Who, Refused> {
     if let Some(found) = bearer_of(bearers, authorization) {
         let found = found?;
         if !found.may_act_on(group) {
@@ -81,7 +100,7 @@ pub fn authorize(
                 group: group.to_string(),
             });
         }
-        return Ok(found.id.clone());
+        return Ok(Who::Bearer(found.id.clone()));
     }
     let signed = req
         .query
@@ -91,7 +110,7 @@ pub fn authorize(
     }
     access
         .verify_signed(req, now)
-        .map(|_| "signed".to_string())
+        .map(|_| Who::Signed)
         .map_err(Refused::Signature)
 }
 
@@ -138,11 +157,11 @@ mod tests {
         let auth = |h, g| authorize(&b, &a, h, &put, g, NOW);
         assert_eq!(
             auth(Some("Bearer token-of-the-app-0123"), "group1"),
-            Ok("app".into())
+            Ok(Who::Bearer("app".into()))
         );
         assert_eq!(
             auth(Some("bearer  token-of-the-ops-0123 "), "group2"),
-            Ok("ops".into())
+            Ok(Who::Bearer("ops".into()))
         );
         assert_eq!(
             auth(Some("Bearer token-of-the-app-0123"), "group2"),
@@ -180,10 +199,7 @@ mod tests {
         };
         let q = sign("PUT", "/group2/a.jpg");
         let ok = req("PUT", "/group2/a.jpg", Some(&q));
-        assert_eq!(
-            authorize(&b, &a, None, &ok, "group2", NOW),
-            Ok("signed".into())
-        );
+        assert_eq!(authorize(&b, &a, None, &ok, "group2", NOW), Ok(Who::Signed));
         // a download signature does not allow an upload
         let get = sign("GET", "/group2/a.jpg");
         let put = req("PUT", "/group2/a.jpg", Some(&get));

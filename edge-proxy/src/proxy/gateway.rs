@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{client_ip, Ctx, Edge};
 use crate::access::{Policy, Request, SignRequest};
-use crate::gateway::auth::{self, Refused};
+use crate::gateway::auth::{self, Refused, Who};
 use crate::gateway::digest::{self, Expected, Hasher};
 use crate::gateway::store::{self, StoreError, Stored, Target};
 use crate::gateway::{self as gw, Busy, ClientSlot, Gateway, Op};
@@ -210,7 +210,7 @@ impl Edge {
         gw: &'g Gateway,
         path: &str,
         group: &str,
-    ) -> Result<std::result::Result<(String, ClientSlot<'g>), bool>> {
+    ) -> Result<std::result::Result<(Who, ClientSlot<'g>), bool>> {
         let req = session.req_header();
         let method = req.method.as_str().to_string();
         let query = req.uri.query().map(str::to_string);
@@ -273,7 +273,7 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         target: Target<'_>,
-        who: &str,
+        who: &Who,
     ) -> Result<bool> {
         let up = match upload_request(session.req_header()) {
             Ok(u) => u,
@@ -424,7 +424,7 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         file_id: &str,
-        who: &str,
+        who: &Who,
     ) -> Result<bool> {
         let deleted = gw.client.delete(file_id).await;
         // purged whatever FastDFS said: a cached copy of a missing file is stale too

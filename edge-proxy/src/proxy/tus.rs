@@ -13,8 +13,9 @@ use tokio_util::io::StreamReader;
 use super::gateway::{fdfs_status, header, linger, pump};
 use super::{Ctx, Edge};
 use crate::clock::unix_now;
+use crate::gateway::auth::{self, Who};
 use crate::gateway::tus::{self, TusOp};
-use crate::gateway::{auth, store, Gateway};
+use crate::gateway::{store, Gateway};
 
 /// An upload in progress as FastDFS holds it.
 struct Progress {
@@ -28,18 +29,33 @@ struct Progress {
 /// The group a request on an existing upload is authorized for: its file's, or `auto` for the
 /// bearer that created it through `auto` (the trackers may have put it in a group the bearer
 /// holds no grant for; it may still finish or terminate its own upload). The upload's metadata
-/// is read only for a known bearer holding `auto` and not the file's group.
-async fn tus_grant(gw: &Gateway, authorization: Option<&str>, file_id: &str) -> String {
+/// is read only for a known bearer holding `auto` and not the file's group, and handed on with
+/// an `auto` grant so that the request does not read it again.
+async fn tus_grant(gw: &Gateway, authorization: Option<&str>, file_id: &str) -> Grant {
     let group = file_id.split('/').next().unwrap_or("");
     if let Some(Ok(b)) = auth::bearer_of(&gw.settings.bearers, authorization) {
         if !b.may_act_on(group) && b.may_act_on("auto") {
-            let meta = gw.client.get_metadata(file_id).await.unwrap_or_default();
-            if tus::owner_of(&meta) == Some(b.id.as_str()) {
-                return "auto".into();
+            if let Ok(meta) = gw.client.get_metadata(file_id).await {
+                if tus::owner_of(&meta) == Some(b.id.as_str()) {
+                    return Grant {
+                        group: "auto".into(),
+                        meta: Some(meta),
+                    };
+                }
             }
         }
     }
-    group.to_string()
+    Grant {
+        group: group.to_string(),
+        meta: None,
+    }
+}
+
+/// What [`tus_grant`] found.
+struct Grant {
+    group: String,
+    /// The upload's metadata, when it was read to find its owner.
+    meta: Option<Vec<(String, String)>>,
 }
 
 fn http_date(unix: i64) -> String {
@@ -83,22 +99,31 @@ impl Edge {
                 .tus_answer(session, ctx, 412, &h, "Tus-Resumable: 1.0.0 expected")
                 .await;
         }
-        let group = match &op {
+        let grant = match &op {
             TusOp::Head { file_id } | TusOp::Patch { file_id } | TusOp::Delete { file_id } => {
                 let authz = header(session.req_header(), "authorization");
                 tus_grant(gw, authz, file_id).await
             }
-            _ => op.group().to_string(),
+            _ => Grant {
+                group: op.group().to_string(),
+                meta: None,
+            },
         };
-        let (who, _slot) = match self.admit(session, ctx, gw, path, &group).await? {
+        let (who, _slot) = match self.admit(session, ctx, gw, path, &grant.group).await? {
             Ok(admitted) => admitted,
             Err(answered) => return Ok(answered),
         };
+        let known = grant.meta;
         match op {
             TusOp::Create { group } => self.tus_create(session, ctx, gw, group, &who).await,
-            TusOp::Head { file_id } => self.tus_head(session, ctx, gw, &file_id).await,
-            TusOp::Patch { file_id } => self.tus_patch(session, ctx, gw, &file_id, &who).await,
-            TusOp::Delete { file_id } => self.tus_terminate(session, ctx, gw, &file_id).await,
+            TusOp::Head { file_id } => self.tus_head(session, ctx, gw, &file_id, known).await,
+            TusOp::Patch { file_id } => {
+                self.tus_patch(session, ctx, gw, &file_id, known, &who)
+                    .await
+            }
+            TusOp::Delete { file_id } => {
+                self.tus_terminate(session, ctx, gw, &file_id, known).await
+            }
             TusOp::Options => Ok(false),
         }
     }
@@ -147,17 +172,21 @@ impl Edge {
     }
 
     /// The upload's state, or the status that says why there is none (404: not a tus upload in
-    /// progress; 410: expired, and deleted).
+    /// progress; 410: expired, and deleted). Its metadata is read unless `known`.
     async fn tus_progress(
         &self,
         gw: &Gateway,
         file_id: &str,
+        known: Option<Vec<(String, String)>>,
     ) -> std::result::Result<Progress, (u16, String)> {
-        let meta = gw
-            .client
-            .get_metadata(file_id)
-            .await
-            .map_err(|e| (fdfs_status(&e), e.to_string()))?;
+        let meta = match known {
+            Some(meta) => meta,
+            None => gw
+                .client
+                .get_metadata(file_id)
+                .await
+                .map_err(|e| (fdfs_status(&e), e.to_string()))?,
+        };
         let Some((length, expires)) = tus::progress_of(&meta) else {
             return Err((404, "not an upload in progress".into()));
         };
@@ -188,7 +217,7 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         group: Option<String>,
-        who: &str,
+        who: &Who,
     ) -> Result<bool> {
         let req = session.req_header();
         if req.headers.contains_key("upload-defer-length") {
@@ -240,10 +269,8 @@ impl Edge {
         let mut all = meta.clone();
         all.push((tus::META_LENGTH.into(), length.to_string()));
         all.push((tus::META_EXPIRES.into(), expires.to_string()));
-        let authz = header(session.req_header(), "authorization");
-        let bearer = auth::bearer_of(&gw.settings.bearers, authz);
-        if matches!(bearer, Some(Ok(b)) if b.id == who) {
-            all.push((tus::META_OWNER.into(), who.to_string()));
+        if let Who::Bearer(id) = who {
+            all.push((tus::META_OWNER.into(), id.clone()));
         }
         if let Err(e) = gw.client.set_metadata(&id, all, MetaOp::Overwrite).await {
             store::delete_quietly(&gw.client, &id).await;
@@ -272,8 +299,9 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         file_id: &str,
+        known: Option<Vec<(String, String)>>,
     ) -> Result<bool> {
-        match self.tus_progress(gw, file_id).await {
+        match self.tus_progress(gw, file_id, known).await {
             Ok(p) => {
                 let h = [
                     ("Upload-Offset", p.offset.to_string()),
@@ -292,7 +320,8 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         file_id: &str,
-        who: &str,
+        known: Option<Vec<(String, String)>>,
+        who: &Who,
     ) -> Result<bool> {
         let req = session.req_header();
         if header(req, "content-type") != Some(tus::PATCH_TYPE) {
@@ -308,7 +337,7 @@ impl Edge {
                 .tus_answer(session, ctx, 411, &[], "a PATCH needs a Content-Length")
                 .await;
         };
-        let p = match self.tus_progress(gw, file_id).await {
+        let p = match self.tus_progress(gw, file_id, known).await {
             Ok(p) => p,
             Err((code, why)) => return self.tus_answer(session, ctx, code, &[], &why).await,
         };
@@ -393,8 +422,9 @@ impl Edge {
         ctx: &mut Ctx,
         gw: &Gateway,
         file_id: &str,
+        known: Option<Vec<(String, String)>>,
     ) -> Result<bool> {
-        if let Err((code, why)) = self.tus_progress(gw, file_id).await {
+        if let Err((code, why)) = self.tus_progress(gw, file_id, known).await {
             return self.tus_answer(session, ctx, code, &[], &why).await;
         }
         match gw.client.delete(file_id).await {
