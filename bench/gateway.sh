@@ -9,8 +9,10 @@
 #    storage): UP_FILES_10K uploads of 10 KiB, UP_FILES_1M of 1 MiB and UP_FILES_32M of 32 MiB,
 #    UP_PARALLEL at once, both driven in-process by tests/integration/examples/bench_upload.rs (HTTP/1.1
 #    PUTs on keep-alive connections to the edge's [upload]; Client::upload): neither pays a process start
-#    per file. The edge runs 2 threads, unpinned. ROUNDS rounds alternating; medians of files/s and MB/s.
-#    Target: the edge >= 0.9 x the client.
+#    per file. The edge runs 2 threads. Two placements: every process on both cores (the edge's CPU then
+#    comes out of the storage's), then the emulator alone on CPU 1 with the edge and the uploader on CPU 0
+#    (the edge on its own machine, as on the tracker nodes; the uploader still shares the edge's core).
+#    ROUNDS rounds alternating; medians of files/s and MB/s. Target: the edge >= 0.9 x the client.
 #
 #   BENCH_QUICK=1 bench/gateway.sh      # rounds of 2 s and fewer files
 #   ROUNDS=5 UP_PARALLEL=8 bench/gateway.sh
@@ -121,37 +123,57 @@ id = \"bench\"
 token = \"$TOKEN\""
 declare -A COUNT=([10k]=$UP_FILES_10K [1m]=$UP_FILES_1M [32m]=$UP_FILES_32M)
 declare -A BYTES=([10k]=10240 [1m]=1048576 [32m]=33554432)
+UP_PIN=()
 # upload_round WAY SIZE: prints "seconds failures" for every upload of SIZE
 upload_round() {
     if [[ $1 == edge ]]; then
-        "$UPLOADER" edge "127.0.0.1:${CPORT[upload]}" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL" "$TOKEN"
+        ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" edge "127.0.0.1:${CPORT[upload]}" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL" "$TOKEN"
     else
-        "$UPLOADER" fdfs "$TRACKER" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL"
+        ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" fdfs "$TRACKER" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL"
     fi
 }
-echo "| files | way | files/s | MB/s | edge / fdfs upload |"
-echo "|---|---|---|---|---|"
-for s in 10k 1m 32m; do
-    declare -A SECS=()
-    for r in $(seq "$ROUNDS"); do
-        order=(edge fdfs)
-        ((r % 2 == 0)) && order=(fdfs edge)
-        for way in "${order[@]}"; do
-            read -r secs fails < <(upload_round "$way" "$s")
-            ((fails > 0)) && note "$way, $s, round $r: $fails uploads failed"
-            SECS[$way]+="$secs "
+# place shared|storage-apart: every process on both cores, or the emulator (the storage) alone on CPU 1
+# and the edge and the uploader on CPU 0, as where the edge runs on the tracker nodes, not on the
+# storages' machines (taskset -a: every thread of the running process)
+place() {
+    local storage=0,1 rest=0,1
+    [[ $1 == storage-apart ]] && storage=1 rest=0
+    taskset -a -p -c "$storage" "${CPID[emu]}" >/dev/null
+    taskset -a -p -c "$rest" "${CPID[upload]}" >/dev/null
+    UP_PIN=(taskset -c "$rest")
+}
+for placement in shared storage-apart; do
+    place "$placement"
+    if [[ $placement == shared ]]; then
+        echo "### Every process on both cores"
+    else
+        echo "### The storage (emulator) alone on CPU 1, the edge and the uploader on CPU 0"
+    fi
+    echo
+    echo "| files | way | files/s | MB/s | edge / fdfs upload |"
+    echo "|---|---|---|---|---|"
+    for s in 10k 1m 32m; do
+        declare -A SECS=()
+        for r in $(seq "$ROUNDS"); do
+            order=(edge fdfs)
+            ((r % 2 == 0)) && order=(fdfs edge)
+            for way in "${order[@]}"; do
+                read -r secs fails < <(upload_round "$way" "$s")
+                ((fails > 0)) && note "$way, $s, $placement, round $r: $fails uploads failed"
+                SECS[$way]+="$secs "
+            done
+        done
+        for way in fdfs edge; do
+            med=$(tr ' ' '\n' <<<"${SECS[$way]}" | grep . | median)
+            fps=$(awk -v n="${COUNT[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n / t}')
+            mbs=$(awk -v n="${COUNT[$s]}" -v b="${BYTES[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n * b / t / 1e6}')
+            eval "FPS_$way=$fps"
+            rel=""
+            [[ $way == edge ]] && rel=$(ratio "$fps" "$FPS_fdfs")
+            echo "| ${COUNT[$s]} x $s | $way | $fps | $mbs | $rel |"
         done
     done
-    for way in fdfs edge; do
-        med=$(tr ' ' '\n' <<<"${SECS[$way]}" | grep . | median)
-        fps=$(awk -v n="${COUNT[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n / t}')
-        mbs=$(awk -v n="${COUNT[$s]}" -v b="${BYTES[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n * b / t / 1e6}')
-        eval "FPS_$way=$fps"
-        rel=""
-        [[ $way == edge ]] && rel=$(ratio "$fps" "$FPS_fdfs")
-        echo "| ${COUNT[$s]} x $s | $way | $fps | $mbs | $rel |"
-    done
+    echo
 done
-echo
 echo "$UP_PARALLEL at once, $ROUNDS rounds alternating, medians; target: edge / fdfs upload >= 0.9"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

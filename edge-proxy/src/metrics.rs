@@ -340,7 +340,7 @@ impl Metrics {
             (
                 "fdfs_edge_cache_size_bytes",
                 "gauge",
-                "Bytes of cached objects on disk.",
+                "Disk space of the cached objects (whole blocks), what max_size bounds.",
                 cache.total_size(),
             ),
             (

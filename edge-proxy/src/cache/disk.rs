@@ -43,6 +43,13 @@ pub trait PrepareHit: Send + Sync + std::fmt::Debug {
     fn prepare(&self, stored: &ResponseHeader, body_len: u64) -> Option<ResponseHeader>;
 }
 
+/// The block the file system of `dir` allocates files in (`st_blksize`: 4 KiB on ext4 and XFS),
+/// within 512 B and 64 KiB.
+fn fs_block(dir: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(fs::metadata(dir)?.blksize().clamp(512, 64 << 10))
+}
+
 /// Settings of a [`DiskCache`].
 #[derive(Debug, Clone)]
 pub struct DiskCacheOptions {
@@ -148,10 +155,11 @@ impl DiskCache {
         let tmp = opts.dir.join("tmp");
         fs::create_dir_all(&tmp)?;
         let tier = Arc::new(MemoryTier::new(opts.memory_size, opts.memory_object_size));
+        let block = fs_block(&opts.dir)?;
         let cache = DiskCache {
             tmp,
             opts,
-            index: RwLock::new(Index::new(tier.clone())),
+            index: RwLock::new(Index::new(tier.clone(), block)),
             tier,
             tmp_counter: AtomicU64::new(0),
             fills: Fills::default(),
