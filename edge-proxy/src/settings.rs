@@ -85,6 +85,7 @@ pub(crate) fn cache_options(cfg: &Config) -> DiskCacheOptions {
         max_size: c.max_size.0,
         memory_size: c.memory_size.0,
         memory_object_size: c.memory_object_size.0,
+        aio_threads: c.aio_threads,
         hit_headers: crate::proxy::hit_headers(cfg.response.expires.0),
     }
 }

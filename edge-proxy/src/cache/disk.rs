@@ -57,6 +57,9 @@ pub struct DiskCacheOptions {
     pub max_size: u64,
     pub memory_size: u64,
     pub memory_object_size: u64,
+    /// Open and read the files of an object not in memory on the blocking pool (see
+    /// [`DiskCache::lookup`]).
+    pub aio_threads: bool,
     /// The proxy's headers for [`DiskCache::fast_hit`] (such as `X-Cache-Status: HIT`).
     pub hit_headers: Arc<dyn PrepareHit>,
 }
@@ -486,10 +489,22 @@ impl Storage for DiskCache {
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let h = key.combined_bin();
         // A fill in progress first: it is newer than an expired entry being refreshed.
-        match self.fills.read_any(&h) {
-            Some(reader) => reader.map(Some),
-            None => self.lookup_sync(&h),
+        if let Some(reader) = self.fills.read_any(&h) {
+            return reader.map(Some);
         }
+        if !self.opts.aio_threads || self.tier.get(&h).is_some() {
+            return self.lookup_sync(&h); // in memory: nothing to wait for
+        }
+        // Opening and reading the meta and body files waits for the disk when they are not in
+        // the page cache (a cache larger than the RAM): on a thread of the blocking pool, not on
+        // this worker, which goes on serving its other connections meanwhile. The hand-over
+        // costs about a sixth of the throughput of hits read from the page cache, and saves
+        // the worker's other connections from waiting behind every read from the disk. The body of an
+        // object over memory_object_size is then read in chunks on the worker, as nginx without
+        // aio reads (the kernel's readahead keeps ahead of a sequential read).
+        tokio::task::spawn_blocking(move || self.lookup_sync(&h))
+            .await
+            .map_err(|e| internal("cache lookup", e))?
     }
 
     async fn lookup_streaming_write(
@@ -575,7 +590,28 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::super::key;
-    use super::super::test_util::{body, get, leak, leak_unloaded, leak_with, put};
+    use super::super::test_util::{
+        body, get, leak, leak_reading_on_worker, leak_unloaded, leak_with, put,
+    };
+
+    #[tokio::test]
+    async fn hits_read_on_the_worker_or_in_threads_are_the_same() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let (big, small) = (body(200_000, 4), body(100, 5));
+        put(c, "/group1/M00/big", &big).await;
+        put(c, "/group1/M00/small", &small).await;
+        for c in [
+            leak(d.path(), 1 << 30),
+            leak_reading_on_worker(d.path(), 1 << 30),
+        ] {
+            assert!(c.fast_hit("/group1/M00/small").is_none(), "on disk only");
+            assert_eq!(get(c, "/group1/M00/big").await.unwrap(), big);
+            assert_eq!(get(c, "/group1/M00/small").await.unwrap(), small);
+            assert!(c.fast_hit("/group1/M00/small").is_some(), "into memory");
+            assert!(get(c, "/group1/M00/none").await.is_none());
+        }
+    }
 
     #[tokio::test]
     async fn write_read_purge_restart() {

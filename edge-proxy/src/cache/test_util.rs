@@ -28,6 +28,7 @@ fn options(dir: &Path, max: u64, memory_size: u64, memory_object_size: u64) -> D
         max_size: max,
         memory_size,
         memory_object_size,
+        aio_threads: true,
         hit_headers: Arc::new(AsStored),
     }
 }
@@ -50,6 +51,15 @@ pub fn leak_unloaded(dir: &Path, max: u64) -> &'static DiskCache {
 
 pub fn leak(dir: &Path, max: u64) -> &'static DiskCache {
     leak_with(dir, max, 1 << 20, 1024)
+}
+
+/// As [`leak`], with files read on the worker (`aio_threads = false`).
+pub fn leak_reading_on_worker(dir: &Path, max: u64) -> &'static DiskCache {
+    let opts = DiskCacheOptions {
+        aio_threads: false,
+        ..options(dir, max, 1 << 20, 1024)
+    };
+    Box::leak(Box::new(DiskCache::open(opts).unwrap()))
 }
 
 pub fn sp() -> SpanHandle {

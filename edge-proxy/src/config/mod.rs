@@ -329,6 +329,9 @@ pub struct CacheSection {
     /// Serve fresh in-memory objects before the cache state machine.
     #[serde(default = "default_true")]
     pub fast_path: bool,
+    /// nginx `aio threads`: open and read cache files on a pool of threads, not on the worker.
+    #[serde(default = "default_true")]
+    pub aio_threads: bool,
 }
 
 /// Every key is optional: a key left out takes its value from `Default` (as does a missing table).
