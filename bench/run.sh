@@ -6,7 +6,7 @@
 #   BENCH_QUICK=1 make bench                    # contenders and scale in quick mode (BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-read -ra parts <<<"${BENCH_PARTS:-client module edge contenders scale instructions gateway images}"
+read -ra parts <<<"${BENCH_PARTS:-client module edge contenders scale aio instructions gateway images}"
 status=0
 for part in "${parts[@]}"; do
     script="bench/$part.sh"
