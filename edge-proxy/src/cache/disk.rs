@@ -498,10 +498,10 @@ impl Storage for DiskCache {
         // Opening and reading the meta and body files waits for the disk when they are not in
         // the page cache (a cache larger than the RAM): on a thread of the blocking pool, not on
         // this worker, which goes on serving its other connections meanwhile. The hand-over
-        // costs about a sixth of the throughput of hits read from the page cache, and saves
-        // the worker's other connections from waiting behind every read from the disk. The body of an
-        // object over memory_object_size is then read in chunks on the worker, as nginx without
-        // aio reads (the kernel's readahead keeps ahead of a sequential read).
+        // costs about a sixth of the throughput of hits read from the page cache, and saves the
+        // worker's other connections from waiting behind every read from the disk. The body of
+        // an object over memory_object_size is then read in chunks on the worker, as nginx
+        // without aio reads it (the kernel's readahead keeps ahead of a sequential read).
         tokio::task::spawn_blocking(move || self.lookup_sync(&h))
             .await
             .map_err(|e| internal("cache lookup", e))?

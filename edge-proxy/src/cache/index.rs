@@ -22,7 +22,8 @@ pub(super) struct Entry {
     pub(super) key: Arc<str>,
     pub(super) body_len: u64,
     pub(super) tick: u64,
-    /// The meta file's size: with the body's, the object's share of `max_size` ([`Entry::disk_size`]).
+    /// The meta file's size: with the body's, the object's share of `max_size`
+    /// ([`Entry::disk_size`]).
     meta_len: u32,
     /// Seconds since the Unix epoch (until 2106).
     last_access: u32,
