@@ -373,17 +373,17 @@ impl DiskCache {
         Ok(PrefixPurge { removed, pending })
     }
 
-    /// The index entry of `h`, made the most recently used, with its meta (from memory, or read
-    /// from its meta file); or, when not indexed, one written by another process (graceful
-    /// upgrade) after our scan, indexed now.
-    fn find(&self, h: &HashBinary) -> Option<Found> {
+    /// The index entry of `h`, made the most recently used, with its meta (from `mem`, the
+    /// memory tier's entry the caller got, or read from its meta file); or, when not indexed, one
+    /// written by another process (graceful upgrade) after our scan, indexed now.
+    fn find(&self, h: &HashBinary, mem: Option<Arc<MemEntry>>) -> Option<Found> {
         let indexed = {
             let mut idx = self.index.write();
             idx.touch(h);
             idx.entries.contains_key(h)
         };
         if indexed {
-            if let Some(m) = self.tier.get(h) {
+            if let Some(m) = mem {
                 return Some(Found {
                     meta: m.meta.clone(),
                     body_len: m.body.len() as u64,
@@ -450,8 +450,14 @@ impl DiskCache {
         Ok(Some(DiskHitHandler::mem(b)))
     }
 
-    fn lookup_sync(&self, h: &HashBinary) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(found) = self.find(h) else {
+    /// A lookup of `h`, whose memory tier entry (if any) the caller got: one `get` per lookup,
+    /// since each counts as a use for the tier's eviction.
+    fn lookup_sync(
+        &self,
+        h: &HashBinary,
+        mem: Option<Arc<MemEntry>>,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(found) = self.find(h, mem) else {
             return Ok(None);
         };
         let meta = match CacheMeta::deserialize(&found.meta.0, &found.meta.1) {
@@ -492,8 +498,9 @@ impl Storage for DiskCache {
         if let Some(reader) = self.fills.read_any(&h) {
             return reader.map(Some);
         }
-        if !self.opts.aio_threads || self.tier.get(&h).is_some() {
-            return self.lookup_sync(&h); // in memory: nothing to wait for
+        let mem = self.tier.get(&h);
+        if !self.opts.aio_threads || mem.is_some() {
+            return self.lookup_sync(&h, mem); // in memory: nothing to wait for
         }
         // Opening and reading the meta and body files waits for the disk when they are not in
         // the page cache (a cache larger than the RAM): on a thread of the blocking pool, not on
@@ -502,7 +509,7 @@ impl Storage for DiskCache {
         // worker's other connections from waiting behind every read from the disk. The body of
         // an object over memory_object_size is then read in chunks on the worker, as nginx
         // without aio reads it (the kernel's readahead keeps ahead of a sequential read).
-        tokio::task::spawn_blocking(move || self.lookup_sync(&h))
+        tokio::task::spawn_blocking(move || self.lookup_sync(&h, None))
             .await
             .map_err(|e| internal("cache lookup", e))?
     }
