@@ -13,10 +13,13 @@ const FIRST_PORT: u16 = 10_000;
 /// any connection made between the check and the server's bind (curl, a client, a proxy's upstream
 /// connection), and the server then fails with "Address already in use".
 fn ephemeral_start() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768)
+    static START: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768)
+    })
 }
 
 /// A port that is free on `ip` right now, below the ephemeral range. Ports are handed out from a
