@@ -69,7 +69,6 @@ for case in cold warm; do
             RPS[$e]+="$rps " P99[$e]+="$p99 "
         done
     done
-    med() { tr ' ' '\n' <<<"$1" | grep . | median; }
     t=$(med "${RPS[threads]}") f=$(med "${RPS[worker]}")
     label="dropped before every round"
     [[ $case == warm ]] && label="every file in it"

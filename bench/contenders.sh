@@ -108,7 +108,6 @@ run_workers() {
     for name in "${ALL[@]}"; do stop_contender "$name"; done
 }
 
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 
 # one table per number of workers: fdfs-edge's figures, then each contender's ratios to them
 print_table() {

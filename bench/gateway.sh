@@ -84,8 +84,8 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 for n in "${ways[@]}"; do
-    RPS[$n]=$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)
-    EFF[$n]=$(tr ' ' '\n' <<<"${EFF[$n]}" | grep . | median)
+    RPS[$n]=$(med "${RPS[$n]}")
+    EFF[$n]=$(med "${EFF[$n]}")
 done
 echo "| request | req/s | req/CPU-s |"
 echo "|---|---|---|"
@@ -164,7 +164,7 @@ for placement in shared storage-apart; do
             done
         done
         for way in fdfs edge; do
-            med=$(tr ' ' '\n' <<<"${SECS[$way]}" | grep . | median)
+            med=$(med "${SECS[$way]}")
             fps=$(awk -v n="${COUNT[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n / t}')
             mbs=$(awk -v n="${COUNT[$s]}" -v b="${BYTES[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n * b / t / 1e6}')
             eval "FPS_$way=$fps"

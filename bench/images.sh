@@ -251,7 +251,6 @@ for img in "${IMAGES[@]}"; do
     done
 done
 made1=$(made nocache) origin1=$(origin_count)
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 echo "| original | contender | variants/s | p99 (ms) | variants/CPU-s | variants/s / nginx | p99 / nginx |"
 echo "|---|---|---|---|---|---|---|"
 declare -A M

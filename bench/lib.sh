@@ -334,6 +334,7 @@ ab_round() {
 median() { # numbers on stdin, one a line -> their median
     sort -g | awk '{a[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
+med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; } # "1 3 2 " (a round's figures appended) -> 2
 
 human() { # 47612.3 -> 47.6k
     awk -v v="$1" 'BEGIN {if (v >= 100000) printf "%.0fk", v / 1000; else if (v >= 10000) printf "%.1fk", v / 1000; else printf "%.0f", v}'

@@ -70,7 +70,6 @@ ensure_tinyufo_sim() {
 budget_mib() { case $1 in edge | trafficserver | varnish | pingap) echo "$MEM_MIB" ;; *) echo 0 ;; esac; }
 
 declare -A RPS P99 EFF MARK MEMLINE HITRATIO TUFO TUFO_CHARGED
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 
 for n in "${COUNTS[@]}"; do
     echo "==> $n objects of $SCALE_SIZE bytes: keys, two passes through ${NAMES[*]}" >&2
