@@ -509,9 +509,23 @@ impl Storage for DiskCache {
         // worker's other connections from waiting behind every read from the disk. The body of
         // an object over memory_object_size is then read in chunks on the worker, as nginx
         // without aio reads it (the kernel's readahead keeps ahead of a sequential read).
-        tokio::task::spawn_blocking(move || self.lookup_sync(&h, None))
+        let found = tokio::task::spawn_blocking(move || self.lookup_sync(&h, None))
             .await
-            .map_err(|e| internal("cache lookup", e))?
+            .map_err(|e| internal("cache lookup", e))??;
+        if found.is_some() {
+            return Ok(found);
+        }
+        // A miss found on the thread can be stale once this worker resumes: another request's
+        // fill may have started meanwhile (to be joined, not fetched again) or ended (its object
+        // indexed now). Without this, concurrent misses of one object each fetched it (ha.rs:
+        // the backup fetches once).
+        if let Some(reader) = self.fills.read_any(&h) {
+            return reader.map(Some);
+        }
+        if self.index.read().entries.contains_key(&h) {
+            return self.lookup_sync(&h, self.tier.get(&h));
+        }
+        Ok(None)
     }
 
     async fn lookup_streaming_write(
