@@ -232,7 +232,7 @@ impl DiskCache {
     }
 
     pub fn total_items(&self) -> usize {
-        self.index.read().entries.len()
+        self.index.read().len()
     }
 
     /// Fills in progress (for /metrics).
@@ -270,7 +270,7 @@ impl DiskCache {
         let mem = self.mem_entry(serialized, meta, body);
         // Under the index lock: not after a purge or an eviction of the object (module doc of tier).
         let idx = self.index.read();
-        if idx.entries.contains_key(h) {
+        if idx.contains(h) {
             self.tier.put(*h, mem);
         }
     }
@@ -346,7 +346,7 @@ impl DiskCache {
     fn try_purge_hash(&self, h: &HashBinary) -> io::Result<bool> {
         // The files may exist without an index entry (written by another process during an upgrade).
         let on_disk = self.try_unlink(h)?;
-        let in_index = self.index.write().remove(h).is_some();
+        let in_index = self.index.write().remove(h);
         let purged = in_index || on_disk;
         if purged {
             self.stats.purges.fetch_add(1, Ordering::Relaxed);
@@ -354,23 +354,65 @@ impl DiskCache {
         Ok(purged)
     }
 
-    /// Purges every entry whose key starts with `prefix`. Returns the number removed, and whether
-    /// more are removed as the index loader finds them; or the first error (entries before it are
-    /// purged).
-    pub fn purge_prefix(&self, prefix: &str) -> io::Result<PrefixPurge> {
-        let (hashes, pending) = {
-            let mut idx = self.index.write();
-            let pending = self.is_loading();
-            if pending {
-                idx.purged_while_loading.push(prefix.to_string());
-            }
-            (idx.with_prefix(prefix), pending)
-        };
-        let mut removed = 0;
-        for h in &hashes {
-            removed += usize::from(self.try_purge_hash(h)?);
+    /// Purges every entry whose key starts with `prefix`. The index keeps no keys, so the keys
+    /// are read from the meta files, on the blocking pool, as `ngx_cache_purge` reads its files
+    /// for a partial key: about as long as the scan after a start takes. Returns the number
+    /// removed, and whether more are removed as the index loader finds them; or the first error
+    /// (entries before it are purged).
+    pub async fn purge_prefix(&'static self, prefix: &str) -> io::Result<PrefixPurge> {
+        let pending = self.record_purge_while_loading(prefix);
+        let prefix = prefix.to_string();
+        let removed = tokio::task::spawn_blocking(move || self.purge_on_disk(&prefix))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(PrefixPurge { removed, pending })
+    }
+
+    /// Purges `key` and its query variants (the keys `key?…`, such as the edge's image variants
+    /// or `?filename=` downloads), found through the index: what a PURGE or a DELETE of one file
+    /// does. A key with a query has no variants.
+    pub fn purge_object(&self, key: &str) -> io::Result<PrefixPurge> {
+        let h = key::hash(key);
+        let mut removed = usize::from(self.try_purge_hash(&h)?);
+        if key.contains('?') {
+            return Ok(PrefixPurge {
+                removed,
+                pending: false,
+            });
+        }
+        let pending = self.record_purge_while_loading(&format!("{key}?"));
+        let variants = self.index.read().variants_of(&h);
+        for v in &variants {
+            removed += usize::from(self.try_purge_hash(v)?);
         }
         Ok(PrefixPurge { removed, pending })
+    }
+
+    /// While the index is being loaded, records `prefix` so that the loader drops what it finds
+    /// under it later; whether it is loading.
+    fn record_purge_while_loading(&self, prefix: &str) -> bool {
+        // Under the index lock: the loader either sees the prefix or was done before it.
+        let mut idx = self.index.write();
+        let pending = self.is_loading();
+        if pending {
+            idx.purged_while_loading.push(prefix.to_string());
+        }
+        pending
+    }
+
+    /// Removes the objects on disk whose meta file's key starts with `prefix`, and their index
+    /// entries.
+    fn purge_on_disk(&self, prefix: &str) -> io::Result<usize> {
+        let mut removed = 0;
+        for h in self.hashes_on_disk()? {
+            if self
+                .read_meta(&h)
+                .is_some_and(|m| m.key.starts_with(prefix))
+            {
+                removed += usize::from(self.try_purge_hash(&h)?);
+            }
+        }
+        Ok(removed)
     }
 
     /// The index entry of `h`, made the most recently used, with its meta (from `mem`, the
@@ -380,7 +422,7 @@ impl DiskCache {
         let indexed = {
             let mut idx = self.index.write();
             idx.touch(h);
-            idx.entries.contains_key(h)
+            idx.contains(h)
         };
         if indexed {
             if let Some(m) = mem {
@@ -522,7 +564,7 @@ impl Storage for DiskCache {
         if let Some(reader) = self.fills.read_any(&h) {
             return reader.map(Some);
         }
-        if self.index.read().entries.contains_key(&h) {
+        if self.index.read().contains(&h) {
             return self.lookup_sync(&h, self.tier.get(&h));
         }
         Ok(None)
@@ -573,14 +615,13 @@ impl Storage for DiskCache {
     ) -> Result<bool> {
         let h = key.combined_bin();
         let (meta0, meta1) = meta.serialize()?;
-        let (key_str, body_len) = {
-            let idx = self.index.write();
-            match idx.entries.get(&h) {
-                Some(e) => (e.key.clone(), e.body_len),
-                None => return Ok(false),
-            }
+        let Some(body_len) = self.index.read().body_len(&h) else {
+            return Ok(false);
         };
-        let bytes = meta_file::encode(&meta0, &meta1, &key_str, body_len);
+        let Some(key_str) = key.primary_key_str() else {
+            return Ok(false); // not one of ours: every key the edge makes is a string
+        };
+        let bytes = meta_file::encode(&meta0, &meta1, key_str, body_len);
         let tmp = self.new_tmp();
         let (_, meta_path) = self.paths(&h);
         let res = fs::write(&tmp, &bytes).and_then(|_| fs::rename(&tmp, &meta_path));
@@ -590,7 +631,7 @@ impl Storage for DiskCache {
         }
         let serialized: (Arc<[u8]>, Arc<[u8]>) = (meta0.into(), meta1.into());
         let idx = self.index.write();
-        if let Some(old) = self.tier.get(&h).filter(|_| idx.entries.contains_key(&h)) {
+        if let Some(old) = self.tier.get(&h).filter(|_| idx.contains(&h)) {
             self.tier
                 .put(h, self.mem_entry(serialized, meta, old.body.clone()));
         }
@@ -697,9 +738,19 @@ mod tests {
         // Served before the index is loaded: found through its meta file, indexed now.
         assert_eq!(get(c2, "/g/asked").await.unwrap(), big);
         assert_eq!(c2.total_items(), 1);
-        // A prefix purge while loading also removes what the loader finds later.
-        let during = c2.purge_prefix("/g/purged/").expect("purge");
-        assert_eq!((during.removed, during.pending), (0, true));
+        // An object the loader read before a prefix purge (its files are still there)...
+        let h = key::hash("/g/purged/x");
+        let (mtime, read_before, _) = c2.load_entry(&h).expect("on disk");
+        // ...and the purge while loading: it reads the keys on disk, and says the loader will
+        // remove what it finds later.
+        let during = c2.purge_prefix("/g/purged/").await.expect("purge");
+        assert_eq!((during.removed, during.pending), (1, true));
+        assert_eq!(c2.total_items(), 1, "the purged object was not indexed");
+        put(c2, "/g/purged/x", &big).await; // stored again meanwhile: its files are back
+        c2.index.write().remove(&h); // as if only the loader knew of it
+        let (indexed, purged) = c2.index_batch(vec![(mtime, h, read_before)]);
+        assert_eq!((indexed, purged), (0, vec![h]), "the loader drops it");
+        c2.unlink(&h);
 
         assert_eq!(
             c2.load_index().expect("loads"),
@@ -712,9 +763,8 @@ mod tests {
         let (body_path, meta_path) = c2.paths(&key::hash("/g/purged/x"));
         assert!(!body_path.exists() && !meta_path.exists(), "files removed");
         // The object asked for during the load is newer than the one loaded.
-        let idx = c2.index.read();
-        let tick = |k: &str| idx.entries[&key::hash(k)].tick;
-        assert!(tick("/g/asked") > tick("/g/old"));
+        let order = c2.index.read().hashes_oldest_first();
+        assert_eq!(order, [key::hash("/g/old"), key::hash("/g/asked")]);
     }
 
     #[tokio::test]
@@ -724,12 +774,40 @@ mod tests {
         for k in ["/g1/M00/aa", "/g1/M00/ab", "/g1/M00/b", "/g2/M00/aa"] {
             put(c, k, b"xyz").await;
         }
-        assert_eq!(c.purge_prefix("/g1/M00/a").expect("purge").removed, 2);
+        assert_eq!(c.purge_prefix("/g1/M00/a").await.expect("purge").removed, 2);
         assert!(get(c, "/g1/M00/b").await.is_some());
         assert!(get(c, "/g1/M00/aa").await.is_none());
-        let all = c.purge_prefix("/").expect("purge");
+        let all = c.purge_prefix("/").await.expect("purge");
         assert_eq!((all.removed, all.pending), (2, false));
         assert_eq!(c.total_items(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_object_is_purged_with_its_query_variants_only() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let keys = [
+            "/g/a.jpg",
+            "/g/a.jpg?w=1",
+            "/g/a.jpg?filename=x",
+            "/g/a.jpg2",
+            "/g/b.jpg?w=1",
+        ];
+        for k in keys {
+            put(c, k, b"xyz").await;
+        }
+        let p = c.purge_object("/g/a.jpg").expect("purge");
+        assert_eq!((p.removed, p.pending), (3, false));
+        for (k, kept) in keys.iter().zip([false, false, false, true, true]) {
+            assert_eq!(get(c, k).await.is_some(), kept, "{k}");
+            let (body_path, _) = c.paths(&key::hash(k));
+            assert_eq!(body_path.exists(), kept, "{k}");
+        }
+        // a key with a query is purged alone
+        put(c, "/g/b.jpg", b"xyz").await;
+        assert_eq!(c.purge_object("/g/b.jpg?w=1").expect("purge").removed, 1);
+        assert!(get(c, "/g/b.jpg").await.is_some());
+        assert_eq!(c.purge_object("/g/none").expect("purge").removed, 0);
     }
 
     #[tokio::test]

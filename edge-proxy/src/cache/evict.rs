@@ -6,8 +6,6 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use pingora::cache::key::HashBinary;
-
 use super::disk::DiskCache;
 
 impl DiskCache {
@@ -21,14 +19,11 @@ impl DiskCache {
         {
             let mut idx = self.index.write();
             while idx.total > self.opts.max_size {
-                let Some((t, h)) = idx.lru.first_key_value().map(|(t, h)| (*t, *h)) else {
+                let Some(h) = idx.oldest() else {
                     break;
                 };
-                if idx.remove(&h).is_some() {
-                    victims.push(h);
-                } else {
-                    idx.lru.remove(&t);
-                }
+                idx.remove(&h);
+                victims.push(h);
             }
         }
         for h in victims {
@@ -39,22 +34,13 @@ impl DiskCache {
 
     /// Removes entries not accessed for `inactive`. Returns how many were removed.
     pub fn sweep_inactive(&self, inactive: Duration) -> usize {
-        let now = SystemTime::now();
+        // `inactive` is whole seconds or more, and accesses are kept in whole seconds
+        let before = SystemTime::now().checked_sub(inactive);
         let mut victims = Vec::new();
-        {
+        if let Some(before) = before {
             let mut idx = self.index.write();
-            let old: Vec<HashBinary> = idx
-                .entries
-                .iter()
-                .filter(|(_, e)| {
-                    now.duration_since(e.last_access())
-                        .map(|d| d >= inactive)
-                        .unwrap_or(false)
-                })
-                .map(|(h, _)| *h)
-                .collect();
-            for h in old {
-                if idx.remove(&h).is_some() {
+            for h in idx.accessed_before(before) {
+                if idx.remove(&h) {
                     victims.push(h);
                 }
             }

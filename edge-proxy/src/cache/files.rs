@@ -67,17 +67,10 @@ impl DiskCache {
         let mut indexed = 0;
         let mut found = found.into_iter().peekable();
         while found.peek().is_some() {
-            let mut purged = Vec::new();
-            {
-                let mut idx = self.index.write();
-                for (_, h, e) in found.by_ref().take(SCAN_BATCH) {
-                    match idx.insert_loaded(h, e) {
-                        Loaded::Inserted => indexed += 1,
-                        Loaded::Present => {}
-                        Loaded::Purged => purged.push(h),
-                    }
-                }
-            }
+            let batch: Vec<(SystemTime, HashBinary, Entry)> =
+                found.by_ref().take(SCAN_BATCH).collect();
+            let (n, purged) = self.index_batch(batch);
+            indexed += n;
             for h in purged {
                 self.unlink(&h);
             }
@@ -85,8 +78,45 @@ impl DiskCache {
         Ok(indexed)
     }
 
+    /// Indexes a batch of entries found on disk under one taking of the lock. When a prefix was
+    /// purged while loading, their keys are read first (the index keeps none), outside the lock.
+    /// Returns how many were indexed and the hashes whose files are to be removed.
+    pub(super) fn index_batch(
+        &self,
+        batch: Vec<(SystemTime, HashBinary, Entry)>,
+    ) -> (usize, Vec<HashBinary>) {
+        let mut keys: Option<Vec<Option<String>>> = None;
+        loop {
+            let mut idx = self.index.write();
+            if keys.is_none() && !idx.purged_while_loading.is_empty() {
+                drop(idx);
+                let read = batch
+                    .iter()
+                    .map(|(_, h, _)| self.read_meta(h).map(|m| m.key));
+                keys = Some(read.collect());
+                continue;
+            }
+            let (mut indexed, mut purged) = (0, Vec::new());
+            for (n, (_, h, e)) in batch.into_iter().enumerate() {
+                let key = match &keys {
+                    None => None,
+                    Some(k) => match k[n].as_deref() {
+                        Some(k) => Some(k),
+                        None => continue, // its meta file went since the scan read it: a purge
+                    },
+                };
+                match idx.insert_loaded(h, e, key) {
+                    Loaded::Inserted => indexed += 1,
+                    Loaded::Present => {}
+                    Loaded::Purged => purged.push(h),
+                }
+            }
+            return (indexed, purged);
+        }
+    }
+
     /// The hashes named by the meta files of the two directory levels.
-    fn hashes_on_disk(&self) -> io::Result<Vec<HashBinary>> {
+    pub(super) fn hashes_on_disk(&self) -> io::Result<Vec<HashBinary>> {
         let mut hashes = Vec::new();
         for l1 in fs::read_dir(&self.opts.dir)?.flatten() {
             let n1 = l1.file_name().to_string_lossy().to_string();

@@ -427,12 +427,13 @@ impl Edge {
         who: &Who,
     ) -> Result<bool> {
         let deleted = gw.client.delete(file_id).await;
-        // purged whatever FastDFS said: a cached copy of a missing file is stale too
-        let prefix = format!("/{file_id}");
-        if let Err(e) = self.cache.purge_prefix(&prefix) {
+        // purged whatever FastDFS said: a cached copy of a missing file is stale too, and so
+        // are its query variants (resized pictures, `?filename=` downloads)
+        let key = format!("/{file_id}");
+        if let Err(e) = self.cache.purge_object(&key) {
             tracing::error!("delete of {file_id}: purge failed: {e}");
         }
-        let peers = self.fan_out_purge(&format!("{prefix}*"));
+        let peers = self.fan_out_purge(&key);
         match deleted {
             Ok(()) => {
                 tracing::info!("delete by {who}: {file_id}{peers}");

@@ -14,7 +14,6 @@ use pingora::Result;
 
 use super::path::{canonical_path, canonical_query};
 use super::{client_ip, Ctx, Edge};
-use crate::cache::disk::PrefixPurge;
 use crate::cache::key;
 use crate::peers::signature;
 
@@ -135,8 +134,8 @@ impl Edge {
         peers: PeerNote,
     ) -> Result<bool> {
         let (result, what) = match key.strip_suffix('*') {
-            Some(prefix) => (self.cache.purge_prefix(prefix), "prefix"),
-            None => (self.purge_with_variants(key), "key"),
+            Some(prefix) => (self.cache.purge_prefix(prefix).await, "prefix"),
+            None => (self.cache.purge_object(key), "key"),
         };
         let (n, pending) = match result {
             Ok(p) => (p.removed, p.pending),
@@ -185,22 +184,5 @@ impl Edge {
             )
             .await
         }
-    }
-
-    /// Purges `key`, and with `[images]` the variants of an original (`key?…`): a changed or
-    /// deleted picture leaves no resized copy behind.
-    fn purge_with_variants(&self, key: &str) -> std::io::Result<PrefixPurge> {
-        let removed = usize::from(self.cache.purge_key(key)?);
-        if self.images.is_none() || key.contains('?') {
-            return Ok(PrefixPurge {
-                removed,
-                pending: false,
-            });
-        }
-        let variants = self.cache.purge_prefix(&format!("{key}?"))?;
-        Ok(PrefixPurge {
-            removed: removed + variants.removed,
-            pending: variants.pending,
-        })
     }
 }
