@@ -43,9 +43,10 @@ rm -rf "$DEMO" && mkdir -p "$DEMO" && chmod 755 "$DEMO"
 labels=(a b c d)
 for i in "${!STORAGE_IPS[@]}"; do
     ip=${STORAGE_IPS[$i]}
-    if ! ip -4 addr show dev lo | grep -q "inet $ip/32"; then
-        ip addr add "$ip/32" dev lo label "lo:${labels[$i]}0" 2>/dev/null ||
-            echo "note: could not add $ip to lo (not root?); each node then sees only 127.0.0.1 as its own"
+    # any prefix length: a test or an operator may have added it as /8 or /24 already
+    if ! ip -4 addr show dev lo | grep -q "inet $ip/"; then
+        err=$(ip addr add "$ip/32" dev lo label "lo:${labels[$i]}0" 2>&1) ||
+            echo "note: could not add $ip to lo ($err); each node then sees only 127.0.0.1 as its own"
     fi
 done
 
