@@ -125,6 +125,17 @@ pub fn disable_huge_pages() {
     }
 }
 
+/// Hands the memory the allocator holds free back to the system. mimalloc frees the pages of a
+/// thread's freed blocks only when that thread, or one that collects, calls it again: the index
+/// loader's list of every object on disk (about 70 MB at 1,000,000 objects) stayed resident
+/// after its thread ended (RSS 155 MiB after the load, 49 of them heap). Called by the loader
+/// once it is done.
+pub fn release_free_memory() {
+    // SAFETY: mi_collect takes a flag, walks mimalloc's own heaps and arenas, and may be called
+    // from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 /// The figures of Prometheus's process collector that matter for a long-running server.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ProcessStats {

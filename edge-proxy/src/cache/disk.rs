@@ -189,6 +189,13 @@ impl DiskCache {
         res
     }
 
+    /// Loads the index, then hands what the load used back to the system.
+    fn load_and_release(&self) -> io::Result<usize> {
+        let res = self.load_index();
+        crate::memory::release_free_memory();
+        res
+    }
+
     /// Loads the index on a thread of its own (see [`DiskCache::open_unloaded`]), logging when it
     /// is done; a second call does nothing.
     pub fn spawn_loader(&'static self) {
@@ -198,7 +205,7 @@ impl DiskCache {
         let started = std::time::Instant::now();
         let spawned = std::thread::Builder::new()
             .name("cache-loader".into())
-            .spawn(move || match self.load_index() {
+            .spawn(move || match self.load_and_release() {
                 Ok(n) => tracing::info!(
                     "cache {}: index loaded in {:.1}s: {n} object(s), {} object(s) and {} bytes in all",
                     self.opts.dir.display(),
@@ -419,11 +426,7 @@ impl DiskCache {
     /// memory tier's entry the caller got, or read from its meta file); or, when not indexed, one
     /// written by another process (graceful upgrade) after our scan, indexed now.
     fn find(&self, h: &HashBinary, mem: Option<Arc<MemEntry>>) -> Option<Found> {
-        let indexed = {
-            let mut idx = self.index.write();
-            idx.touch(h);
-            idx.contains(h)
-        };
+        let indexed = self.index.write().touch(h);
         if indexed {
             if let Some(m) = mem {
                 return Some(Found {
@@ -445,7 +448,7 @@ impl DiskCache {
                 }
             };
         }
-        let (_, e, m) = self.load_entry(h)?;
+        let (e, m) = self.load_entry(h)?;
         self.index.write().insert(*h, e);
         self.evict_if_needed();
         Some(Found {
@@ -740,7 +743,7 @@ mod tests {
         assert_eq!(c2.total_items(), 1);
         // An object the loader read before a prefix purge (its files are still there)...
         let h = key::hash("/g/purged/x");
-        let (mtime, read_before, _) = c2.load_entry(&h).expect("on disk");
+        let (read_before, _) = c2.load_entry(&h).expect("on disk");
         // ...and the purge while loading: it reads the keys on disk, and says the loader will
         // remove what it finds later.
         let during = c2.purge_prefix("/g/purged/").await.expect("purge");
@@ -748,7 +751,7 @@ mod tests {
         assert_eq!(c2.total_items(), 1, "the purged object was not indexed");
         put(c2, "/g/purged/x", &big).await; // stored again meanwhile: its files are back
         c2.index.write().remove(&h); // as if only the loader knew of it
-        let (indexed, purged) = c2.index_batch(vec![(mtime, h, read_before)]);
+        let (indexed, purged) = c2.index_batch(vec![(h, read_before)]);
         assert_eq!((indexed, purged), (0, vec![h]), "the loader drops it");
         c2.unlink(&h);
 

@@ -34,7 +34,7 @@ pub(super) struct Entry {
     /// ([`Entry::disk_size`]).
     meta_len: u32,
     /// Seconds since the Unix epoch (until 2106).
-    last_access: u32,
+    pub(super) last_access: u32,
     /// For a key with a query (`path?…`), the hash of its path: a variant of that object.
     variant_of: Option<HashBinary>,
 }
@@ -261,16 +261,17 @@ impl Index {
         Loaded::Inserted
     }
 
-    /// Makes `h` the most recently used entry.
-    pub(super) fn touch(&mut self, h: &HashBinary) {
+    /// Makes `h` the most recently used entry; whether it is indexed.
+    pub(super) fn touch(&mut self, h: &HashBinary) -> bool {
         let Some(i) = self.find(h) else {
-            return;
+            return false;
         };
         self.slot_mut(i).last_access = unix_secs(SystemTime::now());
         if self.newest != i {
             self.unlink(i);
             self.link_after(i, self.newest);
         }
+        true
     }
 
     /// Stores `e` in a slot and the table, counting its size; the caller links it.
