@@ -121,6 +121,8 @@ pub struct DiskCache {
     /// The index is being loaded from the files on disk ([`DiskCache::load_index`]).
     pub(super) loading: AtomicBool,
     loader_started: AtomicBool,
+    /// Prefixes being purged in the background ([`DiskCache::purge_prefix_in_background`]).
+    walking: parking_lot::Mutex<std::collections::HashSet<String>>,
     pub stats: CacheStats,
 }
 
@@ -168,6 +170,7 @@ impl DiskCache {
             fills: Fills::default(),
             loading: AtomicBool::new(true),
             loader_started: AtomicBool::new(false),
+            walking: Default::default(),
             stats: CacheStats::default(),
         };
         cache.clean_tmp();
@@ -375,6 +378,27 @@ impl DiskCache {
         Ok(PrefixPurge { removed, pending })
     }
 
+    /// Starts the purge of every entry under `prefix` on the blocking pool and returns at once:
+    /// what a peer edge's prefix purge does, since its sender waits for an answer only `[peers]
+    /// timeout` and sends it again when none comes, and reading a large cache's meta files takes
+    /// longer. One walk per prefix at a time: `false` when one is running already (the purge then
+    /// happens with it).
+    pub fn purge_prefix_in_background(&'static self, prefix: &str) -> bool {
+        if !self.walking.lock().insert(prefix.to_string()) {
+            return false;
+        }
+        self.record_purge_while_loading(prefix);
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            match self.purge_on_disk(&prefix) {
+                Ok(n) => tracing::info!("purged {n} object(s) under {prefix} in the background"),
+                Err(e) => tracing::error!("purge under {prefix} in the background: {e}"),
+            }
+            self.walking.lock().remove(&prefix);
+        });
+        true
+    }
+
     /// Purges `key` and its query variants (the keys `key?…`, such as the edge's image variants
     /// or `?filename=` downloads), found through the index: what a PURGE or a DELETE of one file
     /// does. A key with a query has no variants.
@@ -387,12 +411,18 @@ impl DiskCache {
                 pending: false,
             });
         }
-        let pending = self.record_purge_while_loading(&format!("{key}?"));
+        // Variants the loader finds later are removed too; the answer is about the key, whose
+        // files were looked for on disk (a purge of one file during the load answers 404 when
+        // it was not cached, not "maybe later").
+        self.record_purge_while_loading(&format!("{key}?"));
         let variants = self.index.read().variants_of(&h);
         for v in &variants {
             removed += usize::from(self.try_purge_hash(v)?);
         }
-        Ok(PrefixPurge { removed, pending })
+        Ok(PrefixPurge {
+            removed,
+            pending: false,
+        })
     }
 
     /// While the index is being loaded, records `prefix` so that the loader drops what it finds

@@ -28,7 +28,8 @@ enum Outcome {
 
 fn outcome(status: Option<u16>) -> Outcome {
     match status {
-        Some(200 | 404) => Outcome::Acknowledged,
+        // 202: a prefix purge the peer does in the background
+        Some(200 | 202 | 404) => Outcome::Acknowledged,
         Some(400) => Outcome::Refused(400),
         other => Outcome::Retry(other),
     }
@@ -117,6 +118,7 @@ mod tests {
     fn what_each_answer_means() {
         assert_eq!(outcome(Some(200)), Outcome::Acknowledged);
         assert_eq!(outcome(Some(404)), Outcome::Acknowledged);
+        assert_eq!(outcome(Some(202)), Outcome::Acknowledged);
         assert_eq!(outcome(Some(400)), Outcome::Refused(400));
         for s in [Some(403), Some(500), Some(503), None] {
             assert_eq!(outcome(s), Outcome::Retry(s));

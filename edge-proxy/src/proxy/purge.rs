@@ -133,6 +133,19 @@ impl Edge {
         key: &str,
         peers: PeerNote,
     ) -> Result<bool> {
+        if let (Some(prefix), PeerNote::FromPeer) = (key.strip_suffix('*'), &peers) {
+            // The peer's sender waits `[peers] timeout` for the answer; reading the keys of a
+            // large cache takes longer, and each time out would send the purge again.
+            let note = if self.cache.purge_prefix_in_background(prefix) {
+                "started"
+            } else {
+                "already running"
+            };
+            self.metrics.purge("accepted");
+            tracing::info!("purge of prefix {key} from a peer edge: {note} in the background");
+            let body = format!("Accepted: purging in the background ({note})\nKey: {key}\n");
+            return self.respond(session, ctx, 202, &body).await;
+        }
         let (result, what) = match key.strip_suffix('*') {
             Some(prefix) => (self.cache.purge_prefix(prefix).await, "prefix"),
             None => (self.cache.purge_object(key), "key"),

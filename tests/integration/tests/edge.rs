@@ -2514,7 +2514,7 @@ async fn peer_queue_drained(from: &Edge, to: &Edge) -> f64 {
 }
 
 /// One coherent cache across the pair: a purge on one edge reaches the other (which then misses),
-/// also when the other was down during the purge and the purging edge restarted meanwhile (the
+/// a prefix purge too (done there in the background), also when the other was down during the purge and the purging edge restarted meanwhile (the
 /// queue is on disk); a peer's purge is not sent back; a bad peer signature is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
@@ -2546,6 +2546,32 @@ async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
         Some(0.0)
     );
 
+    // a prefix purge: the peer answers 202 at once and reads its cache's keys in the background
+    assert_eq!(get(&a, p).await.cache_status(), "HIT");
+    assert_eq!(get(&b, p).await.cache_status(), "HIT");
+    let r = req(&a, "PURGE", "/group1/M00/00/00/*", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        peer_queue_drained(&a, &b).await,
+        2.0,
+        "the 202 acknowledged it"
+    );
+    eventually_async(
+        Duration::from_secs(30),
+        "the peer's background purge never ended",
+        || async {
+            let log = b.logs();
+            match log.contains("purged 1 object(s) under /group1/M00/00/00/ in the background") {
+                true => Ok(()),
+                false => Err(log),
+            }
+        },
+    )
+    .await;
+    assert_eq!(get(&b, p).await.cache_status(), "MISS");
+    assert_eq!(get(&a, p).await.cache_status(), "MISS");
+    assert_eq!(o.count(p), 6);
+
     // the peer is down during the purge; the purging edge restarts before the peer is back
     b.stop();
     assert_eq!(req(&a, "PURGE", p, &[]).await.status, 200);
@@ -2563,7 +2589,7 @@ async fn a_purge_reaches_the_peer_edge_even_after_it_was_down() {
         "delivered after the restarts"
     );
     assert_eq!(get(&b, p).await.cache_status(), "MISS");
-    assert_eq!(o.count(p), 5);
+    assert_eq!(o.count(p), 7);
 
     // a purge claiming to come from a peer needs the pair's signature, whatever its address
     let forged = req(&b, "PURGE", p, &["X-Fdfs-Peer-Purge: 1700000000.AAAA"]).await;
