@@ -336,12 +336,6 @@ impl DiskCache {
         })
     }
 
-    /// Purges the entry of exactly `key` (the cache key string). Returns whether something was
-    /// removed; an error when its files could not be removed (the entry then stays cached).
-    pub fn purge_key(&self, key: &str) -> io::Result<bool> {
-        self.try_purge_hash(&key::hash(key))
-    }
-
     /// Drops an entry found unusable; a file that cannot be removed is only logged.
     fn purge_hash(&self, h: &HashBinary) -> bool {
         self.try_purge_hash(h).unwrap_or_else(|e| {
@@ -399,25 +393,22 @@ impl DiskCache {
         true
     }
 
-    /// Purges `key` and its query variants (the keys `key?…`, such as the edge's image variants
-    /// or `?filename=` downloads), found through the index: what a PURGE or a DELETE of one file
-    /// does. A key with a query has no variants.
+    /// Purges the entry of exactly `key` (the cache key string) and its query variants (the keys
+    /// `key?…`, such as the edge's image variants or `?filename=` downloads), found through the
+    /// index: what a PURGE or a DELETE of one file does. A key with a query has no variants.
+    /// An error when files could not be removed (the entry then stays cached).
     pub fn purge_object(&self, key: &str) -> io::Result<PrefixPurge> {
         let h = key::hash(key);
         let mut removed = usize::from(self.try_purge_hash(&h)?);
-        if key.contains('?') {
-            return Ok(PrefixPurge {
-                removed,
-                pending: false,
-            });
-        }
-        // Variants the loader finds later are removed too; the answer is about the key, whose
-        // files were looked for on disk (a purge of one file during the load answers 404 when
-        // it was not cached, not "maybe later").
-        self.record_purge_while_loading(&format!("{key}?"));
-        let variants = self.index.read().variants_of(&h);
-        for v in &variants {
-            removed += usize::from(self.try_purge_hash(v)?);
+        if !key.contains('?') {
+            // Variants the loader finds later are removed too; the answer is about the key,
+            // whose files were looked for on disk (a purge of one file during the load answers
+            // 404 when it was not cached, not "maybe later").
+            self.record_purge_while_loading(&format!("{key}?"));
+            let variants = self.index.read().variants_of(&h);
+            for v in &variants {
+                removed += usize::from(self.try_purge_hash(v)?);
+            }
         }
         Ok(PrefixPurge {
             removed,
@@ -733,8 +724,8 @@ mod tests {
         );
         assert!(c2.fast_hit("/group1/M00/a?x=1").is_none());
 
-        assert!(c2.purge_key("/group1/M00/b").expect("purge"));
-        assert!(!c2.purge_key("/group1/M00/b").expect("purge"));
+        assert_eq!(c2.purge_object("/group1/M00/b").expect("purge").removed, 1);
+        assert_eq!(c2.purge_object("/group1/M00/b").expect("purge").removed, 0);
         assert!(get(c2, "/group1/M00/b").await.is_none());
         assert_eq!(c2.total_items(), 1);
     }
