@@ -33,6 +33,7 @@ use super::fill::Fills;
 use super::hit::DiskHitHandler;
 use super::index::Index;
 use super::miss::DiskMiss;
+use super::purging::PurgesUnderWay;
 use super::tier::{FastEntry, MemEntry, MemoryTier, UFO_BYTES_PER_OBJECT};
 use super::{key, meta_file};
 
@@ -121,8 +122,8 @@ pub struct DiskCache {
     /// The index is being loaded from the files on disk ([`DiskCache::load_index`]).
     pub(super) loading: AtomicBool,
     loader_started: AtomicBool,
-    /// Prefixes being purged in the background ([`DiskCache::purge_prefix_in_background`]).
-    walking: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Prefix purges whose walk over the meta files runs: lookups miss what they will remove.
+    purging: PurgesUnderWay,
     pub stats: CacheStats,
 }
 
@@ -170,7 +171,7 @@ impl DiskCache {
             fills: Fills::default(),
             loading: AtomicBool::new(true),
             loader_started: AtomicBool::new(false),
-            walking: Default::default(),
+            purging: PurgesUnderWay::default(),
             stats: CacheStats::default(),
         };
         cache.clean_tmp();
@@ -320,6 +321,10 @@ impl DiskCache {
         if now >= *fresh_until {
             return None;
         }
+        if self.purging.covers(key, *created) {
+            self.purge_hash(&h);
+            return None;
+        }
         // Recent in the disk index (its LRU and `inactive`) at most once a second per object, so
         // that hot hits take no lock.
         let secs = now
@@ -360,35 +365,41 @@ impl DiskCache {
 
     /// Purges every entry whose key starts with `prefix`. The index keeps no keys, so the keys
     /// are read from the meta files, on the blocking pool, as `ngx_cache_purge` reads its files
-    /// for a partial key: about as long as the scan after a start takes. Returns the number
+    /// for a partial key: about as long as the scan after a start takes. Meanwhile lookups miss
+    /// the objects under `prefix` stored before now ([`PurgesUnderWay`]). Returns the number
     /// removed, and whether more are removed as the index loader finds them; or the first error
     /// (entries before it are purged).
     pub async fn purge_prefix(&'static self, prefix: &str) -> io::Result<PrefixPurge> {
         let pending = self.record_purge_while_loading(prefix);
+        let underway = self.purging.begin(prefix, SystemTime::now());
         let prefix = prefix.to_string();
-        let removed = tokio::task::spawn_blocking(move || self.purge_on_disk(&prefix))
-            .await
-            .map_err(io::Error::other)??;
+        let removed = tokio::task::spawn_blocking(move || {
+            let _underway = underway;
+            self.purge_on_disk(&prefix)
+        })
+        .await
+        .map_err(io::Error::other)??;
         Ok(PrefixPurge { removed, pending })
     }
 
     /// Starts the purge of every entry under `prefix` on the blocking pool and returns at once:
     /// what a peer edge's prefix purge does, since its sender waits for an answer only `[peers]
     /// timeout` and sends it again when none comes, and reading a large cache's meta files takes
-    /// longer. One walk per prefix at a time: `false` when one is running already (the purge then
+    /// longer. Lookups miss the objects under `prefix` from now on, as for [`Self::purge_prefix`].
+    /// One walk per prefix at a time: `false` when one is running already (the purge then
     /// happens with it).
     pub fn purge_prefix_in_background(&'static self, prefix: &str) -> bool {
-        if !self.walking.lock().insert(prefix.to_string()) {
+        let Some(underway) = self.purging.begin_in_background(prefix, SystemTime::now()) else {
             return false;
-        }
+        };
         self.record_purge_while_loading(prefix);
         let prefix = prefix.to_string();
         tokio::task::spawn_blocking(move || {
+            let _underway = underway;
             match self.purge_on_disk(&prefix) {
                 Ok(n) => tracing::info!("purged {n} object(s) under {prefix} in the background"),
                 Err(e) => tracing::error!("purge under {prefix} in the background: {e}"),
             }
-            self.walking.lock().remove(&prefix);
         });
         true
     }
@@ -550,16 +561,9 @@ impl DiskCache {
         };
         Ok(Some((meta, Box::new(hit))))
     }
-}
 
-#[async_trait]
-impl Storage for DiskCache {
-    async fn lookup(
-        &'static self,
-        key: &CacheKey,
-        _trace: &SpanHandle,
-    ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let h = key.combined_bin();
+    /// A lookup of the object of hash `h`: a fill in progress, the memory tier, or the disk.
+    async fn lookup_hash(&'static self, h: HashBinary) -> Result<Option<(CacheMeta, HitHandler)>> {
         // A fill in progress first: it is newer than an expired entry being refreshed.
         if let Some(reader) = self.fills.read_any(&h) {
             return reader.map(Some);
@@ -592,6 +596,25 @@ impl Storage for DiskCache {
             return self.lookup_sync(&h, self.tier.get(&h));
         }
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl Storage for DiskCache {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let h = key.combined_bin();
+        let found = self.lookup_hash(h).await?;
+        if let (Some((meta, _)), Some(k)) = (&found, key.primary_key_str()) {
+            if self.purging.covers(k, meta.created()) {
+                self.purge_hash(&h);
+                return Ok(None);
+            }
+        }
+        Ok(found)
     }
 
     async fn lookup_streaming_write(
@@ -804,6 +827,31 @@ mod tests {
         let all = c.purge_prefix("/").await.expect("purge");
         assert_eq!((all.removed, all.pending), (2, false));
         assert_eq!(c.total_items(), 0);
+    }
+
+    #[tokio::test]
+    async fn objects_under_a_prefix_being_purged_are_missed_before_the_walk_reaches_them() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        for k in ["/g/a/1", "/g/a/2", "/g/b/1"] {
+            put(c, k, b"xyz").await;
+        }
+        assert!(get(c, "/g/a/1").await.is_some());
+        assert!(c.fast_hit("/g/a/1").is_some(), "in memory");
+        let walk = c.purging.begin("/g/a/", std::time::SystemTime::now());
+        assert!(c.fast_hit("/g/a/1").is_none(), "from memory");
+        assert!(get(c, "/g/a/1").await.is_none(), "from disk");
+        assert!(get(c, "/g/a/2").await.is_none());
+        assert!(get(c, "/g/b/1").await.is_some(), "another prefix");
+        assert_eq!(c.total_items(), 1, "removed when missed");
+        put(c, "/g/a/2", b"new").await;
+        assert_eq!(
+            get(c, "/g/a/2").await.as_deref(),
+            Some(&b"new"[..]),
+            "stored since"
+        );
+        drop(walk);
+        assert_eq!(c.total_items(), 2);
     }
 
     #[tokio::test]

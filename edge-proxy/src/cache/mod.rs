@@ -6,7 +6,7 @@
 //! the directory layout and the scan at start, `index` the
 //! in-memory index and LRU order, `tier` the memory tier (pingora's TinyUFO), `meta_file` the
 //! `.meta` file format, `hit` the hit handler,
-//! `miss` the miss handler, `evict` eviction by size and inactivity, `fill` the fills readable
+//! `miss` the miss handler, `purging` the prefix purges under way, `evict` eviction by size and inactivity, `fill` the fills readable
 //! while written, [`key`] the cache key.
 
 pub mod disk;
@@ -18,6 +18,7 @@ mod index;
 pub mod key;
 mod meta_file;
 mod miss;
+mod purging;
 #[cfg(test)]
 mod test_util;
 mod tier;
