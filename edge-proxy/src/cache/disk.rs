@@ -142,6 +142,15 @@ struct Found {
     mem: Option<Bytes>,
 }
 
+/// A hit found by [`DiskCache::lookup_sync`], before the memory tier is offered the body it read
+/// ([`DiskCache::offer_to_memory`], on the thread that awaits the lookup).
+struct Looked {
+    meta: CacheMeta,
+    hit: DiskHitHandler,
+    /// A small body read whole from its file on this first hit, with its serialized meta.
+    read: Option<((Arc<[u8]>, Arc<[u8]>), Bytes)>,
+}
+
 impl DiskCache {
     /// Opens (creating it if needed) the cache directory, removes stale temp files and rebuilds the
     /// index from the files found before it returns (the storage's tests; the edge loads it in
@@ -491,13 +500,13 @@ impl DiskCache {
     }
 
     /// The hit handler of an entry whose body is not in memory: a small one is read into memory
-    /// on this first hit, a larger one is read from its file. `None` if the body is gone.
+    /// on this first hit (and returned, for the memory tier), a larger one is read from its file.
+    /// `None` if the body is gone.
     fn open_body(
         &self,
         h: &HashBinary,
         found: &Found,
-        meta: &CacheMeta,
-    ) -> Result<Option<DiskHitHandler>> {
+    ) -> Result<Option<(DiskHitHandler, Option<Bytes>)>> {
         let body_len = found.body_len;
         let (body_path, _) = self.paths(h);
         let mut f = match File::open(&body_path) {
@@ -509,7 +518,7 @@ impl DiskCache {
             Err(e) => return Err(internal("open body", e)),
         };
         if self.opts.memory_size == 0 || body_len > self.opts.memory_object_size {
-            return Ok(Some(DiskHitHandler::file(f, body_len)));
+            return Ok(Some((DiskHitHandler::file(f, body_len), None)));
         }
         // A small object's first hit: offered to the memory tier. One read of the known length
         // (`File::read_to_end` would also ask for the size and the position, and read the end).
@@ -523,17 +532,12 @@ impl DiskCache {
             return Ok(None);
         }
         let b = Bytes::from(buf);
-        self.remember_in_memory(h, found.meta.clone(), meta, b.clone());
-        Ok(Some(DiskHitHandler::mem(b)))
+        Ok(Some((DiskHitHandler::mem(b.clone()), Some(b))))
     }
 
     /// A lookup of `h`, whose memory tier entry (if any) the caller got: one `get` per lookup,
     /// since each counts as a use for the tier's eviction.
-    fn lookup_sync(
-        &self,
-        h: &HashBinary,
-        mem: Option<Arc<MemEntry>>,
-    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+    fn lookup_sync(&self, h: &HashBinary, mem: Option<Arc<MemEntry>>) -> Result<Option<Looked>> {
         let Some(found) = self.find(h, mem) else {
             return Ok(None);
         };
@@ -546,20 +550,33 @@ impl DiskCache {
             }
         };
         // A memory miss is counted only for a body found on disk: one gone is a cache miss.
-        let hit = match &found.mem {
+        let (hit, read) = match &found.mem {
             Some(b) => {
                 self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
-                DiskHitHandler::mem(b.clone())
+                (DiskHitHandler::mem(b.clone()), None)
             }
-            None => match self.open_body(h, &found, &meta)? {
-                Some(hit) => {
+            None => match self.open_body(h, &found)? {
+                Some((hit, read)) => {
                     self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
-                    hit
+                    (hit, read.map(|body| (found.meta, body)))
                 }
                 None => return Ok(None),
             },
         };
-        Ok(Some((meta, Box::new(hit))))
+        Ok(Some(Looked { meta, hit, read }))
+    }
+
+    /// Offers the memory tier the body a lookup read, and hands the hit to Pingora. Called on the
+    /// thread that awaits the lookup (a worker), not on the blocking pool's thread that read the
+    /// body: what the tier evicts is freed only once the thread that evicted it has retired a
+    /// batch of such entries (its map's memory reclamation, `seize`), and each of the pool's
+    /// threads held a batch of evicted bodies, outside `memory_size`: 9 MiB more RSS after two
+    /// passes over 100,000 objects (BENCHMARKS.md, "The memory tier's evictions").
+    fn offer_to_memory(&self, h: &HashBinary, looked: Looked) -> (CacheMeta, HitHandler) {
+        if let Some((serialized, body)) = looked.read {
+            self.remember_in_memory(h, serialized, &looked.meta, body);
+        }
+        (looked.meta, Box::new(looked.hit))
     }
 
     /// A lookup of the object of hash `h`: a fill in progress, the memory tier, or the disk.
@@ -570,7 +587,9 @@ impl DiskCache {
         }
         let mem = self.tier.get(&h);
         if !self.opts.aio_threads || mem.is_some() {
-            return self.lookup_sync(&h, mem); // in memory: nothing to wait for
+            // in memory: nothing to wait for
+            let looked = self.lookup_sync(&h, mem)?;
+            return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
         }
         // Opening and reading the meta and body files waits for the disk when they are not in
         // the page cache (a cache larger than the RAM): on a thread of the blocking pool, not on
@@ -582,8 +601,8 @@ impl DiskCache {
         let found = tokio::task::spawn_blocking(move || self.lookup_sync(&h, None))
             .await
             .map_err(|e| internal("cache lookup", e))??;
-        if found.is_some() {
-            return Ok(found);
+        if let Some(looked) = found {
+            return Ok(Some(self.offer_to_memory(&h, looked)));
         }
         // A miss found on the thread can be stale once this worker resumes: another request's
         // fill may have started meanwhile (to be joined, not fetched again) or ended (its object
@@ -593,7 +612,8 @@ impl DiskCache {
             return reader.map(Some);
         }
         if self.index.read().contains(&h) {
-            return self.lookup_sync(&h, self.tier.get(&h));
+            let looked = self.lookup_sync(&h, self.tier.get(&h))?;
+            return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
         }
         Ok(None)
     }
