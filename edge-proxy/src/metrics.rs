@@ -404,6 +404,12 @@ impl Metrics {
                 s.memory_misses.load(Ordering::Relaxed),
             ),
             (
+                "fdfs_edge_cache_lookups_on_pool_total",
+                "counter",
+                "Cache lookups whose files were not all in the page cache, read on the blocking pool (aio_threads).",
+                s.lookups_on_pool.load(Ordering::Relaxed),
+            ),
+            (
                 "fdfs_edge_cache_purged_total",
                 "counter",
                 "Objects removed by purge requests.",

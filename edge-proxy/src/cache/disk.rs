@@ -10,8 +10,8 @@
 //! storage's; which headers an answer carries and how long an object is fresh are the proxy's
 //! (see [`PrepareHit`]).
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +34,8 @@ use super::hit::DiskHitHandler;
 use super::index::Index;
 use super::miss::DiskMiss;
 use super::purging::PurgesUnderWay;
-use super::tier::{FastEntry, MemEntry, MemoryTier, UFO_BYTES_PER_OBJECT};
+use super::reads::Reads;
+use super::tier::{FastEntry, MemEntry, MemoryTier, SerializedMeta, UFO_BYTES_PER_OBJECT};
 use super::{key, meta_file};
 
 /// The answer header of an object served from memory by [`DiskCache::fast_hit`], built by the
@@ -74,6 +75,8 @@ pub struct CacheStats {
     pub memory_hits: AtomicU64,
     /// Cache hits whose body was read from its file: not in memory (yet), or too large for it.
     pub memory_misses: AtomicU64,
+    /// Lookups whose files the page cache could not answer, read on the blocking pool.
+    pub lookups_on_pool: AtomicU64,
 }
 
 /// The header as a clone, which allocates exactly what it holds: a header built by adding
@@ -137,9 +140,36 @@ pub(super) fn internal(context: &'static str, e: impl std::fmt::Display) -> Box<
 
 /// What a lookup needs of an index entry: its serialized meta, and its body when in memory.
 struct Found {
-    meta: (Arc<[u8]>, Arc<[u8]>),
+    meta: SerializedMeta,
     body_len: u64,
     mem: Option<Bytes>,
+}
+
+/// Why [`DiskCache::lookup_sync`] gave no answer.
+enum NotNow {
+    /// Reading from the page cache only ([`Reads::Cached`]), the disk was needed.
+    WouldWait,
+    /// Not indexed, and reading from the page cache only: whether its files exist (written by
+    /// another process) is for a read that may wait to find.
+    Unindexed,
+    Failed(Box<Error>),
+}
+
+impl From<Box<Error>> for NotNow {
+    fn from(e: Box<Error>) -> Self {
+        NotNow::Failed(e)
+    }
+}
+
+/// The answer of a lookup with `reads`, for one that could not be [`NotNow::WouldWait`].
+fn answered<T>(r: std::result::Result<T, NotNow>) -> Result<T> {
+    match r {
+        Ok(t) => Ok(t),
+        Err(NotNow::Failed(e)) => Err(e),
+        Err(NotNow::WouldWait | NotNow::Unindexed) => {
+            Err(internal("cache lookup", "a read that waits would not"))
+        }
+    }
 }
 
 /// A hit found by [`DiskCache::lookup_sync`], before the memory tier is offered the body it read
@@ -148,7 +178,7 @@ struct Looked {
     meta: CacheMeta,
     hit: DiskHitHandler,
     /// A small body read whole from its file on this first hit, with its serialized meta.
-    read: Option<((Arc<[u8]>, Arc<[u8]>), Bytes)>,
+    read: Option<(SerializedMeta, Bytes)>,
 }
 
 impl DiskCache {
@@ -283,7 +313,7 @@ impl DiskCache {
     fn remember_in_memory(
         &self,
         h: &HashBinary,
-        serialized: (Arc<[u8]>, Arc<[u8]>),
+        serialized: SerializedMeta,
         meta: &CacheMeta,
         body: Bytes,
     ) {
@@ -298,12 +328,7 @@ impl DiskCache {
     /// An object of the memory tier, with what [`DiskCache::fast_hit`] answers it with: the
     /// proxy's header, ready to send but for what changes with each hit, and its freshness. The
     /// header's heap bytes are measured as it is built, to charge them to `memory_size`.
-    fn mem_entry(
-        &self,
-        serialized: (Arc<[u8]>, Arc<[u8]>),
-        meta: &CacheMeta,
-        body: Bytes,
-    ) -> MemEntry {
+    fn mem_entry(&self, serialized: SerializedMeta, meta: &CacheMeta, body: Bytes) -> MemEntry {
         let before = crate::memory::thread_net();
         let fast: Option<FastEntry> = self
             .opts
@@ -465,38 +490,50 @@ impl DiskCache {
 
     /// The index entry of `h`, made the most recently used, with its meta (from `mem`, the
     /// memory tier's entry the caller got, or read from its meta file); or, when not indexed, one
-    /// written by another process (graceful upgrade) after our scan, indexed now.
-    fn find(&self, h: &HashBinary, mem: Option<Arc<MemEntry>>) -> Option<Found> {
+    /// written by another process (graceful upgrade) after our scan, indexed now (by a lookup
+    /// that may wait: one from the page cache only leaves it to one).
+    fn find(
+        &self,
+        h: &HashBinary,
+        mem: Option<Arc<MemEntry>>,
+        reads: Reads,
+    ) -> std::result::Result<Option<Found>, NotNow> {
         let indexed = self.index.write().touch(h);
         if indexed {
             if let Some(m) = mem {
-                return Some(Found {
+                return Ok(Some(Found {
                     meta: m.meta.clone(),
                     body_len: m.body.len() as u64,
                     mem: Some(m.body.clone()),
-                });
+                }));
             }
-            return match self.read_meta(h) {
-                Some(m) => Some(Found {
+            return match self.read_meta_with(h, reads) {
+                Ok(Some(m)) => Ok(Some(Found {
                     meta: (m.meta0.into(), m.meta1.into()),
                     body_len: m.body_len,
                     mem: None,
-                }),
-                None => {
+                })),
+                Ok(None) => {
                     // Its files are gone or damaged: a miss, and not indexed any more.
                     self.purge_hash(h);
-                    None
+                    Ok(None)
                 }
+                Err(_) => Err(NotNow::WouldWait),
             };
         }
-        let (e, m) = self.load_entry(h)?;
+        if reads == Reads::Cached {
+            return Err(NotNow::Unindexed);
+        }
+        let Some((e, m)) = self.load_entry(h) else {
+            return Ok(None);
+        };
         self.index.write().insert(*h, e);
         self.evict_if_needed();
-        Some(Found {
+        Ok(Some(Found {
             meta: (m.meta0.into(), m.meta1.into()),
             body_len: m.body_len,
             mem: None,
-        })
+        }))
     }
 
     /// The hit handler of an entry whose body is not in memory: a small one is read into memory
@@ -506,28 +543,31 @@ impl DiskCache {
         &self,
         h: &HashBinary,
         found: &Found,
-    ) -> Result<Option<(DiskHitHandler, Option<Bytes>)>> {
+        reads: Reads,
+    ) -> std::result::Result<Option<(DiskHitHandler, Option<Bytes>)>, NotNow> {
         let body_len = found.body_len;
         let (body_path, _) = self.paths(h);
-        let mut f = match File::open(&body_path) {
+        let f = match reads.open(&body_path) {
             Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NotNow::WouldWait),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.index.write().remove(h);
                 return Ok(None);
             }
-            Err(e) => return Err(internal("open body", e)),
+            Err(e) => return Err(internal("open body", e).into()),
         };
         if self.opts.memory_size == 0 || body_len > self.opts.memory_object_size {
             return Ok(Some((DiskHitHandler::file(f, body_len), None)));
         }
         // A small object's first hit: offered to the memory tier. One read of the known length
         // (`File::read_to_end` would also ask for the size and the position, and read the end).
-        let mut buf = Vec::with_capacity(body_len as usize);
-        (&mut f)
-            .take(body_len)
-            .read_to_end(&mut buf)
-            .map_err(|e| internal("read body", e))?;
-        if buf.len() as u64 != body_len {
+        let mut buf = vec![0u8; body_len as usize];
+        let have = match reads.read_full_at(&f, &mut buf, 0) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NotNow::WouldWait),
+            Err(e) => return Err(internal("read body", e).into()),
+        };
+        if have as u64 != body_len {
             self.purge_hash(h);
             return Ok(None);
         }
@@ -537,8 +577,13 @@ impl DiskCache {
 
     /// A lookup of `h`, whose memory tier entry (if any) the caller got: one `get` per lookup,
     /// since each counts as a use for the tier's eviction.
-    fn lookup_sync(&self, h: &HashBinary, mem: Option<Arc<MemEntry>>) -> Result<Option<Looked>> {
-        let Some(found) = self.find(h, mem) else {
+    fn lookup_sync(
+        &self,
+        h: &HashBinary,
+        mem: Option<Arc<MemEntry>>,
+        reads: Reads,
+    ) -> std::result::Result<Option<Looked>, NotNow> {
+        let Some(found) = self.find(h, mem, reads)? else {
             return Ok(None);
         };
         let meta = match CacheMeta::deserialize(&found.meta.0, &found.meta.1) {
@@ -555,7 +600,7 @@ impl DiskCache {
                 self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
                 (DiskHitHandler::mem(b.clone()), None)
             }
-            None => match self.open_body(h, &found)? {
+            None => match self.open_body(h, &found, reads)? {
                 Some((hit, read)) => {
                     self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
                     (hit, read.map(|body| (found.meta, body)))
@@ -587,20 +632,28 @@ impl DiskCache {
         }
         let mem = self.tier.get(&h);
         if !self.opts.aio_threads || mem.is_some() {
-            // in memory: nothing to wait for
-            let looked = self.lookup_sync(&h, mem)?;
+            // in memory, or reads on the worker configured
+            let looked = answered(self.lookup_sync(&h, mem, Reads::Wait))?;
             return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
         }
         // Opening and reading the meta and body files waits for the disk when they are not in
-        // the page cache (a cache larger than the RAM): on a thread of the blocking pool, not on
-        // this worker, which goes on serving its other connections meanwhile. The hand-over
-        // costs about a sixth of the throughput of hits read from the page cache, and saves the
-        // worker's other connections from waiting behind every read from the disk. The body of
-        // an object over memory_object_size is then read in chunks on the worker, as nginx
-        // without aio reads it (the kernel's readahead keeps ahead of a sequential read).
-        let found = tokio::task::spawn_blocking(move || self.lookup_sync(&h, None))
-            .await
-            .map_err(|e| internal("cache lookup", e))??;
+        // the page cache (a cache larger than the RAM). First from the page cache only, on this
+        // worker ([`super::reads`]); what the disk is needed for, on a thread of the blocking
+        // pool, not on this worker, which goes on serving its other connections meanwhile. The
+        // body of an object over memory_object_size is then read in chunks on the worker, as
+        // nginx without aio reads it (the kernel's readahead keeps ahead of a sequential read).
+        match self.lookup_sync(&h, None, Reads::Cached) {
+            Ok(looked) => return Ok(looked.map(|l| self.offer_to_memory(&h, l))),
+            Err(NotNow::Failed(e)) => return Err(e),
+            Err(NotNow::WouldWait) => {
+                self.stats.lookups_on_pool.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(NotNow::Unindexed) => {}
+        }
+        let found =
+            tokio::task::spawn_blocking(move || answered(self.lookup_sync(&h, None, Reads::Wait)))
+                .await
+                .map_err(|e| internal("cache lookup", e))??;
         if let Some(looked) = found {
             return Ok(Some(self.offer_to_memory(&h, looked)));
         }
@@ -612,7 +665,7 @@ impl DiskCache {
             return reader.map(Some);
         }
         if self.index.read().contains(&h) {
-            let looked = self.lookup_sync(&h, self.tier.get(&h))?;
+            let looked = answered(self.lookup_sync(&h, self.tier.get(&h), Reads::Wait))?;
             return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
         }
         Ok(None)
@@ -696,7 +749,7 @@ impl Storage for DiskCache {
             let _ = fs::remove_file(&tmp);
             return Err(internal("update meta", e));
         }
-        let serialized: (Arc<[u8]>, Arc<[u8]>) = (meta0.into(), meta1.into());
+        let serialized: SerializedMeta = (meta0.into(), meta1.into());
         let idx = self.index.write();
         if let Some(old) = self.tier.get(&h).filter(|_| idx.contains(&h)) {
             self.tier
@@ -847,6 +900,29 @@ mod tests {
         let all = c.purge_prefix("/").await.expect("purge");
         assert_eq!((all.removed, all.pending), (2, false));
         assert_eq!(c.total_items(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hit_is_read_on_the_worker_from_the_page_cache_and_on_the_pool_from_the_disk() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30); // aio_threads, objects over 1 KiB not kept in memory
+        put(c, "/g/a", &body(5000, 1)).await;
+        let on_pool = || c.stats.lookups_on_pool.load(Ordering::Relaxed);
+        assert_eq!(get(c, "/g/a").await.unwrap(), body(5000, 1));
+        assert_eq!(on_pool(), 0, "just written: in the page cache");
+        // The object's pages dropped from the page cache (clean first, or they stay).
+        let (body_path, meta_path) = c.paths(&key::hash("/g/a"));
+        for p in [body_path, meta_path] {
+            let f = std::fs::File::open(p).unwrap();
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+        assert_eq!(get(c, "/g/a").await.unwrap(), body(5000, 1));
+        assert_eq!(on_pool(), 1, "read from the disk, on the pool");
+        assert_eq!(get(c, "/g/a").await.unwrap(), body(5000, 1));
+        assert_eq!(on_pool(), 1, "in the page cache again");
+        assert!(get(c, "/g/missing").await.is_none());
+        assert_eq!(on_pool(), 1, "a miss is not counted");
     }
 
     #[tokio::test]

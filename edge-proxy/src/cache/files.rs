@@ -20,6 +20,7 @@ use super::index::{Entry, Loaded};
 const SCAN_BATCH: usize = 4096;
 use super::key;
 use super::meta_file::{self, MetaFile};
+use super::reads::Reads;
 
 pub(super) fn hex(h: &HashBinary) -> String {
     hex::encode(h)
@@ -166,11 +167,28 @@ impl DiskCache {
         Some((e, m))
     }
 
-    /// The meta file of an indexed entry, for a hit: `None` if it is gone or not ours.
+    /// The meta file of an indexed entry: `None` if it is gone or not ours.
     pub(super) fn read_meta(&self, h: &HashBinary) -> Option<MetaFile> {
+        self.read_meta_with(h, Reads::Wait).ok().flatten()
+    }
+
+    /// As [`Self::read_meta`], read as `reads` says: an error only when [`Reads::Cached`] could
+    /// not answer (then a file that is gone or damaged is also left to a read that waits, which
+    /// removes it).
+    pub(super) fn read_meta_with(
+        &self,
+        h: &HashBinary,
+        reads: Reads,
+    ) -> io::Result<Option<MetaFile>> {
         let (_, meta_path) = self.paths(h);
-        let buf = meta_file::read(&meta_path).ok()?;
-        meta_file::decode(&buf).filter(|m| key::hash(&m.key) == *h)
+        match meta_file::read(&meta_path, reads) {
+            Ok(buf) => match meta_file::decode(&buf).filter(|m| key::hash(&m.key) == *h) {
+                None if reads == Reads::Cached => Err(io::ErrorKind::WouldBlock.into()),
+                m => Ok(m),
+            },
+            Err(e) if reads == Reads::Cached => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The body and meta file paths of `h`.

@@ -4,9 +4,10 @@
 //! the key → hash map for prefix purges.
 
 /// Changes with any change of the layout below: files of another layout are not ours.
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
+
+use super::reads::Reads;
 
 const MAGIC: &[u8; 8] = b"FDEDGE01";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
@@ -34,12 +35,12 @@ pub(super) fn encode(meta0: &[u8], meta1: &[u8], key: &str, body_len: u64) -> Ve
 
 /// Reads a meta file on the hit path: one `read` for a whole file of usual size (its header says
 /// how long it is), where `fs::read` asks for the size first and reads again to see the end.
-pub(super) fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+pub(super) fn read(path: &Path, reads: Reads) -> io::Result<Vec<u8>> {
+    let f = reads.open(path)?;
     let mut buf = vec![0u8; FIRST_READ];
     let mut have = 0;
     loop {
-        let n = f.read(&mut buf[have..])?;
+        let n = reads.read_at(&f, &mut buf[have..], have as u64)?;
         have += n;
         let want = expected_len(&buf[..have]).unwrap_or(buf.len());
         if n == 0 || have >= want {
@@ -125,10 +126,19 @@ mod tests {
             let bytes = encode(b"m0", b"meta1", &key, 1);
             let p = d.path().join("m");
             std::fs::write(&p, &bytes).unwrap();
-            assert_eq!(read(&p).unwrap(), bytes, "key of {key_len} bytes");
+            assert_eq!(
+                read(&p, Reads::Wait).unwrap(),
+                bytes,
+                "key of {key_len} bytes"
+            );
+            assert_eq!(
+                read(&p, Reads::Cached).unwrap(),
+                bytes,
+                "from the page cache"
+            );
         }
         let p = d.path().join("short");
         std::fs::write(&p, b"FDED").unwrap();
-        assert_eq!(read(&p).unwrap(), b"FDED");
+        assert_eq!(read(&p, Reads::Wait).unwrap(), b"FDED");
     }
 }

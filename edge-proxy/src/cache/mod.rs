@@ -19,6 +19,7 @@ pub mod key;
 mod meta_file;
 mod miss;
 mod purging;
+mod reads;
 #[cfg(test)]
 mod test_util;
 mod tier;

@@ -23,11 +23,15 @@ use tinyufo::TinyUfo;
 /// A ready hit header, the end of its freshness, and when the object was created.
 pub(super) type FastEntry = (Arc<ResponseHeader>, SystemTime, SystemTime);
 
+/// An object's `CacheMeta::serialize()`, its two parts shared by the index's readers and the
+/// memory tier.
+pub(super) type SerializedMeta = (Arc<[u8]>, Arc<[u8]>);
+
 /// An object of the memory tier: its body, `CacheMeta::serialize()`'s two parts (so a hit needs
 /// no file), and the ready answer of `DiskCache::fast_hit`.
 pub(super) struct MemEntry {
     pub(super) body: Bytes,
-    pub(super) meta: (Arc<[u8]>, Arc<[u8]>),
+    pub(super) meta: SerializedMeta,
     pub(super) fast: Option<FastEntry>,
     /// What this costs in memory: body, meta, header and the entry itself.
     pub(super) charge: u64,
@@ -42,7 +46,7 @@ impl MemEntry {
     /// `header_bytes`: the heap bytes of the hit header in `fast`, measured when it was built.
     pub(super) fn new(
         body: Bytes,
-        meta: (Arc<[u8]>, Arc<[u8]>),
+        meta: SerializedMeta,
         fast: Option<FastEntry>,
         header_bytes: u64,
     ) -> MemEntry {
