@@ -617,15 +617,34 @@ impl DiskCache {
     /// batch of such entries (its map's memory reclamation, `seize`), and each of the pool's
     /// threads held a batch of evicted bodies, outside `memory_size`: 9 MiB more RSS after two
     /// passes over 100,000 objects (BENCHMARKS.md, "The memory tier's evictions").
-    fn offer_to_memory(&self, h: &HashBinary, looked: Looked) -> (CacheMeta, HitHandler) {
+    ///
+    /// A stored object under a prefix being purged, stored before the purge began, is a miss
+    /// instead, and removed ([`PurgesUnderWay`]): checked here, for stored objects only, not for
+    /// the fills in progress a lookup joins (removing the object of `h` for one of those would
+    /// remove what a newer fill stored, and each request would start a fill of its own).
+    fn offer_to_memory(
+        &self,
+        h: &HashBinary,
+        key: Option<&str>,
+        looked: Looked,
+    ) -> Option<(CacheMeta, HitHandler)> {
+        if key.is_some_and(|k| self.purging.covers(k, looked.meta.created())) {
+            self.purge_hash(h);
+            return None;
+        }
         if let Some((serialized, body)) = looked.read {
             self.remember_in_memory(h, serialized, &looked.meta, body);
         }
-        (looked.meta, Box::new(looked.hit))
+        Some((looked.meta, Box::new(looked.hit)))
     }
 
-    /// A lookup of the object of hash `h`: a fill in progress, the memory tier, or the disk.
-    async fn lookup_hash(&'static self, h: HashBinary) -> Result<Option<(CacheMeta, HitHandler)>> {
+    /// A lookup of the object of hash `h` (whose key is `key`, for [`PurgesUnderWay`]): a fill in
+    /// progress, the memory tier, or the disk.
+    async fn lookup_hash(
+        &'static self,
+        h: HashBinary,
+        key: Option<&str>,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
         // A fill in progress first: it is newer than an expired entry being refreshed.
         if let Some(reader) = self.fills.read_any(&h) {
             return reader.map(Some);
@@ -634,7 +653,7 @@ impl DiskCache {
         if !self.opts.aio_threads || mem.is_some() {
             // in memory, or reads on the worker configured
             let looked = answered(self.lookup_sync(&h, mem, Reads::Wait))?;
-            return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
+            return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l)));
         }
         // Opening and reading the meta and body files waits for the disk when they are not in
         // the page cache (a cache larger than the RAM). First from the page cache only, on this
@@ -643,7 +662,7 @@ impl DiskCache {
         // body of an object over memory_object_size is then read in chunks on the worker, as
         // nginx without aio reads it (the kernel's readahead keeps ahead of a sequential read).
         match self.lookup_sync(&h, None, Reads::Cached) {
-            Ok(looked) => return Ok(looked.map(|l| self.offer_to_memory(&h, l))),
+            Ok(looked) => return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l))),
             Err(NotNow::Failed(e)) => return Err(e),
             Err(NotNow::WouldWait) => {
                 self.stats.lookups_on_pool.fetch_add(1, Ordering::Relaxed);
@@ -655,7 +674,7 @@ impl DiskCache {
                 .await
                 .map_err(|e| internal("cache lookup", e))??;
         if let Some(looked) = found {
-            return Ok(Some(self.offer_to_memory(&h, looked)));
+            return Ok(self.offer_to_memory(&h, key, looked));
         }
         // A miss found on the thread can be stale once this worker resumes: another request's
         // fill may have started meanwhile (to be joined, not fetched again) or ended (its object
@@ -666,7 +685,7 @@ impl DiskCache {
         }
         if self.index.read().contains(&h) {
             let looked = answered(self.lookup_sync(&h, self.tier.get(&h), Reads::Wait))?;
-            return Ok(looked.map(|l| self.offer_to_memory(&h, l)));
+            return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l)));
         }
         Ok(None)
     }
@@ -679,15 +698,8 @@ impl Storage for DiskCache {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let h = key.combined_bin();
-        let found = self.lookup_hash(h).await?;
-        if let (Some((meta, _)), Some(k)) = (&found, key.primary_key_str()) {
-            if self.purging.covers(k, meta.created()) {
-                self.purge_hash(&h);
-                return Ok(None);
-            }
-        }
-        Ok(found)
+        self.lookup_hash(key.combined_bin(), key.primary_key_str())
+            .await
     }
 
     async fn lookup_streaming_write(
@@ -771,9 +783,12 @@ impl Storage for DiskCache {
 mod tests {
     use std::sync::atomic::Ordering;
 
+    use bytes::Bytes;
+    use pingora::cache::Storage;
+
     use super::super::key;
     use super::super::test_util::{
-        body, get, leak, leak_reading_on_worker, leak_unloaded, leak_with, put,
+        body, get, leak, leak_reading_on_worker, leak_unloaded, leak_with, meta, put, sp,
     };
 
     #[tokio::test]
@@ -948,6 +963,30 @@ mod tests {
         );
         drop(walk);
         assert_eq!(c.total_items(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_fill_in_progress_when_a_prefix_purge_begins_is_joined_not_purged() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let k = key::cache_key("/g/a/1");
+        let mut m = c.get_miss_handler(&k, &meta(), &sp()).await.unwrap();
+        m.write_body(Bytes::from_static(b"abc"), false)
+            .await
+            .unwrap();
+        let walk = c.purging.begin("/g/a/", std::time::SystemTime::now());
+        let (_, mut joined) = c.lookup(&k, &sp()).await.unwrap().expect("the fill");
+        assert_eq!(joined.read_body().await.unwrap().unwrap(), &b"abc"[..]);
+        m.write_body(Bytes::from_static(b"def"), true)
+            .await
+            .unwrap();
+        m.finish().await.unwrap();
+        assert_eq!(c.fills_in_progress(), 0);
+        assert!(
+            get(c, "/g/a/1").await.is_none(),
+            "stored before the purge: covered"
+        );
+        drop(walk);
     }
 
     #[tokio::test]
