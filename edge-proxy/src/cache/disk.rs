@@ -127,6 +127,8 @@ pub struct DiskCache {
     loader_started: AtomicBool,
     /// Prefix purges whose walk over the meta files runs: lookups miss what they will remove.
     purging: PurgesUnderWay,
+    /// Counts the purges begun: a body read before one is not put into memory after it.
+    purge_epoch: AtomicU64,
     pub stats: CacheStats,
 }
 
@@ -179,6 +181,8 @@ struct Looked {
     hit: DiskHitHandler,
     /// A small body read whole from its file on this first hit, with its serialized meta.
     read: Option<(SerializedMeta, Bytes)>,
+    /// [`DiskCache::purge_epoch`] before the files were read.
+    purge_epoch: u64,
 }
 
 impl DiskCache {
@@ -211,6 +215,7 @@ impl DiskCache {
             loading: AtomicBool::new(true),
             loader_started: AtomicBool::new(false),
             purging: PurgesUnderWay::default(),
+            purge_epoch: AtomicU64::new(0),
             stats: CacheStats::default(),
         };
         cache.clean_tmp();
@@ -310,17 +315,22 @@ impl DiskCache {
         }
     }
 
+    /// Puts a body read from disk into the memory tier, unless a purge began since
+    /// `purge_epoch` was read (before the read): the object may have been purged and stored again
+    /// since, and this body is the old one.
     fn remember_in_memory(
         &self,
         h: &HashBinary,
         serialized: SerializedMeta,
         meta: &CacheMeta,
         body: Bytes,
+        purge_epoch: u64,
     ) {
         let mem = self.mem_entry(serialized, meta, body);
-        // Under the index lock: not after a purge or an eviction of the object (module doc of tier).
+        // Under the index lock: not after a purge or an eviction of the object (module doc of
+        // tier); a purge that begins after this check removes the entry put here.
         let idx = self.index.read();
-        if idx.contains(h) {
+        if idx.contains(h) && self.purge_epoch.load(Ordering::SeqCst) == purge_epoch {
             self.tier.put(*h, mem);
         }
     }
@@ -387,6 +397,7 @@ impl DiskCache {
     /// served, and the caller says the purge failed, rather than reporting a purge that the next
     /// lookup would undo by finding the files again.
     fn try_purge_hash(&self, h: &HashBinary) -> io::Result<bool> {
+        self.purge_epoch.fetch_add(1, Ordering::SeqCst);
         // The files may exist without an index entry (written by another process during an upgrade).
         let on_disk = self.try_unlink(h)?;
         let in_index = self.index.write().remove(h);
@@ -583,6 +594,7 @@ impl DiskCache {
         mem: Option<Arc<MemEntry>>,
         reads: Reads,
     ) -> std::result::Result<Option<Looked>, NotNow> {
+        let purge_epoch = self.purge_epoch.load(Ordering::SeqCst);
         let Some(found) = self.find(h, mem, reads)? else {
             return Ok(None);
         };
@@ -608,7 +620,12 @@ impl DiskCache {
                 None => return Ok(None),
             },
         };
-        Ok(Some(Looked { meta, hit, read }))
+        Ok(Some(Looked {
+            meta,
+            hit,
+            read,
+            purge_epoch,
+        }))
     }
 
     /// Offers the memory tier the body a lookup read, and hands the hit to Pingora. Called on the
@@ -633,7 +650,7 @@ impl DiskCache {
             return None;
         }
         if let Some((serialized, body)) = looked.read {
-            self.remember_in_memory(h, serialized, &looked.meta, body);
+            self.remember_in_memory(h, serialized, &looked.meta, body, looked.purge_epoch);
         }
         Some((looked.meta, Box::new(looked.hit)))
     }
@@ -787,6 +804,7 @@ mod tests {
     use pingora::cache::Storage;
 
     use super::super::key;
+    use super::super::reads::Reads;
     use super::super::test_util::{
         body, get, leak, leak_reading_on_worker, leak_unloaded, leak_with, meta, put, sp,
     };
@@ -963,6 +981,35 @@ mod tests {
         );
         drop(walk);
         assert_eq!(c.total_items(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_read_before_a_purge_is_not_put_into_memory_after_it() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30); // objects up to 1 KiB go into memory on their first hit
+        put(c, "/g/a", b"old").await;
+        let h = key::hash("/g/a");
+        let read = c
+            .lookup_sync(&h, None, Reads::Wait)
+            .ok()
+            .flatten()
+            .expect("hit");
+        // purged and stored again while the read was on its way to the worker
+        assert_eq!(c.purge_object("/g/a").unwrap().removed, 1);
+        put(c, "/g/a", b"new").await;
+        assert!(
+            c.offer_to_memory(&h, Some("/g/a"), read).is_some(),
+            "served"
+        );
+        assert!(
+            c.fast_hit("/g/a").is_none(),
+            "the old body kept out of memory"
+        );
+        assert_eq!(get(c, "/g/a").await.as_deref(), Some(&b"new"[..]));
+        assert_eq!(
+            c.fast_hit("/g/a").map(|f| f.body),
+            Some(Bytes::from_static(b"new"))
+        );
     }
 
     #[tokio::test]
