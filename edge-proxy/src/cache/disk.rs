@@ -163,6 +163,17 @@ impl From<Box<Error>> for NotNow {
     }
 }
 
+impl NotNow {
+    /// A file's error in `context`: the disk needed ([`io::ErrorKind::WouldBlock`]), or a failure.
+    fn io(context: &'static str, e: io::Error) -> NotNow {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            NotNow::WouldWait
+        } else {
+            NotNow::Failed(internal(context, e))
+        }
+    }
+}
+
 /// The answer of a lookup with `reads`, for one that could not be [`NotNow::WouldWait`].
 fn answered<T>(r: std::result::Result<T, NotNow>) -> Result<T> {
     match r {
@@ -560,12 +571,11 @@ impl DiskCache {
         let (body_path, _) = self.paths(h);
         let f = match reads.open(&body_path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NotNow::WouldWait),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.index.write().remove(h);
                 return Ok(None);
             }
-            Err(e) => return Err(internal("open body", e).into()),
+            Err(e) => return Err(NotNow::io("open body", e)),
         };
         if self.opts.memory_size == 0 || body_len > self.opts.memory_object_size {
             return Ok(Some((DiskHitHandler::file(f, body_len), None)));
@@ -573,11 +583,9 @@ impl DiskCache {
         // A small object's first hit: offered to the memory tier. One read of the known length
         // (`File::read_to_end` would also ask for the size and the position, and read the end).
         let mut buf = vec![0u8; body_len as usize];
-        let have = match reads.read_full_at(&f, &mut buf, 0) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(NotNow::WouldWait),
-            Err(e) => return Err(internal("read body", e).into()),
-        };
+        let have = reads
+            .read_full_at(&f, &mut buf, 0)
+            .map_err(|e| NotNow::io("read body", e))?;
         if have as u64 != body_len {
             self.purge_hash(h);
             return Ok(None);
@@ -655,6 +663,17 @@ impl DiskCache {
         Some((looked.meta, Box::new(looked.hit)))
     }
 
+    /// [`Self::lookup_sync`] with reads that may wait, on this thread, and the hit offered.
+    fn lookup_here(
+        &self,
+        h: &HashBinary,
+        mem: Option<Arc<MemEntry>>,
+        key: Option<&str>,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let looked = answered(self.lookup_sync(h, mem, Reads::Wait))?;
+        Ok(looked.and_then(|l| self.offer_to_memory(h, key, l)))
+    }
+
     /// A lookup of the object of hash `h` (whose key is `key`, for [`PurgesUnderWay`]): a fill in
     /// progress, the memory tier, or the disk.
     async fn lookup_hash(
@@ -669,8 +688,7 @@ impl DiskCache {
         let mem = self.tier.get(&h);
         if !self.opts.aio_threads || mem.is_some() {
             // in memory, or reads on the worker configured
-            let looked = answered(self.lookup_sync(&h, mem, Reads::Wait))?;
-            return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l)));
+            return self.lookup_here(&h, mem, key);
         }
         // Opening and reading the meta and body files waits for the disk when they are not in
         // the page cache (a cache larger than the RAM). First from the page cache only, on this
@@ -701,8 +719,7 @@ impl DiskCache {
             return reader.map(Some);
         }
         if self.index.read().contains(&h) {
-            let looked = answered(self.lookup_sync(&h, self.tier.get(&h), Reads::Wait))?;
-            return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l)));
+            return self.lookup_here(&h, self.tier.get(&h), key);
         }
         Ok(None)
     }
