@@ -112,6 +112,11 @@ impl Fills {
         Some(fill.reader())
     }
 
+    /// Is a fill of `h` in progress?
+    pub fn any(&self, h: &HashBinary) -> bool {
+        self.by_key.lock().contains_key(h)
+    }
+
     /// A reader of the fill tagged `tag` (the request that writes it reads its own fill).
     pub fn read_tagged(
         &self,

@@ -12,13 +12,14 @@ use pingora::http::ResponseHeader;
 
 use super::disk::{DiskCache, DiskCacheOptions, PrepareHit};
 
-/// The stored header as it is, so that the tests see every object in memory as a fast hit.
+/// The stored header of a 200 as it is, so that the tests see every such object in memory as a
+/// fast hit; other statuses, as the proxy's, are not.
 #[derive(Debug)]
 pub struct AsStored;
 
 impl PrepareHit for AsStored {
     fn prepare(&self, stored: &ResponseHeader, _body_len: u64) -> Option<ResponseHeader> {
-        Some(stored.clone())
+        (stored.status.as_u16() == 200).then(|| stored.clone())
     }
 }
 
@@ -66,17 +67,27 @@ pub fn sp() -> SpanHandle {
     pingora::cache::trace::Span::inactive().handle()
 }
 
-pub fn meta() -> CacheMeta {
-    let mut h = ResponseHeader::build(200, None).unwrap();
+/// A stored answer header of `status`.
+pub fn header(status: u16) -> ResponseHeader {
+    let mut h = ResponseHeader::build(status, None).unwrap();
     h.insert_header("content-type", "text/plain").unwrap();
+    h
+}
+
+/// A 200 fresh for an hour.
+pub fn meta() -> CacheMeta {
     let now = SystemTime::now();
-    CacheMeta::new(now + Duration::from_secs(3600), now, 0, 0, h)
+    CacheMeta::new(now + Duration::from_secs(3600), now, 0, 0, header(200))
 }
 
 pub async fn put(c: &'static DiskCache, key: &str, body: &[u8]) {
+    put_with(c, key, body, &meta()).await
+}
+
+pub async fn put_with(c: &'static DiskCache, key: &str, body: &[u8], meta: &CacheMeta) {
     let k = super::key::cache_key(key);
     let span = sp();
-    let mut m = c.get_miss_handler(&k, &meta(), &span).await.unwrap();
+    let mut m = c.get_miss_handler(&k, meta, &span).await.unwrap();
     for part in body.chunks(7000) {
         m.write_body(Bytes::copy_from_slice(part), false)
             .await
