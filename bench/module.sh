@@ -2,15 +2,24 @@
 # Benchmark of the nginx module (ngx-fastdfs-rs) against nginx's own machinery, one worker, wrk:
 #   - a 10 KiB file, a 1 MiB file: module vs stock static serving (`root`) of the same bytes;
 #   - a 10 KiB trunk file (module; the static figure of the 10 KiB file is the reference);
+#   - two ranges of the 10 KiB file in one request (multipart/byteranges), module vs static;
 #   - the proxy path (file not local, module proxies to its source) vs a plain `proxy_pass`.
-# Prints req/s and ratios. Needs: /usr/sbin/nginx, wrk, python3 (to write the file ids), the module
-# (`make module`, or NGX_FASTDFS_MODULE=<.so>). Tunables: DURATION (5s), CONNECTIONS (20).
+# Each case runs ROUNDS rounds (3), the module and its baseline alternating, so that a change of
+# load on a shared machine hits both; the medians and their ratio are printed. With two CPUs or
+# more, nginx runs on CPU 0 and wrk on CPU 1 (issue 14's one-worker setup).
+# Needs: /usr/sbin/nginx, wrk, python3 (to write the file ids), the module (`make module`, or
+# NGX_FASTDFS_MODULE=<.so>). Tunables: DURATION (5s), CONNECTIONS (20), ROUNDS (3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SO=${NGX_FASTDFS_MODULE:-$ROOT/build/modules/ngx_http_fastdfs_module.so}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-20}
+ROUNDS=${ROUNDS:-3}
+# two ranges of a 10 KiB file: a multipart/byteranges answer
+RANGES="bytes=0-99,5000-5099"
+SERVER_CPU=(); CLIENT_CPU=()
+if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); fi
 [ -f "$SO" ] || { echo "module not found: $SO (make module)"; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is not installed"; exit 1; }
 
@@ -106,31 +115,47 @@ http {
 }
 EOF
 
-/usr/sbin/nginx -p "$W" -c "$W/conf/nginx.conf" -e "$W/logs/error.log" &
+"${SERVER_CPU[@]}" /usr/sbin/nginx -p "$W" -c "$W/conf/nginx.conf" -e "$W/logs/error.log" &
 NGINX_PID=$!
 for _ in $(seq 100); do
     curl -sf -o /dev/null "http://127.0.0.1:$PORT$(cat "$W/small.id")" && break
     sleep 0.1
 done
 
+# Requests/s of GET `url` (with the extra curl/wrk header `hdr`, if any) after checking its status.
 rps() {
-    local url=$1 code
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$url")
-    [ "$code" = 200 ] || { echo "GET $url -> $code" >&2; cat "$W/logs/error.log" >&2; exit 1; }
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" | awk '/Requests\/sec/ {print $2}'
+    local url=$1 want=$2 hdr=${3:-} code
+    local -a h=()
+    [ -n "$hdr" ] && h=(-H "$hdr")
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${h[@]}" "$url")
+    [ "$code" = "$want" ] || { echo "GET $url ${hdr:+($hdr) }-> $code, not $want" >&2; cat "$W/logs/error.log" >&2; exit 1; }
+    "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "${h[@]}" "$url" | awk '/Requests\/sec/ {print $2}'
 }
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 B="http://127.0.0.1:$PORT"
 SMALL=$(cat "$W/small.id"); BIG=$(cat "$W/big.id"); TRUNK=$(cat "$W/trunk.id"); PROXY=$(cat "$W/proxy.id")
-m_small=$(rps "$B$SMALL");        s_small=$(rps "$B/static$SMALL")
-m_big=$(rps "$B$BIG");            s_big=$(rps "$B/static$BIG")
-m_trunk=$(rps "$B$TRUNK")
-m_proxy=$(rps "$B$PROXY");        p_proxy=$(rps "$B/plain$PROXY")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-printf '\n%-28s %12s %12s %8s\n' "case (1 worker, c=$CONNECTIONS)" "module r/s" "nginx r/s" "ratio"
-printf '%-28s %12s %12s %8s\n' "10 KiB file" "$m_small" "$s_small" "$(ratio "$m_small" "$s_small")"
-printf '%-28s %12s %12s %8s\n' "1 MiB file" "$m_big" "$s_big" "$(ratio "$m_big" "$s_big")"
-printf '%-28s %12s %12s %8s\n' "10 KiB trunk (vs static)" "$m_trunk" "$s_small" "$(ratio "$m_trunk" "$s_small")"
-printf '%-28s %12s %12s %8s\n' "proxy path vs proxy_pass" "$m_proxy" "$p_proxy" "$(ratio "$m_proxy" "$p_proxy")"
+# case name | module URL | baseline URL | status | header | target
+CASES=(
+    "10 KiB file|$B$SMALL|$B/static$SMALL|200||1.00"
+    "1 MiB file|$B$BIG|$B/static$BIG|200||1.00"
+    "10 KiB trunk (vs static)|$B$TRUNK|$B/static$SMALL|200||0.97"
+    "2 ranges of 10 KiB|$B$SMALL|$B/static$SMALL|206|Range: $RANGES|0.97"
+    "proxy path vs proxy_pass|$B$PROXY|$B/plain$PROXY|200||0.95"
+)
+printf '\n%-28s %12s %12s %8s %8s\n' "case (1 worker, c=$CONNECTIONS)" "module r/s" "nginx r/s" "ratio" "target"
+for c in "${CASES[@]}"; do
+    IFS='|' read -r name murl burl want hdr target <<< "$c"
+    m=""; b=""
+    for _ in $(seq "$ROUNDS"); do
+        m="$m $(rps "$murl" "$want" "$hdr")"
+        b="$b $(rps "$burl" "$want" "$hdr")"
+    done
+    mm=$(echo "$m" | median); bm=$(echo "$b" | median)
+    printf '%-28s %12.0f %12.0f %8s %8s\n' "$name" "$mm" "$bm" "$(ratio "$mm" "$bm")" "$target"
+done
+echo "medians of $ROUNDS rounds of $DURATION, module and baseline alternating; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if grep -q "exited on signal" "$W/logs/error.log"; then echo "a worker crashed:"; cat "$W/logs/error.log"; exit 1; fi
