@@ -571,7 +571,7 @@ impl DiskCache {
         for h in self.hashes_on_disk()? {
             if self
                 .read_meta(&h)
-                .is_some_and(|m| m.key.starts_with(prefix))
+                .is_some_and(|m| m.key().starts_with(prefix))
             {
                 removed += usize::from(self.try_purge_hash(&h)?);
             }
@@ -600,7 +600,7 @@ impl DiskCache {
             }
             return match self.read_meta_with(h, reads) {
                 Ok(Some(m)) => Ok(Some(Found {
-                    meta: (m.meta0.into(), m.meta1.into()),
+                    meta: (m.meta0().into(), m.meta1().into()),
                     body_len: m.body_len,
                     mem: None,
                 })),
@@ -621,7 +621,7 @@ impl DiskCache {
         self.index.write().insert(*h, e);
         self.evict_if_needed();
         Ok(Some(Found {
-            meta: (m.meta0.into(), m.meta1.into()),
+            meta: (m.meta0().into(), m.meta1().into()),
             body_len: m.body_len,
             mem: None,
         }))
@@ -637,8 +637,7 @@ impl DiskCache {
         reads: Reads,
     ) -> std::result::Result<Option<(DiskHitHandler, Option<Bytes>)>, NotNow> {
         let body_len = found.body_len;
-        let (body_path, _) = self.paths(h);
-        let f = match reads.open(&body_path) {
+        let f = match reads.open(&self.body_path(h)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.index.write().remove(h);
@@ -1034,6 +1033,17 @@ mod tests {
             f.sync_all().unwrap();
             rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
         }
+    }
+
+    #[test]
+    fn the_files_of_an_object_keep_their_place() {
+        // nginx's levels=1:2, as caches written by earlier versions have them
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let h = key::hash("/group1/M00/00/00/a.jpg");
+        let x = hex::encode(h);
+        let dir = d.path().join(&x[31..]).join(&x[29..31]);
+        assert_eq!(c.paths(&h), (dir.join(&x), dir.join(format!("{x}.meta"))));
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The `<hex>.meta` file next to each cached body: a fixed header (magic, the three lengths, the
 //! body length, little-endian), then `CacheMeta::serialize()`'s two parts and the primary key.
-//! The body length lets a start check the body file without reading it; the key lets it rebuild
-//! the key → hash map for prefix purges.
+//! The body length lets a start check the body file without reading it; the key lets a prefix
+//! purge find the objects under its prefix (the index keeps no key).
 
 /// Changes with any change of the layout below: files of another layout are not ours.
 use std::io;
@@ -12,12 +12,35 @@ use super::reads::Reads;
 const MAGIC: &[u8; 8] = b"FDEDGE01";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 8;
 
-/// A decoded meta file.
+/// A decoded meta file: the file's bytes, read once, and where its parts are (a hit takes the
+/// two meta parts from them without copying each part first).
 pub(super) struct MetaFile {
-    pub(super) meta0: Vec<u8>,
-    pub(super) meta1: Vec<u8>,
-    pub(super) key: String,
+    buf: Vec<u8>,
+    meta0_len: usize,
+    meta1_len: usize,
     pub(super) body_len: u64,
+}
+
+impl MetaFile {
+    pub(super) fn meta0(&self) -> &[u8] {
+        &self.buf[HEADER_LEN..HEADER_LEN + self.meta0_len]
+    }
+
+    pub(super) fn meta1(&self) -> &[u8] {
+        let start = HEADER_LEN + self.meta0_len;
+        &self.buf[start..start + self.meta1_len]
+    }
+
+    /// The primary key (checked as UTF-8 by [`decode`]).
+    pub(super) fn key(&self) -> &str {
+        let start = HEADER_LEN + self.meta0_len + self.meta1_len;
+        std::str::from_utf8(&self.buf[start..]).unwrap_or_default()
+    }
+
+    /// The file's size.
+    pub(super) fn len(&self) -> usize {
+        self.buf.len()
+    }
 }
 
 pub(super) fn encode(meta0: &[u8], meta1: &[u8], key: &str, body_len: u64) -> Vec<u8> {
@@ -73,7 +96,7 @@ fn expected_len(buf: &[u8]) -> Option<usize> {
 }
 
 /// `None` for anything that is not exactly one meta file of this layout.
-pub(super) fn decode(buf: &[u8]) -> Option<MetaFile> {
+pub(super) fn decode(buf: Vec<u8>) -> Option<MetaFile> {
     if buf.len() < HEADER_LEN || &buf[..8] != MAGIC {
         return None;
     }
@@ -90,11 +113,11 @@ pub(super) fn decode(buf: &[u8]) -> Option<MetaFile> {
     if rest.len() != l0 + l1 + lk {
         return None;
     }
-    let key = std::str::from_utf8(&rest[l0 + l1..]).ok()?.to_string();
+    std::str::from_utf8(&rest[l0 + l1..]).ok()?;
     Some(MetaFile {
-        meta0: rest[..l0].to_vec(),
-        meta1: rest[l0..l0 + l1].to_vec(),
-        key,
+        buf,
+        meta0_len: l0,
+        meta1_len: l1,
         body_len,
     })
 }
@@ -106,16 +129,28 @@ mod tests {
     #[test]
     fn round_trip_and_rejects() {
         let bytes = encode(b"m0", b"meta1", "/g1/M00/a?x=1", 12345);
-        let m = decode(&bytes).expect("decodes");
+        let m = decode(bytes.clone()).expect("decodes");
         assert_eq!(
-            (&m.meta0[..], &m.meta1[..], &m.key[..], m.body_len),
-            (&b"m0"[..], &b"meta1"[..], "/g1/M00/a?x=1", 12345)
+            (m.meta0(), m.meta1(), m.key(), m.body_len, m.len()),
+            (
+                &b"m0"[..],
+                &b"meta1"[..],
+                "/g1/M00/a?x=1",
+                12345,
+                bytes.len()
+            )
         );
-        assert!(decode(&bytes[..bytes.len() - 1]).is_none(), "truncated");
+        assert!(
+            decode(bytes[..bytes.len() - 1].to_vec()).is_none(),
+            "truncated"
+        );
         let mut other = bytes.clone();
         other[7] = b'2';
-        assert!(decode(&other).is_none(), "another layout");
-        assert!(decode(b"FDEDGE01").is_none(), "header only");
+        assert!(decode(other).is_none(), "another layout");
+        assert!(decode(b"FDEDGE01".to_vec()).is_none(), "header only");
+        let mut not_utf8 = encode(b"m0", b"meta1", "k", 1);
+        *not_utf8.last_mut().unwrap() = 0xff;
+        assert!(decode(not_utf8).is_none(), "a key that is not UTF-8");
     }
 
     #[test]
