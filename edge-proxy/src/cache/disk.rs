@@ -38,9 +38,9 @@ use super::reads::Reads;
 use super::tier::{FastEntry, MemEntry, MemoryTier, SerializedMeta, UFO_BYTES_PER_OBJECT};
 use super::{key, meta_file};
 
-/// The answer header of an object served from memory by [`DiskCache::fast_hit`], built by the
-/// proxy once, when the object enters memory, and kept with its body so that a hit does not build
-/// it again. `None`: the object is not one the fast path serves.
+/// The answer header of an object served by [`DiskCache::fast_hit`], built by the proxy once, when
+/// the object is read from disk, and kept with its body in memory so that a hit does not build it
+/// again. `None`: the object is not one the fast path serves.
 pub trait PrepareHit: Send + Sync + std::fmt::Debug {
     fn prepare(&self, stored: &ResponseHeader, body_len: u64) -> Option<ResponseHeader>;
 }
@@ -106,7 +106,8 @@ pub struct HeapParts {
     pub index: u64,
 }
 
-/// A fresh object held in memory: its prepared answer header, body, and when it was stored.
+/// A fresh object for the fast path (from memory, or read from disk into it): its prepared answer
+/// header, body, and when it was stored.
 pub struct FastHit {
     pub header: Arc<ResponseHeader>,
     pub body: Bytes,
@@ -336,27 +337,32 @@ impl DiskCache {
         meta: &CacheMeta,
         body: Bytes,
         purge_epoch: u64,
-    ) -> Option<FastEntry> {
-        let mem = self.mem_entry(serialized, meta, body);
-        let fast = mem.fast.clone();
+    ) {
+        let (fast, header_bytes) = self.prepare_fast(meta, body.len() as u64);
+        let mem = MemEntry::new(body, serialized, fast, header_bytes);
+        self.put_in_memory(h, mem, purge_epoch);
+    }
+
+    /// [`Self::remember_in_memory`] of an entry built.
+    fn put_in_memory(&self, h: &HashBinary, mem: MemEntry, purge_epoch: u64) {
         // Under the index lock: not after a purge or an eviction of the object (module doc of
         // tier); a purge that begins after this check removes the entry put here.
         let idx = self.index.read();
         if idx.contains(h) && self.purge_epoch.load(Ordering::SeqCst) == purge_epoch {
             self.tier.put(*h, mem);
         }
-        fast
     }
 
-    /// An object of the memory tier, with what [`DiskCache::fast_hit`] answers it with: the
-    /// proxy's header, ready to send but for what changes with each hit, and its freshness. The
-    /// header's heap bytes are measured as it is built, to charge them to `memory_size`.
-    fn mem_entry(&self, serialized: SerializedMeta, meta: &CacheMeta, body: Bytes) -> MemEntry {
+    /// What [`DiskCache::fast_hit`] answers an object of the memory tier with: the proxy's
+    /// header, ready to send but for what changes with each hit, and its freshness (`None`: not
+    /// an object the fast path serves); and the header's heap bytes, measured as it is built, to
+    /// charge them to `memory_size`.
+    fn prepare_fast(&self, meta: &CacheMeta, body_len: u64) -> (Option<FastEntry>, u64) {
         let before = crate::memory::thread_net();
         let fast: Option<FastEntry> = self
             .opts
             .hit_headers
-            .prepare(meta.response_header(), body.len() as u64)
+            .prepare(meta.response_header(), body_len)
             .map(|header| {
                 (
                     Arc::new(compact(header)),
@@ -365,7 +371,7 @@ impl DiskCache {
                 )
             });
         let header_bytes = (crate::memory::thread_net() - before).max(0) as u64;
-        MemEntry::new(body, serialized, fast, header_bytes)
+        (fast, header_bytes)
     }
 
     /// A fresh small object for `key`, answered before the cache state machine: from the memory
@@ -449,14 +455,17 @@ impl DiskCache {
         if !meta.is_fresh(now) {
             return None;
         }
-        let (_, body) = self.open_body(h, &found, reads).ok()??;
-        let body = body?;
         if self.purging.covers(key, meta.created()) {
             self.purge_hash(h);
             return None;
         }
-        let (header, _, created) =
-            self.remember_in_memory(h, found.meta, &meta, body.clone(), purge_epoch)?;
+        // before the body is read: what the fast path does not serve (not a 200) is not read twice
+        let (fast, header_bytes) = self.prepare_fast(&meta, found.body_len);
+        let (header, _, created) = fast.clone()?;
+        let (_, body) = self.open_body(h, &found, reads).ok()??;
+        let body = body?;
+        let mem = MemEntry::new(body.clone(), found.meta, fast, header_bytes);
+        self.put_in_memory(h, mem, purge_epoch);
         self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
         Some(FastHit {
             header,
@@ -866,8 +875,9 @@ impl Storage for DiskCache {
         let serialized: SerializedMeta = (meta0.into(), meta1.into());
         let idx = self.index.write();
         if let Some(old) = self.tier.get(&h).filter(|_| idx.contains(&h)) {
-            self.tier
-                .put(h, self.mem_entry(serialized, meta, old.body.clone()));
+            let (fast, header_bytes) = self.prepare_fast(meta, old.body.len() as u64);
+            let mem = MemEntry::new(old.body.clone(), serialized, fast, header_bytes);
+            self.tier.put(h, mem);
         }
         Ok(true)
     }
@@ -1039,11 +1049,16 @@ mod tests {
     fn the_files_of_an_object_keep_their_place() {
         // nginx's levels=1:2, as caches written by earlier versions have them
         let d = tempfile::tempdir().unwrap();
-        let c = leak(d.path(), 1 << 30);
         let h = key::hash("/group1/M00/00/00/a.jpg");
         let x = hex::encode(h);
         let dir = d.path().join(&x[31..]).join(&x[29..31]);
-        assert_eq!(c.paths(&h), (dir.join(&x), dir.join(format!("{x}.meta"))));
+        let slash = format!("{}/", d.path().display());
+        for c in [leak(d.path(), 1 << 30), leak(slash.as_ref(), 1 << 30)] {
+            let (body, meta) = c.paths(&h);
+            // compared as strings: paths compare equal whatever slashes repeat
+            assert_eq!(body.as_os_str(), dir.join(&x).as_os_str());
+            assert_eq!(meta.as_os_str(), dir.join(format!("{x}.meta")).as_os_str());
+        }
     }
 
     #[tokio::test]
@@ -1082,6 +1097,11 @@ mod tests {
         for k in ["/g/large", "/g/stale", "/g/404", "/g/filling", "/g/on-disk"] {
             assert!(c.fast_hit(k).is_none(), "{k}");
         }
+        assert_eq!(
+            c.memory_objects(),
+            0,
+            "nor read into memory for the state machine"
+        );
         assert_eq!(c.stats.lookups_on_pool.load(Ordering::Relaxed), 0);
         assert_eq!(get(c, "/g/on-disk").await.as_deref(), Some(&b"cold"[..]));
         assert_eq!(

@@ -213,6 +213,11 @@ impl DiskCache {
         // 16 bytes always fill the 32 hex digits: no error to handle
         let _ = hex::encode_to_slice(h, &mut x);
         let dir = self.opts.dir.as_os_str().as_bytes();
+        // as `Path::join` would: no doubled slash after a configured `dir/`
+        let dir = match dir.strip_suffix(b"/") {
+            Some(d) if !d.is_empty() => d,
+            _ => dir,
+        };
         let mut p = Vec::with_capacity(dir.len() + 6 + x.len() + suffix.len());
         p.extend_from_slice(dir);
         for part in [&x[31..32], &x[29..31], &x[..]] {

@@ -1,5 +1,6 @@
-//! The hot path: a fresh small object held in memory, answered from `request_filter` without the
-//! cache state machine (`[cache] fast_path`), with the headers of a normal hit.
+//! The hot path: a fresh small object held in memory, or whose files are in the page cache,
+//! answered from `request_filter` without the cache state machine (`[cache] fast_path`), with the
+//! headers of a normal hit.
 
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
@@ -17,7 +18,8 @@ fn plain(req: &RequestHeader) -> bool {
 }
 
 impl Edge {
-    /// Answers a plain GET/HEAD of `ctx.key` from memory if the object is there and fresh;
+    /// Answers a plain GET/HEAD of `ctx.key` if the object is fresh, small, and in memory or in
+    /// the page cache (`DiskCache::fast_hit`);
     /// `Ok(false)` lets the request go on through Pingora.
     pub(super) async fn try_fast_hit(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let req = session.req_header();

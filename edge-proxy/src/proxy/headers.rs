@@ -67,7 +67,8 @@ impl ResponseHeaders {
 }
 
 impl PrepareHit for ResponseHeaders {
-    /// The answer to a plain GET of a 200 held in memory, but for what
+    /// The answer to a plain GET of a 200 on the fast path (in memory, or read from disk into
+    /// it), but for what
     /// [`ResponseHeaders::finish_fast_hit`] adds: the stored header with the body's
     /// `Content-Length`, `X-Cache-Status: HIT` and `[response] expires`'s `Cache-Control`, which
     /// every hit carries whatever its age. Other statuses go through Pingora.

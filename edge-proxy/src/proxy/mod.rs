@@ -7,7 +7,8 @@
 //! - [`purge`]: purge requests;
 //! - [`gateway`]: `[upload]`: uploads (`PUT`, `POST`) and deletes (`DELETE`) through the trackers;
 //!   [`tus`]: resumable uploads under `/tus/`;
-//! - [`fast_hit`]: fresh small objects answered from memory before the cache state machine;
+//! - [`fast_hit`]: fresh small objects answered from memory (or from the page cache, read into
+//!   memory) before the cache state machine;
 //! - [`upstream`]: the storage to try next, its request, retries and its health;
 //! - [`cacheable`] and [`freshness`]: whether and how long a storage's answer is cached;
 //! - [`headers`]: `X-Cache-Status`, `Expires`, `Cache-Control` of every answer;
