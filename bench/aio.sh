@@ -20,21 +20,8 @@ bench_setup aio "$AIO_OBJECTS" 10240
 
 # start_edge NAME AIO CACHEDIR: an edge with aio_threads = AIO on CACHEDIR; sets CPORT/CPID
 start_edge() {
-    CPORT[$1]=$(free_port)
-    mkdir -p "$W/$1"
-    edge_toml "$W/$1" "${CPORT[$1]}" "$(free_port)" 1 "max_size = \"64GiB\"
+    start_edge_on "$1" "$EDGE_BIN" "$3" "max_size = \"64GiB\"
 aio_threads = $2"
-    sed -i "s|^dir = .*|dir = \"$3\"|" "$W/$1/edge.toml"
-    taskset -c 0 "$EDGE_BIN" -c "$W/$1/edge.toml" >"$W/$1/stderr.log" 2>&1 &
-    CPID[$1]=$!
-    local _
-    for _ in $(seq 600); do
-        grep -q "index loaded" "$W/$1/stderr.log" && return 0
-        sleep 0.1
-    done
-    echo "edge $1 did not load its index:" >&2
-    tail -5 "$W/$1/stderr.log" >&2
-    exit 1
 }
 
 can_drop=0

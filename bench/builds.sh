@@ -25,22 +25,7 @@ python3 "$ROOT/bench/keys.py" "$n" "$W/paths.txt" "$W/zipf.txt" || exit 1
 cache=$W/cache
 
 # start_edge I: binary I on the shared cache; sets CPORT[I], CPID[I]
-start_edge() {
-    CPORT[$1]=$(free_port)
-    mkdir -p "$W/$1"
-    edge_toml "$W/$1" "${CPORT[$1]}" "$(free_port)" 1 'max_size = "64GiB"'
-    sed -i "s|^dir = .*|dir = \"$cache\"|" "$W/$1/edge.toml"
-    taskset -c 0 "${BINS[$1]}" -c "$W/$1/edge.toml" >"$W/$1/stderr.log" 2>&1 &
-    CPID[$1]=$!
-    local _
-    for _ in $(seq 600); do
-        grep -q "index loaded" "$W/$1/stderr.log" && return 0
-        sleep 0.1
-    done
-    echo "edge ${BINS[$1]} did not load its index:" >&2
-    tail -5 "$W/$1/stderr.log" >&2
-    exit 1
-}
+start_edge() { start_edge_on "$1" "${BINS[$1]}" "$cache" 'max_size = "64GiB"'; }
 
 start_edge 0
 "${PIN_WRK[@]}" python3 "$ROOT/bench/warm.py" "${CPORT[0]}" "$W/paths.txt" 10240 >/dev/null ||

@@ -237,6 +237,25 @@ wait_up() {
 }
 
 # stop_contender NAME: SIGTERM to the contender's process tree, then wait for it
+# start_edge_on NAME BINARY CACHEDIR CACHE_LINES: an edge (threads = 1, on CPU 0) with its cache in CACHEDIR
+# and CACHE_LINES added to its [cache]; returns once its index is loaded; sets CPORT[NAME], CPID[NAME]
+start_edge_on() {
+    CPORT[$1]=$(free_port)
+    mkdir -p "$W/$1"
+    edge_toml "$W/$1" "${CPORT[$1]}" "$(free_port)" 1 "$4"
+    sed -i "s|^dir = .*|dir = \"$3\"|" "$W/$1/edge.toml"
+    taskset -c 0 "$2" -c "$W/$1/edge.toml" >"$W/$1/stderr.log" 2>&1 &
+    CPID[$1]=$!
+    local _
+    for _ in $(seq 600); do
+        grep -q "index loaded" "$W/$1/stderr.log" && return 0
+        sleep 0.1
+    done
+    echo "edge $2 ($1) did not load its index:" >&2
+    tail -5 "$W/$1/stderr.log" >&2
+    exit 1
+}
+
 stop_contender() {
     local pid=${CPID[$1]:-} p _
     [[ -n $pid ]] || return 0
