@@ -10,6 +10,7 @@
 //! storage's; which headers an answer carries and how long an object is fresh are the proxy's
 //! (see [`PrepareHit`]).
 
+use std::cell::Cell;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -112,6 +113,22 @@ pub struct FastHit {
     pub header: Arc<ResponseHeader>,
     pub body: Bytes,
     pub created: SystemTime,
+}
+
+thread_local! {
+    /// The object the fast path last found not all in the page cache on this thread: the lookup
+    /// through the state machine that follows (on the same worker) goes to the blocking pool at
+    /// once instead of trying the page cache again. A hint only: a missed or stale one costs a
+    /// try, never an answer.
+    static NEEDS_THE_DISK: Cell<Option<HashBinary>> = const { Cell::new(None) };
+}
+
+/// Records that the disk is needed for `h` when `r` says so, and turns `r` into an option.
+fn noting_the_disk<T>(h: &HashBinary, r: std::result::Result<T, NotNow>) -> Option<T> {
+    if matches!(r, Err(NotNow::WouldWait)) {
+        NEEDS_THE_DISK.with(|c| c.set(Some(*h)));
+    }
+    r.ok()
 }
 
 /// The disk cache. Create one with [`DiskCache::open_unloaded`] and leak it (`&'static`) for Pingora.
@@ -449,7 +466,7 @@ impl DiskCache {
             Reads::Wait
         };
         let purge_epoch = self.purge_epoch.load(Ordering::SeqCst);
-        let found = self.find(h, None, reads).ok()??;
+        let found = noting_the_disk(h, self.find(h, None, reads))??;
         // an unreadable meta is the state machine's lookup's to drop
         let meta = CacheMeta::deserialize(&found.meta.0, &found.meta.1).ok()?;
         if !meta.is_fresh(now) {
@@ -462,7 +479,7 @@ impl DiskCache {
         // before the body is read: what the fast path does not serve (not a 200) is not read twice
         let (fast, header_bytes) = self.prepare_fast(&meta, found.body_len);
         let (header, _, created) = fast.clone()?;
-        let (_, body) = self.open_body(h, &found, reads).ok()??;
+        let (_, body) = noting_the_disk(h, self.open_body(h, &found, reads))??;
         let body = body?;
         let mem = MemEntry::new(body.clone(), found.meta, fast, header_bytes);
         self.put_in_memory(h, mem, purge_epoch);
@@ -773,7 +790,13 @@ impl DiskCache {
         // pool, not on this worker, which goes on serving its other connections meanwhile. The
         // body of an object over memory_object_size is then read in chunks on the worker, as
         // nginx without aio reads it (the kernel's readahead keeps ahead of a sequential read).
-        match self.lookup_sync(&h, None, Reads::Cached) {
+        let tried = NEEDS_THE_DISK.with(|c| c.take()) == Some(h);
+        let here = if tried {
+            Err(NotNow::WouldWait) // by the fast path, just now
+        } else {
+            self.lookup_sync(&h, None, Reads::Cached)
+        };
+        match here {
             Ok(looked) => return Ok(looked.and_then(|l| self.offer_to_memory(&h, key, l))),
             Err(NotNow::Failed(e)) => return Err(e),
             Err(NotNow::WouldWait) => {
