@@ -33,11 +33,12 @@ use super::files::hex;
 use super::fill::Fills;
 use super::hit::DiskHitHandler;
 use super::index::Index;
+use super::key;
+use super::meta_file::{self, MetaFile};
 use super::miss::DiskMiss;
 use super::purging::PurgesUnderWay;
 use super::reads::Reads;
 use super::tier::{FastEntry, MemEntry, MemoryTier, SerializedMeta, UFO_BYTES_PER_OBJECT};
-use super::{key, meta_file};
 
 /// The answer header of an object served by [`DiskCache::fast_hit`], built by the proxy once, when
 /// the object is read from disk, and kept with its body in memory so that a hit does not build it
@@ -163,6 +164,17 @@ struct Found {
     meta: SerializedMeta,
     body_len: u64,
     mem: Option<Bytes>,
+}
+
+impl Found {
+    /// An object whose body is on disk, as its meta file `m` describes it.
+    fn on_disk(m: &MetaFile) -> Found {
+        Found {
+            meta: (m.meta0().into(), m.meta1().into()),
+            body_len: m.body_len,
+            mem: None,
+        }
+    }
 }
 
 /// Why [`DiskCache::lookup_sync`] gave no answer.
@@ -625,11 +637,7 @@ impl DiskCache {
                 }));
             }
             return match self.read_meta_with(h, reads) {
-                Ok(Some(m)) => Ok(Some(Found {
-                    meta: (m.meta0().into(), m.meta1().into()),
-                    body_len: m.body_len,
-                    mem: None,
-                })),
+                Ok(Some(m)) => Ok(Some(Found::on_disk(&m))),
                 Ok(None) => {
                     // Its files are gone or damaged: a miss, and not indexed any more.
                     self.purge_hash(h);
@@ -646,11 +654,7 @@ impl DiskCache {
         };
         self.index.write().insert(*h, e);
         self.evict_if_needed();
-        Ok(Some(Found {
-            meta: (m.meta0().into(), m.meta1().into()),
-            body_len: m.body_len,
-            mem: None,
-        }))
+        Ok(Some(Found::on_disk(&m)))
     }
 
     /// The hit handler of an entry whose body is not in memory: a small one is read into memory
