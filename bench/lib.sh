@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by bench/contenders.sh and bench/scale.sh: the packages, the origin (bench/origin.py), the
+# Shared by the bench scripts (bench/contenders.sh, bench/scale.sh and others): the packages, the origin (bench/origin.py), the
 # contenders (their configurations are the files in bench/contenders/, filled in here), CPU and memory of
 # a proxy's processes from /proc, wrk rounds and medians. Sourced, not run.
 
@@ -236,7 +236,6 @@ wait_up() {
     return 1
 }
 
-# stop_contender NAME: SIGTERM to the contender's process tree, then wait for it
 # start_edge_on NAME BINARY CACHEDIR CACHE_LINES: an edge (threads = 1, on CPU 0) with its cache in CACHEDIR
 # and CACHE_LINES added to its [cache]; returns once its index is loaded; sets CPORT[NAME], CPID[NAME]
 start_edge_on() {
@@ -256,6 +255,7 @@ start_edge_on() {
     exit 1
 }
 
+# stop_contender NAME: SIGTERM to the contender's process tree, then wait for it
 stop_contender() {
     local pid=${CPID[$1]:-} p _
     [[ -n $pid ]] || return 0

@@ -12,6 +12,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh" # med, ratio
 SO=${NGX_FASTDFS_MODULE:-$ROOT/build/modules/ngx_http_fastdfs_module.so}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-20}
@@ -132,9 +133,6 @@ rps() {
     "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "${h[@]}" "$url" | awk '/Requests\/sec/ {print $2}'
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-
 B="http://127.0.0.1:$PORT"
 SMALL=$(cat "$W/small.id"); BIG=$(cat "$W/big.id"); TRUNK=$(cat "$W/trunk.id"); PROXY=$(cat "$W/proxy.id")
 
@@ -154,7 +152,7 @@ for c in "${CASES[@]}"; do
         m="$m $(rps "$murl" "$want" "$hdr")"
         b="$b $(rps "$burl" "$want" "$hdr")"
     done
-    mm=$(echo "$m" | median); bm=$(echo "$b" | median)
+    mm=$(med "$m"); bm=$(med "$b")
     printf '%-28s %12.0f %12.0f %8s %8s\n' "$name" "$mm" "$bm" "$(ratio "$mm" "$bm")" "$target"
 done
 echo "medians of $ROUNDS rounds of $DURATION, module and baseline alternating; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
