@@ -427,8 +427,7 @@ impl DiskCache {
         if now >= *fresh_until {
             return None;
         }
-        if self.purging.covers(key, *created) {
-            self.purge_hash(h);
+        if self.removed_by_a_purge(h, key, *created) {
             return None;
         }
         // Recent in the disk index (its LRU and `inactive`) at most once a second per object, so
@@ -484,8 +483,7 @@ impl DiskCache {
         if !meta.is_fresh(now) {
             return None;
         }
-        if self.purging.covers(key, meta.created()) {
-            self.purge_hash(h);
+        if self.removed_by_a_purge(h, key, meta.created()) {
             return None;
         }
         // before the body is read: what the fast path does not serve (not a 200) is not read twice
@@ -501,6 +499,16 @@ impl DiskCache {
             body,
             created,
         })
+    }
+
+    /// Whether the object of `h` (key `key`, stored at `created`) is under a prefix purge under
+    /// way that began after it was stored ([`PurgesUnderWay`]); if so it is removed now.
+    fn removed_by_a_purge(&self, h: &HashBinary, key: &str, created: SystemTime) -> bool {
+        let covered = self.purging.covers(key, created);
+        if covered {
+            self.purge_hash(h);
+        }
+        covered
     }
 
     /// Drops an entry found unusable; a file that cannot be removed is only logged.
@@ -751,8 +759,7 @@ impl DiskCache {
         key: Option<&str>,
         looked: Looked,
     ) -> Option<(CacheMeta, HitHandler)> {
-        if key.is_some_and(|k| self.purging.covers(k, looked.meta.created())) {
-            self.purge_hash(h);
+        if key.is_some_and(|k| self.removed_by_a_purge(h, k, looked.meta.created())) {
             return None;
         }
         if let Some((serialized, body)) = looked.read {
