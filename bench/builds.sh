@@ -8,12 +8,15 @@
 #
 #   EDGE_BINS="/tmp/edge-before target/release/fdfs-edge" bench/builds.sh    # 3 rounds of 10 s
 #   BENCH_QUICK=1 EDGE_BINS="..." bench/builds.sh                             # 20,000 objects, 2 s
+#   BUILDS_SEPARATE=1 EDGE_BINS="..." bench/builds.sh   # a cache of its own for each binary, each
+#                                                       # warmed through it (builds whose layouts differ)
 # Not a part of `make bench`: it compares builds of the edge, not the edge with its contenders.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 if [[ $BENCH_QUICK == 1 ]]; then DURATION=${DURATION:-2s}; else DURATION=${DURATION:-10s}; fi
+SEPARATE=${BUILDS_SEPARATE:-0}
 BUILDS_OBJECTS=${BUILDS_OBJECTS:-$([[ $BENCH_QUICK == 1 ]] && echo 20000 || echo 100000)}
 read -r -a BINS <<<"${EDGE_BINS:-}"
 ((${#BINS[@]} >= 2)) || { echo "EDGE_BINS: two edge binaries or more, the first the reference" >&2; exit 2; }
@@ -24,13 +27,23 @@ n=$BUILDS_OBJECTS
 python3 "$ROOT/bench/keys.py" "$n" "$W/paths.txt" "$W/zipf.txt" || exit 1
 cache=$W/cache
 
-# start_edge I: binary I on the shared cache; sets CPORT[I], CPID[I]
-start_edge() { start_edge_on "$1" "${BINS[$1]}" "$cache" 'max_size = "64GiB"'; }
+# start_edge I: binary I on the shared cache (or its own); sets CPORT[I], CPID[I]
+start_edge() {
+    local dir=$cache
+    [[ $SEPARATE == 1 ]] && dir=$cache-$1
+    start_edge_on "$1" "${BINS[$1]}" "$dir" 'max_size = "64GiB"'
+}
+warm() {
+    "${PIN_WRK[@]}" python3 "$ROOT/bench/warm.py" "${CPORT[$1]}" "$W/paths.txt" 10240 >/dev/null ||
+        { echo "warming $n objects through ${BINS[$1]} failed" >&2; exit 1; }
+}
 
 start_edge 0
-"${PIN_WRK[@]}" python3 "$ROOT/bench/warm.py" "${CPORT[0]}" "$W/paths.txt" 10240 >/dev/null ||
-    { echo "warming $n objects failed" >&2; exit 1; }
-for i in $(seq 1 $((${#BINS[@]} - 1))); do start_edge "$i"; done
+warm 0
+for i in $(seq 1 $((${#BINS[@]} - 1))); do
+    start_edge "$i"
+    [[ $SEPARATE == 1 ]] && warm "$i"
+done
 
 echo "| build | uniform: req/s, p99 | ratio to the first | Zipf-1: req/s, p99 | ratio to the first |"
 echo "|---|---|---|---|---|"

@@ -38,7 +38,8 @@ read -ra COUNTS <<<"$SCALE_COUNTS"
 read -ra NAMES <<<"$SCALE_CONTENDERS"
 MAX=${COUNTS[-1]}
 # every object must fit in every disk cache, with room to spare (read by lib.sh's render): the edge counts
-# the blocks its files take, and a 10 KiB object takes 16 KiB of them with its meta file
+# the blocks its files take, and a 10 KiB object takes 12 KiB of them with its meta (16 with nginx's 4 KiB
+# header area, and before stop 25 with the edge's .meta files)
 # shellcheck disable=SC2034
 DISK_MIB=$((MAX * SCALE_SIZE * 2 / 1048576 + 1024))
 

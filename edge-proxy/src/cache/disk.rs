@@ -1,6 +1,6 @@
 //! A disk `Storage` for Pingora's cache state machine.
 //!
-//! Bodies and their meta files live in a directory tree (see [`super::files`]). An in-memory
+//! Objects live in one file each (body, then meta) in a directory tree (see [`super::files`]). An in-memory
 //! index ([`super::index`]) is rebuilt by scanning the directory after a start. Size limit = LRU
 //! eviction inside the storage ([`super::evict`]). Small bodies are offered to the memory tier
 //! ([`super::tier`], bounded by `memory_size`) on their first hit, to serve hot objects without
@@ -11,8 +11,8 @@
 //! (see [`PrepareHit`]).
 
 use std::cell::Cell;
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use pingora::cache::key::{CacheHashKey, CompactCacheKey, HashBinary};
 use pingora::cache::trace::SpanHandle;
 use pingora::cache::{
@@ -34,8 +34,8 @@ use super::fill::Fills;
 use super::hit::DiskHitHandler;
 use super::index::Index;
 use super::key;
-use super::meta_file::{self, MetaFile};
 use super::miss::DiskMiss;
+use super::object_file::{self, ObjectMeta};
 use super::purging::PurgesUnderWay;
 use super::reads::Reads;
 use super::tier::{FastEntry, MemEntry, MemoryTier, SerializedMeta, UFO_BYTES_PER_OBJECT};
@@ -144,10 +144,12 @@ pub struct DiskCache {
     /// The index is being loaded from the files on disk ([`DiskCache::load_index`]).
     pub(super) loading: AtomicBool,
     loader_started: AtomicBool,
-    /// Prefix purges whose walk over the meta files runs: lookups miss what they will remove.
+    /// Prefix purges whose walk over the files runs: lookups miss what they will remove.
     purging: PurgesUnderWay,
     /// Counts the purges begun: a body read before one is not put into memory after it.
     purge_epoch: AtomicU64,
+    /// Held while the files of an object in the layout before are made one (`files`).
+    pub(super) converting: Mutex<()>,
     pub stats: CacheStats,
 }
 
@@ -159,22 +161,21 @@ pub(super) fn internal(context: &'static str, e: impl std::fmt::Display) -> Box<
     )
 }
 
-/// What a lookup needs of an index entry: its serialized meta, and its body when in memory.
+/// What a lookup needs of an index entry: its serialized meta, and its body.
 struct Found {
     meta: SerializedMeta,
     body_len: u64,
-    mem: Option<Bytes>,
+    body: Body,
 }
 
-impl Found {
-    /// An object whose body is on disk, as its meta file `m` describes it.
-    fn on_disk(m: &MetaFile) -> Found {
-        Found {
-            meta: (m.meta0().into(), m.meta1().into()),
-            body_len: m.body_len,
-            mem: None,
-        }
-    }
+/// Where a found object's body is.
+enum Body {
+    /// In the memory tier.
+    InMemory(Bytes),
+    /// Read from its file with the meta, for the memory tier (a small object).
+    Read(Bytes),
+    /// In its file, open (a larger object, read by its hit handler).
+    InFile(File),
 }
 
 /// Why [`DiskCache::lookup_sync`] gave no answer.
@@ -239,7 +240,7 @@ impl DiskCache {
 
     /// Opens the cache directory with an empty index, to be loaded by [`DiskCache::load_index`]
     /// while the cache serves (as nginx's cache loader): until then a lookup of an object not
-    /// indexed yet reads its meta file, so hits are hits from the start.
+    /// indexed yet reads its file, so hits are hits from the start.
     pub fn open_unloaded(opts: DiskCacheOptions) -> io::Result<DiskCache> {
         fs::create_dir_all(&opts.dir)?;
         let tmp = opts.dir.join("tmp");
@@ -257,6 +258,7 @@ impl DiskCache {
             loader_started: AtomicBool::new(false),
             purging: PurgesUnderWay::default(),
             purge_epoch: AtomicU64::new(0),
+            converting: Mutex::new(()),
             stats: CacheStats::default(),
         };
         cache.clean_tmp();
@@ -478,6 +480,9 @@ impl DiskCache {
         };
         let purge_epoch = self.purge_epoch.load(Ordering::SeqCst);
         let found = noting_the_disk(h, self.find(h, None, reads))??;
+        let Body::Read(body) = found.body else {
+            return None;
+        };
         // an unreadable meta is the state machine's lookup's to drop
         let meta = CacheMeta::deserialize(&found.meta.0, &found.meta.1).ok()?;
         if !meta.is_fresh(now) {
@@ -486,11 +491,8 @@ impl DiskCache {
         if self.removed_by_a_purge(h, key, meta.created()) {
             return None;
         }
-        // before the body is read: what the fast path does not serve (not a 200) is not read twice
         let (fast, header_bytes) = self.prepare_fast(&meta, found.body_len);
         let (header, _, created) = fast.clone()?;
-        let (_, body) = noting_the_disk(h, self.open_body(h, &found, reads))??;
-        let body = body?;
         let mem = MemEntry::new(body.clone(), found.meta, fast, header_bytes);
         self.put_in_memory(h, mem, purge_epoch);
         self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
@@ -535,7 +537,7 @@ impl DiskCache {
     }
 
     /// Purges every entry whose key starts with `prefix`. The index keeps no keys, so the keys
-    /// are read from the meta files, on the blocking pool, as `ngx_cache_purge` reads its files
+    /// are read from the object files, on the blocking pool, as `ngx_cache_purge` reads its files
     /// for a partial key: about as long as the scan after a start takes. Meanwhile lookups miss
     /// the objects under `prefix` stored before now ([`PurgesUnderWay`]). Returns the number
     /// removed, and whether more are removed as the index loader finds them; or the first error
@@ -555,7 +557,7 @@ impl DiskCache {
 
     /// Starts the purge of every entry under `prefix` on the blocking pool and returns at once:
     /// what a peer edge's prefix purge does, since its sender waits for an answer only `[peers]
-    /// timeout` and sends it again when none comes, and reading a large cache's meta files takes
+    /// timeout` and sends it again when none comes, and reading a large cache's files takes
     /// longer. Lookups miss the objects under `prefix` from now on, as for [`Self::purge_prefix`].
     /// One walk per prefix at a time: `false` when one is running already (the purge then
     /// happens with it).
@@ -610,11 +612,11 @@ impl DiskCache {
         pending
     }
 
-    /// Removes the objects on disk whose meta file's key starts with `prefix`, and their index
+    /// Removes the objects on disk whose file's key starts with `prefix`, and their index
     /// entries.
     fn purge_on_disk(&self, prefix: &str) -> io::Result<usize> {
         let mut removed = 0;
-        for h in self.hashes_on_disk()? {
+        for (h, _) in self.hashes_on_disk()? {
             if self
                 .read_meta(&h)
                 .is_some_and(|m| m.key().starts_with(prefix))
@@ -625,8 +627,8 @@ impl DiskCache {
         Ok(removed)
     }
 
-    /// The index entry of `h`, made the most recently used, with its meta (from `mem`, the
-    /// memory tier's entry the caller got, or read from its meta file); or, when not indexed, one
+    /// The index entry of `h`, made the most recently used, with its meta and body (from `mem`,
+    /// the memory tier's entry the caller got, or from its file); or, when not indexed, one
     /// written by another process (graceful upgrade) after our scan, indexed now (by a lookup
     /// that may wait: one from the page cache only leaves it to one).
     fn find(
@@ -641,63 +643,115 @@ impl DiskCache {
                 return Ok(Some(Found {
                     meta: m.meta.clone(),
                     body_len: m.body.len() as u64,
-                    mem: Some(m.body.clone()),
+                    body: Body::InMemory(m.body.clone()),
                 }));
             }
-            return match self.read_meta_with(h, reads) {
-                Ok(Some(m)) => Ok(Some(Found::on_disk(&m))),
-                Ok(None) => {
-                    // Its files are gone or damaged: a miss, and not indexed any more.
-                    self.purge_hash(h);
-                    Ok(None)
-                }
-                Err(_) => Err(NotNow::WouldWait),
+        } else {
+            if reads == Reads::Cached {
+                return Err(NotNow::Unindexed);
+            }
+            let Some((e, _)) = self.load_entry(h) else {
+                return Ok(None);
             };
+            self.index.write().insert(*h, e);
+            self.evict_if_needed();
         }
-        if reads == Reads::Cached {
-            return Err(NotNow::Unindexed);
-        }
-        let Some((e, m)) = self.load_entry(h) else {
-            return Ok(None);
-        };
-        self.index.write().insert(*h, e);
-        self.evict_if_needed();
-        Ok(Some(Found::on_disk(&m)))
+        self.read_object(h, reads)
     }
 
-    /// The hit handler of an entry whose body is not in memory: a small one is read into memory
-    /// on this first hit (and returned, for the memory tier), a larger one is read from its file.
-    /// `None` if the body is gone.
-    fn open_body(
+    /// Reads the file of the indexed object `h`: its meta, and a small body with it in one read
+    /// (for the memory tier), or opened for its hit handler. A file gone or damaged is a miss,
+    /// and not indexed any more.
+    fn read_object(
         &self,
         h: &HashBinary,
-        found: &Found,
         reads: Reads,
-    ) -> std::result::Result<Option<(DiskHitHandler, Option<Bytes>)>, NotNow> {
-        let body_len = found.body_len;
-        let f = match reads.open(&self.body_path(h)) {
+    ) -> std::result::Result<Option<Found>, NotNow> {
+        self.read_object_with(h, reads, true)
+    }
+
+    /// [`Self::read_object`], converting a pair of the layout before found in place of an
+    /// object file if `convert`.
+    fn read_object_with(
+        &self,
+        h: &HashBinary,
+        reads: Reads,
+        convert: bool,
+    ) -> std::result::Result<Option<Found>, NotNow> {
+        let Some((body_len, meta_len)) = self.index.read().lens(h) else {
+            return Ok(None); // evicted or purged since
+        };
+        let small = self.opts.memory_size > 0 && body_len <= self.opts.memory_object_size;
+        let f = match reads.open(&self.object_path(h)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.index.write().remove(h);
                 return Ok(None);
             }
-            Err(e) => return Err(NotNow::io("open body", e)),
+            Err(e) => return Err(NotNow::io("open", e)),
         };
-        if self.opts.memory_size == 0 || body_len > self.opts.memory_object_size {
-            return Ok(Some((DiskHitHandler::file(f, body_len), None)));
-        }
-        // A small object's first hit: offered to the memory tier. One read of the known length
-        // (`File::read_to_end` would also ask for the size and the position, and read the end).
-        let mut buf = vec![0u8; body_len as usize];
-        let have = reads
-            .read_full_at(&f, &mut buf, 0)
-            .map_err(|e| NotNow::io("read body", e))?;
-        if have as u64 != body_len {
+        let size = f.metadata().map_err(|e| NotNow::io("stat", e))?.len();
+        let read = object_file::read(&f, reads, size, Some(meta_len), small)
+            .map_err(|e| NotNow::io("read", e))?;
+        let Some(object) = read.filter(|o| key::hash(o.meta.key()) == *h) else {
+            if reads == Reads::Cached {
+                // told apart from a read cut short by a read that may wait, which removes it
+                return Err(NotNow::WouldWait);
+            }
+            // a pair of the layout before, written since the scan by an older process still
+            // serving during a graceful upgrade, is converted and read as any object
+            if convert && self.convert_pair(h) {
+                return self.read_object_with(h, reads, false);
+            }
             self.purge_hash(h);
             return Ok(None);
+        };
+        let m: &ObjectMeta = &object.meta;
+        Ok(Some(Found {
+            meta: (m.meta0().into(), m.meta1().into()),
+            body_len: m.body_len,
+            body: match object.body {
+                Some(b) => Body::Read(b),
+                None => Body::InFile(f),
+            },
+        }))
+    }
+
+    /// Writes the object file of `h` again with a new meta, through `tmp`: a file in place is
+    /// never changed, so that its readers read it whole. The body is copied in the kernel
+    /// (`copy_file_range`); revalidations are of small objects mostly. The new meta part's
+    /// length, or `None` when there is no such object (gone, damaged, another's).
+    fn write_with_meta(
+        &self,
+        h: &HashBinary,
+        (meta0, meta1): (&[u8], &[u8]),
+        key: &str,
+        tmp: &Path,
+    ) -> io::Result<Option<u64>> {
+        let path = self.object_path(h);
+        let src = match File::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            src => src?,
+        };
+        let size = src.metadata()?.len();
+        let Some(old) = object_file::read(&src, Reads::Wait, size, None, false)? else {
+            return Ok(None);
+        };
+        let body_len = old.meta.body_len;
+        if key::hash(old.meta.key()) != *h {
+            return Ok(None);
         }
-        let b = Bytes::from(buf);
-        Ok(Some((DiskHitHandler::mem(b.clone()), Some(b))))
+        let mut out = File::create(tmp)?;
+        if io::copy(&mut io::Read::take(src, body_len), &mut out)? != body_len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "object file shorter than its body",
+            ));
+        }
+        let part = object_file::meta_part(meta0, meta1, key, body_len);
+        out.write_all(&part)?;
+        fs::rename(tmp, &path)?;
+        Ok(Some(part.len() as u64))
     }
 
     /// A lookup of `h`, whose memory tier entry (if any) the caller got: one `get` per lookup,
@@ -721,18 +775,15 @@ impl DiskCache {
             }
         };
         // A memory miss is counted only for a body found on disk: one gone is a cache miss.
-        let (hit, read) = match &found.mem {
-            Some(b) => {
-                self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
-                (DiskHitHandler::mem(b.clone()), None)
-            }
-            None => match self.open_body(h, &found, reads)? {
-                Some((hit, read)) => {
-                    self.stats.memory_misses.fetch_add(1, Ordering::Relaxed);
-                    (hit, read.map(|body| (found.meta, body)))
-                }
-                None => return Ok(None),
-            },
+        let counter = match found.body {
+            Body::InMemory(_) => &self.stats.memory_hits,
+            Body::Read(_) | Body::InFile(_) => &self.stats.memory_misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let (hit, read) = match found.body {
+            Body::InMemory(b) => (DiskHitHandler::mem(b), None),
+            Body::Read(b) => (DiskHitHandler::mem(b.clone()), Some((found.meta, b))),
+            Body::InFile(f) => (DiskHitHandler::file(f, found.body_len), None),
         };
         Ok(Some(Looked {
             meta,
@@ -892,22 +943,24 @@ impl Storage for DiskCache {
     ) -> Result<bool> {
         let h = key.combined_bin();
         let (meta0, meta1) = meta.serialize()?;
-        let Some(body_len) = self.index.read().body_len(&h) else {
+        if !self.index.read().contains(&h) {
             return Ok(false);
-        };
+        }
         let Some(key_str) = key.primary_key_str() else {
             return Ok(false); // not one of ours: every key the edge makes is a string
         };
-        let bytes = meta_file::encode(&meta0, &meta1, key_str, body_len);
         let tmp = self.new_tmp();
-        let (_, meta_path) = self.paths(&h);
-        let res = fs::write(&tmp, &bytes).and_then(|_| fs::rename(&tmp, &meta_path));
-        if let Err(e) = res {
-            let _ = fs::remove_file(&tmp);
-            return Err(internal("update meta", e));
-        }
+        let meta_len = match self.write_with_meta(&h, (&meta0, &meta1), key_str, &tmp) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(internal("update meta", e));
+            }
+        };
         let serialized: SerializedMeta = (meta0.into(), meta1.into());
-        let idx = self.index.write();
+        let mut idx = self.index.write();
+        idx.set_meta_len(&h, meta_len);
         if let Some(old) = self.tier.get(&h).filter(|_| idx.contains(&h)) {
             let (fast, header_bytes) = self.prepare_fast(meta, old.body.len() as u64);
             let mem = MemEntry::new(old.body.clone(), serialized, fast, header_bytes);
@@ -933,6 +986,7 @@ mod tests {
     use pingora::cache::Storage;
 
     use super::super::key;
+    use super::super::object_file::tests::pair_meta;
     use super::super::reads::Reads;
     use std::time::{Duration, SystemTime};
 
@@ -994,21 +1048,80 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_hit_on_disk_reads_its_meta_file() {
+    async fn a_hit_on_disk_reads_its_file_and_a_damaged_one_is_a_miss() {
         let d = tempfile::tempdir().unwrap();
         let c = leak(d.path(), 1 << 30);
         let big = body(200_000, 3);
-        put(c, "/group1/M00/big", &big).await;
-        put(c, "/group1/M00/gone", &big).await;
+        for k in [
+            "/group1/M00/big",
+            "/group1/M00/gone",
+            "/group1/M00/cut",
+            "/g/small-cut",
+        ] {
+            put(
+                c,
+                k,
+                &big[..if k.contains("small") { 100 } else { big.len() }],
+            )
+            .await;
+        }
         assert_eq!(get(c, "/group1/M00/big").await.unwrap(), big);
         assert_eq!(c.heap_parts().memory_bodies, 0, "too large for memory");
-        // The index keeps no meta for an object on disk only: with its meta file gone, the
-        // object is a miss and leaves the index.
-        let (_, meta_path) = c.paths(&key::hash("/group1/M00/gone"));
-        std::fs::remove_file(meta_path).unwrap();
-        assert!(get(c, "/group1/M00/gone").await.is_none());
+        // The index keeps no meta for an object on disk only: with its file gone or its meta
+        // part cut off, the object is a miss and leaves the index.
+        std::fs::remove_file(c.object_path(&key::hash("/group1/M00/gone"))).unwrap();
+        for k in ["/group1/M00/cut", "/g/small-cut"] {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(c.object_path(&key::hash(k)))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            f.set_len(len - 1).unwrap();
+        }
+        for k in ["/group1/M00/gone", "/group1/M00/cut", "/g/small-cut"] {
+            assert!(get(c, k).await.is_none(), "{k}");
+            assert!(!c.object_path(&key::hash(k)).exists(), "{k}: removed");
+        }
         assert_eq!(c.total_items(), 1);
         assert_eq!(get(c, "/group1/M00/big").await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn a_new_meta_rewrites_the_file_and_keeps_the_body() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let b = body(5000, 6);
+        put(c, "/g/revalidated", &b).await;
+        let k = key::cache_key("/g/revalidated");
+        let before = c.total_size();
+        let (old, _) = c.lookup(&k, &sp()).await.unwrap().unwrap();
+        let mut header = old.response_header().clone();
+        // letters that zstd cannot make much shorter
+        let mut x = 1u32;
+        let long: String = (0..10_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                char::from(b'a' + (x >> 16) as u8 % 26)
+            })
+            .collect();
+        header.insert_header("x-long", &long).unwrap();
+        let now = SystemTime::now();
+        let newer = CacheMeta::new(now + Duration::from_secs(600), now, 0, 0, header);
+        assert!(c.update_meta(&k, &newer, &sp()).await.unwrap());
+        assert!(c.total_size() > before, "the longer meta counted");
+        let h = key::hash("/g/revalidated");
+        let (_, meta_len) = c.index.read().lens(&h).unwrap();
+        let file_len = std::fs::metadata(c.object_path(&h)).unwrap().len();
+        assert_eq!(file_len, 5000 + meta_len);
+        for c in [c, leak(d.path(), 1 << 30)] {
+            let (meta, mut hit) = c.lookup(&k, &sp()).await.unwrap().unwrap();
+            assert_eq!(meta.headers().get("x-long").unwrap().len(), 10_000);
+            assert_eq!(hit.read_body().await.unwrap().unwrap(), b);
+        }
+        assert!(!c
+            .update_meta(&key::cache_key("/g/none"), &newer, &sp())
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -1022,7 +1135,7 @@ mod tests {
         let c2 = leak_unloaded(d.path(), 1 << 30);
         assert!(c2.is_loading());
         assert_eq!(c2.total_items(), 0);
-        // Served before the index is loaded: found through its meta file, indexed now.
+        // Served before the index is loaded: found through its file, indexed now.
         assert_eq!(get(c2, "/g/asked").await.unwrap(), big);
         assert_eq!(c2.total_items(), 1);
         // An object the loader read before a prefix purge (its files are still there)...
@@ -1047,8 +1160,8 @@ mod tests {
         assert!(!c2.is_loading());
         assert_eq!(c2.total_items(), 2);
         assert!(get(c2, "/g/purged/x").await.is_none());
-        let (body_path, meta_path) = c2.paths(&key::hash("/g/purged/x"));
-        assert!(!body_path.exists() && !meta_path.exists(), "files removed");
+        let path = c2.object_path(&key::hash("/g/purged/x"));
+        assert!(!path.exists(), "file removed");
         // The object asked for during the load is newer than the one loaded.
         let order = c2.index.read().hashes_oldest_first();
         assert_eq!(order, [key::hash("/g/old"), key::hash("/g/asked")]);
@@ -1071,12 +1184,9 @@ mod tests {
 
     /// Drops the pages of `key`'s files from the page cache (clean first, or they stay).
     fn drop_pages(c: &super::DiskCache, key: &str) {
-        let (body_path, meta_path) = c.paths(&key::hash(key));
-        for p in [body_path, meta_path] {
-            let f = std::fs::File::open(p).unwrap();
-            f.sync_all().unwrap();
-            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-        }
+        let f = std::fs::File::open(c.object_path(&key::hash(key))).unwrap();
+        f.sync_all().unwrap();
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
     }
 
     #[test]
@@ -1088,11 +1198,60 @@ mod tests {
         let dir = d.path().join(&x[31..]).join(&x[29..31]);
         let slash = format!("{}/", d.path().display());
         for c in [leak(d.path(), 1 << 30), leak(slash.as_ref(), 1 << 30)] {
-            let (body, meta) = c.paths(&h);
             // compared as strings: paths compare equal whatever slashes repeat
-            assert_eq!(body.as_os_str(), dir.join(&x).as_os_str());
-            assert_eq!(meta.as_os_str(), dir.join(format!("{x}.meta")).as_os_str());
+            assert_eq!(c.object_path(&h).as_os_str(), dir.join(&x).as_os_str());
         }
+    }
+
+    /// Turns the file of `key` into the pair of files of the layout before: the body, and the
+    /// meta in `<hex>.meta`.
+    fn as_a_pair(c: &super::DiskCache, key: &str) {
+        let h = key::hash(key);
+        let path = c.object_path(&h);
+        let m = c.read_meta(&h).expect("stored");
+        let pair_meta = pair_meta(m.meta0(), m.meta1(), m.key(), m.body_len);
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(m.body_len).unwrap();
+        std::fs::write(path.with_extension("meta"), pair_meta).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cache_of_the_layout_before_is_kept_in_one_file_per_object() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let (small, big) = (body(100, 1), body(300_000, 2));
+        let keys = ["/g/loaded", "/g/asked", "/g/big"];
+        for k in keys {
+            put(c, k, if k == "/g/big" { &big } else { &small }).await;
+            as_a_pair(c, k);
+        }
+        let size = c.total_size();
+        // asked for before the loader reaches it: converted by the lookup
+        let c2 = leak_unloaded(d.path(), 1 << 30);
+        assert_eq!(get(c2, "/g/asked").await.unwrap(), small);
+        c2.load_index().unwrap();
+        assert_eq!(c2.total_items(), 3);
+        assert_eq!(c2.total_size(), size);
+        for k in keys {
+            let path = c2.object_path(&key::hash(k));
+            assert!(!path.with_extension("meta").exists(), "{k}: .meta removed");
+            let want = if k == "/g/big" { &big } else { &small };
+            assert_eq!(get(c2, k).await.as_ref(), Some(want), "{k}");
+        }
+        // a pair written since by an older process (a graceful upgrade) is converted when read
+        as_a_pair(c2, "/g/big");
+        assert_eq!(get(c2, "/g/big").await.unwrap(), big);
+        assert!(!c2
+            .object_path(&key::hash("/g/big"))
+            .with_extension("meta")
+            .exists());
+        // a .meta without its body is removed at the next start
+        let h = key::hash("/g/loaded");
+        std::fs::write(c2.object_path(&h).with_extension("meta"), b"FDEDGE01").unwrap();
+        std::fs::remove_file(c2.object_path(&h)).unwrap();
+        let c3 = leak(d.path(), 1 << 30);
+        assert_eq!(c3.total_items(), 2);
+        assert!(!c3.object_path(&h).with_extension("meta").exists());
     }
 
     #[tokio::test]
@@ -1266,8 +1425,7 @@ mod tests {
         assert_eq!((p.removed, p.pending), (3, false));
         for (k, kept) in keys.iter().zip([false, false, false, true, true]) {
             assert_eq!(get(c, k).await.is_some(), kept, "{k}");
-            let (body_path, _) = c.paths(&key::hash(k));
-            assert_eq!(body_path.exists(), kept, "{k}");
+            assert_eq!(c.object_path(&key::hash(k)).exists(), kept, "{k}");
         }
         // a key with a query is purged alone
         put(c, "/g/b.jpg", b"xyz").await;

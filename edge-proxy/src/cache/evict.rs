@@ -63,10 +63,12 @@ mod tests {
     #[tokio::test]
     async fn lru_eviction_and_inactive() {
         let d = tempfile::tempdir().unwrap();
-        // room for three 10 KB objects as the disk holds them (in 4 KiB blocks: 12 KiB of body
-        // and 4 KiB of meta each), not for four
-        let block = std::os::unix::fs::MetadataExt::blksize(&std::fs::metadata(d.path()).unwrap());
-        let per_object = 10_000u64.div_ceil(block) * block + block;
+        // room for three 10 KB objects as the disk holds them (in 4 KiB blocks: 12 KiB each,
+        // body and meta), not for four
+        let one = tempfile::tempdir().unwrap();
+        let measure = leak(one.path(), 1 << 30);
+        put(measure, "/k1", &body(10_000, 1)).await;
+        let per_object = measure.total_size();
         let room = 3 * per_object + per_object / 2;
         let c = leak(d.path(), room);
         put(c, "/k1", &body(10_000, 1)).await;

@@ -1,12 +1,13 @@
 //! Where the disk cache keeps its files, and reading them back at start.
 //!
-//! Layout (like nginx `levels=1:2`): `<dir>/<h[31]>/<h[29..31]>/<hex>` holds the body and
-//! `<hex>.meta` the metadata (see [`super::meta_file`]). Writes go to `<dir>/tmp/<pid>-<n>` and
-//! are renamed into place when complete, so a reader never sees a partial object and a crash
-//! leaves only temp files (removed at the next start).
+//! Layout (like nginx `levels=1:2`): `<dir>/<h[31]>/<h[29..31]>/<hex>` holds the object, body
+//! then meta (see [`super::object_file`]). Writes go to `<dir>/tmp/<pid>-<n>` and are renamed
+//! into place when complete, so a reader never sees a partial object and a crash leaves only temp
+//! files (removed at the next start). A file in place is never written again, but for the
+//! conversion of the layout before, which only appends to what an older process reads.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -19,7 +20,7 @@ use super::index::{Entry, Loaded};
 /// Entries indexed per taking of the index lock at start.
 const SCAN_BATCH: usize = 4096;
 use super::key;
-use super::meta_file::{self, MetaFile};
+use super::object_file::{self, ObjectMeta};
 use super::reads::Reads;
 
 pub(super) fn hex(h: &HashBinary) -> String {
@@ -52,13 +53,18 @@ impl DiskCache {
     }
 
     /// Indexes every entry found on disk, oldest first (so the LRU order survives a restart), and
-    /// removes the files of unusable ones and of those purged while loading. Entries are indexed
-    /// in batches, so that lookups wait for one batch at most. Returns the number indexed.
+    /// removes the files of unusable ones and of those purged while loading; pairs of the layout
+    /// before are converted first. Entries are indexed in batches, so that lookups wait for one
+    /// batch at most. Returns the number indexed.
     pub(super) fn scan(&self) -> io::Result<usize> {
-        let hashes = self.hashes_on_disk()?;
+        let on_disk = self.hashes_on_disk()?;
         // sized once: 56 MB at a million objects, where growing it by doubling allocated twice that
-        let mut found: Vec<(HashBinary, Entry)> = Vec::with_capacity(hashes.len());
-        for h in hashes {
+        let mut found: Vec<(HashBinary, Entry)> = Vec::with_capacity(on_disk.len());
+        let mut converted = 0usize;
+        for (h, pair) in on_disk {
+            if pair && self.convert_pair(&h) {
+                converted += 1;
+            }
             match self.load_entry(&h) {
                 Some((e, _)) => found.push((h, e)),
                 None => {
@@ -66,7 +72,14 @@ impl DiskCache {
                 }
             }
         }
-        // oldest first, to the second of the meta files' mtimes, as nginx keeps its times
+        if converted > 0 {
+            tracing::info!(
+                "cache {}: {converted} object(s) of the layout before (a .meta file beside each) \
+                 now in one file each",
+                self.opts.dir.display()
+            );
+        }
+        // oldest first, to the second of the files' mtimes, as nginx keeps its times
         found.sort_by_key(|(_, e)| e.last_access);
         let mut indexed = 0;
         let mut found = found.into_iter().peekable();
@@ -102,7 +115,7 @@ impl DiskCache {
                     None => None,
                     Some(k) => match k[n].as_deref() {
                         Some(k) => Some(k),
-                        None => continue, // its meta file went since the scan read it: a purge
+                        None => continue, // its file went since the scan read it: a purge
                     },
                 };
                 match idx.insert_loaded(h, e, key) {
@@ -115,8 +128,9 @@ impl DiskCache {
         }
     }
 
-    /// The hashes named by the meta files of the two directory levels.
-    pub(super) fn hashes_on_disk(&self) -> io::Result<Vec<HashBinary>> {
+    /// The hashes named by the files of the two directory levels, each once, and whether a
+    /// `.meta` of the layout before was among them.
+    pub(super) fn hashes_on_disk(&self) -> io::Result<Vec<(HashBinary, bool)>> {
         let mut hashes = Vec::new();
         for l1 in fs::read_dir(&self.opts.dir)?.flatten() {
             let n1 = l1.file_name().to_string_lossy().to_string();
@@ -131,35 +145,53 @@ impl DiskCache {
                     continue;
                 };
                 for f in rd3.flatten() {
-                    let name = f.file_name().to_string_lossy().to_string();
-                    let Some(stem) = name.strip_suffix(".meta") else {
-                        continue;
+                    let name = f.file_name();
+                    let name = name.as_encoded_bytes();
+                    let (stem, pair) = match name.strip_suffix(b".meta") {
+                        Some(stem) => (stem, true),
+                        None => (name, false),
                     };
                     let mut h: HashBinary = [0; 16];
                     if hex::decode_to_slice(stem, &mut h).is_ok() {
-                        hashes.push(h);
+                        hashes.push((h, pair));
                     }
                 }
             }
         }
+        // a pair's two names once, marked as a pair
+        hashes.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        hashes.dedup_by_key(|(h, _)| *h);
         Ok(hashes)
     }
 
-    /// Reads one entry's meta file and checks its body file: the entry to index (its last access
-    /// is the meta file's mtime) and the meta file's content.
-    pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(Entry, MetaFile)> {
-        let mut buf = Vec::new();
-        let mut f = File::open(self.meta_path(h)).ok()?;
-        f.read_to_end(&mut buf).ok()?;
-        let mtime = f
-            .metadata()
-            .and_then(|m| m.modified())
-            .unwrap_or_else(|_| SystemTime::now());
-        let m = meta_file::decode(buf)?;
-        let blen = fs::metadata(self.body_path(h)).ok()?.len();
-        if blen != m.body_len {
-            return None;
+    /// Makes the pair of files of `h` in the layout before (body, and `.meta` beside it) one
+    /// object file (see [`object_file::convert_pair`]); whether it did. One conversion at a time
+    /// in this process: the loader and a lookup of an object the loader has not reached.
+    pub(super) fn convert_pair(&self, h: &HashBinary) -> bool {
+        let _one = self.converting.lock();
+        let (object, old_meta) = (self.object_path(h), self.file_path(h, ".meta"));
+        object_file::convert_pair(&object, &old_meta).unwrap_or_else(|e| {
+            tracing::warn!("disk cache: cannot convert {}: {e}", old_meta.display());
+            false
+        })
+    }
+
+    /// Reads one object file whole but for its body: the entry to index (its last access is the
+    /// file's mtime) and its meta part. A pair of the layout before is converted first.
+    pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(Entry, ObjectMeta)> {
+        match self.read_unindexed(h) {
+            None if self.convert_pair(h) => self.read_unindexed(h),
+            found => found,
         }
+    }
+
+    fn read_unindexed(&self, h: &HashBinary) -> Option<(Entry, ObjectMeta)> {
+        let f = File::open(self.object_path(h)).ok()?;
+        let md = f.metadata().ok()?;
+        let mtime = md.modified().unwrap_or_else(|_| SystemTime::now());
+        let m = object_file::read(&f, Reads::Wait, md.len(), None, false)
+            .ok()??
+            .meta;
         // The key must hash to the file name, or the file is not ours.
         if key::hash(m.key()) != *h {
             return None;
@@ -168,43 +200,21 @@ impl DiskCache {
         Some((e, m))
     }
 
-    /// The meta file of an indexed entry: `None` if it is gone or not ours.
-    pub(super) fn read_meta(&self, h: &HashBinary) -> Option<MetaFile> {
-        self.read_meta_with(h, Reads::Wait).ok().flatten()
+    /// The meta part of an indexed object's file: `None` if it is gone or not ours.
+    pub(super) fn read_meta(&self, h: &HashBinary) -> Option<ObjectMeta> {
+        let f = File::open(self.object_path(h)).ok()?;
+        let size = f.metadata().ok()?.len();
+        let hint = self.index.read().lens(h).map(|(_, m)| m);
+        let m = object_file::read(&f, Reads::Wait, size, hint, false)
+            .ok()??
+            .meta;
+        (key::hash(m.key()) == *h).then_some(m)
     }
 
-    /// As [`Self::read_meta`], read as `reads` says: an error only when [`Reads::Cached`] could
-    /// not answer (then a file that is gone or damaged is also left to a read that waits, which
-    /// removes it).
-    pub(super) fn read_meta_with(
-        &self,
-        h: &HashBinary,
-        reads: Reads,
-    ) -> io::Result<Option<MetaFile>> {
-        match meta_file::read(&self.meta_path(h), reads) {
-            Ok(buf) => match meta_file::decode(buf).filter(|m| key::hash(m.key()) == *h) {
-                None if reads == Reads::Cached => Err(io::ErrorKind::WouldBlock.into()),
-                m => Ok(m),
-            },
-            Err(e) if reads == Reads::Cached => Err(e),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// The body and meta file paths of `h`.
-    pub(super) fn paths(&self, h: &HashBinary) -> (PathBuf, PathBuf) {
-        (self.body_path(h), self.meta_path(h))
-    }
-
-    /// `<dir>/<h[31]>/<h[29..31]>/<hex>`, built in one allocation (twice on each hit from disk,
-    /// where joining the parts took six).
-    pub(super) fn body_path(&self, h: &HashBinary) -> PathBuf {
+    /// `<dir>/<h[31]>/<h[29..31]>/<hex>`, built in one allocation (on each hit from disk, where
+    /// joining the parts took three).
+    pub(super) fn object_path(&self, h: &HashBinary) -> PathBuf {
         self.file_path(h, "")
-    }
-
-    /// The body path and `.meta`.
-    pub(super) fn meta_path(&self, h: &HashBinary) -> PathBuf {
-        self.file_path(h, ".meta")
     }
 
     fn file_path(&self, h: &HashBinary, suffix: &str) -> PathBuf {
@@ -229,17 +239,15 @@ impl DiskCache {
     }
 
     pub(super) fn unlink(&self, h: &HashBinary) -> bool {
-        let (b, m) = self.paths(h);
-        let a = fs::remove_file(m).is_ok();
-        let c = fs::remove_file(b).is_ok();
-        a || c
+        self.try_unlink(h).unwrap_or(false)
     }
 
-    /// Removes the files of `h`: whether any existed, or why one could not be removed.
+    /// Removes the file of `h` (while the index loads, a `.meta` of the layout before too):
+    /// whether one existed, or why one could not be removed.
     pub(super) fn try_unlink(&self, h: &HashBinary) -> io::Result<bool> {
-        let (b, m) = self.paths(h);
         let mut any = false;
-        for p in [m, b] {
+        let pair = self.is_loading().then(|| self.file_path(h, ".meta"));
+        for p in pair.into_iter().chain([self.object_path(h)]) {
             match fs::remove_file(&p) {
                 Ok(()) => any = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

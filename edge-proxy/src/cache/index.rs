@@ -1,12 +1,12 @@
 //! The in-memory index of the disk cache: for every object on disk, its hash, sizes, last access
-//! and place in the LRU order. Rebuilt from the meta files at start; nothing here touches the
+//! and place in the LRU order. Rebuilt from the object files at start; nothing here touches the
 //! disk. It decides what is cached: an entry removed here is removed from the memory tier too
 //! ([`super::tier`]), under the same lock.
 //!
 //! An object takes a 40-byte slot and a 5-byte place in a hash table (about 50 bytes; nginx's
-//! `keys_zone` node is 128). Keys are not kept, as nginx keeps none: each object's meta file holds
+//! `keys_zone` node is 128). Keys are not kept, as nginx keeps none: each object's file holds
 //! its key, read on a hit with the meta, and a prefix purge (`PURGE /dir/*`) reads the keys from
-//! the meta files (`DiskCache::purge_prefix`), as `ngx_cache_purge` does. What every PURGE and
+//! the files (`DiskCache::purge_prefix`), as `ngx_cache_purge` does. What every PURGE and
 //! DELETE of a file does, purging its query variants (`path?…`), needs no keys: the variants of a
 //! path are found by the path's hash ([`Index::variants_of`]).
 
@@ -30,8 +30,8 @@ const CHUNK: usize = 4096;
 /// A cached object as it is handed to the index.
 pub(super) struct Entry {
     body_len: u64,
-    /// The meta file's size: with the body's, the object's share of `max_size`
-    /// ([`Entry::disk_size`]).
+    /// The size of the object file's meta part (after the body): with the body's, the object's
+    /// share of `max_size` ([`Entry::disk_size`]).
     meta_len: u32,
     /// Seconds since the Unix epoch (until 2106).
     pub(super) last_access: u32,
@@ -49,18 +49,18 @@ impl Entry {
         }
     }
 
-    /// The space body and meta file take on disk, the unit of `max_size`: each file rounded up
-    /// to whole blocks of `block` bytes, as nginx counts its cache (a 10 KiB object in 4 KiB
-    /// blocks takes 12 KiB for its body and 4 KiB for its meta: counted as 10.3 KiB, a cache
-    /// of small objects took half as much disk again as its `max_size`).
+    /// The space the object's file takes on disk, the unit of `max_size`: rounded up to whole
+    /// blocks of `block` bytes, as nginx counts its cache (a 10 KiB object with its meta in 4 KiB
+    /// blocks takes 12 KiB: counted as 10.3 KiB, a cache of small objects took more disk than its
+    /// `max_size`).
     pub(super) fn disk_size(&self, block: u64) -> u64 {
         disk_size(self.body_len, self.meta_len, block)
     }
 }
 
 fn disk_size(body_len: u64, meta_len: u32, block: u64) -> u64 {
-    let whole = |n: u64| n.div_ceil(block.max(1)) * block.max(1);
-    whole(body_len) + whole(u64::from(meta_len))
+    let block = block.max(1);
+    (body_len + u64::from(meta_len)).div_ceil(block) * block
 }
 
 fn unix_secs(t: SystemTime) -> u32 {
@@ -100,7 +100,7 @@ pub(super) struct Index {
     oldest: u32,
     newest: u32,
     /// The newest of the entries loaded from disk and not touched since: the entries from
-    /// `oldest` to it were all loaded at start, in the order of their meta files' mtimes, so an
+    /// `oldest` to it were all loaded at start, in the order of their files' mtimes, so an
     /// entry loaded later goes right after it, older than every entry touched since the start.
     loaded_until: u32,
     /// The hashes of the objects with a query, by the hash of their path.
@@ -159,6 +159,30 @@ impl Index {
     /// The body's length of an indexed object.
     pub(super) fn body_len(&self, h: &HashBinary) -> Option<u64> {
         self.find(h).map(|i| self.slot(i).body_len)
+    }
+
+    /// The body's and the meta part's lengths of an indexed object: where its parts are in its
+    /// file.
+    pub(super) fn lens(&self, h: &HashBinary) -> Option<(u64, u64)> {
+        self.find(h).map(|i| {
+            let s = self.slot(i);
+            (s.body_len, u64::from(s.meta_len))
+        })
+    }
+
+    /// Records the new length of the meta part of `h`, whose file was written again with a new
+    /// meta (a revalidation); whether it is indexed.
+    pub(super) fn set_meta_len(&mut self, h: &HashBinary, meta_len: u64) -> bool {
+        let Some(i) = self.find(h) else {
+            return false;
+        };
+        let block = self.block;
+        let s = self.slot_mut(i);
+        let before = disk_size(s.body_len, s.meta_len, block);
+        s.meta_len = u32::try_from(meta_len).unwrap_or(u32::MAX);
+        let after = disk_size(s.body_len, s.meta_len, block);
+        self.total = self.total.saturating_sub(before) + after;
+        true
     }
 
     /// The least recently used entry.
@@ -403,10 +427,16 @@ mod tests {
     }
 
     #[test]
-    fn an_object_takes_whole_blocks_for_its_body_and_its_meta() {
+    fn an_object_takes_whole_blocks_for_its_file() {
         let e = Entry::new("/k", 10_240, 300, SystemTime::UNIX_EPOCH);
-        assert_eq!(e.disk_size(4096), 12_288 + 4_096);
+        assert_eq!(e.disk_size(4096), 12_288);
         assert_eq!(e.disk_size(1), 10_540);
+        let spills = Entry::new("/k", 12_000, 300, SystemTime::UNIX_EPOCH);
+        assert_eq!(
+            spills.disk_size(4096),
+            16_384,
+            "the meta into a fourth block"
+        );
         let empty = Entry::new("/k", 0, 300, SystemTime::UNIX_EPOCH);
         assert_eq!(empty.disk_size(4096), 4_096);
     }
@@ -422,10 +452,20 @@ mod tests {
             key::hash("/b"),
             Entry::new("/b", 4_096, 200, SystemTime::now()),
         );
-        assert_eq!(idx.total, (8_192 + 4_096) + (4_096 + 4_096));
+        assert_eq!(idx.total, 8_192 + 8_192);
+        assert!(idx.set_meta_len(&key::hash("/b"), 100));
+        assert_eq!(idx.lens(&key::hash("/b")), Some((4_096, 100)));
+        assert_eq!(idx.total, 8_192 + 8_192);
+        assert!(idx.set_meta_len(&key::hash("/a"), 4_000));
+        assert_eq!(
+            idx.total,
+            12_288 + 8_192,
+            "a larger meta takes one more block"
+        );
         assert!(idx.remove(&key::hash("/a")));
         assert_eq!(idx.total, 8_192);
         assert!(!idx.remove(&key::hash("/a")));
+        assert!(!idx.set_meta_len(&key::hash("/a"), 1));
         assert_eq!(idx.total, 8_192);
     }
 

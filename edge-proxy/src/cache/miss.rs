@@ -1,8 +1,8 @@
 //! The miss handler: writes a fetched body to a temporary file that its readers follow (see
-//! [`super::fill`]), then moves body and meta file into place and indexes the entry.
+//! [`super::fill`]), then appends the meta, moves the file into place and indexes the entry.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,7 +17,7 @@ use pingora::Result;
 use super::disk::{internal, DiskCache};
 use super::fill::{Fill, Progress};
 use super::index::Entry;
-use super::meta_file;
+use super::object_file;
 
 pub(super) struct DiskMiss {
     cache: &'static DiskCache,
@@ -88,32 +88,19 @@ impl DiskMiss {
         })
     }
 
-    /// Writes the meta file, then renames body and meta into place. Returns the meta file's size.
-    fn store(&self) -> Result<u64> {
-        let cache = self.cache;
-        let (body_path, meta_path) = cache.paths(&self.hash);
-        if let Some(dir) = body_path.parent() {
+    /// Appends the meta part to the body in `file`, then renames the file into place. Returns
+    /// the meta part's size.
+    fn store(&self, mut file: File) -> Result<u64> {
+        let path = self.cache.object_path(&self.hash);
+        if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| internal("mkdir", e))?;
         }
-        let meta_bytes = meta_file::encode(&self.meta0, &self.meta1, &self.key, self.written);
-        let meta_tmp = cache.new_tmp();
-        let write_meta = || -> io::Result<()> {
-            let mut mf = File::create(&meta_tmp)?;
-            mf.write_all(&meta_bytes)?;
-            Ok(())
-        };
-        if let Err(e) = write_meta() {
-            let _ = fs::remove_file(&meta_tmp);
-            return Err(internal("write meta", e));
-        }
-        // Body first, then meta: a meta file always has its complete body next to it.
-        let renamed =
-            fs::rename(&self.tmp, &body_path).and_then(|_| fs::rename(&meta_tmp, &meta_path));
-        if let Err(e) = renamed {
-            let _ = fs::remove_file(&meta_tmp);
-            return Err(internal("rename", e));
-        }
-        Ok(meta_bytes.len() as u64)
+        let part = object_file::meta_part(&self.meta0, &self.meta1, &self.key, self.written);
+        file.write_all(&part)
+            .map_err(|e| internal("write meta", e))?;
+        drop(file);
+        fs::rename(&self.tmp, &path).map_err(|e| internal("rename", e))?;
+        Ok(part.len() as u64)
     }
 }
 
@@ -137,11 +124,11 @@ impl HandleMiss for DiskMiss {
         let Some(f) = self.file.take() else {
             return Err(internal("finish", "already finished"));
         };
-        drop(f);
-        // The body is complete in the file: its readers can finish whatever happens to the entry.
+        // The body is complete in the file: its readers can finish whatever happens to the entry
+        // (they read the body's length, not the meta part written after it).
         self.body_complete = true;
         self.fill.set(Progress::Done(self.written));
-        let meta_size = self.store()?;
+        let meta_size = self.store(f)?;
         self.finished = true;
         // Not into memory yet: an object enters the memory tier on its first hit, so objects asked
         // for once (a crawl, a warm-up) do not push the hot ones out.
@@ -177,8 +164,8 @@ mod tests {
         assert_eq!(early.read_body().await.unwrap().unwrap(), &body[..8000]);
         assert_eq!(c.fills_in_progress(), 1);
         // the entry's directory cannot be created: storing fails after the body is complete
-        let (body_path, _) = c.paths(&k.combined_bin());
-        let level2 = body_path.parent().unwrap();
+        let path = c.object_path(&k.combined_bin());
+        let level2 = path.parent().unwrap();
         fs::create_dir_all(level2.parent().unwrap()).unwrap();
         fs::write(level2, b"not a directory").unwrap();
         m.write_body(Bytes::copy_from_slice(&body[8000..]), true)

@@ -4,7 +4,7 @@
 //!
 //! One file per job: [`disk`] the storage (open, lookups, memory tier, purges), `files` the
 //! directory layout and the scan at start, `index` the in-memory index and LRU order, `tier` the
-//! memory tier (pingora's TinyUFO), `meta_file` the `.meta` file format, `hit` the hit handler,
+//! memory tier (pingora's TinyUFO), `object_file` the format of an object's file, `hit` the hit handler,
 //! `miss` the miss handler, `purging` the prefix purges under way, `reads` how a lookup reads its
 //! files (from the page cache on the worker, else on the blocking pool), `evict` eviction by size
 //! and inactivity, `fill` the fills readable while written, [`key`] the cache key.
@@ -16,8 +16,8 @@ mod fill;
 mod hit;
 mod index;
 pub mod key;
-mod meta_file;
 mod miss;
+mod object_file;
 mod purging;
 mod reads;
 #[cfg(test)]

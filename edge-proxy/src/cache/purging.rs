@@ -1,4 +1,4 @@
-//! Prefix purges under way. A prefix purge reads every meta file to find its keys (the index
+//! Prefix purges under way. A prefix purge reads every object file to find its keys (the index
 //! keeps none), which takes minutes on a large cache; until its walk reaches an object, that
 //! object would still be served. Lookups ask [`PurgesUnderWay::covers`] instead: an object under
 //! a prefix being purged, stored before the purge began, is a miss (and purged there), so a purge

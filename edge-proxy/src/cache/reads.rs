@@ -58,6 +58,44 @@ impl Reads {
         }
     }
 
+    /// Fills `a`, then `b`, from `offset`: one `preadv2` for both, then what it left (a page not
+    /// in the page cache, a signal) as [`Self::read_full_at`] reads. The bytes read, as there.
+    pub(super) fn read_two_at(
+        self,
+        f: &File,
+        a: &mut [u8],
+        b: &mut [u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let flags = match self {
+            Reads::Wait => ReadWriteFlags::empty(),
+            Reads::Cached => ReadWriteFlags::NOWAIT,
+        };
+        let one = rustix::io::preadv2(
+            f,
+            &mut [IoSliceMut::new(a), IoSliceMut::new(b)],
+            offset,
+            flags,
+        );
+        let n = match one {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => 0,
+            Err(_) if self == Reads::Cached => return Err(would_block()),
+            Err(e) => return Err(e.into()),
+        };
+        if n < a.len() {
+            let more = self.read_full_at(f, &mut a[n..], offset + n as u64)?;
+            if n + more < a.len() {
+                return Ok(n + more);
+            }
+            let rest = self.read_full_at(f, b, offset + a.len() as u64)?;
+            return Ok(a.len() + rest);
+        }
+        let done = n - a.len();
+        let rest = self.read_full_at(f, &mut b[done..], offset + n as u64)?;
+        Ok(n + rest)
+    }
+
     /// Fills `buf` from `offset`; the bytes read, fewer at the end of the file (with
     /// [`Reads::Cached`], which cannot tell the end: an error).
     pub(super) fn read_full_at(self, f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -93,6 +131,10 @@ mod tests {
             let mut buf = vec![0u8; data.len() - 100];
             let n = reads.read_full_at(&f, &mut buf, 100).expect("read");
             assert_eq!(&buf[..n], &data[100..], "{reads:?}");
+            let (mut a, mut b) = (vec![0u8; 5000], vec![0u8; data.len() - 5000]);
+            let n = reads.read_two_at(&f, &mut a, &mut b, 0).expect("read two");
+            assert_eq!(n, data.len());
+            assert_eq!([a, b].concat(), data, "{reads:?}: both parts");
         }
     }
 

@@ -1448,11 +1448,11 @@ async fn purge_on_a_read_only_cache_reports_failure() {
     get(&edge, p).await;
     assert_eq!(get(&edge, p).await.cache_status(), "HIT");
     let cache = edge.dir.path().join("cache");
-    let meta = walk(&cache)
+    let object = walk(&cache)
         .into_iter()
-        .find(|f| f.extension().is_some_and(|e| e == "meta"))
+        .find(|f| !f.starts_with(cache.join("tmp")))
         .expect("a cached object on disk");
-    let dir = meta.parent().expect("dir").to_path_buf();
+    let dir = object.parent().expect("dir").to_path_buf();
     let _ro = ReadOnly::new(&dir);
     let r = req(&edge, "PURGE", p, &[]).await;
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
@@ -1733,7 +1733,7 @@ async fn memory_is_accounted_in_metrics() {
 }
 
 /// Issue 14: after a restart the index is loaded in the background; hits are hits meanwhile (an
-/// object not indexed yet is found through its meta file), and every object is indexed in the end.
+/// object not indexed yet is found through its file), and every object is indexed in the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_loads_the_index_in_the_background() {
     let o = Origin::start(LO).await;
