@@ -462,7 +462,8 @@ impl DiskCache {
     /// is, without the cache state machine's lookup, hit filters and hit handler: 2 % (uniform)
     /// to 11 % (Zipf-1) more hits (BENCHMARKS.md, "Hits from disk on the fast path"). Anything else
     /// (not indexed yet, not fresh, a fill in progress, files the disk is needed for, not a 200)
-    /// is left to the state machine.
+    /// is left to the state machine, which reads the file again (the body is read with the meta,
+    /// in one read, before freshness and status are known).
     fn fast_hit_from_disk(&self, h: &HashBinary, key: &str, now: SystemTime) -> Option<FastHit> {
         let small = self.opts.memory_size > 0
             && self
@@ -616,7 +617,11 @@ impl DiskCache {
     /// entries.
     fn purge_on_disk(&self, prefix: &str) -> io::Result<usize> {
         let mut removed = 0;
-        for (h, _) in self.hashes_on_disk()? {
+        for (h, pair) in self.hashes_on_disk()? {
+            if pair {
+                // written by an older process since the load: its key is read once converted
+                self.convert_pair(&h);
+            }
             if self
                 .read_meta(&h)
                 .is_some_and(|m| m.key().starts_with(prefix))
@@ -678,10 +683,11 @@ impl DiskCache {
         reads: Reads,
         convert: bool,
     ) -> std::result::Result<Option<Found>, NotNow> {
-        let Some((body_len, meta_len)) = self.index.read().lens(h) else {
+        let Some((_, meta_len)) = self.index.read().lens(h) else {
             return Ok(None); // evicted or purged since
         };
-        let small = self.opts.memory_size > 0 && body_len <= self.opts.memory_object_size;
+        // read whole when small enough for the memory tier, by the file's own length
+        let body_up_to = (self.opts.memory_size > 0).then_some(self.opts.memory_object_size);
         let f = match reads.open(&self.object_path(h)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -691,7 +697,7 @@ impl DiskCache {
             Err(e) => return Err(NotNow::io("open", e)),
         };
         let size = f.metadata().map_err(|e| NotNow::io("stat", e))?.len();
-        let read = object_file::read(&f, reads, size, Some(meta_len), small)
+        let read = object_file::read(&f, reads, size, Some(meta_len), body_up_to)
             .map_err(|e| NotNow::io("read", e))?;
         let Some(object) = read.filter(|o| key::hash(o.meta.key()) == *h) else {
             if reads == Reads::Cached {
@@ -699,8 +705,10 @@ impl DiskCache {
                 return Err(NotNow::WouldWait);
             }
             // a pair of the layout before, written since the scan by an older process still
-            // serving during a graceful upgrade, is converted and read as any object
-            if convert && self.convert_pair(h) {
+            // serving during a graceful upgrade, is converted and read as any object; read once
+            // more in any case: another thread may have just converted it
+            if convert {
+                self.convert_pair(h);
                 return self.read_object_with(h, reads, false);
             }
             self.purge_hash(h);
@@ -717,10 +725,10 @@ impl DiskCache {
         }))
     }
 
-    /// Writes the object file of `h` again with a new meta, through `tmp`: a file in place is
-    /// never changed, so that its readers read it whole. The body is copied in the kernel
-    /// (`copy_file_range`); revalidations are of small objects mostly. The new meta part's
-    /// length, or `None` when there is no such object (gone, damaged, another's).
+    /// Writes into `tmp` the object file of `h` with a new meta, for [`Storage::update_meta`] to
+    /// rename into place: a file in place is never changed, so that its readers read it whole. The
+    /// body is copied in the kernel (`copy_file_range`). The new meta part's length, or `None` when
+    /// there is no such object (gone, damaged, another's).
     fn write_with_meta(
         &self,
         h: &HashBinary,
@@ -728,13 +736,12 @@ impl DiskCache {
         key: &str,
         tmp: &Path,
     ) -> io::Result<Option<u64>> {
-        let path = self.object_path(h);
-        let src = match File::open(&path) {
+        let src = match File::open(self.object_path(h)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             src => src?,
         };
         let size = src.metadata()?.len();
-        let Some(old) = object_file::read(&src, Reads::Wait, size, None, false)? else {
+        let Some(old) = object_file::read(&src, Reads::Wait, size, None, None)? else {
             return Ok(None);
         };
         let body_len = old.meta.body_len;
@@ -750,7 +757,6 @@ impl DiskCache {
         }
         let part = object_file::meta_part(meta0, meta1, key, body_len);
         out.write_all(&part)?;
-        fs::rename(tmp, &path)?;
         Ok(Some(part.len() as u64))
     }
 
@@ -942,6 +948,8 @@ impl Storage for DiskCache {
         _trace: &SpanHandle,
     ) -> Result<bool> {
         let h = key.combined_bin();
+        // before anything is read: a purge that begins after this is seen below
+        let purge_epoch = self.purge_epoch.load(Ordering::SeqCst);
         let (meta0, meta1) = meta.serialize()?;
         if !self.index.read().contains(&h) {
             return Ok(false);
@@ -949,8 +957,16 @@ impl Storage for DiskCache {
         let Some(key_str) = key.primary_key_str() else {
             return Ok(false); // not one of ours: every key the edge makes is a string
         };
+        let key_str = key_str.to_owned();
         let tmp = self.new_tmp();
-        let meta_len = match self.write_with_meta(&h, (&meta0, &meta1), key_str, &tmp) {
+        // on the blocking pool: the body is copied, and a 304 may be of a large object
+        let (written, meta0, meta1, tmp) = tokio::task::spawn_blocking(move || {
+            let written = self.write_with_meta(&h, (&meta0, &meta1), &key_str, &tmp);
+            (written, meta0, meta1, tmp)
+        })
+        .await
+        .map_err(|e| internal("update meta", e))?;
+        let meta_len = match written {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(false),
             Err(e) => {
@@ -958,10 +974,23 @@ impl Storage for DiskCache {
                 return Err(internal("update meta", e));
             }
         };
-        let serialized: SerializedMeta = (meta0.into(), meta1.into());
+        // Into place under the index lock, and only if the object was neither purged nor evicted
+        // meanwhile: the rename would bring its file back (a purge after this removes it).
         let mut idx = self.index.write();
+        let still_there =
+            idx.contains(&h) && self.purge_epoch.load(Ordering::SeqCst) == purge_epoch;
+        let renamed = still_there.then(|| fs::rename(&tmp, self.object_path(&h)));
+        if !matches!(renamed, Some(Ok(()))) {
+            drop(idx);
+            let _ = fs::remove_file(&tmp);
+            return match renamed {
+                Some(Err(e)) => Err(internal("update meta", e)),
+                _ => Ok(false),
+            };
+        }
         idx.set_meta_len(&h, meta_len);
-        if let Some(old) = self.tier.get(&h).filter(|_| idx.contains(&h)) {
+        let serialized: SerializedMeta = (meta0.into(), meta1.into());
+        if let Some(old) = self.tier.get(&h) {
             let (fast, header_bytes) = self.prepare_fast(meta, old.body.len() as u64);
             let mem = MemEntry::new(old.body.clone(), serialized, fast, header_bytes);
             self.tier.put(h, mem);
@@ -986,7 +1015,7 @@ mod tests {
     use pingora::cache::Storage;
 
     use super::super::key;
-    use super::super::object_file::tests::pair_meta;
+    use super::super::object_file::{self, tests::pair_meta};
     use super::super::reads::Reads;
     use std::time::{Duration, SystemTime};
 
@@ -1252,6 +1281,83 @@ mod tests {
         let c3 = leak(d.path(), 1 << 30);
         assert_eq!(c3.total_items(), 2);
         assert!(!c3.object_path(&h).with_extension("meta").exists());
+    }
+
+    #[tokio::test]
+    async fn a_stale_meta_beside_another_body_is_not_used() {
+        // an older process renames a refilled body into place before its new .meta: the .meta
+        // there is for the body before, longer or shorter
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        for (k, newer) in [("/g/longer", body(5010, 9)), ("/g/shorter", body(3000, 8))] {
+            put(c, k, &body(5000, 1)).await;
+            as_a_pair(c, k);
+            std::fs::write(c.object_path(&key::hash(k)), &newer).unwrap();
+        }
+        let c2 = leak(d.path(), 1 << 30);
+        for k in ["/g/longer", "/g/shorter"] {
+            assert!(get(c2, k).await.is_none(), "{k}: a miss, not a cut body");
+            assert!(!c2.object_path(&key::hash(k)).exists(), "{k}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_of_the_layout_before_is_never_read_as_an_object_file() {
+        // a body from the storage that ends like a meta part, with the object's own key
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        let now = SystemTime::now();
+        let mut forged = header(200);
+        forged.insert_header("x-forged", "1").unwrap();
+        let (m0, m1) = CacheMeta::new(now + Duration::from_secs(3600), now, 0, 0, forged)
+            .serialize()
+            .unwrap();
+        let mut crafted = b"FORGED".to_vec();
+        crafted.extend(object_file::meta_part(&m0, &m1, "/g/crafted", 6));
+        put(c, "/g/crafted", &crafted).await;
+        as_a_pair(c, "/g/crafted");
+        let c2 = leak_unloaded(d.path(), 1 << 30);
+        let k = key::cache_key("/g/crafted");
+        let (m, mut hit) = c2.lookup(&k, &sp()).await.unwrap().unwrap();
+        assert!(m.headers().get("x-forged").is_none());
+        let mut got = Vec::new();
+        while let Some(b) = hit.read_body().await.unwrap() {
+            got.extend_from_slice(&b);
+        }
+        assert_eq!(got, crafted, "the whole body, as the storage sent it");
+    }
+
+    #[tokio::test]
+    async fn a_converted_object_keeps_its_last_access() {
+        let d = tempfile::tempdir().unwrap();
+        let c = leak(d.path(), 1 << 30);
+        put(c, "/g/old", &body(100, 1)).await;
+        as_a_pair(c, "/g/old");
+        let h = key::hash("/g/old");
+        let month_ago = SystemTime::now() - Duration::from_secs(30 * 86_400);
+        for p in [c.object_path(&h), c.object_path(&h).with_extension("meta")] {
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(month_ago).unwrap();
+        }
+        let c2 = leak(d.path(), 1 << 30);
+        assert_eq!(c2.sweep_inactive(Duration::from_secs(86_400)), 1);
+    }
+
+    #[test]
+    fn a_new_meta_does_not_bring_back_an_object_purged_meanwhile() {
+        let d = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let c = leak(d.path(), 1 << 32);
+        rt.block_on(put(c, "/g/big", &body(64 << 20, 3)));
+        let k = key::cache_key("/g/big");
+        // the purge during the copy of the body, or before or after it: never served after it
+        let update = rt.spawn(async move { c.update_meta(&k, &meta(), &sp()).await });
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(c.purge_object("/g/big").unwrap().removed, 1);
+        let _ = rt.block_on(update).unwrap();
+        assert!(rt.block_on(get(c, "/g/big")).is_none());
+        assert!(!c.object_path(&key::hash("/g/big")).exists());
+        assert_eq!(c.total_size(), 0);
     }
 
     #[tokio::test]

@@ -176,20 +176,20 @@ impl DiskCache {
         })
     }
 
-    /// Reads one object file whole but for its body: the entry to index (its last access is the
-    /// file's mtime) and its meta part. A pair of the layout before is converted first.
+    /// Reads one object file but its body: the entry to index (its last access is the file's
+    /// mtime) and its meta part. A pair of the layout before is converted first.
     pub(super) fn load_entry(&self, h: &HashBinary) -> Option<(Entry, ObjectMeta)> {
-        match self.read_unindexed(h) {
-            None if self.convert_pair(h) => self.read_unindexed(h),
-            found => found,
-        }
+        // The pair first: a body of the layout before is never parsed as an object file (its
+        // last bytes are the storage's, and could be made to look like a meta part).
+        self.convert_pair(h);
+        self.read_unindexed(h)
     }
 
     fn read_unindexed(&self, h: &HashBinary) -> Option<(Entry, ObjectMeta)> {
         let f = File::open(self.object_path(h)).ok()?;
         let md = f.metadata().ok()?;
         let mtime = md.modified().unwrap_or_else(|_| SystemTime::now());
-        let m = object_file::read(&f, Reads::Wait, md.len(), None, false)
+        let m = object_file::read(&f, Reads::Wait, md.len(), None, None)
             .ok()??
             .meta;
         // The key must hash to the file name, or the file is not ours.
@@ -205,7 +205,7 @@ impl DiskCache {
         let f = File::open(self.object_path(h)).ok()?;
         let size = f.metadata().ok()?.len();
         let hint = self.index.read().lens(h).map(|(_, m)| m);
-        let m = object_file::read(&f, Reads::Wait, size, hint, false)
+        let m = object_file::read(&f, Reads::Wait, size, hint, None)
             .ok()??
             .meta;
         (key::hash(m.key()) == *h).then_some(m)

@@ -96,6 +96,12 @@ impl DiskMiss {
             fs::create_dir_all(dir).map_err(|e| internal("mkdir", e))?;
         }
         let part = object_file::meta_part(&self.meta0, &self.meta1, &self.key, self.written);
+        if part.len() as u64 > object_file::MAX_META {
+            return Err(internal(
+                "store",
+                "header and key longer than a meta part may be",
+            ));
+        }
         file.write_all(&part)
             .map_err(|e| internal("write meta", e))?;
         drop(file);

@@ -11,8 +11,9 @@
 //!
 //! The layout before (magic `FDEDGE01`) kept the meta in `<hex>.meta`, a header first, beside
 //! the body file `<hex>`. [`convert_pair`] appends the meta part to that body file and removes the
-//! `.meta`: an upgrade keeps the cache, and an older process still serving during a graceful
-//! upgrade reads the body it knows at the offsets it knows.
+//! `.meta`: an upgrade keeps the cache. (An older process still serving during a graceful upgrade
+//! finds the `.meta` gone and takes the object for a miss: it fetches it again, never serves the
+//! meta part as body.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -30,7 +31,7 @@ const TRAILER_LEN: usize = 4 + 4 + 4 + 8 + 8;
 /// What a first read of the meta part takes when its length is not known: most are under this.
 const FIRST_READ: u64 = 2048;
 /// The largest meta part read (a response header of up to Pingora's 64 KiB, and the key).
-const MAX_META: u64 = 1 << 20;
+pub(super) const MAX_META: u64 = 1 << 20;
 
 /// The meta part of an object file, as read: its bytes, and where its parts are (a hit takes the
 /// two meta parts from them without copying each part first).
@@ -113,23 +114,24 @@ pub(super) fn decode_meta(buf: Vec<u8>) -> Option<ObjectMeta> {
     })
 }
 
-/// Reads the object file `f` of `size` bytes: its meta part, and its body too when `with_body`, in
-/// one read when `meta_hint` (the meta part's length the index has) is right. `Ok(None)`: not an
-/// object file of this layout.
+/// Reads the object file `f` of `size` bytes: its meta part, and its body too when it is no longer
+/// than `body_up_to`, in one read when `meta_hint` (the meta part's length the index has) is
+/// right. `Ok(None)`: not an object file of this layout.
 pub(super) fn read(
     f: &File,
     reads: Reads,
     size: u64,
     meta_hint: Option<u64>,
-    with_body: bool,
+    body_up_to: Option<u64>,
 ) -> io::Result<Option<Object>> {
     if size < TRAILER_LEN as u64 {
         return Ok(None);
     }
+    let want_body = |body_len: u64| body_up_to.is_some_and(|max| body_len <= max);
     let guess = meta_hint
         .filter(|&m| (TRAILER_LEN as u64..=size).contains(&m))
         .unwrap_or_else(|| size.min(FIRST_READ));
-    let (mut body, mut tail) = read_parts(f, reads, size - guess, guess, with_body)?;
+    let (mut body, mut tail) = read_parts(f, reads, size - guess, guess, want_body(size - guess))?;
     let Some((meta_len, body_len)) = trailer(&tail) else {
         return Ok(None);
     };
@@ -137,9 +139,12 @@ pub(super) fn read(
         return Ok(None);
     }
     if meta_len != guess {
+        // the hint was wrong (the file was written again since it was indexed)
+        let with_body = want_body(body_len);
         if with_body || meta_len > guess {
             (body, tail) = read_parts(f, reads, body_len, meta_len, with_body)?;
         } else {
+            body = None;
             tail = tail.split_off((guess - meta_len) as usize);
         }
     }
@@ -182,16 +187,21 @@ fn read_parts(
 /// file, and removes `old_meta`. Whether `object` is now an object file; `Ok(false)` when the
 /// pair was not usable (both then removed, as a start removes what it cannot use).
 pub(super) fn convert_pair(object: &Path, old_meta: &Path) -> io::Result<bool> {
-    let old = match fs::read(old_meta) {
-        Ok(b) => b,
+    let (old, mtime) = match fs::read(old_meta).and_then(|b| Ok((b, fs::metadata(old_meta)?))) {
+        Ok((b, md)) => (b, md.modified().ok()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    let converted = match (
-        decode_pair_meta(&old),
-        OpenOptions::new().read(true).write(true).open(object),
-    ) {
-        (Some((m0, m1, key, body_len)), Ok(f)) => append_meta(&f, m0, m1, key, body_len)?,
+    let opened = OpenOptions::new().read(true).write(true).open(object);
+    let converted = match (decode_pair_meta(&old), opened) {
+        (Some((m0, m1, key, body_len)), Ok(f)) => {
+            let done = append_meta(&f, m0, m1, key, body_len)?;
+            if let (true, Some(t)) = (done, mtime) {
+                // the loader takes the last access from the mtime: the pair's, not the conversion's
+                let _ = f.set_modified(t);
+            }
+            done
+        }
         (_, Err(e)) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => false,
     };
@@ -204,20 +214,29 @@ pub(super) fn convert_pair(object: &Path, old_meta: &Path) -> io::Result<bool> {
 
 /// Appends the meta part to the body file `f` of the layout before, unless it is an object
 /// file already (a fill since the pair was written; a body of the recorded length is always
-/// taken as a body, whatever its last bytes). A file cut short by a crash during an append is
-/// cut back to its body first.
+/// taken as a body, whatever its last bytes). What follows the body is cut off only when it is
+/// the start of that same meta part (an append cut short by a crash): anything else is another
+/// body (an older process's fill between the renames of its body and its `.meta`), for which
+/// this `.meta` is not, and the pair is not used.
 fn append_meta(f: &File, m0: &[u8], m1: &[u8], key: &str, body_len: u64) -> io::Result<bool> {
     let size = f.metadata()?.len();
+    let part = meta_part(m0, m1, key, body_len);
     if size != body_len {
-        if read(f, Reads::Wait, size, None, false).is_ok_and(|o| o.is_some()) {
+        if read(f, Reads::Wait, size, None, None).is_ok_and(|o| o.is_some()) {
             return Ok(true);
         }
-        if size < body_len {
+        let after = size.saturating_sub(body_len);
+        if size < body_len || after > part.len() as u64 {
+            return Ok(false);
+        }
+        let mut have = vec![0u8; after as usize];
+        f.read_exact_at(&mut have, body_len)?;
+        if have[..] != part[..have.len()] {
             return Ok(false);
         }
         f.set_len(body_len)?;
     }
-    f.write_all_at(&meta_part(m0, m1, key, body_len), body_len)?;
+    f.write_all_at(&part, body_len)?;
     Ok(true)
 }
 
@@ -275,7 +294,7 @@ pub(super) mod tests {
     fn read_path(p: &Path, hint: Option<u64>, with_body: bool) -> Option<Object> {
         let f = File::open(p).unwrap();
         let size = f.metadata().unwrap().len();
-        read(&f, Reads::Wait, size, hint, with_body).unwrap()
+        read(&f, Reads::Wait, size, hint, with_body.then_some(u64::MAX)).unwrap()
     }
 
     #[test]
