@@ -65,7 +65,8 @@ impl DiskCache {
             if pair && self.convert_pair(&h) {
                 converted += 1;
             }
-            match self.load_entry(&h) {
+            // (a name without a .meta in the listing has no pair to convert)
+            match self.read_unindexed(&h) {
                 Some((e, _)) => found.push((h, e)),
                 None => {
                     self.unlink(&h);
