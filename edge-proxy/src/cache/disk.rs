@@ -688,18 +688,14 @@ impl DiskCache {
         };
         // read whole when small enough for the memory tier, by the file's own length
         let body_up_to = (self.opts.memory_size > 0).then_some(self.opts.memory_object_size);
-        let f = match reads.open(&self.object_path(h)) {
-            Ok(f) => f,
+        let read = match self.read_object_file(h, reads, Some(meta_len), body_up_to) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.index.write().remove(h);
                 return Ok(None);
             }
-            Err(e) => return Err(NotNow::io("open", e)),
+            read => read.map_err(|e| NotNow::io("read", e))?,
         };
-        let size = f.metadata().map_err(|e| NotNow::io("stat", e))?.len();
-        let read = object_file::read(&f, reads, size, Some(meta_len), body_up_to)
-            .map_err(|e| NotNow::io("read", e))?;
-        let Some(object) = read.filter(|o| key::hash(o.meta.key()) == *h) else {
+        let Some((f, _, object)) = read else {
             if reads == Reads::Cached {
                 // told apart from a read cut short by a read that may wait, which removes it
                 return Err(NotNow::WouldWait);
@@ -736,18 +732,14 @@ impl DiskCache {
         key: &str,
         tmp: &Path,
     ) -> io::Result<Option<u64>> {
-        let src = match File::open(self.object_path(h)) {
+        let read = match self.read_object_file(h, Reads::Wait, None, None) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            src => src?,
+            read => read?,
         };
-        let size = src.metadata()?.len();
-        let Some(old) = object_file::read(&src, Reads::Wait, size, None, None)? else {
+        let Some((src, _, old)) = read else {
             return Ok(None);
         };
         let body_len = old.meta.body_len;
-        if key::hash(old.meta.key()) != *h {
-            return Ok(None);
-        }
         let mut out = File::create(tmp)?;
         if io::copy(&mut io::Read::take(src, body_len), &mut out)? != body_len {
             return Err(io::Error::new(

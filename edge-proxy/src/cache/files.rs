@@ -20,7 +20,7 @@ use super::index::{Entry, Loaded};
 /// Entries indexed per taking of the index lock at start.
 const SCAN_BATCH: usize = 4096;
 use super::key;
-use super::object_file::{self, ObjectMeta};
+use super::object_file::{self, Object, ObjectMeta};
 use super::reads::Reads;
 
 pub(super) fn hex(h: &HashBinary) -> String {
@@ -187,29 +187,36 @@ impl DiskCache {
     }
 
     fn read_unindexed(&self, h: &HashBinary) -> Option<(Entry, ObjectMeta)> {
-        let f = File::open(self.object_path(h)).ok()?;
-        let md = f.metadata().ok()?;
+        let (_, md, object) = self.read_object_file(h, Reads::Wait, None, None).ok()??;
         let mtime = md.modified().unwrap_or_else(|_| SystemTime::now());
-        let m = object_file::read(&f, Reads::Wait, md.len(), None, None)
-            .ok()??
-            .meta;
-        // The key must hash to the file name, or the file is not ours.
-        if key::hash(m.key()) != *h {
-            return None;
-        }
+        let m = object.meta;
         let e = Entry::new(m.key(), m.body_len, m.len() as u64, mtime);
         Some((e, m))
     }
 
     /// The meta part of an indexed object's file: `None` if it is gone or not ours.
     pub(super) fn read_meta(&self, h: &HashBinary) -> Option<ObjectMeta> {
-        let f = File::open(self.object_path(h)).ok()?;
-        let size = f.metadata().ok()?.len();
         let hint = self.index.read().lens(h).map(|(_, m)| m);
-        let m = object_file::read(&f, Reads::Wait, size, hint, None)
-            .ok()??
-            .meta;
-        (key::hash(m.key()) == *h).then_some(m)
+        let (_, _, object) = self.read_object_file(h, Reads::Wait, hint, None).ok()??;
+        Some(object.meta)
+    }
+
+    /// The file of `h`, opened and read as `reads` says (see [`object_file::read`]), with its
+    /// metadata: `None` when it is not an object file of `h` (another layout, damaged, or a key
+    /// that does not hash to its name: not ours).
+    pub(super) fn read_object_file(
+        &self,
+        h: &HashBinary,
+        reads: Reads,
+        meta_hint: Option<u64>,
+        body_up_to: Option<u64>,
+    ) -> io::Result<Option<(File, fs::Metadata, Object)>> {
+        let f = reads.open(&self.object_path(h))?;
+        let md = f.metadata()?;
+        let object = object_file::read(&f, reads, md.len(), meta_hint, body_up_to)?;
+        Ok(object
+            .filter(|o| key::hash(o.meta.key()) == *h)
+            .map(|o| (f, md, o)))
     }
 
     /// `<dir>/<h[31]>/<h[29..31]>/<hex>`, built in one allocation (on each hit from disk, where
