@@ -314,13 +314,20 @@ impl FileInfo {
 
     /// The trunk container path relative to the store path: `data/HH/HH/<trunk id %06d>`.
     pub fn trunk_container_path(&self) -> Option<String> {
-        self.trunk.map(|t| {
-            format!(
-                "data/{:02X}/{:02X}/{}",
-                self.subdirs.0,
-                self.subdirs.1,
-                t.container_name()
-            )
-        })
+        let mut path = String::new();
+        // Writing into a String cannot fail.
+        self.write_trunk_container_path(&mut path)?.ok()?;
+        Some(path)
+    }
+
+    /// [`trunk_container_path`](Self::trunk_container_path) written into `out` (`None` for a
+    /// file that is not in a trunk), for callers that build a full path on every request.
+    pub fn write_trunk_container_path(
+        &self,
+        out: &mut impl std::fmt::Write,
+    ) -> Option<std::fmt::Result> {
+        let t = self.trunk?;
+        let (d1, d2) = self.subdirs;
+        Some(write!(out, "data/{d1:02X}/{d2:02X}/{:06}", t.trunk_id))
     }
 }

@@ -187,7 +187,16 @@ impl LogicName {
 
     /// The path relative to a store path: `data/HH/HH/name` (§1.4).
     pub fn local_path(&self) -> String {
-        format!("data/{}", self.true_name())
+        let mut path = String::new();
+        // Writing into a String cannot fail.
+        let _ = self.write_local_path(&mut path);
+        path
+    }
+
+    /// [`local_path`](Self::local_path) written into `out`, for callers that build a full path
+    /// on every request without allocating for each part.
+    pub fn write_local_path(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        write!(out, "data/{}", self.true_name())
     }
 
     /// Where the storage keeps the file's metadata: `data/HH/HH/name-m`.

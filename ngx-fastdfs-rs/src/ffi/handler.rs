@@ -10,7 +10,7 @@ use nginx_sys::{
 use ngx::http::Request;
 
 use super::serve::{self, Served};
-use super::{guard, log, main_conf, refuse, set_status, set_var, HTTP_500, OK};
+use super::{guard, log, main_conf, refuse, request_str, set_status, set_var, HTTP_500, OK};
 use crate::instance::Instance;
 use crate::logic::{self, Action, Origin, Refuse, Status};
 use crate::Level;
@@ -36,15 +36,21 @@ fn handle(req: &mut Request) -> ngx_int_t {
     if !rc.is_ok() {
         return rc.0;
     }
-    let uri = req.as_ref().uri.as_bytes().to_vec();
+    // SAFETY: the URI and the query live in the request's pool or its header buffer until the
+    // request is finalized, after this handler; nothing the handler calls changes them.
+    let (uri, args) = unsafe {
+        (
+            request_str(&req.as_ref().uri),
+            request_str(&req.as_ref().args),
+        )
+    };
     #[cfg(feature = "panic-probe")]
     if uri.ends_with(b"/__fastdfs_panic__") {
         panic!("panic probe");
     }
-    let args = req.as_ref().args.as_bytes().to_vec();
     let bypass = bypass_token(req, &inst);
     let now = now();
-    let target = match logic::analyze(&inst, &uri, &args, bypass, now) {
+    let target = match logic::analyze(&inst, uri, args, bypass, now) {
         Ok(t) => t,
         Err(refusal) => return carry_out(req, &inst, logic::refusal_action(&inst, refusal)),
     };
@@ -54,16 +60,17 @@ fn handle(req: &mut Request) -> ngx_int_t {
         }
     }
     let unparsed = (req.as_ref().valid_unparsed_uri() != 0)
-        .then(|| req.as_ref().unparsed_uri.as_bytes().to_vec());
+        // SAFETY: as the URI above.
+        .then(|| unsafe { request_str(&req.as_ref().unparsed_uri) });
     let https = {
         // SAFETY: a request's connection is valid for the request's life.
         let c = unsafe { &*req.connection() };
         !c.ssl.is_null()
     };
     let origin = Origin {
-        unparsed_uri: unparsed.as_deref(),
-        uri: &uri,
-        args: &args,
+        unparsed_uri: unparsed,
+        uri,
+        args,
         local_port: local_port(req),
         https,
     };
@@ -158,11 +165,17 @@ fn bypass_token(req: &Request, inst: &Instance) -> bool {
     }
 }
 
+/// nginx's cached clock (updated once per event loop iteration, as its own modules read it):
+/// seconds are all the token and sync-delay checks need, and it costs no system call.
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    // SAFETY: nginx sets ngx_cached_time before any request and only swaps the pointer between
+    // valid slots (in this, the only thread that runs requests); the slot it points to is read.
+    unsafe {
+        std::ptr::addr_of!(nginx_sys::ngx_cached_time)
+            .read_volatile()
+            .as_ref()
+    }
+    .map_or(0, |t| t.sec as i64)
 }
 
 /// The port the request came in on (80 when the socket cannot say).

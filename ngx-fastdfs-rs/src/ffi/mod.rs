@@ -14,8 +14,8 @@ mod serve;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nginx_sys::{
-    ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_request_t, ngx_int_t, ngx_str_t,
-    NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_OK,
+    ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_request_t, ngx_int_t, ngx_pnalloc,
+    ngx_str_t, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_OK,
 };
 use ngx::http::{HttpModuleConfExt, Request};
 
@@ -82,6 +82,39 @@ fn pool_str(req: &Request, bytes: &[u8]) -> Option<ngx_str_t> {
     unsafe { ngx_str_t::from_bytes(req.as_ref().pool, bytes) }
 }
 
+/// A copy of `bytes` and a NUL in the request pool, as nginx opens a path: the NUL stays out of
+/// the length. `None` when the pool is exhausted.
+fn pool_c_str(req: &Request, bytes: &[u8]) -> Option<ngx_str_t> {
+    // SAFETY: the request's pool is valid for the request's life.
+    let data = unsafe { ngx_pnalloc(req.as_ref().pool, bytes.len() + 1) } as *mut u8;
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: `data` is a fresh allocation of `len + 1` bytes, apart from `bytes`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        *data.add(bytes.len()) = 0;
+    }
+    Some(ngx_str_t {
+        len: bytes.len(),
+        data,
+    })
+}
+
+/// The bytes of one of the request's own strings (`uri`, `args`), without copying them and without
+/// borrowing the request, so the handler can go on using it mutably.
+///
+/// # Safety
+/// `s` must be a string of a live request whose bytes stay unchanged for as long as the slice is
+/// used (the request's pool and header buffer live until the request is finalized).
+unsafe fn request_str<'a>(s: &ngx_str_t) -> &'a [u8] {
+    if s.len == 0 || s.data.is_null() {
+        return &[];
+    }
+    // SAFETY: the caller's promise; `data` points to `len` initialised bytes.
+    unsafe { std::slice::from_raw_parts(s.data, s.len) }
+}
+
 /// Set the indexed variable `idx` of the request to `val` (copied into the request pool).
 fn set_var(req: &mut Request, idx: ngx_int_t, val: &[u8]) -> bool {
     let Some(s) = pool_str(req, val) else {
@@ -103,11 +136,20 @@ fn set_var(req: &mut Request, idx: ngx_int_t, val: &[u8]) -> bool {
     true
 }
 
-/// Set `$fastdfs_status`.
+/// Set `$fastdfs_status` (a copy of the value made for `st` at configuration).
 fn set_status(req: &mut Request, st: Status) {
-    if let Some(idx) = main_conf(req).map(|m| m.var_status) {
-        set_var(req, idx, st.as_str().as_bytes());
+    let Some((idx, value)) = main_conf(req).and_then(|m| {
+        let value = m.status_values.iter().find(|(s, _)| *s == st)?.1;
+        Some((m.var_status, value))
+    }) else {
+        return;
+    };
+    let r = req.as_mut();
+    if idx < 0 || r.variables.is_null() {
+        return;
     }
+    // SAFETY: as in set_var: one entry per indexed variable, `idx` is this module's own.
+    unsafe { *r.variables.add(idx as usize) = value };
 }
 
 /// End the request as `refuse` says: log its line, set `$fastdfs_status`, return its status.

@@ -13,9 +13,9 @@ use nginx_sys::{
 use ngx::http::Request;
 
 use super::handler::add_header;
-use super::{core_loc_conf, log, pool_str, refuse, set_status, ERROR, HTTP_500, OK};
+use super::{core_loc_conf, log, pool_c_str, pool_str, refuse, set_status, ERROR, HTTP_500, OK};
 use crate::instance::Instance;
-use crate::logic::{self, Action, Refuse, Slot, Status, Target};
+use crate::logic::{self, Action, Refuse, Slot, SlotOwner, Status, Target};
 use crate::Level;
 
 /// How a serving action ended.
@@ -33,7 +33,7 @@ struct Opened {
 }
 
 /// Carry out [`Action::ServeFile`] or [`Action::ServeTrunk`] for `t`.
-pub(super) fn serve(req: &mut Request, inst: &Instance, t: &Target, action: Action) -> Served {
+pub(super) fn serve(req: &mut Request, inst: &Instance, t: &Target<'_>, action: Action) -> Served {
     match action {
         Action::ServeFile { path, mtime } => {
             let opened = match open_cached(req, &path) {
@@ -47,14 +47,13 @@ pub(super) fn serve(req: &mut Request, inst: &Instance, t: &Target, action: Acti
         Action::ServeTrunk {
             container,
             slot_offset,
-            info,
-            follow_link,
+            owner,
         } => {
             let opened = match open_cached(req, &container) {
                 Ok(o) => o,
                 Err(served) => return served,
             };
-            serve_slot(req, inst, t, &opened, slot_offset, &info, follow_link)
+            serve_slot(req, inst, t, &opened, slot_offset, &owner)
         }
         _ => Served::Missing,
     }
@@ -64,12 +63,15 @@ pub(super) fn serve(req: &mut Request, inst: &Instance, t: &Target, action: Acti
 fn serve_slot(
     req: &mut Request,
     inst: &Instance,
-    t: &Target,
+    t: &Target<'_>,
     opened: &Opened,
     slot_offset: u64,
-    info: &fdfs_client::file_id::FileInfo,
-    follow_link: bool,
+    owner: &SlotOwner,
 ) -> Served {
+    let (info, follow_link) = match owner {
+        SlotOwner::Requested => (&t.info, true),
+        SlotOwner::LinkTarget(info) => (&**info, false),
+    };
     let mut hdr = [0u8; fdfs_client::file_id::TRUNK_HEADER_SIZE];
     // A 24-byte pread: small and bounded, like the static module's own stat calls.
     let n = pread(opened, &mut hdr, slot_offset);
@@ -134,13 +136,9 @@ fn open_cached(req: &mut Request, full: &Path) -> Result<Opened, Served> {
     let Some(clcf) = core_loc_conf(req).map(|c| c as *const _ as *mut _) else {
         return fail(req, internal);
     };
-    let mut z = full.as_os_str().as_bytes().to_vec();
-    // nginx opens the path as a C string: the NUL stays out of the length.
-    z.push(0);
-    let Some(mut path) = pool_str(req, &z) else {
+    let Some(mut path) = pool_c_str(req, full.as_os_str().as_bytes()) else {
         return fail(req, internal);
     };
-    path.len -= 1;
     // SAFETY: ngx_open_file_info_t is a plain C struct for which all-zero is the initial state
     // (the static module starts from ngx_memzero too).
     let mut of: ngx_open_file_info_t = unsafe { std::mem::zeroed() };
@@ -184,7 +182,7 @@ fn send_file(
     start: i64,
     len: i64,
     mtime: i64,
-    t: &Target,
+    t: &Target<'_>,
     inst: &Instance,
 ) -> ngx_int_t {
     let has_range = !req.as_ref().headers_in.range.is_null();
@@ -229,7 +227,13 @@ fn send_file(
 
 /// Status, length, Last-Modified, ETag and ranges (not for FLV), type and disposition; then the
 /// header is sent.
-fn send_headers(req: &mut Request, length: i64, mtime: i64, whole: bool, t: &Target) -> ngx_int_t {
+fn send_headers(
+    req: &mut Request,
+    length: i64,
+    mtime: i64,
+    whole: bool,
+    t: &Target<'_>,
+) -> ngx_int_t {
     {
         let out = &mut req.as_mut().headers_out;
         out.status = NGX_HTTP_OK as ngx_uint_t;

@@ -4,6 +4,7 @@
 
 mod action;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use fdfs_client::file_id::{FileIdError, FileInfo, FileKind, LogicName, Source};
@@ -13,7 +14,7 @@ use crate::instance::{Instance, Peer};
 
 pub use action::{
     link_action, local_action, local_file, name_action, not_local_action, open_failure,
-    refusal_action, trunk_slot, Action, Origin, Refuse, Slot, MAX_LINK_LEN,
+    refusal_action, trunk_slot, Action, Origin, Refuse, Slot, SlotOwner, MAX_LINK_LEN,
 };
 
 /// Longest `uri?args` the C module accepts (`url` buffer of 4 KiB).
@@ -47,6 +48,18 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 8] = [
+        Status::Local,
+        Status::Proxy,
+        Status::Redirect,
+        Status::NotFound,
+        Status::BadRequest,
+        Status::TokenDenied,
+        Status::Error,
+        Status::MethodNotAllowed,
+    ];
+
     /// The `$fastdfs_status` value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,11 +173,13 @@ pub fn url_decode(v: &[u8]) -> Vec<u8> {
 
 /// A file id accepted by the checks that need no disk.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Target<'a> {
     /// Index into [`Instance::groups`], `None` for a foreign group.
     pub group: Option<usize>,
-    /// The group name from the URL (or the configured one).
-    pub group_name: String,
+    /// The group name from the URL (or the configured one), as bytes and borrowed: a request
+    /// allocates and converts as little as it can, since nginx's static serving it is measured
+    /// against does neither. [`Target::group_name`] gives it as text.
+    pub group_bytes: Cow<'a, [u8]>,
     /// The logic name.
     pub logic: LogicName,
     /// What the name carries.
@@ -181,7 +196,12 @@ pub struct Target {
     pub flv_end: Option<String>,
 }
 
-impl Target {
+impl Target<'_> {
+    /// The group name, for messages.
+    pub fn group_name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.group_bytes)
+    }
+
     /// True if the group is one this instance serves.
     pub fn same_group(&self) -> bool {
         self.group.is_some()
@@ -208,35 +228,38 @@ fn id_err(e: FileIdError) -> Refusal {
 /// The group of a URL path (`group/rest` with `url_have_group_name`, else the configured group):
 /// its index in this instance (`None` for a foreign group), its name and the rest of the path.
 fn split_group<'a>(
-    inst: &Instance,
+    inst: &'a Instance,
     path: &'a [u8],
-) -> Result<(Option<usize>, String, &'a [u8]), Refusal> {
+) -> Result<(Option<usize>, &'a [u8], &'a [u8]), Refusal> {
     if !inst.conf.url_have_group_name {
         let name = inst
             .conf
             .groups
             .first()
-            .map(|g| g.group_name.clone())
-            .unwrap_or_default();
-        return Ok((Some(0), name, path));
+            .map_or("", |g| g.group_name.as_str());
+        return Ok((Some(0), name.as_bytes(), path));
     }
     let Some(slash) = path.iter().position(|&b| b == b'/') else {
         return Err(bad("no group name in the url"));
     };
-    let g = String::from_utf8_lossy(&path[..slash]).into_owned();
-    let idx = inst.conf.groups.iter().position(|gc| gc.group_name == g);
+    let g = &path[..slash];
+    let idx = inst
+        .conf
+        .groups
+        .iter()
+        .position(|gc| gc.group_name.as_bytes() == g);
     Ok((idx, g, &path[slash + 1..]))
 }
 
 /// Steps 1–9 of §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
 /// `bypass_token` is true when the anti-steal bypass header matched.
-pub fn analyze(
-    inst: &Instance,
-    uri: &[u8],
+pub fn analyze<'a>(
+    inst: &'a Instance,
+    uri: &'a [u8],
     args: &[u8],
     bypass_token: bool,
     now: i64,
-) -> Result<Target, Refusal> {
+) -> Result<Target<'a>, Refusal> {
     let url_len = uri.len() + if args.is_empty() { 0 } else { 1 + args.len() };
     if url_len < MIN_URL_LEN {
         return Err(bad(format!("url too short ({url_len} < {MIN_URL_LEN})")));
@@ -253,7 +276,7 @@ pub fn analyze(
     let path = uri.strip_prefix(b"/").unwrap_or(uri);
     let query = Query::parse(args);
 
-    let (group, group_name, rest) = split_group(inst, path)?;
+    let (group, group_bytes, rest) = split_group(inst, path)?;
 
     if rest.len() < fdfs_client::file_id::MIN_LOGIC_NAME_LEN {
         return Err(bad(format!("file id too short ({} chars)", rest.len())));
@@ -288,7 +311,7 @@ pub fn analyze(
     }
     Ok(Target {
         group,
-        group_name,
+        group_bytes: Cow::Borrowed(group_bytes),
         logic,
         info,
         filename: query.get("filename").map(str::to_owned),
@@ -331,14 +354,14 @@ pub enum NotLocal {
 
 /// Spec §2 plus the membership check and the self-forward check. `local_port` is the port the
 /// request came in on (the default HTTP port of the forward target).
-pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotLocal {
+pub fn not_local(inst: &Instance, t: &Target<'_>, now: i64, local_port: u16) -> NotLocal {
     let resolved = resolve_source(inst, t.info.source);
     if t.same_group() {
         if let Some((ip, _)) = &resolved {
             if inst.is_self(ip, t.info.source, t.group) {
                 return NotLocal::NotFound(format!(
                     "file {}/{} not found on this storage, which is its source",
-                    t.group_name,
+                    t.group_name(),
                     t.logic.as_str()
                 ));
             }
@@ -347,7 +370,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
         if t.info.timestamp > 0 && age > inst.sync_max_delay {
             return NotLocal::NotFound(format!(
                 "file {}/{} not found, and older ({age} s) than storage_sync_file_max_delay ({} s)",
-                t.group_name,
+                t.group_name(),
                 t.logic.as_str(),
                 inst.sync_max_delay
             ));
@@ -356,14 +379,14 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
     if t.has_redirect_param {
         return NotLocal::BadRequest(format!(
             "file {}/{} not found and the request was already forwarded (redirect parameter)",
-            t.group_name,
+            t.group_name(),
             t.logic.as_str()
         ));
     }
     let Some((ip, port)) = resolved else {
         return NotLocal::Error(format!(
             "cannot resolve the source storage of {}/{} ({:?})",
-            t.group_name,
+            t.group_name(),
             t.logic.as_str(),
             t.info.source
         ));
@@ -375,7 +398,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
                 "file {}/{}: the cluster members are unknown (no storage_peers, storage ids or \
                  tracker storage list), not forwarding to its source {ip} (set storage_peers, or \
                  allow_unknown_peers = true)",
-                t.group_name,
+                t.group_name(),
                 t.logic.as_str()
             ))
         }
@@ -383,7 +406,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
         Membership::Stranger => {
             return NotLocal::NotFound(format!(
                 "file {}/{}: source {ip} is not a known storage of the cluster, not forwarding",
-                t.group_name,
+                t.group_name(),
                 t.logic.as_str()
             ))
         }
@@ -398,7 +421,7 @@ pub fn not_local(inst: &Instance, t: &Target, now: i64, local_port: u16) -> NotL
         return NotLocal::BadRequest(format!(
             "file {}/{} not found, and its source {ip}:{local_port} is this node itself: not \
              forwarding to myself",
-            t.group_name,
+            t.group_name(),
             t.logic.as_str()
         ));
     }
@@ -454,7 +477,7 @@ pub const FLV_HEADER: [u8; 13] = [0x46, 0x4C, 0x56, 0x01, 0x01, 0, 0, 0, 0x09, 0
 /// another extension, a Range header, or no `start`).
 pub fn flv_range(
     inst: &Instance,
-    t: &Target,
+    t: &Target<'_>,
     has_range: bool,
     size: u64,
 ) -> Option<Result<(u64, u64), String>> {
@@ -581,7 +604,8 @@ mod tests {
             "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key=k\n\
              http.mime_types_filename=/etc/nginx/mime.types\nhttp.default_content_type=a/b\n",
         );
-        let r = analyze(&t, format!("/group1/{n}").as_bytes(), b"", false, NOW);
+        let uri = format!("/group1/{n}");
+        let r = analyze(&t, uri.as_bytes(), b"", false, NOW);
         assert!(matches!(r, Err(Refusal::Token(TokenError::Missing(_)))));
         let tok = token::generate(&n, "k", NOW);
         let args = format!("token={tok}&ts={NOW}");
@@ -603,8 +627,9 @@ mod tests {
         let conf = ModFastdfsConf::parse_str(text, "t.conf").expect("conf");
         let i = Instance::from_conf(conf, &[]).expect("instance");
         let n = name([127, 0, 0, 12], NOW - 10);
-        let t = analyze(&i, format!("/{n}").as_bytes(), b"", false, NOW).expect("ok");
-        assert_eq!((t.group, t.group_name.as_str()), (Some(0), "group7"));
+        let uri = format!("/{n}");
+        let t = analyze(&i, uri.as_bytes(), b"", false, NOW).expect("ok");
+        assert_eq!((t.group, &*t.group_name()), (Some(0), "group7"));
         assert_eq!(t.logic.as_str(), n);
     }
 
@@ -746,8 +771,20 @@ mod tests {
         .expect("encode")
     }
 
-    fn target(i: &Instance, uri: &str, args: &str) -> Target {
-        analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).expect("target")
+    /// The target of `uri?args`, with its group name copied so the URI can be a temporary.
+    fn target(i: &Instance, uri: &str, args: &str) -> Target<'static> {
+        let t = analyze(i, uri.as_bytes(), args.as_bytes(), false, NOW).expect("target");
+        Target {
+            group: t.group,
+            group_bytes: Cow::Owned(t.group_bytes.into_owned()),
+            logic: t.logic,
+            info: t.info,
+            filename: t.filename,
+            has_redirect_param: t.has_redirect_param,
+            has_args: t.has_args,
+            flv_start: t.flv_start,
+            flv_end: t.flv_end,
+        }
     }
 
     #[test]
@@ -770,7 +807,7 @@ mod tests {
         let t = target(&i, &format!("/group1/{tn}"), "");
         assert!(matches!(
             local_action(&i, &t),
-            Some(Action::ServeTrunk { container, slot_offset: 4096, follow_link: true, .. })
+            Some(Action::ServeTrunk { container, slot_offset: 4096, owner: SlotOwner::Requested })
                 if container == Path::new("/tmp/data/00/00/000001")
         ));
         assert_eq!(
@@ -834,7 +871,7 @@ mod tests {
         assert!(matches!(
             link_action(group, tn.as_bytes()),
             Ok(Some(Action::ServeTrunk {
-                follow_link: false,
+                owner: SlotOwner::LinkTarget(_),
                 ..
             }))
         ));
