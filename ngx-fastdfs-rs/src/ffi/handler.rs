@@ -111,7 +111,7 @@ fn redirect(req: &mut Request, location: &[u8]) -> ngx_int_t {
     req.as_mut().headers_out.location = h;
     set_status(req, Status::Redirect);
     let shown = String::from_utf8_lossy(location);
-    log(req, Level::Info, &format!("302 to {shown}"));
+    log(req, Level::Info, format_args!("302 to {shown}"));
     NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
 }
 
@@ -131,7 +131,7 @@ fn proxy(req: &mut Request, host: &str, uri: &[u8]) -> ngx_int_t {
     log(
         req,
         Level::Info,
-        &format!("not local, proxying to http://{host}{shown}"),
+        format_args!("not local, proxying to http://{host}{shown}"),
     );
     // SAFETY: the proxy module's content handler for this location, called with the request as
     // nginx would call it.
@@ -175,7 +175,7 @@ fn now() -> i64 {
             .read_volatile()
             .as_ref()
     }
-    .map_or(0, |t| t.sec as i64)
+    .map_or(0, |t| t.sec)
 }
 
 /// The port the request came in on (80 when the socket cannot say).

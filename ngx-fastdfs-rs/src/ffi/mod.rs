@@ -38,8 +38,9 @@ fn raw(req: &mut Request) -> *mut ngx_http_request_t {
     req.into()
 }
 
-/// Log `msg` with the `fastdfs: ` prefix in the request's connection log.
-fn log(req: &Request, level: Level, msg: &str) {
+/// Log `msg` with the `fastdfs: ` prefix in the request's connection log. `msg` is formatted
+/// only when the log takes `level` (a proxied request's `info` line cost a `String` each time).
+fn log(req: &Request, level: Level, msg: impl std::fmt::Display) {
     let log = req.log();
     if log.is_null() {
         return;

@@ -225,30 +225,44 @@ fn id_err(e: FileIdError) -> Refusal {
     bad(format!("invalid file id: {e}"))
 }
 
-/// The group of a URL path (`group/rest` with `url_have_group_name`, else the configured group):
-/// its index in this instance (`None` for a foreign group), its name and the rest of the path.
-fn split_group<'a>(
-    inst: &'a Instance,
-    path: &'a [u8],
-) -> Result<(Option<usize>, &'a [u8], &'a [u8]), Refusal> {
+/// A URL path split at its group.
+struct GroupSplit<'a> {
+    /// Index into [`Instance::groups`], `None` for a foreign group.
+    index: Option<usize>,
+    /// The group name.
+    name: &'a [u8],
+    /// The rest of the path: the logic name.
+    rest: &'a [u8],
+}
+
+/// The group of a URL path (`group/rest` with `url_have_group_name`, else the configured group).
+fn split_group<'a>(inst: &'a Instance, path: &'a [u8]) -> Result<GroupSplit<'a>, Refusal> {
     if !inst.conf.url_have_group_name {
         let name = inst
             .conf
             .groups
             .first()
             .map_or("", |g| g.group_name.as_str());
-        return Ok((Some(0), name.as_bytes(), path));
+        return Ok(GroupSplit {
+            index: Some(0),
+            name: name.as_bytes(),
+            rest: path,
+        });
     }
     let Some(slash) = path.iter().position(|&b| b == b'/') else {
         return Err(bad("no group name in the url"));
     };
-    let g = &path[..slash];
-    let idx = inst
+    let name = &path[..slash];
+    let index = inst
         .conf
         .groups
         .iter()
-        .position(|gc| gc.group_name.as_bytes() == g);
-    Ok((idx, g, &path[slash + 1..]))
+        .position(|gc| gc.group_name.as_bytes() == name);
+    Ok(GroupSplit {
+        index,
+        name,
+        rest: &path[slash + 1..],
+    })
 }
 
 /// Steps 1–9 of §1.2 for `uri` (percent-decoded by nginx) and the raw `args`.
@@ -276,7 +290,11 @@ pub fn analyze<'a>(
     let path = uri.strip_prefix(b"/").unwrap_or(uri);
     let query = Query::parse(args);
 
-    let (group, group_bytes, rest) = split_group(inst, path)?;
+    let GroupSplit {
+        index: group,
+        name: group_bytes,
+        rest,
+    } = split_group(inst, path)?;
 
     if rest.len() < fdfs_client::file_id::MIN_LOGIC_NAME_LEN {
         return Err(bad(format!("file id too short ({} chars)", rest.len())));
