@@ -123,14 +123,24 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-# Requests/s of GET `url` (with the extra curl/wrk header `hdr`, if any) after checking its status.
+WORKER_PID=$(pgrep -P "$NGINX_PID" | head -1)
+# CPU time (utime + stime, clock ticks) of the one worker.
+worker_ticks() { awk '{print $14 + $15}' "/proc/$WORKER_PID/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# "<requests/s> <worker CPU us per request>" of GET `url` (with the extra curl/wrk header `hdr`, if
+# any) after checking its status. The CPU per request compares on a noisy machine when req/s do not.
 rps() {
-    local url=$1 want=$2 hdr=${3:-} code
+    local url=$1 want=$2 hdr=${3:-} code t0 t1 out
     local -a h=()
     [ -n "$hdr" ] && h=(-H "$hdr")
     code=$(curl -s -o /dev/null -w '%{http_code}' "${h[@]}" "$url")
     [ "$code" = "$want" ] || { echo "GET $url ${hdr:+($hdr) }-> $code, not $want" >&2; cat "$W/logs/error.log" >&2; exit 1; }
-    "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "${h[@]}" "$url" | awk '/Requests\/sec/ {print $2}'
+    t0=$(worker_ticks)
+    out=$("${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "${h[@]}" "$url")
+    t1=$(worker_ticks)
+    awk -v t="$((t1 - t0))" -v us="$TICK_US" '/^Requests\/sec/ {print $2} /^ *[0-9]+ requests in/ {n = $1}
+        END {printf " %.2f\n", n ? t * us / n : 0}' <<<"$out" | paste -sd' '
 }
 
 B="http://127.0.0.1:$PORT"
@@ -144,16 +154,20 @@ CASES=(
     "2 ranges of 10 KiB|$B$SMALL|$B/static$SMALL|206|Range: $RANGES|0.97"
     "proxy path vs proxy_pass|$B$PROXY|$B/plain$PROXY|200||0.95"
 )
-printf '\n%-28s %12s %12s %8s %8s\n' "case (1 worker, c=$CONNECTIONS)" "module r/s" "nginx r/s" "ratio" "target"
+printf '\n%-28s %12s %12s %8s %8s %10s %10s %8s\n' "case (1 worker, c=$CONNECTIONS)" "module r/s" "nginx r/s" \
+    "ratio" "target" "module us" "nginx us" "ratio"
 for c in "${CASES[@]}"; do
     IFS='|' read -r name murl burl want hdr target <<< "$c"
-    m=""; b=""
+    m=""; b=""; mu=""; bu=""
     for _ in $(seq "$ROUNDS"); do
-        m="$m $(rps "$murl" "$want" "$hdr")"
-        b="$b $(rps "$burl" "$want" "$hdr")"
+        read -r r u <<<"$(rps "$murl" "$want" "$hdr")"; m="$m $r"; mu="$mu $u"
+        read -r r u <<<"$(rps "$burl" "$want" "$hdr")"; b="$b $r"; bu="$bu $u"
     done
-    mm=$(med "$m"); bm=$(med "$b")
-    printf '%-28s %12.0f %12.0f %8s %8s\n' "$name" "$mm" "$bm" "$(ratio "$mm" "$bm")" "$target"
+    mm=$(med "$m"); bm=$(med "$b"); mum=$(med "$mu"); bum=$(med "$bu")
+    # The CPU ratio is nginx's CPU per request over the module's: above 1, the module costs less.
+    printf '%-28s %12.0f %12.0f %8s %8s %10s %10s %8s\n' "$name" "$mm" "$bm" "$(ratio "$mm" "$bm")" "$target" \
+        "$mum" "$bum" "$(ratio "$bum" "$mum")"
 done
+echo "us: the worker's CPU (utime + stime from /proc) per request; its ratio is nginx's over the module's"
 echo "medians of $ROUNDS rounds of $DURATION, module and baseline alternating; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if grep -q "exited on signal" "$W/logs/error.log"; then echo "a worker crashed:"; cat "$W/logs/error.log"; exit 1; fi
