@@ -19,6 +19,7 @@ pub mod cache;
 pub mod instance;
 pub mod logic;
 pub mod tracker;
+mod variable;
 
 #[cfg(not(test))]
 mod ffi;

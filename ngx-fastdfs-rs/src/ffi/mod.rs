@@ -20,6 +20,7 @@ use nginx_sys::{
 use ngx::http::{HttpModuleConfExt, Request};
 
 use crate::logic::{Refuse, Status};
+use crate::variable::variable_value;
 use crate::Level;
 
 use module::{LocConf, MainConf};
@@ -127,30 +128,15 @@ fn set_var(req: &mut Request, idx: ngx_int_t, val: &[u8]) -> bool {
     }
     // SAFETY: `variables` has one entry per indexed variable of the configuration and `idx` was
     // returned by ngx_http_get_variable_index for it.
-    let v = unsafe { &mut *r.variables.add(idx as usize) };
-    v.data = s.data;
-    v.set_len(s.len as u32);
-    v.set_valid(1);
-    v.set_no_cacheable(0);
-    v.set_not_found(0);
-    v.set_escape(0);
+    unsafe { *r.variables.add(idx as usize) = variable_value(s.data, s.len) };
     true
 }
 
-/// Set `$fastdfs_status` (a copy of the value made for `st` at configuration).
+/// Set `$fastdfs_status`.
 fn set_status(req: &mut Request, st: Status) {
-    let Some((idx, value)) = main_conf(req).and_then(|m| {
-        let value = m.status_values.iter().find(|(s, _)| *s == st)?.1;
-        Some((m.var_status, value))
-    }) else {
-        return;
-    };
-    let r = req.as_mut();
-    if idx < 0 || r.variables.is_null() {
-        return;
+    if let Some(idx) = main_conf(req).map(|m| m.var_status) {
+        set_var(req, idx, st.as_str().as_bytes());
     }
-    // SAFETY: as in set_var: one entry per indexed variable, `idx` is this module's own.
-    unsafe { *r.variables.add(idx as usize) = value };
 }
 
 /// End the request as `refuse` says: log its line, set `$fastdfs_status`, return its status.

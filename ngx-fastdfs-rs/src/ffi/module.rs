@@ -12,7 +12,6 @@ use ngx::core::Pool;
 
 use super::{guard, ERROR, OK};
 use crate::instance::Instance;
-use crate::logic::Status;
 use crate::{Level, LoadMode};
 
 extern "C" {
@@ -111,9 +110,6 @@ pub(super) struct MainConf {
     instances: Vec<(PathBuf, Rc<Instance>)>,
     ifaddrs: Option<Vec<(String, IpAddr)>>,
     pub(super) var_status: ngx_int_t,
-    /// The value of `$fastdfs_status` for each status, made once: a request copies one instead
-    /// of setting the 28-bit length through the binding's bit-by-bit setter.
-    pub(super) status_values: [(Status, ngx_variable_value_t); Status::ALL.len()],
     pub(super) var_host: ngx_int_t,
     pub(super) var_uri: ngx_int_t,
 }
@@ -144,22 +140,11 @@ extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
             instances: Vec::new(),
             ifaddrs: None,
             var_status: -1,
-            status_values: Status::ALL.map(|st| (st, static_value(st.as_str()))),
             var_host: -1,
             var_uri: -1,
         };
         alloc(cf, main)
     })
-}
-
-/// A variable value over static text (as nginx's own `ngx_http_variable_true_value`).
-fn static_value(text: &'static str) -> ngx_variable_value_t {
-    ngx_variable_value_t {
-        _bitfield_align_1: [],
-        // length, valid, no_cacheable, not_found, escape
-        _bitfield_1: ngx_variable_value_t::new_bitfield_1(text.len() as u32, 1, 0, 0, 0),
-        data: text.as_ptr() as *mut u8,
-    }
 }
 
 extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {

@@ -173,13 +173,14 @@ pub fn name_action(
 }
 
 /// `store` joined with the relative path `write` writes (as `Path::join` would), in one
-/// allocation with room for the NUL nginx appends when it opens the file: this runs on every
-/// request, and nginx's static serving it is measured against allocates nothing.
+/// allocation (room for `data/` and the longest logic name): this runs on every request, and
+/// nginx's static serving it is measured against allocates nothing.
 fn store_file(
     store: &Path,
     write: impl FnOnce(&mut OsString) -> Option<std::fmt::Result>,
 ) -> PathBuf {
-    let mut path = OsString::with_capacity(store.as_os_str().len() + 64);
+    let room = "/data/".len() + fdfs_client::file_id::LOGIC_NAME_MAX_LEN;
+    let mut path = OsString::with_capacity(store.as_os_str().len() + room);
     path.push(store);
     if !store.as_os_str().as_bytes().ends_with(b"/") {
         path.push("/");

@@ -48,18 +48,6 @@ pub enum Status {
 }
 
 impl Status {
-    /// Every status.
-    pub const ALL: [Status; 8] = [
-        Status::Local,
-        Status::Proxy,
-        Status::Redirect,
-        Status::NotFound,
-        Status::BadRequest,
-        Status::TokenDenied,
-        Status::Error,
-        Status::MethodNotAllowed,
-    ];
-
     /// The `$fastdfs_status` value.
     pub fn as_str(self) -> &'static str {
         match self {
