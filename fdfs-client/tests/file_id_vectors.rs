@@ -173,8 +173,8 @@ fn file_vectors_json() {
             continue;
         }
         assert_eq!(
-            info.formatted_ext,
-            d["suffix_after_b64"].as_str().unwrap(),
+            &info.formatted_ext[..],
+            d["suffix_after_b64"].as_str().unwrap().as_bytes(),
             "{label}"
         );
         assert_eq!(reencode(&id, &info), fid, "{label}");
@@ -288,7 +288,10 @@ fn trunk_vectors() {
         }
         trunks += 1;
         assert_eq!(info.kind, FileKind::Trunk);
-        assert_eq!(info.formatted_ext, d["formatted_ext_7"].as_str().unwrap());
+        assert_eq!(
+            &info.formatted_ext[..],
+            d["formatted_ext_7"].as_str().unwrap().as_bytes()
+        );
         let t = info.trunk.unwrap();
         assert_eq!(t.encode(), d["trunk_block_16"].as_str().unwrap());
         assert_eq!(hex(&t.to_bytes()), d["trunk_block_hex"].as_str().unwrap());

@@ -221,8 +221,9 @@ pub struct FileInfo {
     pub kind: FileKind,
     /// For [`FileKind::Trunk`] only.
     pub trunk: Option<TrunkLocation>,
-    /// The last 7 chars of the name: the "formatted ext" for non-slave names.
-    pub formatted_ext: String,
+    /// The last 7 bytes of the name, as C copies them: the "formatted ext" for non-slave names
+    /// (a trunk slot's header must hold the same bytes).
+    pub formatted_ext: [u8; FORMATTED_EXT_LEN],
     /// The subdirectories, store path index and true name, copied from the logic name.
     pub store_path_index: u8,
     /// `(HH, HH)`.
@@ -267,6 +268,10 @@ impl FileInfo {
         let tail = file
             .get(file.len().saturating_sub(FORMATTED_EXT_LEN)..)
             .unwrap_or(&[]);
+        let mut formatted_ext = [0u8; FORMATTED_EXT_LEN];
+        for (o, c) in formatted_ext.iter_mut().zip(tail) {
+            *o = *c;
+        }
         Ok(FileInfo {
             raw,
             source,
@@ -275,7 +280,7 @@ impl FileInfo {
             crc32,
             kind,
             trunk,
-            formatted_ext: String::from_utf8_lossy(tail).into_owned(),
+            formatted_ext,
             store_path_index: name.store_path_index(),
             subdirs: name.subdirs(),
             logic_len: len,
@@ -297,19 +302,24 @@ impl FileInfo {
     }
 
     /// The extension carried by the formatted ext (`"jpg"` of `"570.jpg"`, `""` for 7 digits).
+    /// (`""` also when those bytes are not UTF-8.)
     pub fn ext(&self) -> &str {
-        match self.formatted_ext.find('.') {
-            Some(i) => self.formatted_ext.get(i + 1..).unwrap_or(""),
+        let e = &self.formatted_ext;
+        match e.iter().position(|&c| c == b'.') {
+            Some(i) => std::str::from_utf8(e.get(i + 1..).unwrap_or(&[])).unwrap_or(""),
             None => "",
         }
     }
 
-    /// The random digits of the formatted ext (before the `.`, or all 7 chars).
+    /// The random digits of the formatted ext (before the `.`, or all 7 chars; `""` when those
+    /// bytes are not UTF-8).
     pub fn random_digits(&self) -> &str {
-        match self.formatted_ext.find('.') {
-            Some(i) => self.formatted_ext.get(..i).unwrap_or(""),
-            None => &self.formatted_ext,
-        }
+        let e = &self.formatted_ext;
+        let digits = match e.iter().position(|&c| c == b'.') {
+            Some(i) => e.get(..i).unwrap_or(&[]),
+            None => e,
+        };
+        std::str::from_utf8(digits).unwrap_or("")
     }
 
     /// The trunk container path relative to the store path: `data/HH/HH/<trunk id %06d>`.

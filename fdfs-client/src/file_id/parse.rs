@@ -196,7 +196,9 @@ impl LogicName {
     /// [`local_path`](Self::local_path) written into `out`, for callers that build a full path
     /// on every request without allocating for each part.
     pub fn write_local_path(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        write!(out, "data/{}", self.true_name())
+        // Two plain writes: `write!` would interpret a format at run time, on every request.
+        out.write_str("data/")?;
+        out.write_str(self.true_name())
     }
 
     /// Where the storage keeps the file's metadata: `data/HH/HH/name-m`.

@@ -496,3 +496,16 @@ fn dotted_extensions_as_fastdfs() {
         .unwrap()
         .ends_with("_s.tar.xz"));
 }
+
+#[test]
+fn formatted_ext_is_the_names_last_seven_bytes() {
+    // "é" is two bytes, so the last 7 bytes of this name begin inside the "é" of "éé": C copies
+    // them as they are, and a trunk slot's header holds the same bytes.
+    let name = "M00/00/00/fwAAC2sGUuSAEF-1AAAoAFc9-LE5.éé.jpg";
+    let info = LogicName::parse(name).unwrap().decode().unwrap();
+    assert_eq!(&info.formatted_ext[..], &name.as_bytes()[name.len() - 7..]);
+    assert_eq!(info.ext(), "jpg");
+    assert_eq!(info.random_digits(), "", "not UTF-8 before the dot");
+    let info = LogicName::parse(NORMAL).unwrap().decode().unwrap();
+    assert_eq!(&info.formatted_ext, b"570.jpg");
+}

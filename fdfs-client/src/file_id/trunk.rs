@@ -100,10 +100,6 @@ impl TrunkSlotHeader {
     /// The header a regular slot for this file must have (`None` if the id is not a trunk id).
     pub fn expected_for(info: &FileInfo) -> Option<TrunkSlotHeader> {
         let t = info.trunk?;
-        let mut ext = [0u8; 7];
-        for (o, c) in ext.iter_mut().zip(info.formatted_ext.bytes()) {
-            *o = c;
-        }
         Some(TrunkSlotHeader {
             slot_type: SlotType::Regular,
             alloc_size: t.alloc_size,
@@ -112,7 +108,7 @@ impl TrunkSlotHeader {
             file_size: info.size_field.real_size() as u32,
             crc32: info.crc32,
             mtime: info.timestamp as u32,
-            formatted_ext: ext,
+            formatted_ext: info.formatted_ext,
         })
     }
 
