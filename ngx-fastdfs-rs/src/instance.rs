@@ -2,7 +2,6 @@
 //! addresses and cluster members): everything a request needs, built at configuration time and kept
 //! in nginx's per-cycle configuration (never in a static).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
@@ -55,8 +54,8 @@ pub struct Instance {
     /// `storage_peers` plus the members learnt from storage ids.
     pub peers: Vec<Peer>,
     /// The addresses of this host the module treats as "local" (127.0.0.1 + interfaces per
-    /// `if_alias_prefix`).
-    pub local_ips: HashSet<IpAddr>,
+    /// `if_alias_prefix`), sorted: see [`Instance::is_local_ip`].
+    pub local_ips: Vec<IpAddr>,
     /// The storages the tracker listed at configuration time (cluster members).
     pub tracker_members: Vec<IpAddr>,
     /// The groups the tracker listed (empty when no tracker answer is known).
@@ -241,7 +240,7 @@ impl Instance {
     /// table gives the storage's port, a local address with another port is a *sibling* instance of
     /// the same host (FastDFS 6.16), not this one.
     pub fn is_self(&self, ip: &IpAddr, src: Source, group: Option<usize>) -> bool {
-        if !self.local_ips.contains(ip) {
+        if !self.is_local_ip(ip) {
             return false;
         }
         if let (Source::StorageId(id), Some(g)) = (src, group.and_then(|g| self.conf.groups.get(g)))
@@ -256,6 +255,12 @@ impl Instance {
             }
         }
         true
+    }
+
+    /// Whether `ip` is one of [`Instance::local_ips`]: a binary search, asked on every request
+    /// that is not served from the disk (hashing the address cost more).
+    pub fn is_local_ip(&self, ip: &IpAddr) -> bool {
+        self.local_ips.binary_search(ip).is_ok()
     }
 
     /// The first address of storage `id`.
@@ -322,15 +327,17 @@ fn check_store_paths(conf: &ModFastdfsConf) -> Result<Vec<String>, InstanceError
 
 /// The "local" addresses: 127.0.0.1 plus the interface addresses whose interface name starts with one
 /// of `prefixes` (all interfaces when there is none), like the C module's `getifaddrs` walk.
-pub fn local_ips(ifaddrs: &[(String, IpAddr)], prefixes: &[String]) -> HashSet<IpAddr> {
-    let mut set = HashSet::new();
-    set.insert(IpAddr::from([127, 0, 0, 1]));
+/// Sorted, without duplicates.
+pub fn local_ips(ifaddrs: &[(String, IpAddr)], prefixes: &[String]) -> Vec<IpAddr> {
+    let mut ips = vec![IpAddr::from([127, 0, 0, 1])];
     for (name, ip) in ifaddrs {
         if prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p.as_str())) {
-            set.insert(*ip);
+            ips.push(*ip);
         }
     }
-    set
+    ips.sort_unstable();
+    ips.dedup();
+    ips
 }
 
 /// The host's interface addresses (name with alias label, address), via `getifaddrs`.

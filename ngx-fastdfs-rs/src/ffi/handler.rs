@@ -10,7 +10,7 @@ use nginx_sys::{
 use ngx::http::Request;
 
 use super::serve::{self, Served};
-use super::{guard, log, main_conf, refuse, request_str, set_status, set_var, HTTP_500, OK};
+use super::{guard, log, main_conf, refuse, request_str, set_status, set_var, Lossy, HTTP_500, OK};
 use crate::instance::Instance;
 use crate::logic::{self, Action, Origin, Refuse, Status};
 use crate::Level;
@@ -110,8 +110,7 @@ fn redirect(req: &mut Request, location: &[u8]) -> ngx_int_t {
     }
     req.as_mut().headers_out.location = h;
     set_status(req, Status::Redirect);
-    let shown = String::from_utf8_lossy(location);
-    log(req, Level::Info, format_args!("302 to {shown}"));
+    log(req, Level::Info, format_args!("302 to {}", Lossy(location)));
     NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
 }
 
@@ -127,11 +126,10 @@ fn proxy(req: &mut Request, host: &str, uri: &[u8]) -> ngx_int_t {
         return HTTP_500;
     }
     set_status(req, Status::Proxy);
-    let shown = String::from_utf8_lossy(uri);
     log(
         req,
         Level::Info,
-        format_args!("not local, proxying to http://{host}{shown}"),
+        format_args!("not local, proxying to http://{host}{}", Lossy(uri)),
     );
     // SAFETY: the proxy module's content handler for this location, called with the request as
     // nginx would call it.

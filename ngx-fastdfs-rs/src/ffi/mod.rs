@@ -49,6 +49,22 @@ fn log(req: &Request, level: Level, msg: impl std::fmt::Display) {
     ngx::ngx_log_error!(level.nginx_level(), log, "fastdfs: {msg}");
 }
 
+/// Bytes shown as text in a log line, invalid UTF-8 replaced (as `String::from_utf8_lossy`),
+/// converted only if the line is written.
+struct Lossy<'a>(&'a [u8]);
+
+impl std::fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// This module's main configuration for the request.
 fn main_conf(req: &Request) -> Option<&MainConf> {
     // SAFETY: main_conf[ctx_index] of an HTTP request is the MainConf create_main_conf allocated

@@ -72,16 +72,17 @@ pub enum Refusal {
     Token(TokenError),
 }
 
-/// A parsed query string: `(key, decoded value)` in order, first match wins.
+/// A parsed query string: `(key, raw value)` in order, first match wins; a value is decoded when
+/// asked for (most requests ask for few of the parameters they carry, or none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
-    params: Vec<(String, String)>,
+pub struct Query<'a> {
+    params: Vec<(&'a [u8], &'a [u8])>,
 }
 
-impl Query {
+impl<'a> Query<'a> {
     /// libfastcommon's `http_parse_query`: split on `&`, drop items without `=` or with an empty key,
-    /// URL-decode values (`%XX`, `+`), keep the first 32.
-    pub fn parse(args: &[u8]) -> Query {
+    /// keep the first 32.
+    pub fn parse(args: &'a [u8]) -> Query<'a> {
         let mut params = Vec::new();
         for item in args.split(|&b| b == b'&') {
             if params.len() >= MAX_QUERY_PARAMS {
@@ -94,20 +95,17 @@ impl Query {
             if k.is_empty() {
                 continue;
             }
-            params.push((
-                String::from_utf8_lossy(k).into_owned(),
-                String::from_utf8_lossy(&url_decode(v)).into_owned(),
-            ));
+            params.push((k, v));
         }
         Query { params }
     }
 
-    /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    /// The first value of `key`, URL-decoded (`%XX`, `+`), invalid UTF-8 replaced.
+    pub fn get(&self, key: &str) -> Option<String> {
         self.params
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(&url_decode(v)).into_owned())
     }
 
     /// True if no parameter was parsed.
@@ -294,8 +292,8 @@ pub fn analyze<'a>(
         token::check(
             &rest_str,
             &http.anti_steal.secret_key,
-            query.get("token"),
-            query.get("ts"),
+            query.get("token").as_deref(),
+            query.get("ts").as_deref(),
             http.anti_steal.token_ttl,
             now,
         )
@@ -320,11 +318,11 @@ pub fn analyze<'a>(
         group_bytes: Cow::Borrowed(group_bytes),
         logic,
         info,
-        filename: query.get("filename").map(str::to_owned),
+        filename: query.get("filename"),
         has_redirect_param: has_redirect_param(args),
         has_args: !args.is_empty(),
-        flv_start: query.get("start").map(str::to_owned),
-        flv_end: query.get("end").map(str::to_owned),
+        flv_start: query.get("start"),
+        flv_end: query.get("end"),
     })
 }
 
@@ -417,12 +415,11 @@ pub fn not_local(inst: &Instance, t: &Target<'_>, now: i64, local_port: u16) -> 
             ))
         }
     };
-    let host = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
+    let fwd = Forward {
+        host: host_text(ip),
+        port,
     };
-    let fwd = Forward { host, port };
-    if inst.local_ips.contains(&ip) && fwd.http_port(local_port) == local_port {
+    if inst.is_local_ip(&ip) && fwd.http_port(local_port) == local_port {
         // Forwarding to this very node would come back here (a loop), whatever the query holds.
         return NotLocal::BadRequest(format!(
             "file {}/{} not found, and its source {ip}:{local_port} is this node itself: not \
@@ -432,6 +429,43 @@ pub fn not_local(inst: &Instance, t: &Target<'_>, now: i64, local_port: u16) -> 
         ));
     }
     NotLocal::Forward(fwd)
+}
+
+/// The host part of a URL for `ip` (an IPv6 address in brackets), with room for `:<port>`. An
+/// IPv4 address is written digit by digit: every proxied or redirected request needs one, and
+/// `Ipv4Addr`'s `Display` took more instructions than the rest of the decision.
+fn host_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut host = String::with_capacity("255.255.255.255:65535".len());
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    host.push('.');
+                }
+                push_decimal(&mut host, octet.into());
+            }
+            host
+        }
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// Append `n` in decimal.
+pub(crate) fn push_decimal(out: &mut String, n: u16) {
+    let mut digits = [b'0'; 5];
+    let mut rest = n;
+    let mut start = digits.len();
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        start -= 1;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(start..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
 }
 
 /// The membership of a source address.
@@ -728,10 +762,12 @@ mod tests {
     #[test]
     fn query_parsing() {
         let q = Query::parse(b"a=1&b&=x&filename=a%20b+c.pdf&a=2&redirect=");
-        assert_eq!(q.get("a"), Some("1"));
+        assert_eq!(q.get("a").as_deref(), Some("1"));
         assert_eq!(q.get("b"), None);
-        assert_eq!(q.get("filename"), Some("a b c.pdf"));
-        assert_eq!(q.get("redirect"), Some(""));
+        assert_eq!(q.get("filename").as_deref(), Some("a b c.pdf"));
+        assert_eq!(q.get("redirect").as_deref(), Some(""));
+        let q = Query::parse(b"n=%FF%41&%C3=x");
+        assert_eq!(q.get("n").as_deref(), Some("\u{FFFD}A"));
         assert!(Query::parse(b"x&y").is_empty());
     }
 
@@ -756,6 +792,20 @@ mod tests {
         );
         assert_eq!(proxy_uri(b"/a", false), b"/a?redirect=1".to_vec());
         assert_eq!(escape_path(b"/a b%"), b"/a%20b%25".to_vec());
+    }
+
+    #[test]
+    fn host_texts() {
+        for ip in ["0.0.0.0", "10.1.20.255", "255.255.255.255", "192.168.0.9"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(host_text(ip), ip.to_string());
+        }
+        assert_eq!(host_text("::1".parse().unwrap()), "[::1]");
+        for n in [0u16, 7, 10, 99, 100, 8080, 65535] {
+            let mut s = String::from("x:");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x:{n}"));
+        }
     }
 
     fn trunk_name(ts: i64, file_size: u64, offset: u32) -> String {
