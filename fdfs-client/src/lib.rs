@@ -7,6 +7,7 @@
 //! - [`conf`]: the libfastcommon ini dialect and the typed configs built on it;
 //! - [`addr`]: [`addr::ServerAddr`], the one server address type;
 //! - [`token`]: the anti-steal token;
+//! - [`decimal`]: numbers written without run-time format interpretation (per-request text);
 //! - [`disposition`]: `Content-Disposition` for a download name;
 //! - [`utc`]: Unix seconds to a UTC date and time (the tool's reports, the edge's access log);
 //! - [`blocking`]: a small blocking `std::net` transport over [`proto`], for the nginx master
@@ -20,6 +21,7 @@ pub mod addr;
 pub mod base64;
 pub mod blocking;
 pub mod conf;
+pub mod decimal;
 pub mod disposition;
 pub mod file_id;
 pub mod proto;

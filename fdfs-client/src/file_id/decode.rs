@@ -337,7 +337,30 @@ impl FileInfo {
         out: &mut impl std::fmt::Write,
     ) -> Option<std::fmt::Result> {
         let t = self.trunk?;
-        let (d1, d2) = self.subdirs;
-        Some(write!(out, "data/{d1:02X}/{d2:02X}/{:06}", t.trunk_id))
+        Some(write_container_path(out, self.subdirs, t.trunk_id))
     }
+}
+
+/// `data/{d1:02X}/{d2:02X}/{trunk_id:06}`, written part by part: the nginx module builds it on
+/// every request for a trunk file, and `write!` interprets a format at run time.
+fn write_container_path(
+    out: &mut impl std::fmt::Write,
+    (d1, d2): (u8, u8),
+    trunk_id: u32,
+) -> std::fmt::Result {
+    out.write_str("data/")?;
+    write_hex_byte(out, d1)?;
+    out.write_char('/')?;
+    write_hex_byte(out, d2)?;
+    out.write_char('/')?;
+    crate::decimal::write(out, trunk_id, 6)
+}
+
+/// `{b:02X}`.
+fn write_hex_byte(out: &mut impl std::fmt::Write, b: u8) -> std::fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for nibble in [b >> 4, b & 0x0f] {
+        out.write_char(char::from(HEX[usize::from(nibble)]))?;
+    }
+    Ok(())
 }

@@ -13,8 +13,8 @@ use fdfs_client::file_id::{
 };
 
 use super::{
-    escape_path, id_mtime, not_local, proxy_uri, push_decimal, redirect_location, NotLocal,
-    Refusal, Status, Target,
+    escape_path, id_mtime, not_local, proxy_uri, redirect_location, NotLocal, Refusal, Status,
+    Target,
 };
 use crate::instance::Instance;
 use crate::Level;
@@ -318,7 +318,8 @@ pub fn not_local_action(inst: &Instance, t: &Target<'_>, now: i64, origin: &Orig
     let port = fwd.http_port(origin.local_port);
     let mut host = fwd.host;
     host.push(':');
-    push_decimal(&mut host, port);
+    // Writing into a String cannot fail.
+    let _ = fdfs_client::decimal::write(&mut host, port.into(), 1);
     Action::Proxy {
         host,
         uri: proxy_uri(&raw_uri, t.has_args),

@@ -432,8 +432,9 @@ pub fn not_local(inst: &Instance, t: &Target<'_>, now: i64, local_port: u16) -> 
 }
 
 /// The host part of a URL for `ip` (an IPv6 address in brackets), with room for `:<port>`. An
-/// IPv4 address is written digit by digit: every proxied or redirected request needs one, and
-/// `Ipv4Addr`'s `Display` took more instructions than the rest of the decision.
+/// IPv4 address is written digit by digit (`fdfs_client::decimal`): every proxied or redirected
+/// request needs one, and `Ipv4Addr`'s `Display` took more instructions than the rest of the
+/// decision.
 fn host_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
@@ -442,29 +443,12 @@ fn host_text(ip: IpAddr) -> String {
                 if i > 0 {
                     host.push('.');
                 }
-                push_decimal(&mut host, octet.into());
+                // Writing into a String cannot fail.
+                let _ = fdfs_client::decimal::write(&mut host, octet.into(), 1);
             }
             host
         }
         IpAddr::V6(v6) => format!("[{v6}]"),
-    }
-}
-
-/// Append `n` in decimal.
-pub(crate) fn push_decimal(out: &mut String, n: u16) {
-    let mut digits = [b'0'; 5];
-    let mut rest = n;
-    let mut start = digits.len();
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        start -= 1;
-        if rest == 0 {
-            break;
-        }
-    }
-    for &d in digits.get(start..).unwrap_or(&[]) {
-        out.push(char::from(d));
     }
 }
 
@@ -801,11 +785,6 @@ mod tests {
             assert_eq!(host_text(ip), ip.to_string());
         }
         assert_eq!(host_text("::1".parse().unwrap()), "[::1]");
-        for n in [0u16, 7, 10, 99, 100, 8080, 65535] {
-            let mut s = String::from("x:");
-            push_decimal(&mut s, n);
-            assert_eq!(s, format!("x:{n}"));
-        }
     }
 
     fn trunk_name(ts: i64, file_size: u64, offset: u32) -> String {
