@@ -8,7 +8,8 @@
 # load on a shared machine hits both; the medians and their ratio are printed. With two CPUs or
 # more, nginx runs on CPU 0 and wrk on CPU 1 (issue 14's one-worker setup).
 # Needs: /usr/sbin/nginx, wrk, python3 (to write the file ids), the module (`make module`, or
-# NGX_FASTDFS_MODULE=<.so>). Tunables: DURATION (5s), CONNECTIONS (20), ROUNDS (3).
+# NGX_FASTDFS_MODULE=<.so>); for the instruction counts, valgrind and ab (apache2-utils).
+# Tunables: DURATION (5s), CONNECTIONS (20), ROUNDS (3), INSTR_REQUESTS (2000; 0 skips the counts).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -171,3 +172,53 @@ done
 echo "us: the worker's CPU (utime + stime from /proc) per request; its ratio is nginx's over the module's"
 echo "medians of $ROUNDS rounds of $DURATION, module and baseline alternating; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if grep -q "exited on signal" "$W/logs/error.log"; then echo "a worker crashed:"; cat "$W/logs/error.log"; exit 1; fi
+
+# Instructions per request, counted by callgrind: a figure a shared machine does not move, so a change
+# of a few per cent shows where req/s and CPU time are lost in the noise. The same configuration in one
+# process (master_process off) under callgrind; per URL, 500 requests to warm up, the counters zeroed,
+# INSTR_REQUESTS more (ab, keep-alive, 8 at once), a dump. User-space instructions of nginx and the
+# module: the kernel's work, the same for both sides, is not in them. INSTR_REQUESTS=0 skips it.
+INSTR_REQUESTS=${INSTR_REQUESTS:-2000}
+if ((INSTR_REQUESTS > 0)) && ! { command -v callgrind_control && command -v ab; } >/dev/null; then
+    echo "instructions per request: skipped (needs valgrind and apache2-utils)"
+    INSTR_REQUESTS=0
+fi
+((INSTR_REQUESTS > 0)) || exit 0
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true
+valgrind -q --tool=callgrind --callgrind-out-file="$W/cg.out" /usr/sbin/nginx -g 'master_process off;' \
+    -p "$W" -c "$W/conf/nginx.conf" -e "$W/logs/error.log" &
+NGINX_PID=$!
+for _ in $(seq 300); do
+    curl -sf -o /dev/null "$B$SMALL" && break
+    sleep 0.2
+done
+
+# instructions URL HEADER: user-space instructions per request of GET URL (empty if ab failed)
+instructions() {
+    local url=$1 hdr=$2 f
+    local -a h=()
+    [ -n "$hdr" ] && h=(-H "$hdr")
+    ab -q -k -n 500 -c 8 "${h[@]}" "$url" >/dev/null 2>&1 || return 0
+    callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
+    ab -q -k -n "$INSTR_REQUESTS" -c 8 "${h[@]}" "$url" >"$W/ab.txt" 2>&1
+    rm -f "$W"/cg.out.*
+    callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
+    for _ in $(seq 50); do
+        f=$(ls "$W"/cg.out.* 2>/dev/null | head -1 || true)
+        [ -n "$f" ] && break
+        sleep 0.1
+    done
+    grep -q "^Complete requests: *$INSTR_REQUESTS$" "$W/ab.txt" && grep -q "^Failed requests: *0$" "$W/ab.txt" &&
+        [ -n "$f" ] || { echo "ab or callgrind failed for $url:" >&2; cat "$W/ab.txt" >&2; return 0; }
+    awk -v n="$INSTR_REQUESTS" '/^(summary|totals):/ {printf "%.0f\n", $2 / n; exit}' "$f"
+}
+
+printf '\n%-28s %14s %14s %10s %8s\n' "case (callgrind)" "module instr" "nginx instr" "extra" "ratio"
+for c in "${CASES[@]}"; do
+    IFS='|' read -r name murl burl want hdr target <<< "$c"
+    mi=$(instructions "$murl" "$hdr"); bi=$(instructions "$burl" "$hdr")
+    if [ -z "$mi" ] || [ -z "$bi" ]; then printf '%-28s %14s\n' "$name" "failed"; continue; fi
+    printf '%-28s %14s %14s %10s %8s\n' "$name" "$mi" "$bi" "$((mi - bi))" "$(ratio "$bi" "$mi")"
+done
+echo "user-space instructions per request (nginx and the module, one process under callgrind), after 500 to"
+echo "warm up, $INSTR_REQUESTS counted per URL (ab -k -c 8); the ratio is nginx's over the module's"
