@@ -33,15 +33,20 @@ note() { echo "note: $*" >&2; }
 # does (the bench is not part of CI). The packages' own services must not run: the bench starts its own
 # instances on loopback ports.
 ensure_packages() {
+    install_missing wrk apache2-utils curl python3 nginx varnish trafficserver "$@"
+}
+
+# install_missing PACKAGE...: those not installed yet, as ensure_packages does.
+install_missing() {
     local p missing=()
-    for p in wrk apache2-utils curl python3 nginx varnish trafficserver "$@"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     if ((${#missing[@]})); then
         echo "==> apt-get install ${missing[*]}" >&2
         if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
-            note "apt-get install failed: the contenders it would bring are skipped"
+            note "apt-get install failed: what needs ${missing[*]} is skipped"
         fi
         stop_package_services
     fi

@@ -179,8 +179,9 @@ if grep -q "exited on signal" "$W/logs/error.log"; then echo "a worker crashed:"
 # INSTR_REQUESTS more (ab, keep-alive, 8 at once), a dump. User-space instructions of nginx and the
 # module: the kernel's work, the same for both sides, is not in them. INSTR_REQUESTS=0 skips it.
 INSTR_REQUESTS=${INSTR_REQUESTS:-2000}
+((INSTR_REQUESTS > 0)) && install_missing valgrind apache2-utils
 if ((INSTR_REQUESTS > 0)) && ! { command -v callgrind_control && command -v ab; } >/dev/null; then
-    echo "instructions per request: skipped (needs valgrind and apache2-utils)"
+    echo "instructions per request: skipped (valgrind and apache2-utils could not be installed)"
     INSTR_REQUESTS=0
 fi
 ((INSTR_REQUESTS > 0)) || exit 0
