@@ -135,9 +135,15 @@ unsafe fn request_str<'a>(s: &ngx_str_t) -> &'a [u8] {
 
 /// Set the indexed variable `idx` of the request to `val` (copied into the request pool).
 fn set_var(req: &mut Request, idx: ngx_int_t, val: &[u8]) -> bool {
-    let Some(s) = pool_str(req, val) else {
-        return false;
-    };
+    match pool_str(req, val) {
+        Some(s) => set_var_to(req, idx, s),
+        None => false,
+    }
+}
+
+/// Set the indexed variable `idx` of the request to `s`, which must outlive the request (the
+/// request pool, or static text). False if the request has no such variable.
+fn set_var_to(req: &mut Request, idx: ngx_int_t, s: ngx_str_t) -> bool {
     let r = req.as_mut();
     if idx < 0 || r.variables.is_null() {
         return false;
@@ -148,10 +154,16 @@ fn set_var(req: &mut Request, idx: ngx_int_t, val: &[u8]) -> bool {
     true
 }
 
-/// Set `$fastdfs_status`.
+/// Set `$fastdfs_status` to its static text (nginx only reads a variable's bytes, as with its
+/// own static `ngx_http_variable_true_value`): no copy into the pool on every request.
 fn set_status(req: &mut Request, st: Status) {
     if let Some(idx) = main_conf(req).map(|m| m.var_status) {
-        set_var(req, idx, st.as_str().as_bytes());
+        let text = st.as_str();
+        let s = ngx_str_t {
+            len: text.len(),
+            data: text.as_ptr() as *mut u8,
+        };
+        set_var_to(req, idx, s);
     }
 }
 
