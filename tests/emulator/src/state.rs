@@ -237,6 +237,20 @@ pub(crate) fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Acknowledge what was just read at once, as real FastDFS servers do (libserverframe's
+/// `tcp_quick_ack`, on by default, sets `TCP_QUICKACK` after every read). A client that writes a
+/// request's header and its body in two writes without `TCP_NODELAY`, as FastDFS's own C client
+/// does, otherwise waits for the delayed ACK (about 40 ms) before Nagle's algorithm lets the body
+/// go: `bench/client.sh` measured 720 uploads/s of FastDFS's C client against the emulator.
+pub(crate) fn quick_ack(s: &tokio::net::TcpStream) {
+    // Linux turns quick ACK mode off again by itself, hence after every read; an error only
+    // costs the delay.
+    #[cfg(target_os = "linux")]
+    let _ = s.set_quickack(true);
+    #[cfg(not(target_os = "linux"))]
+    let _ = s;
+}
+
 /// Accepts connections for one incarnation of a server (`role` `idx`, for the logs) until `stop` fires;
 /// each connection is served by `serve` in a task of its own, which also ends when `stop` fires.
 pub(crate) async fn accept_loop<F, Fut>(

@@ -57,7 +57,7 @@ pub(crate) async fn serve(sh: Arc<Shared>, idx: usize, mut s: TcpStream) -> io::
     let mut frozen = node.frozen.subscribe();
     loop {
         match s.read_exact(&mut hb).await {
-            Ok(_) => {}
+            Ok(_) => crate::state::quick_ack(&s),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }

@@ -33,7 +33,7 @@ pub(crate) async fn serve(sh: Arc<Shared>, mut s: TcpStream) -> io::Result<()> {
     let mut hb = [0u8; HEADER_LEN];
     loop {
         match s.read_exact(&mut hb).await {
-            Ok(_) => {}
+            Ok(_) => crate::state::quick_ack(&s),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
