@@ -16,6 +16,11 @@
 //! cluster (tests/README.md). Downloads are checked byte for byte; files are deleted afterwards.
 //! Prints the figures and the client/baseline ratios (ops/s and MB/s: higher is better for the
 //! client; memory: lower is).
+//!
+//! With `BENCH_C_CLIENT` naming a build of `bench/c-client/cbench.c` (FastDFS's own C client
+//! library; `bench/client.sh` builds it when the library is installed), the small phase also runs
+//! it in every round, against the same cluster through a `client.conf` written here, and prints
+//! the client/C ratios.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -160,6 +165,7 @@ fn driver() -> Res<()> {
     .map_err(|e| format!("cluster: {e}"))?;
     let trackers: Vec<String> = cluster.trackers().iter().map(|t| t.to_string()).collect();
     let trackers = trackers.join(",");
+    let c_client = CClient::from_env(&trackers)?;
     let what = if cluster.is_emulated() {
         "emulator (1 group x 1 storage, in the parent process)".to_owned()
     } else {
@@ -184,6 +190,12 @@ fn driver() -> Res<()> {
             for imp in order {
                 let p = run_worker(imp, phase, &trackers)?;
                 best.entry((imp, phase))
+                    .and_modify(|b| b.keep_best(&p))
+                    .or_insert(p);
+            }
+            if let (Some(c), "small") = (&c_client, phase) {
+                let p = c.small(small_ops, conc)?;
+                best.entry(("c", phase))
                     .and_modify(|b| b.keep_best(&p))
                     .or_insert(p);
             }
@@ -216,6 +228,22 @@ fn driver() -> Res<()> {
         let (b, c) = (b.get(key) / per, c.get(key) / per);
         println!("{label:<34} {b:>12.1} {c:>12.1} {:>16.2}", c / b);
     }
+    if let Some(c) = &c_client {
+        let cc = take("c", "small")?;
+        println!();
+        println!(
+            "{:<34} {:>12} {:>12} {:>16}",
+            "", "C client", "client", "client/C"
+        );
+        for (label, key) in [
+            ("small upload (ops/s)", "up_ops_s"),
+            ("small download (ops/s)", "down_ops_s"),
+        ] {
+            let (b, c) = (cc.get(key), cs.get(key));
+            println!("{label:<34} {b:>12.1} {c:>12.1} {:>16.2}", c / b);
+        }
+        println!("  C client: {}", c.exe);
+    }
     println!();
     println!(
         "parent (cluster) peak RSS: {:.1} MiB",
@@ -223,6 +251,75 @@ fn driver() -> Res<()> {
     );
     drop(cluster);
     Ok(())
+}
+
+/// FastDFS's C client (`bench/c-client/cbench.c`), run as a child process per transfer.
+struct CClient {
+    exe: String,
+    /// Holds the `client.conf` (and the C library's `base_path`).
+    dir: tempfile::TempDir,
+}
+
+impl CClient {
+    /// From `BENCH_C_CLIENT`; `None` when it is not set.
+    fn from_env(trackers: &str) -> Res<Option<CClient>> {
+        let Some(exe) = std::env::var("BENCH_C_CLIENT")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(None);
+        };
+        let dir = tempfile::tempdir()?;
+        let mut conf = format!(
+            "connect_timeout = 5\nnetwork_timeout = 60\nbase_path = {}\n\
+             use_connection_pool = true\nlog_level = error\n",
+            dir.path().display()
+        );
+        for t in trackers.split(',') {
+            conf.push_str(&format!("tracker_server = {t}\n"));
+        }
+        std::fs::write(dir.path().join("client.conf"), conf)?;
+        Ok(Some(CClient { exe, dir }))
+    }
+
+    /// The small phase: `ops` uploads, then `ops` downloads (each run uploads its own files
+    /// first, untimed, and deletes what it uploaded).
+    fn small(&self, ops: usize, conc: usize) -> Res<Phase> {
+        let mut figures = BTreeMap::new();
+        for (op, key) in [("upload", "up_ops_s"), ("download", "down_ops_s")] {
+            figures.insert(key.to_owned(), self.run(op, ops, conc)?);
+        }
+        Ok(Phase { figures })
+    }
+
+    /// One `cbench` run: its ops/s (the last field of its one line of output).
+    fn run(&self, op: &str, ops: usize, conc: usize) -> Res<f64> {
+        let conf = self.dir.path().join("client.conf");
+        let out = Command::new(&self.exe)
+            .arg(&conf)
+            .args([
+                op,
+                &SMALL_SIZE.to_string(),
+                &ops.to_string(),
+                &conc.to_string(),
+            ])
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "{} {op} failed ({}): {stdout}{}",
+                self.exe,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        stdout
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{} {op}: no ops/s in {stdout:?}", self.exe).into())
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
