@@ -22,6 +22,7 @@ STORAGE_IPS=(127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14)
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 missing=()
 pids=()
+added_ips=() # the loopback addresses this run added, removed again when it stops
 
 cleanup() {
     # A second Ctrl-C (or a signal sent to the whole process group) must not cut the clean-up short.
@@ -33,6 +34,7 @@ cleanup() {
     done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
+    for addr in "${added_ips[@]}"; do ip addr del "$addr/32" dev lo 2>/dev/null; done
     say "stopped; logs and data left in $DEMO"
 }
 trap cleanup INT TERM EXIT
@@ -45,8 +47,11 @@ for i in "${!STORAGE_IPS[@]}"; do
     ip=${STORAGE_IPS[$i]}
     # any prefix length: a test or an operator may have added it as /8 or /24 already
     if ! ip -4 addr show dev lo | grep -q "inet $ip/"; then
-        err=$(ip addr add "$ip/32" dev lo label "lo:${labels[$i]}0" 2>&1) ||
+        if err=$(ip addr add "$ip/32" dev lo label "lo:${labels[$i]}0" 2>&1); then
+            added_ips+=("$ip")
+        else
             echo "note: could not add $ip to lo ($err); each node then sees only 127.0.0.1 as its own"
+        fi
     fi
 done
 

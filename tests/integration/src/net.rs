@@ -1,9 +1,11 @@
 //! Loopback helpers: free ports and extra 127.0.0.x addresses for the storages of a test cluster.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// The first port handed out by [`free_port`].
 const FIRST_PORT: u16 = 10_000;
@@ -46,11 +48,83 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
     }
 }
 
+/// An address of `lo` that a test needs, held while this value lives (see [`ensure_loopback_ip`]).
+#[must_use = "the address may be removed as soon as its last LoopbackIp is dropped"]
+#[derive(Debug)]
+pub struct LoopbackIp {
+    ip: Ipv4Addr,
+}
+
+/// The addresses this process holds: how many holders, the label, whether this process added it.
+struct Held {
+    holders: usize,
+    label: String,
+    added: bool,
+}
+
+fn held() -> MutexGuard<'static, HashMap<Ipv4Addr, Held>> {
+    static HELD: OnceLock<Mutex<HashMap<Ipv4Addr, Held>>> = OnceLock::new();
+    HELD.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Makes sure `ip` is an address of `lo` with the interface label `label` (e.g. `lo:a0`), so that code that
 /// lists interface addresses (the module's local-address check, `if_alias_prefix`) sees it.
 /// Linux lets a process bind any 127.0.0.0/8 address without this; it is about being *seen* as local.
 /// Needs root; returns an error otherwise.
-pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
+///
+/// When the last [`LoopbackIp`] of an address this process added is dropped, the address is
+/// removed again (one that was there before, the demo's or an operator's, stays): the tests leave
+/// `lo` as they found it. Addresses left behind are not harmless: FastDFS's libfastcommon lists at
+/// most 32 local addresses, and a real tracker on a host the tests had left 36 on crashed.
+pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<LoopbackIp> {
+    let mut held = held();
+    if let Some(h) = held.get_mut(&ip) {
+        if h.label != label {
+            return Err(io::Error::other(format!(
+                "{ip} is held with label {}, this test needs {label}",
+                h.label
+            )));
+        }
+        h.holders += 1;
+        return Ok(LoopbackIp { ip });
+    }
+    let added = add_loopback_ip(ip, label)?;
+    held.insert(
+        ip,
+        Held {
+            holders: 1,
+            label: label.to_owned(),
+            added,
+        },
+    );
+    Ok(LoopbackIp { ip })
+}
+
+impl Drop for LoopbackIp {
+    fn drop(&mut self) {
+        let mut held = held();
+        let Some(h) = held.get_mut(&self.ip) else {
+            return;
+        };
+        h.holders -= 1;
+        if h.holders > 0 {
+            return;
+        }
+        let added = h.added;
+        held.remove(&self.ip);
+        if added {
+            // Best effort: a failure leaves the address, as before this was done.
+            let _ = Command::new("ip")
+                .args(["addr", "del", &format!("{}/32", self.ip), "dev", "lo"])
+                .output();
+        }
+    }
+}
+
+/// Adds `ip` to `lo` with `label` unless it is there; whether this call added it.
+fn add_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<bool> {
     let shown = Command::new("ip")
         .args(["-4", "addr", "show", "dev", "lo"])
         .output()?;
@@ -59,7 +133,7 @@ pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
     if let Some(line) = shown.lines().find(|l| l.contains(&wanted)) {
         // The label is what `if_alias_prefix` matches, so a different one would make the test lie.
         return match line.split_whitespace().last() {
-            Some(have) if have == label => Ok(()),
+            Some(have) if have == label => Ok(false),
             have => Err(io::Error::other(format!(
                 "{ip} is on lo with label {}, the tests need {label}: `ip addr del {ip}/32 dev lo`",
                 have.unwrap_or("?")
@@ -77,9 +151,11 @@ pub fn ensure_loopback_ip(ip: Ipv4Addr, label: &str) -> io::Result<()> {
             label,
         ])
         .output()?;
-    // Another test process may have added it between our check and our add.
-    if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("File exists") {
-        Ok(())
+    if out.status.success() {
+        Ok(true)
+    } else if String::from_utf8_lossy(&out.stderr).contains("File exists") {
+        // Another process added it between our check and our add: it is not ours to remove.
+        Ok(false)
     } else {
         Err(io::Error::other(format!(
             "ip addr add {ip}/32 dev lo label {label}: {}",

@@ -21,7 +21,7 @@ use fdfs_client::file_id::{
 };
 use fdfs_emu::{Cluster, ClusterBuilder, ClusterConfig, StorageInfo};
 use fdfs_integration::http::{request, Response};
-use fdfs_integration::net::{ensure_loopback_ip, free_port};
+use fdfs_integration::net::{ensure_loopback_ip, free_port, LoopbackIp};
 use fdfs_integration::nginx::{self, Nginx};
 use fdfs_integration::vectors::{read_vector, vector_path};
 use fdfs_integration::wait::eventually;
@@ -184,6 +184,8 @@ struct Fx {
     stores: [PathBuf; 3],
     nginx: Nginx,
     _slow: TcpListener,
+    /// Last: the addresses outlive the nginx that found them local.
+    _lo: Vec<LoopbackIp>,
 }
 
 fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
@@ -258,9 +260,10 @@ fn mod_conf(dir: &Path, group: &str, store: &Path, alias: &str, o: &Opts, peers:
 
 impl Fx {
     fn start(module: &Path, o: Opts) -> Fx {
-        for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0"), (S3, "lo:c0")] {
-            ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-        }
+        let lo: Vec<LoopbackIp> = [(S1, "lo:a0"), (S2, "lo:b0"), (S3, "lo:c0")]
+            .into_iter()
+            .map(|(ip, label)| ensure_loopback_ip(ip, label).expect("needs root: ip addr add"))
+            .collect();
         let root = tempfile::Builder::new()
             .prefix("fdfs-module-")
             .tempdir()
@@ -317,6 +320,7 @@ impl Fx {
             stores: [stores[0].clone(), stores[1].clone(), stores[2].clone()],
             nginx,
             _slow: slow,
+            _lo: lo,
         }
     }
 
@@ -368,14 +372,17 @@ struct Emu {
     cluster: Cluster,
     rt: tokio::runtime::Runtime,
     client: Client,
+    _lo: Vec<LoopbackIp>,
 }
 
 impl Emu {
     /// `config` (the case's options) made one group of `storages` (1 or 2) from S1 on.
     fn start(storages: usize, config: ClusterBuilder) -> Emu {
-        for (ip, label) in [(S1, "lo:a0"), (S2, "lo:b0")].into_iter().take(storages) {
-            ensure_loopback_ip(ip, label).expect("needs root: ip addr add");
-        }
+        let lo: Vec<LoopbackIp> = [(S1, "lo:a0"), (S2, "lo:b0")]
+            .into_iter()
+            .take(storages)
+            .map(|(ip, label)| ensure_loopback_ip(ip, label).expect("needs root: ip addr add"))
+            .collect();
         let cluster = Cluster::start(
             config
                 .groups(1)
@@ -397,6 +404,7 @@ impl Emu {
             cluster,
             rt,
             client,
+            _lo: lo,
         }
     }
 
@@ -1302,7 +1310,7 @@ fn real_trunk_vectors() {
     let m = module();
     let vec_dir = vector_path("trunk");
     let container = read_vector("trunk/containers/data_00_00_000001.first20k");
-    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
+    let _lo = ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     fs::create_dir_all(store.join("data/00/00")).expect("store");
@@ -1476,7 +1484,7 @@ fn emulator_trunk_appender_slave() {
 #[test]
 fn stock_multi_group_config() {
     let m = module();
-    ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
+    let _lo = ensure_loopback_ip(S1, "lo:a0").expect("needs root: ip addr add");
     let dir = tempfile::tempdir().expect("tmp");
     let (a, b) = (dir.path().join("g1"), dir.path().join("g2"));
     for p in [&a, &b] {

@@ -26,7 +26,7 @@ use fdfs_emu::ClusterConfig;
 use fdfs_integration::cluster::{ClusterStorage, TestCluster};
 use fdfs_integration::edge::{Edge, EdgeConfig};
 use fdfs_integration::http::{http, Response};
-use fdfs_integration::net::ensure_loopback_ip;
+use fdfs_integration::net::{ensure_loopback_ip, LoopbackIp};
 use fdfs_integration::nginx::{self, Nginx};
 use fdfs_integration::wait::eventually_async;
 use sha2::{Digest, Sha256};
@@ -71,6 +71,8 @@ struct Stack {
     client: Client,
     http_port: u16,
     _confs: tempfile::TempDir,
+    /// Last: the addresses outlive the nginxes that found them local.
+    _lo: Vec<LoopbackIp>,
 }
 
 impl Stack {
@@ -123,9 +125,10 @@ impl Stack {
             .tempdir()
             .expect("tempdir");
         let mut nginxes = Vec::new();
+        let mut lo = Vec::new();
         for s in &storages {
             let label = format!("lo:e{net}s{}", s.index + 1);
-            ensure_loopback_ip(s.ip, &label).expect("needs root: ip addr add");
+            lo.push(ensure_loopback_ip(s.ip, &label).expect("needs root: ip addr add"));
             let dir = confs.path().join(format!("s{}", s.index + 1));
             fs::create_dir_all(&dir).expect("conf dir");
             let store = s.store_paths.first().expect("a store path");
@@ -164,6 +167,7 @@ impl Stack {
             client,
             http_port,
             _confs: confs,
+            _lo: lo,
         }
     }
 
