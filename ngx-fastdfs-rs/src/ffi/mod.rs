@@ -100,6 +100,15 @@ fn pool_str(req: &Request, bytes: &[u8]) -> Option<ngx_str_t> {
     unsafe { ngx_str_t::from_bytes(req.as_ref().pool, bytes) }
 }
 
+/// `text` as an nginx string, without a copy: for nginx calls that only read it (or copy what
+/// they keep), and for values that must outlive a request.
+fn static_str(text: &'static str) -> ngx_str_t {
+    ngx_str_t {
+        len: text.len(),
+        data: text.as_ptr() as *mut u8,
+    }
+}
+
 /// A copy of `bytes` and a NUL in the request pool, as nginx opens a path: the NUL stays out of
 /// the length. `None` when the pool is exhausted.
 fn pool_c_str(req: &Request, bytes: &[u8]) -> Option<ngx_str_t> {
@@ -158,12 +167,7 @@ fn set_var_to(req: &mut Request, idx: ngx_int_t, s: ngx_str_t) -> bool {
 /// own static `ngx_http_variable_true_value`): no copy into the pool on every request.
 fn set_status(req: &mut Request, st: Status) {
     if let Some(idx) = main_conf(req).map(|m| m.var_status) {
-        let text = st.as_str();
-        let s = ngx_str_t {
-            len: text.len(),
-            data: text.as_ptr() as *mut u8,
-        };
-        set_var_to(req, idx, s);
+        set_var_to(req, idx, static_str(st.as_str()));
     }
 }
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use nginx_sys::*;
 use ngx::core::Pool;
 
-use super::{guard, ERROR, OK};
+use super::{guard, static_str, ERROR, OK};
 use crate::instance::Instance;
 use crate::{Level, LoadMode};
 
@@ -376,10 +376,7 @@ extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard(ERROR, || {
         let mut indexes = [-1; 3];
         for (name, index) in VARS.iter().zip(indexes.iter_mut()) {
-            let mut s = ngx_str_t {
-                len: name.len(),
-                data: name.as_ptr() as *mut u8,
-            };
+            let mut s = static_str(name);
             // SAFETY: cf is the configuration being parsed; nginx copies the name it keeps.
             let v = unsafe { ngx_http_add_variable(cf, &mut s, 0) };
             // SAFETY: a non-null result is the new variable, ours to fill.

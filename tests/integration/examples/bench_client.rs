@@ -125,19 +125,10 @@ impl Phase {
 
 fn run_worker(imp: &str, phase: &str, trackers: &str) -> Res<Phase> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args(["--worker", imp, phase, trackers])
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "worker {imp} {phase} failed ({}): {}{}",
-            out.status,
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
+    let stdout = child_stdout(
+        Command::new(exe).args(["--worker", imp, phase, trackers]),
+        &format!("worker {imp} {phase}"),
+    )?;
     let line = stdout
         .lines()
         .find(|l| l.starts_with("result "))
@@ -149,6 +140,21 @@ fn run_worker(imp: &str, phase: &str, trackers: &str) -> Res<Phase> {
         .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
         .collect();
     Ok(Phase { figures })
+}
+
+/// Runs `cmd` to its end: its standard output, or an error naming `what` with both outputs.
+fn child_stdout(cmd: &mut Command, what: &str) -> Res<String> {
+    let out = cmd.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(stdout)
 }
 
 fn driver() -> Res<()> {
@@ -295,25 +301,15 @@ impl CClient {
     /// One `cbench` run: its ops/s (the last field of its one line of output).
     fn run(&self, op: &str, ops: usize, conc: usize) -> Res<f64> {
         let conf = self.dir.path().join("client.conf");
-        let out = Command::new(&self.exe)
-            .arg(&conf)
-            .args([
+        let stdout = child_stdout(
+            Command::new(&self.exe).arg(&conf).args([
                 op,
                 &SMALL_SIZE.to_string(),
                 &ops.to_string(),
                 &conc.to_string(),
-            ])
-            .output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            return Err(format!(
-                "{} {op} failed ({}): {stdout}{}",
-                self.exe,
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
+            ]),
+            &format!("{} {op}", self.exe),
+        )?;
         stdout
             .split_whitespace()
             .last()
