@@ -5,13 +5,13 @@
 //! deleted if the body fails halfway: nothing half-written is reported as stored.
 
 use std::io;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use fdfs_client::client::{Client, UploadKind, UploadOptions};
+use fdfs_client::client::{ChunkSource, Client, UploadKind, UploadOptions};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::io::StreamReader;
 
 use super::digest::Hasher;
 
@@ -59,28 +59,47 @@ impl Target<'_> {
     }
 }
 
-/// A body of `len` bytes, streamed to a storage in one upload.
+/// The request body's pieces on their way to the storage, hashed as they go by; a failure of the
+/// body is kept, so that the upload's result can tell a short body from a storage's error.
+struct Hashed<'h> {
+    chunks: Chunks,
+    hasher: &'h mut Hasher,
+    error: Option<String>,
+}
+
+impl ChunkSource for Hashed<'_> {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        let polled = self.chunks.poll_recv(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(b))) => self.hasher.update(b),
+            Poll::Ready(Some(Err(e))) => self.error = Some(e.to_string()),
+            _ => {}
+        }
+        polled
+    }
+}
+
+/// A body of `len` bytes, streamed to a storage in one upload (each piece written as the client
+/// sent it: no copy on the way).
 pub async fn streamed(
     t: &Target<'_>,
     chunks: Chunks,
     len: u64,
     hasher: &mut Hasher,
 ) -> Result<Stored, StoreError> {
-    let mut body_error = None;
-    let stream = ReceiverStream::new(chunks).map(|r| {
-        match &r {
-            Ok(b) => hasher.update(b),
-            Err(e) => body_error = Some(e.to_string()),
-        }
-        r
-    });
-    let mut reader = StreamReader::new(stream);
+    let mut body = Hashed {
+        chunks,
+        hasher,
+        error: None,
+    };
     let stored = t
         .client
-        .upload_reader(&mut reader, len, &t.options(UploadKind::Normal))
+        .upload_chunks(&mut body, len, &t.options(UploadKind::Normal))
         .await;
-    drop(reader);
-    match (stored, body_error) {
+    // closed now: a pump still reading for a store that gave up stops at its next send instead of
+    // waiting on a full channel while the clean-up below runs
+    drop(body.chunks);
+    match (stored, body.error) {
         (Ok(file_id), None) => Ok(Stored { file_id, size: len }),
         // the storage saw a short body and stored nothing
         (Ok(file_id), Some(e)) => {

@@ -7,8 +7,6 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::io::StreamReader;
 
 use super::gateway::{fdfs_status, header, linger, pump};
 use super::{Ctx, Edge};
@@ -356,11 +354,8 @@ impl Edge {
                 .tus_answer(session, ctx, 413, &[], "PATCH over client_max_body_size")
                 .await;
         }
-        let (tx, rx) = mpsc::channel(4);
-        let append = async {
-            let mut reader = StreamReader::new(ReceiverStream::new(rx));
-            gw.client.append_reader(file_id, &mut reader, len).await
-        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let append = gw.client.append_chunks(file_id, &mut rx, len);
         let (pumped, appended) = tokio::join!(pump(session, tx, len), append);
         if let Err(code) = pumped {
             // what reached the storage stays: the next HEAD gives the offset to resume from

@@ -3,16 +3,19 @@
 //! Every read and write is bounded by the network timeout; connecting by the connect timeout. Reply
 //! bodies are read into memory only after their declared length was checked against the command's
 //! maximum ([`Connection::recv_body`]); file contents are streamed through a fixed-size buffer
-//! ([`Connection::copy_body_to`], [`Connection::send_from`]).
+//! ([`Connection::copy_body_to`], [`Connection::send_from`]) or written as handed over
+//! ([`Connection::send_chunks`]).
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::body::ChunkSource;
 use super::error::{Error, Result, Role};
 use crate::addr::ServerAddr;
 use crate::proto::{self, Header, Reply, Request};
@@ -50,18 +53,75 @@ async fn read_ready<R: AsyncRead + Unpin + ?Sized>(
     left: u64,
 ) -> Result<usize> {
     let room = next_chunk(room, left);
-    let failed = |e| Error::local("read the data to send", e);
-    let mut n = reader.read(room).await.map_err(failed)?;
+    let mut n = reader.read(room).await.map_err(source_failed)?;
     let mut cx = Context::from_waker(Waker::noop());
     while n > 0 && n < room.len() {
         let mut rest = ReadBuf::new(room.get_mut(n..).unwrap_or_default());
         match Pin::new(&mut *reader).poll_read(&mut cx, &mut rest) {
             Poll::Ready(Ok(())) if !rest.filled().is_empty() => n += rest.filled().len(),
             Poll::Ready(Ok(())) | Poll::Pending => break,
-            Poll::Ready(Err(e)) => return Err(failed(e)),
+            Poll::Ready(Err(e)) => return Err(source_failed(e)),
         }
     }
     Ok(n)
+}
+
+/// The smallest piece [`Connection::send_chunks`] writes without gathering it with others.
+const DIRECT_MIN: usize = 16 * 1024;
+
+fn source_failed(e: io::Error) -> Error {
+    Error::local("read the data to send", e)
+}
+
+/// Counts `piece` against the `left` bytes still due of `len`.
+fn take_piece(piece: &Bytes, left: &mut u64, len: u64) -> Result<()> {
+    *left = left.checked_sub(piece.len() as u64).ok_or_else(|| {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("source longer than the declared {len} bytes"),
+        );
+        source_failed(e)
+    })?;
+    Ok(())
+}
+
+/// Waits for the next non-empty piece.
+async fn next_piece<C: ChunkSource + ?Sized>(
+    chunks: &mut C,
+    left: &mut u64,
+    len: u64,
+) -> Result<Bytes> {
+    loop {
+        match std::future::poll_fn(|cx| chunks.poll_chunk(cx)).await {
+            Some(Ok(p)) if p.is_empty() => continue,
+            Some(Ok(p)) => return take_piece(&p, left, len).map(|()| p),
+            Some(Err(e)) => return Err(source_failed(e)),
+            None => return Err(ended_short(*left, len)),
+        }
+    }
+}
+
+fn ended_short(left: u64, len: u64) -> Error {
+    let e = io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("source ended {left} bytes short of the declared {len}"),
+    );
+    source_failed(e)
+}
+
+/// The next piece if one is ready now. Called only while bytes are due: the end is an error.
+fn ready_piece<C: ChunkSource + ?Sized>(
+    chunks: &mut C,
+    left: &mut u64,
+    len: u64,
+) -> Result<Option<Bytes>> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match chunks.poll_chunk(&mut cx) {
+        Poll::Ready(Some(Ok(p))) => take_piece(&p, left, len).map(|()| Some(p)),
+        Poll::Ready(Some(Err(e))) => Err(source_failed(e)),
+        Poll::Ready(None) => Err(ended_short(*left, len)),
+        Poll::Pending => Ok(None),
+    }
 }
 
 /// What a failing call was doing, for error messages: the server and the operation.
@@ -240,18 +300,53 @@ impl Connection {
             let room = buf.get_mut(pending..).unwrap_or_default();
             let n = read_ready(reader, room, left).await?;
             if n == 0 {
-                return Err(Error::local(
-                    "read the data to send",
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("source ended {left} bytes short of the declared {len}"),
-                    ),
-                ));
+                return Err(ended_short(left, len));
             }
             let out = buf.get(..pending + n).unwrap_or_default();
             self.write_all(ctx, out).await?;
             pending = 0;
             left -= n as u64;
+            progress(n as u64);
+        }
+        Ok(())
+    }
+
+    /// Sends `prefix`, then exactly `len` bytes in the pieces `chunks` hands over. A piece of
+    /// [`DIRECT_MIN`] bytes or more goes out as it is, without a copy; the prefix and smaller
+    /// pieces are gathered, with what else is ready at once, into one write, so a small file is
+    /// one write, as with [`Connection::send_from`]. A source that ends early or hands over more
+    /// than `len` is a local error (the frame is then broken: drop the connection).
+    pub(crate) async fn send_chunks<C: ChunkSource + ?Sized>(
+        &mut self,
+        ctx: &Ctx,
+        prefix: &[u8],
+        chunks: &mut C,
+        len: u64,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<()> {
+        if len == 0 {
+            return self.write_all(ctx, prefix).await;
+        }
+        let mut left = len;
+        let mut gathered = prefix.to_vec();
+        while left > 0 {
+            let piece = next_piece(chunks, &mut left, len).await?;
+            if gathered.is_empty() && piece.len() >= DIRECT_MIN {
+                self.write_all(ctx, &piece).await?;
+                progress(piece.len() as u64);
+                continue;
+            }
+            let mut n = piece.len();
+            gathered.extend_from_slice(&piece);
+            while left > 0 && gathered.len() < DIRECT_MIN {
+                let Some(more) = ready_piece(chunks, &mut left, len)? else {
+                    break;
+                };
+                n += more.len();
+                gathered.extend_from_slice(&more);
+            }
+            self.write_all(ctx, &gathered).await?;
+            gathered.clear();
             progress(n as u64);
         }
         Ok(())

@@ -7,7 +7,8 @@
 //! - Build: [`Client::builder`] (trackers, timeouts, pool) or [`Client::from_conf_file`] (`client.conf`).
 //! - Upload ([`UploadOptions`]: extension, metadata, group or explicit storage; normal, appender or
 //!   slave): [`Client::upload`] (bytes), [`Client::upload_file`], [`Client::upload_reader`] (any
-//!   `AsyncRead` of known length), `*_with_progress`.
+//!   `AsyncRead` of known length), `*_with_progress`, [`Client::upload_chunks`] (pieces already in
+//!   memory, a [`ChunkSource`], written without a copy).
 //! - Download, whole or a range: [`Client::download`] / [`Client::download_range`] (into memory),
 //!   [`Client::download_to`] (any `AsyncWrite`), [`Client::download_stream`] (a [`DownloadStream`] of
 //!   chunks), [`Client::download_stream_from`] (from a given storage).
@@ -36,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 mod connection;
 mod error;
 mod failover;
@@ -51,6 +53,7 @@ pub use crate::addr::{AddrParseError, ServerAddr};
 pub use crate::conf::StorageIdEntry;
 pub use crate::file_id::FileKind;
 pub use crate::proto::{GroupStat, MetaOp, StorageStat};
+pub use body::ChunkSource;
 pub use connection::{Connection, STREAM_BUF_SIZE};
 pub use error::{Error, ErrorKind, Result, Role, ENOENT};
 pub use pool::PoolConfig;

@@ -8,6 +8,7 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::body::{ChunkSource, FromChunks, FromReader, Outgoing};
 use super::connection::{Connection, Ctx, STREAM_BUF_SIZE};
 use super::error::{Error, ErrorKind, Result, Role};
 use super::types::{
@@ -79,6 +80,30 @@ impl Client {
         opts: &UploadOptions,
         progress: Progress<'_>,
     ) -> Result<String> {
+        self.upload_body(FromReader(reader), len, opts, progress)
+            .await
+    }
+
+    /// Uploads exactly `len` bytes handed over in pieces by `chunks`, each written to the storage
+    /// as it is (no copy through a buffer); returns the file id. For contents that arrive in
+    /// memory anyway, such as an HTTP request body.
+    pub async fn upload_chunks<C: ChunkSource + ?Sized>(
+        &self,
+        chunks: &mut C,
+        len: u64,
+        opts: &UploadOptions,
+    ) -> Result<String> {
+        self.upload_body(FromChunks(chunks), len, opts, &mut no_progress)
+            .await
+    }
+
+    async fn upload_body<O: Outgoing>(
+        &self,
+        body: O,
+        len: u64,
+        opts: &UploadOptions,
+        progress: Progress<'_>,
+    ) -> Result<String> {
         opts.validate()?;
         if len > i64::MAX as u64 {
             return Err(Error::invalid(format!("file too large: {len} bytes")));
@@ -95,7 +120,7 @@ impl Client {
                 };
                 let op = format!("upload slave {prefix} of {master}");
                 let reply: proto::UploadReply = self
-                    .stream_request(&storage.addr, &op, &req, reader, progress)
+                    .stream_request(&storage.addr, &op, &req, body, progress)
                     .await?;
                 (storage.addr, reply.file_id())
             }
@@ -119,9 +144,8 @@ impl Client {
                 } else {
                     "upload"
                 };
-                let reply: proto::UploadReply = self
-                    .stream_request(&addr, op, &req, reader, progress)
-                    .await?;
+                let reply: proto::UploadReply =
+                    self.stream_request(&addr, op, &req, body, progress).await?;
                 (addr, reply.file_id())
             }
         };
@@ -144,27 +168,27 @@ impl Client {
     }
 
     /// Sends a streamed request (prefix + `content_len` bytes from `reader`) and reads its reply.
-    async fn stream_request<P, Rep, R>(
+    async fn stream_request<P, Rep, O>(
         &self,
         addr: &ServerAddr,
         op: &str,
         req: &P,
-        reader: &mut R,
+        mut body: O,
         progress: Progress<'_>,
     ) -> Result<Rep>
     where
         P: StreamPrefix,
         Rep: Reply,
-        R: AsyncRead + Unpin + ?Sized,
+        O: Outgoing,
     {
         let pool = self.pool();
         let mut conn = pool.get(Role::Storage, addr, op).await?.conn;
         let ctx = conn.ctx(op);
-        let sent = conn
-            .send_from(
+        let sent = body
+            .send(
+                &mut conn,
                 &ctx,
                 &req.frame_prefix(),
-                reader,
                 req.content_len(),
                 progress,
             )
@@ -472,6 +496,28 @@ impl Client {
         len: u64,
         progress: Progress<'_>,
     ) -> Result<()> {
+        self.append_body(file_id, FromReader(reader), len, progress)
+            .await
+    }
+
+    /// Appends `len` bytes handed over in pieces by `chunks` ([`Client::upload_chunks`]).
+    pub async fn append_chunks<C: ChunkSource + ?Sized>(
+        &self,
+        file_id: &str,
+        chunks: &mut C,
+        len: u64,
+    ) -> Result<()> {
+        self.append_body(file_id, FromChunks(chunks), len, &mut no_progress)
+            .await
+    }
+
+    async fn append_body<O: Outgoing>(
+        &self,
+        file_id: &str,
+        body: O,
+        len: u64,
+        progress: Progress<'_>,
+    ) -> Result<()> {
         let p = split_file_id(file_id)?;
         let storage = self.query_update(file_id).await?;
         let req = proto::AppendRequest {
@@ -480,7 +526,7 @@ impl Client {
         };
         let op = format!("append to {file_id}");
         let _: proto::EmptyReply = self
-            .stream_request(&storage.addr, &op, &req, reader, progress)
+            .stream_request(&storage.addr, &op, &req, body, progress)
             .await?;
         Ok(())
     }
@@ -509,7 +555,13 @@ impl Client {
         };
         let op = format!("modify {file_id} at {offset}");
         let _: proto::EmptyReply = self
-            .stream_request(&storage.addr, &op, &req, reader, &mut no_progress)
+            .stream_request(
+                &storage.addr,
+                &op,
+                &req,
+                FromReader(reader),
+                &mut no_progress,
+            )
             .await?;
         Ok(())
     }

@@ -443,12 +443,19 @@ async fn upload_with_bad_metadata_sends_nothing() {
 
 /// Every public call can run on a multi-threaded runtime (`tokio::spawn`).
 #[allow(dead_code, clippy::let_underscore_future)]
-fn futures_are_send(c: Client, mut sink: Vec<u8>, mut src: &'static [u8], mut s: DownloadStream) {
+fn futures_are_send(
+    c: Client,
+    mut sink: Vec<u8>,
+    mut src: &'static [u8],
+    mut s: DownloadStream,
+    mut pieces: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+) {
     fn send<T: Send>(_: T) {}
     let o = UploadOptions::new();
     send(c.upload(b"", &o));
     send(c.upload_file("/x", &o));
     send(c.upload_reader(&mut src, 0, &o));
+    send(c.upload_chunks(&mut pieces, 0, &o));
     send(c.download(""));
     send(c.download_range("", 0, None));
     send(c.download_to("", 0, None, &mut sink));
@@ -459,6 +466,7 @@ fn futures_are_send(c: Client, mut sink: Vec<u8>, mut src: &'static [u8], mut s:
     send(c.get_metadata(""));
     send(c.file_info(""));
     send(c.append("", b""));
+    send(c.append_chunks("", &mut pieces, 0));
     send(c.modify("", 0, b""));
     send(c.truncate("", 0));
     send(c.regenerate_appender_filename(""));

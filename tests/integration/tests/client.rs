@@ -2,6 +2,7 @@
 //! plus fake trackers/storages written here for the hostile cases.
 
 use std::ffi::OsStr;
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -244,6 +245,77 @@ async fn upload_file_and_download_to_file_stream() {
         .expect_err("short reader");
     assert_eq!(e.kind(), ErrorKind::Local, "{e}");
     assert!(c.download(&id2).await.is_ok());
+}
+
+/// Pieces handed over as they come (an HTTP body: `upload_chunks`, `append_chunks`): small ones
+/// gathered, large ones written as they are, empty ones skipped; the stored bytes are the pieces'
+/// in order; a source that ends early or hands over too much stores nothing.
+#[tokio::test]
+async fn upload_and_append_from_pieces() {
+    let env = start(1, 1, 1);
+    let c = &env.client;
+    let body = data(200_000, 3);
+    let sizes = [3967, 0, 6273, 100_000, 17, 65_536, 24_207];
+    assert_eq!(sizes.iter().sum::<usize>(), body.len());
+    let feed = |sizes: Vec<usize>, extra: Option<io::Error>| {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let mut at = 0;
+            for n in sizes {
+                let piece = bytes::Bytes::copy_from_slice(&body[at..at + n]);
+                at += n;
+                if tx.send(Ok(piece)).await.is_err() {
+                    return;
+                }
+            }
+            if let Some(e) = extra {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    };
+    let len = body.len() as u64;
+    let mut rx = feed(sizes.to_vec(), None);
+    let opts = UploadOptions::new().ext("bin");
+    let id = c.upload_chunks(&mut rx, len, &opts).await.expect("upload");
+    assert_eq!(c.download(&id).await.expect("download"), body);
+
+    // ends early: the last piece missing
+    let mut rx = feed(sizes[..6].to_vec(), None);
+    let e = c.upload_chunks(&mut rx, len, &opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Local, "{e}");
+    // more than declared
+    let mut rx = feed(sizes.to_vec(), None);
+    let e = c.upload_chunks(&mut rx, len - 1, &opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Local, "{e}");
+    // the source fails
+    let mut rx = feed(
+        sizes[..3].to_vec(),
+        Some(io::Error::other("client went away")),
+    );
+    let e = c.upload_chunks(&mut rx, len, &opts).await.unwrap_err();
+    assert!(e.to_string().contains("client went away"), "{e}");
+
+    // appended from pieces, after a failed append that stored nothing
+    let head = data(1000, 4);
+    let id = c
+        .upload(&head, &UploadOptions::new().appender())
+        .await
+        .expect("appender");
+    let mut rx = feed(sizes[..2].to_vec(), None);
+    let e = c.append_chunks(&id, &mut rx, len).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Local, "{e}");
+    let mut rx = feed(sizes.to_vec(), None);
+    c.append_chunks(&id, &mut rx, len).await.expect("append");
+    let src = c.query_update(&id).await.expect("update server").addr;
+    let s = c.download_stream_from(Some(&src), &id, 0, None).await;
+    let mut back = Vec::new();
+    s.expect("stream")
+        .copy_to(&mut back, &mut |_| {})
+        .await
+        .expect("download");
+    assert_eq!(back, [head, body.clone()].concat());
 }
 
 #[tokio::test]
