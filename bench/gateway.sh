@@ -6,19 +6,22 @@
 #    CPU 1), ROUNDS rounds with the two alternating, medians of req/s and req/CPU-s. Target: the signed
 #    edge keeps >= 0.95 of the public one's hit throughput.
 # 2. Uploads through the edge against the client `fdfs upload` runs (fdfs_client), into the emulator (one
-#    storage): UP_FILES_10K uploads of 10 KiB, UP_FILES_1M of 1 MiB and UP_FILES_32M of 32 MiB,
-#    UP_PARALLEL at once, both driven in-process by tests/integration/examples/bench_upload.rs (HTTP/1.1
-#    PUTs on keep-alive connections to the edge's [upload]; Client::upload): neither pays a process start
-#    per file. The edge runs 2 threads. Two placements: every process on both cores (the edge's CPU then
-#    comes out of the storage's), then the emulator alone on CPU 1 with the edge and the uploader on CPU 0
-#    (the edge on its own machine, as on the tracker nodes; the uploader still shares the edge's core).
-#    ROUNDS rounds alternating; medians of files/s and MB/s. Target: the edge >= 0.9 x the client,
-#    judged in the second placement (in the first the edge's CPU is taken from the storage's, which
-#    no deployment does: the ratio there is one of CPU, printed for what it says about cost).
+#    storage) or the real FastDFS cluster FDFS_TEST_CLUSTER describes: UP_FILES_10K uploads of 10 KiB,
+#    UP_FILES_1M of 1 MiB and UP_FILES_32M of 32 MiB, UP_PARALLEL at once, both driven in-process by
+#    tests/integration/examples/bench_upload.rs (HTTP/1.1 PUTs on keep-alive connections to the edge's
+#    [upload]; Client::upload): neither pays a process start per file; what a round stored is deleted
+#    after it. The edge runs 2 threads. Placements: every process on both cores (the edge's CPU then
+#    comes out of the storage's), then the cluster alone on CPU 1 with the edge and the uploader on
+#    CPU 0 (the edge on its own machine, as on the tracker nodes; the uploader still shares the edge's
+#    core). ROUNDS rounds alternating; medians of files/s and MB/s, and the CPU of the edge and of the
+#    cluster an upload. Target: the edge >= 0.9 x the client, judged in the second placement (in the
+#    first the edge's CPU is taken from the storage's, which no deployment does: the ratio there is
+#    one of CPU, printed for what it says about cost).
 #
 #   BENCH_QUICK=1 bench/gateway.sh      # rounds of 2 s and fewer files
 #   PLACEMENTS="shared storage-apart edge-apart" bench/gateway.sh   # the third: the edge alone on a core
 #   ROUNDS=5 UP_PARALLEL=8 bench/gateway.sh
+#   FDFS_TEST_CLUSTER=<cluster.toml> UP_FILES_1M=400 UP_FILES_32M=16 bench/gateway.sh   # a real FastDFS
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 EMU_BIN=${EMU_BIN:-$TARGET/release/fdfs-emu}
@@ -106,14 +109,27 @@ stop_contender public
 stop_contender signed
 echo
 
-echo "## Uploads: HTTP PUT to the edge's [upload] against fdfs_client (fdfs upload), into the emulator"
+# The cluster: the emulator, or the real one FDFS_TEST_CLUSTER describes (tests/README.md; its first
+# tracker), whose fdfs_trackerd and fdfs_storaged are placed and measured when they run here (not in
+# CPID: the bench stops what is there, and a real cluster is not the bench's to stop).
+CLUSTER_PIDS=()
+if [[ -n ${FDFS_TEST_CLUSTER:-} ]]; then
+    TRACKER=$(sed -n 's/^trackers *= *\[ *"\([^"]*\)".*/\1/p' "$FDFS_TEST_CLUSTER")
+    [[ -n $TRACKER ]] || { echo "no trackers = [\"ip:port\", ...] in $FDFS_TEST_CLUSTER" >&2; exit 1; }
+    CLUSTER_NAME="FastDFS (tracker $TRACKER)"
+    mapfile -t CLUSTER_PIDS < <(pgrep -x 'fdfs_trackerd|fdfs_storaged')
+else
+    TRACKER=127.0.0.1:$(free_port)
+    "$EMU_BIN" --groups 1 --storages-per-group 1 --first-storage-ip 127.0.0.1 --tracker "$TRACKER" \
+        --storage-port "$(free_port)" --http-port "$(free_port)" --base-dir "$W/store" >"$W/emu.out" 2>"$W/emu.log" &
+    CPID[emu]=$!
+    for _ in $(seq 100); do grep -qs '^ready' "$W/emu.out" && break; sleep 0.1; done
+    grep -q '^ready' "$W/emu.out" || { echo "emulator did not start" >&2; cat "$W/emu.log" >&2; exit 1; }
+    CLUSTER_PIDS=("${CPID[emu]}")
+    CLUSTER_NAME="the emulator"
+fi
+echo "## Uploads: HTTP PUT to the edge's [upload] against fdfs_client (fdfs upload), into $CLUSTER_NAME"
 echo
-TRACKER=127.0.0.1:$(free_port)
-"$EMU_BIN" --groups 1 --storages-per-group 1 --first-storage-ip 127.0.0.1 --tracker "$TRACKER" \
-    --storage-port "$(free_port)" --http-port "$(free_port)" --base-dir "$W/store" >"$W/emu.out" 2>"$W/emu.log" &
-CPID[emu]=$!
-for _ in $(seq 100); do grep -qs '^ready' "$W/emu.out" && break; sleep 0.1; done
-grep -q '^ready' "$W/emu.out" || { echo "emulator did not start" >&2; cat "$W/emu.log" >&2; exit 1; }
 PIN_EDGE=()
 EDGE_THREADS=2
 start_edge upload "[trackers]
@@ -127,16 +143,30 @@ token = \"$TOKEN\""
 declare -A COUNT=([10k]=$UP_FILES_10K [1m]=$UP_FILES_1M [32m]=$UP_FILES_32M)
 declare -A BYTES=([10k]=10240 [1m]=1048576 [32m]=33554432)
 UP_PIN=()
-# upload_round WAY SIZE: prints "seconds failures" for every upload of SIZE
+# upload_round WAY SIZE: prints "seconds failures" for every upload of SIZE; the ids go to $W/ids
 upload_round() {
     if [[ $1 == edge ]]; then
-        ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" edge "127.0.0.1:${CPORT[upload]}" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL" "$TOKEN"
+        BENCH_UPLOAD_IDS=$W/ids ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" edge "127.0.0.1:${CPORT[upload]}" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL" "$TOKEN"
     else
-        ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" fdfs "$TRACKER" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL"
+        BENCH_UPLOAD_IDS=$W/ids ${UP_PIN[@]+"${UP_PIN[@]}"} "$UPLOADER" fdfs "$TRACKER" "${BYTES[$2]}" "${COUNT[$2]}" "$UP_PARALLEL"
     fi
 }
-# place shared|storage-apart|edge-apart: every process on both cores; the emulator (the storage) alone
-# on CPU 1 and the edge and the uploader on CPU 0, as where the edge runs on the tracker nodes, not on
+# delete_round WAY: deletes what the round stored (after its CPU was read), so rounds do not fill the disk
+delete_round() {
+    if [[ $1 == edge ]]; then
+        "$UPLOADER" delete-edge "127.0.0.1:${CPORT[upload]}" "$W/ids" "$UP_PARALLEL" "$TOKEN"
+    else
+        "$UPLOADER" delete-fdfs "$TRACKER" "$W/ids" "$UP_PARALLEL"
+    fi
+}
+# cluster_ticks: the CPU of the cluster's processes (clock ticks; 0 when none runs here)
+cluster_ticks() {
+    local p t=0
+    for p in ${CLUSTER_PIDS[@]+"${CLUSTER_PIDS[@]}"}; do t=$((t + $(cpu_ticks "$p"))); done
+    echo "$t"
+}
+# place shared|storage-apart|edge-apart: every process on both cores; the cluster (storage and tracker)
+# alone on CPU 1 and the edge and the uploader on CPU 0, as where the edge runs on the tracker nodes, not on
 # the storages' machines; or the edge alone on CPU 0, the storage and the uploader on CPU 1 (taskset
 # -a: every thread of the running process)
 place() {
@@ -145,30 +175,44 @@ place() {
     storage-apart) storage=1 edge=0 uploader=0 ;;
     edge-apart) storage=1 edge=0 uploader=1 ;;
     esac
-    taskset -a -p -c "$storage" "${CPID[emu]}" >/dev/null
+    local p
+    for p in ${CLUSTER_PIDS[@]+"${CLUSTER_PIDS[@]}"}; do taskset -a -p -c "$storage" "$p" >/dev/null; done
     taskset -a -p -c "$edge" "${CPID[upload]}" >/dev/null
     UP_PIN=(taskset -c "$uploader")
+}
+# per_upload TICKS COUNT: CPU time an upload, "80 us" or "25.3 ms"
+per_upload() {
+    awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {us = t * 1e6 / hz / n
+        if (us >= 1000) printf "%.1f ms", us / 1000; else printf "%.0f us", us}'
 }
 declare -A REL=()
 PLACEMENTS=${PLACEMENTS:-shared storage-apart}
 declare -A TITLE=([shared]="Every process on both cores"
-    [storage-apart]="The storage (emulator) alone on CPU 1, the edge and the uploader on CPU 0"
-    [edge-apart]="The edge alone on CPU 0, the storage (emulator) and the uploader on CPU 1")
+    [storage-apart]="The cluster (storage and tracker) alone on CPU 1, the edge and the uploader on CPU 0"
+    [edge-apart]="The edge alone on CPU 0, the cluster (storage and tracker) and the uploader on CPU 1")
+if ((${#CLUSTER_PIDS[@]} == 0)); then
+    note "the cluster does not run on this machine: measured with every process where it is"
+    PLACEMENTS=shared
+fi
 for placement in $PLACEMENTS; do
     place "$placement"
     echo "### ${TITLE[$placement]}"
     echo
-    echo "| files | way | files/s | MB/s | edge / fdfs upload |"
-    echo "|---|---|---|---|---|"
+    echo "| files | way | files/s | MB/s | edge / fdfs upload | the edge's CPU an upload | the cluster's CPU an upload |"
+    echo "|---|---|---|---|---|---|---|"
     for s in 10k 1m 32m; do
-        declare -A SECS=()
+        declare -A SECS=() EDGE_CPU=() STORE_CPU=()
         for r in $(seq "$ROUNDS"); do
             order=(edge fdfs)
             ((r % 2 == 0)) && order=(fdfs edge)
             for way in "${order[@]}"; do
+                e0=$(cpu_ticks "${CPID[upload]}") s0=$(cluster_ticks)
                 read -r secs fails < <(upload_round "$way" "$s")
                 ((fails > 0)) && note "$way, $s, $placement, round $r: $fails uploads failed"
                 SECS[$way]+="$secs "
+                EDGE_CPU[$way]+="$(($(cpu_ticks "${CPID[upload]}") - e0)) "
+                STORE_CPU[$way]+="$(($(cluster_ticks) - s0)) "
+                delete_round "$way"
             done
         done
         for way in fdfs edge; do
@@ -176,14 +220,22 @@ for placement in $PLACEMENTS; do
             fps=$(awk -v n="${COUNT[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n / t}')
             mbs=$(awk -v n="${COUNT[$s]}" -v b="${BYTES[$s]}" -v t="$med" 'BEGIN {printf "%.1f", n * b / t / 1e6}')
             eval "FPS_$way=$fps"
-            rel=""
-            [[ $way == edge ]] && rel=$(ratio "$fps" "$FPS_fdfs") && REL[$placement]+="$s $rel, "
-            echo "| ${COUNT[$s]} x $s | $way | $fps | $mbs | $rel |"
+            rel="" ecpu="-"
+            if [[ $way == edge ]]; then
+                rel=$(ratio "$fps" "$FPS_fdfs")
+                REL[$placement]+="$s $rel, "
+                ecpu=$(per_upload "$(med "${EDGE_CPU[$way]}")" "${COUNT[$s]}")
+            fi
+            scpu="-"
+            ((${#CLUSTER_PIDS[@]} > 0)) && scpu=$(per_upload "$(med "${STORE_CPU[$way]}")" "${COUNT[$s]}")
+            echo "| ${COUNT[$s]} x $s | $way | $fps | $mbs | $rel | $ecpu | $scpu |"
         done
     done
     echo
 done
-echo "$UP_PARALLEL at once, $ROUNDS rounds alternating, medians; target: edge / fdfs upload >= 0.9"
+place shared # a real cluster is left as it was found
+echo "$UP_PARALLEL at once, $ROUNDS rounds alternating, medians; CPU: utime + stime of the process (/proc), median"
+echo "of the rounds, over the files of a round; target: edge / fdfs upload >= 0.9"
 # The target is judged where the edge runs in a deployment: on the tracker nodes, not on the storages'
 # machines. With every process on the same two cores the ratio is one of CPU: the edge's work comes
 # out of the storage's.

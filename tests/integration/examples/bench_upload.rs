@@ -1,12 +1,17 @@
 //! Upload benchmark of `bench/gateway.sh`: COUNT uploads of SIZE bytes, CONCURRENCY at once, either
 //! through the edge's `[upload]` (HTTP/1.1 PUTs on keep-alive connections, as an application or a
 //! browser sends them) or with `fdfs_client` (what `fdfs upload` runs), into the same cluster.
-//! In-process for both, so neither pays a process start per file. Prints "seconds failures".
+//! In-process for both, so neither pays a process start per file. Prints "seconds failures", then
+//! deletes what it stored (not timed: through the edge's `DELETE`, or with the client), so that
+//! rounds do not fill the disk; with `BENCH_UPLOAD_IDS=<file>` it lists the ids there instead, for
+//! a later `delete-edge|delete-fdfs ADDRESS <file> CONCURRENCY [TOKEN]` (a bench that measures the
+//! servers' CPU around the uploads alone).
 //!
 //! bench_upload edge|fdfs TRACKER_OR_EDGE SIZE COUNT CONCURRENCY [TOKEN]
+//! bench_upload delete-edge|delete-fdfs EDGE_OR_TRACKER IDS_FILE CONCURRENCY [TOKEN]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use fdfs_client::client::{Client, ServerAddr, UploadOptions};
@@ -21,10 +26,9 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
         .ok_or_else(|| format!("argument {i}: {what} expected").into())
 }
 
-/// One PUT on `s`; true when it answered 201.
-async fn put(s: &mut TcpStream, head: &[u8], body: &[u8], buf: &mut Vec<u8>) -> Res<bool> {
-    s.write_all(head).await?;
-    s.write_all(body).await?;
+/// Reads one answer on `s` into `buf`; returns its status line and header (lowercase) and where
+/// its body starts.
+async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Res<(String, usize)> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     let end = loop {
@@ -50,58 +54,70 @@ async fn put(s: &mut TcpStream, head: &[u8], body: &[u8], buf: &mut Vec<u8>) -> 
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Ok(head.starts_with("http/1.1 201"))
+    Ok((head, end))
 }
 
-async fn run(args: Vec<String>) -> Res<()> {
-    let way: String = arg(&args, 1, "edge or fdfs")?;
-    let addr: String = arg(&args, 2, "address")?;
-    let size: usize = arg(&args, 3, "size")?;
-    let count: usize = arg(&args, 4, "count")?;
-    let conc: usize = arg(&args, 5, "concurrency")?;
-    let token: String = args.get(6).cloned().unwrap_or_default();
-    let body: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i * 7 + i / 251) as u8).collect());
-    let next = Arc::new(AtomicUsize::new(0));
+/// One PUT on `s`; the stored file's id when it answered 201.
+async fn put(s: &mut TcpStream, head: &[u8], body: &[u8], buf: &mut Vec<u8>) -> Res<String> {
+    s.write_all(head).await?;
+    s.write_all(body).await?;
+    let (head, end) = answer(s, buf).await?;
+    if !head.starts_with("http/1.1 201") {
+        return Err(head.lines().next().unwrap_or("").to_string().into());
+    }
+    let json = String::from_utf8_lossy(&buf[end..]);
+    let id = json
+        .split_once("\"file_id\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(id, _)| id.to_string());
+    id.ok_or_else(|| format!("no file id in {json}").into())
+}
+
+/// One DELETE on `s`; true when it answered 204.
+async fn delete(
+    s: &mut TcpStream,
+    addr: &str,
+    token: &str,
+    id: &str,
+    buf: &mut Vec<u8>,
+) -> Res<bool> {
+    let req =
+        format!("DELETE /{id} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let (head, _) = answer(s, buf).await?;
+    Ok(head.starts_with("http/1.1 204"))
+}
+
+/// Deletes what a run stored (not timed), so that rounds do not fill the disk: through the edge
+/// (`DELETE`) or with the client, CONCURRENCY at once. Returns how many deletes failed.
+async fn delete_all(
+    ids: Vec<String>,
+    client: Option<Client>,
+    addr: String,
+    token: String,
+    conc: usize,
+) -> usize {
+    let ids = Arc::new(Mutex::new(ids));
     let failed = Arc::new(AtomicUsize::new(0));
-    let client = match way.as_str() {
-        "fdfs" => {
-            let (host, port) = addr.rsplit_once(':').ok_or("tracker ip:port")?;
-            Some(
-                Client::builder()
-                    .tracker(ServerAddr::new(host, port.parse()?))
-                    .build()?,
-            )
-        }
-        _ => None,
-    };
-    let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conc {
-        let (body, next, failed, client) =
-            (body.clone(), next.clone(), failed.clone(), client.clone());
-        let head = format!(
-            "PUT /group1/x.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {size}\r\n\r\n"
-        );
-        let addr = addr.clone();
+        let (ids, failed, client) = (ids.clone(), failed.clone(), client.clone());
+        let (addr, token) = (addr.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn: Option<TcpStream> = None;
             let mut buf = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < count {
+            loop {
+                let Some(id) = ids.lock().ok().and_then(|mut v| v.pop()) else {
+                    return;
+                };
                 let ok = match &client {
-                    Some(c) => c
-                        .upload(&body, &UploadOptions::new().ext("bin"))
-                        .await
-                        .is_ok(),
+                    Some(c) => c.delete(&id).await.is_ok(),
                     None => {
                         if conn.is_none() {
-                            // as curl and browsers do: the header and the body go out at once
-                            conn = TcpStream::connect(&addr)
-                                .await
-                                .ok()
-                                .filter(|s| s.set_nodelay(true).is_ok());
+                            conn = TcpStream::connect(&addr).await.ok();
                         }
                         match conn.as_mut() {
-                            Some(s) => put(s, head.as_bytes(), &body, &mut buf)
+                            Some(s) => delete(s, &addr, &token, &id, &mut buf)
                                 .await
                                 .unwrap_or(false),
                             None => false,
@@ -116,13 +132,122 @@ async fn run(args: Vec<String>) -> Res<()> {
         }));
     }
     for t in tasks {
-        t.await?;
+        let _ = t.await;
+    }
+    failed.load(Ordering::Relaxed)
+}
+
+async fn delete_stored(
+    ids: Vec<String>,
+    client: Option<Client>,
+    addr: String,
+    token: String,
+    conc: usize,
+) {
+    let n = ids.len();
+    let not_deleted = delete_all(ids, client, addr, token, conc).await;
+    if not_deleted > 0 {
+        eprintln!("bench_upload: {not_deleted} of the {n} files stored were not deleted");
+    }
+}
+
+fn fdfs_client(tracker: &str) -> Res<Client> {
+    let (host, port) = tracker.rsplit_once(':').ok_or("tracker ip:port")?;
+    Ok(Client::builder()
+        .tracker(ServerAddr::new(host, port.parse()?))
+        .build()?)
+}
+
+/// `delete-edge|delete-fdfs ADDRESS IDS_FILE CONCURRENCY [TOKEN]`: deletes the files a run listed.
+async fn delete_listed(args: &[String], through_edge: bool) -> Res<()> {
+    let addr: String = arg(args, 2, "address")?;
+    let file: String = arg(args, 3, "file of ids")?;
+    let conc: usize = arg(args, 4, "concurrency")?;
+    let token = args.get(5).cloned().unwrap_or_default();
+    let ids = std::fs::read_to_string(&file)?;
+    let ids = ids.lines().filter(|l| !l.is_empty()).map(str::to_string);
+    let client = if through_edge {
+        None
+    } else {
+        Some(fdfs_client(&addr)?)
+    };
+    delete_stored(ids.collect(), client, addr, token, conc).await;
+    Ok(())
+}
+
+async fn run(args: Vec<String>) -> Res<()> {
+    let way: String = arg(&args, 1, "edge or fdfs")?;
+    match way.as_str() {
+        "delete-edge" => return delete_listed(&args, true).await,
+        "delete-fdfs" => return delete_listed(&args, false).await,
+        _ => {}
+    }
+    let addr: String = arg(&args, 2, "address")?;
+    let size: usize = arg(&args, 3, "size")?;
+    let count: usize = arg(&args, 4, "count")?;
+    let conc: usize = arg(&args, 5, "concurrency")?;
+    let token: String = args.get(6).cloned().unwrap_or_default();
+    let body: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i * 7 + i / 251) as u8).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let client = match way.as_str() {
+        "fdfs" => Some(fdfs_client(&addr)?),
+        _ => None,
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (body, next, failed, client) =
+            (body.clone(), next.clone(), failed.clone(), client.clone());
+        let head = format!(
+            "PUT /group1/x.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {size}\r\n\r\n"
+        );
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn: Option<TcpStream> = None;
+            let mut buf = Vec::new();
+            let mut stored = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let id = match &client {
+                    Some(c) => c.upload(&body, &UploadOptions::new().ext("bin")).await.ok(),
+                    None => {
+                        if conn.is_none() {
+                            // as curl and browsers do: the header and the body go out at once
+                            conn = TcpStream::connect(&addr)
+                                .await
+                                .ok()
+                                .filter(|s| s.set_nodelay(true).is_ok());
+                        }
+                        match conn.as_mut() {
+                            Some(s) => put(s, head.as_bytes(), &body, &mut buf).await.ok(),
+                            None => None,
+                        }
+                    }
+                };
+                match id {
+                    Some(id) => stored.push(id),
+                    None => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        conn = None;
+                    }
+                }
+            }
+            stored
+        }));
+    }
+    let mut stored = Vec::new();
+    for t in tasks {
+        stored.extend(t.await?);
     }
     println!(
         "{:.4} {}",
         start.elapsed().as_secs_f64(),
         failed.load(Ordering::Relaxed)
     );
+    match std::env::var_os("BENCH_UPLOAD_IDS") {
+        Some(path) => std::fs::write(path, stored.join("\n"))?,
+        None => delete_stored(stored, client, addr, token, conc).await,
+    }
     Ok(())
 }
 
