@@ -1466,6 +1466,8 @@ fn monitor_keys(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| match l.split_once(" = ") {
             _ if l.starts_with("tracker server is ") => "tracker server is".to_owned(),
+            // the count is the cluster's (the capture's has two trackers)
+            _ if l.starts_with("tracker server count=") => "tracker server count".to_owned(),
             Some((k, _)) => k.trim_end().to_owned(),
             None => l
                 .trim_end_matches(|c: char| c.is_ascii_digit() || c == ':')
