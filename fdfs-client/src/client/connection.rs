@@ -6,7 +6,7 @@
 //! ([`Connection::copy_body_to`], [`Connection::send_from`]) or written as handed over
 //! ([`Connection::send_chunks`]).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -66,8 +66,10 @@ async fn read_ready<R: AsyncRead + Unpin + ?Sized>(
     Ok(n)
 }
 
-/// The smallest piece [`Connection::send_chunks`] writes without gathering it with others.
-const DIRECT_MIN: usize = 16 * 1024;
+/// At most this many bytes in one write of [`Connection::send_chunks`] (as [`STREAM_BUF_SIZE`])...
+const WRITE_MAX: usize = STREAM_BUF_SIZE;
+/// ...and at most this many pieces (well under the system's `IOV_MAX`).
+const WRITE_PIECES: usize = 64;
 
 fn source_failed(e: io::Error) -> Error {
     Error::local("read the data to send", e)
@@ -311,11 +313,12 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends `prefix`, then exactly `len` bytes in the pieces `chunks` hands over. A piece of
-    /// [`DIRECT_MIN`] bytes or more goes out as it is, without a copy; the prefix and smaller
-    /// pieces are gathered, with what else is ready at once, into one write, so a small file is
-    /// one write, as with [`Connection::send_from`]. A source that ends early or hands over more
-    /// than `len` is a local error (the frame is then broken: drop the connection).
+    /// Sends `prefix`, then exactly `len` bytes in the pieces `chunks` hands over, none of them
+    /// copied: each write is one vectored write of the prefix (the first time) and of every piece
+    /// ready at once, up to [`WRITE_MAX`] bytes, so a small file is one write (as with
+    /// [`Connection::send_from`]) and a large one takes a quarter of the writes of its pieces. A
+    /// source that ends early or hands over more than `len` is a local error (the frame is then
+    /// broken: drop the connection).
     pub(crate) async fn send_chunks<C: ChunkSource + ?Sized>(
         &mut self,
         ctx: &Ctx,
@@ -328,28 +331,51 @@ impl Connection {
             return self.write_all(ctx, prefix).await;
         }
         let mut left = len;
-        let mut gathered = prefix.to_vec();
+        let mut head = prefix;
+        let mut pieces: Vec<Bytes> = Vec::new();
         while left > 0 {
-            let piece = next_piece(chunks, &mut left, len).await?;
-            if gathered.is_empty() && piece.len() >= DIRECT_MIN {
-                self.write_all(ctx, &piece).await?;
-                progress(piece.len() as u64);
-                continue;
-            }
-            let mut n = piece.len();
-            gathered.extend_from_slice(&piece);
-            while left > 0 && gathered.len() < DIRECT_MIN {
+            pieces.push(next_piece(chunks, &mut left, len).await?);
+            let mut n = pieces.iter().map(Bytes::len).sum::<usize>();
+            while left > 0 && n < WRITE_MAX && pieces.len() < WRITE_PIECES {
                 let Some(more) = ready_piece(chunks, &mut left, len)? else {
                     break;
                 };
                 n += more.len();
-                gathered.extend_from_slice(&more);
+                pieces.push(more);
             }
-            self.write_all(ctx, &gathered).await?;
-            gathered.clear();
+            let mut slices: Vec<IoSlice<'_>> = std::iter::once(head)
+                .filter(|h| !h.is_empty())
+                .chain(pieces.iter().map(|p| &p[..]))
+                .map(IoSlice::new)
+                .collect();
+            self.write_all_vectored(ctx, &mut slices).await?;
+            head = &[];
+            pieces.clear();
             progress(n as u64);
         }
         Ok(())
+    }
+
+    /// Writes all of `slices` (vectored writes: no copy into one buffer first).
+    async fn write_all_vectored(&mut self, ctx: &Ctx, slices: &mut [IoSlice<'_>]) -> Result<()> {
+        let t = self.network_timeout;
+        let mut slices = slices;
+        let stream = &mut self.stream;
+        let write = async move {
+            while !slices.is_empty() {
+                let n = stream.write_vectored(slices).await?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+                IoSlice::advance_slices(&mut slices, n);
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(t, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ctx.io(e)),
+            Err(_) => Err(ctx.timeout(t)),
+        }
     }
 
     /// Reads a reply header and applies the reply rules ([`proto::reply::reply_head`]).
