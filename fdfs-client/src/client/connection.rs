@@ -316,7 +316,7 @@ impl Connection {
     /// Sends `prefix`, then exactly `len` bytes in the pieces `chunks` hands over, none of them
     /// copied: each write is one vectored write of the prefix (the first time) and of every piece
     /// ready at once, up to [`WRITE_MAX`] bytes, so a small file is one write (as with
-    /// [`Connection::send_from`]) and a large one takes a quarter of the writes of its pieces. A
+    /// [`Connection::send_from`]) and a large one fewer writes than it has pieces. A
     /// source that ends early or hands over more than `len` is a local error (the frame is then
     /// broken: drop the connection).
     pub(crate) async fn send_chunks<C: ChunkSource + ?Sized>(
