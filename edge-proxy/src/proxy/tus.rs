@@ -354,8 +354,13 @@ impl Edge {
                 .tus_answer(session, ctx, 413, &[], "PATCH over client_max_body_size")
                 .await;
         }
-        let (tx, mut rx) = mpsc::channel(4);
-        let append = gw.client.append_chunks(file_id, &mut rx, len);
+        let (tx, rx) = mpsc::channel(4);
+        let append = async {
+            // owned here, so that it closes when the append ends: a pump still reading for an
+            // append that failed stops at its next send instead of waiting on a full channel
+            let mut rx = rx;
+            gw.client.append_chunks(file_id, &mut rx, len).await
+        };
         let (pumped, appended) = tokio::join!(pump(session, tx, len), append);
         if let Err(code) = pumped {
             // what reached the storage stays: the next HEAD gives the offset to resume from

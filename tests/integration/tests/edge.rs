@@ -3360,6 +3360,74 @@ async fn a_resumable_upload_into_the_trackers_choice_stays_its_creators() {
 }
 
 /// A tus upload of 10 bytes created at `path` (`/tus/<group|auto>/`).
+/// A PATCH whose storage goes away halfway through the body is answered (5xx), not left hanging:
+/// the append ends, and the rest of the body is no longer waited for by the append (the reader of
+/// the body used to block on a full channel once the append had failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_patch_whose_storage_dies_is_answered() {
+    let (cluster, edge, _client) = upload_stack_with(21, "client_max_body_size = \"64MiB\"\n", "");
+    let Some(emu) = cluster.skip_unless_emulated("a storage killed during a PATCH") else {
+        return;
+    };
+    let total: usize = 16 << 20;
+    let created = curl(
+        &edge,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            APP,
+            "-H",
+            TUS,
+            "-H",
+            &format!("Upload-Length: {total}"),
+        ],
+        "/tus/group1/",
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}{}", created.headers, created.body);
+    let location = raw_header(&created.headers, "location")
+        .expect("Location")
+        .to_string();
+    let data = pattern_body(total as u64);
+    let mut s = tokio::net::TcpStream::connect(edge.listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: edge\r\n{APP}\r\n{TUS}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("send");
+    s.write_all(&data[..1 << 20]).await.expect("send");
+    // group1's storage (the first) goes away with the append in progress: once bytes reached the
+    // appender file
+    let file_id = location.trim_start_matches("/tus/").to_string();
+    let storage = cluster.group_storages("group1")[0].clone();
+    let path = cluster
+        .local_path(&storage, &file_id)
+        .expect("the appender's path");
+    eventually_async(Duration::from_secs(30), "the append never began", || {
+        let path = path.clone();
+        async move { std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) }
+    })
+    .await;
+    emu.kill(storage.index).expect("kill");
+    let (mut rd, mut wr) = s.into_split();
+    let rest = tokio::spawn(async move {
+        let _ = wr.write_all(&data[1 << 20..]).await;
+        wr
+    });
+    let mut answer = Vec::new();
+    // the deadline bounds a hang: before the fix no answer ever came
+    let read = tokio::time::timeout(Duration::from_secs(60), rd.read_to_end(&mut answer)).await;
+    rest.abort();
+    assert!(
+        read.is_ok(),
+        "no answer to the PATCH after its storage died"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 5"), "{answer}");
+}
+
 async fn tus_create(edge: &Edge, path: &str) -> Curled {
     let args = [
         "-X",
