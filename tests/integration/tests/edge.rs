@@ -3370,21 +3370,7 @@ async fn a_patch_whose_storage_dies_is_answered() {
         return;
     };
     let total: usize = 16 << 20;
-    let created = curl(
-        &edge,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            APP,
-            "-H",
-            TUS,
-            "-H",
-            &format!("Upload-Length: {total}"),
-        ],
-        "/tus/group1/",
-    )
-    .await;
+    let created = tus_create_of(&edge, "/tus/group1/", total).await;
     assert_eq!(created.status, 201, "{}{}", created.headers, created.body);
     let location = raw_header(&created.headers, "location")
         .expect("Location")
@@ -3429,16 +3415,13 @@ async fn a_patch_whose_storage_dies_is_answered() {
 }
 
 async fn tus_create(edge: &Edge, path: &str) -> Curled {
-    let args = [
-        "-X",
-        "POST",
-        "-H",
-        APP,
-        "-H",
-        TUS,
-        "-H",
-        "Upload-Length: 10",
-    ];
+    tus_create_of(edge, path, 10).await
+}
+
+/// A tus creation of an upload of `len` bytes under `path`.
+async fn tus_create_of(edge: &Edge, path: &str, len: usize) -> Curled {
+    let length = format!("Upload-Length: {len}");
+    let args = ["-X", "POST", "-H", APP, "-H", TUS, "-H", &length];
     curl(edge, &args, path).await
 }
 
