@@ -170,6 +170,19 @@ impl Ctx {
             after,
         }
     }
+
+    /// `io` within `t`: its failure, or the time running out, as this call's error.
+    pub async fn bounded<T>(
+        &self,
+        t: Duration,
+        io: impl std::future::Future<Output = io::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(t, io).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.io(e)),
+            Err(_) => Err(self.timeout(t)),
+        }
+    }
 }
 
 /// What a connection reads ahead: a reply's header and a small body (a tracker's answer, a file
@@ -269,12 +282,8 @@ impl Connection {
 
     /// Writes all of `data`.
     pub(crate) async fn write_all(&mut self, ctx: &Ctx, data: &[u8]) -> Result<()> {
-        let t = self.network_timeout;
-        match tokio::time::timeout(t, self.stream.write_all(data)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ctx.io(e)),
-            Err(_) => Err(ctx.timeout(t)),
-        }
+        ctx.bounded(self.network_timeout, self.stream.write_all(data))
+            .await
     }
 
     /// Sends `prefix`, then exactly `len` bytes from `reader` through a fixed-size buffer. The
@@ -358,7 +367,6 @@ impl Connection {
 
     /// Writes all of `slices` (vectored writes: no copy into one buffer first).
     async fn write_all_vectored(&mut self, ctx: &Ctx, slices: &mut [IoSlice<'_>]) -> Result<()> {
-        let t = self.network_timeout;
         let mut slices = slices;
         let stream = &mut self.stream;
         let write = async move {
@@ -371,22 +379,14 @@ impl Connection {
             }
             Ok(())
         };
-        match tokio::time::timeout(t, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ctx.io(e)),
-            Err(_) => Err(ctx.timeout(t)),
-        }
+        ctx.bounded(self.network_timeout, write).await
     }
 
     /// Reads a reply header and applies the reply rules ([`proto::reply::reply_head`]).
     pub(crate) async fn recv_header(&mut self, ctx: &Ctx) -> Result<Header> {
         let mut raw = [0u8; proto::HEADER_LEN];
-        let t = self.network_timeout;
-        match tokio::time::timeout(t, self.stream.read_exact(&mut raw)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(ctx.io(e)),
-            Err(_) => return Err(ctx.timeout(t)),
-        }
+        ctx.bounded(self.network_timeout, self.stream.read_exact(&mut raw))
+            .await?;
         let header = Header::decode(&raw);
         tracing::debug!(
             role = %ctx.role,
@@ -422,12 +422,9 @@ impl Connection {
 
     /// Reads exactly `buf.len()` bytes.
     pub(crate) async fn read_exact(&mut self, ctx: &Ctx, buf: &mut [u8]) -> Result<()> {
-        let t = self.network_timeout;
-        match tokio::time::timeout(t, self.stream.read_exact(buf)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ctx.io(e)),
-            Err(_) => Err(ctx.timeout(t)),
-        }
+        ctx.bounded(self.network_timeout, self.stream.read_exact(buf))
+            .await?;
+        Ok(())
     }
 
     /// Reads a reply body of `header.body_len` bytes into memory, after checking it is at most `max`.
@@ -460,12 +457,9 @@ impl Connection {
 
     /// Reads up to `buf.len()` bytes (at least one); end of stream is an error.
     pub(crate) async fn read_some(&mut self, ctx: &Ctx, buf: &mut [u8]) -> Result<usize> {
-        let t = self.network_timeout;
-        let n = match tokio::time::timeout(t, self.stream.read(buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(ctx.io(e)),
-            Err(_) => return Err(ctx.timeout(t)),
-        };
+        let n = ctx
+            .bounded(self.network_timeout, self.stream.read(buf))
+            .await?;
         if n == 0 && !buf.is_empty() {
             return Err(ctx.io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
