@@ -21,7 +21,7 @@
 #   BENCH_QUICK=1 bench/gateway.sh      # rounds of 2 s and fewer files
 #   PLACEMENTS="shared storage-apart edge-apart" bench/gateway.sh   # the third: the edge alone on a core
 #   ROUNDS=5 UP_PARALLEL=8 bench/gateway.sh
-#   FDFS_TEST_CLUSTER=<cluster.toml> UP_FILES_1M=400 UP_FILES_32M=16 bench/gateway.sh   # a real FastDFS
+#   FDFS_TEST_CLUSTER=<cluster.toml> bench/gateway.sh   # a real FastDFS
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 EMU_BIN=${EMU_BIN:-$TARGET/release/fdfs-emu}
@@ -233,7 +233,7 @@ for placement in $PLACEMENTS; do
     done
     echo
 done
-place shared # a real cluster is left as it was found
+place shared # a real cluster is not left pinned to one core
 echo "$UP_PARALLEL at once, $ROUNDS rounds alternating, medians; CPU: utime + stime of the process (/proc), median"
 echo "of the rounds, over the files of a round; target: edge / fdfs upload >= 0.9"
 # The target is judged where the edge runs in a deployment: on the tracker nodes, not on the storages'

@@ -26,20 +26,26 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
         .ok_or_else(|| format!("argument {i}: {what} expected").into())
 }
 
+/// Appends what `s` has next to `buf`; the end of the connection is an error.
+async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> Res<()> {
+    let mut chunk = [0u8; 4096];
+    let n = s.read(&mut chunk).await?;
+    if n == 0 {
+        return Err("connection closed".into());
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
 /// Reads one answer on `s` into `buf`; returns its status line and header (lowercase) and where
 /// its body starts.
 async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Res<(String, usize)> {
     buf.clear();
-    let mut chunk = [0u8; 4096];
     let end = loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break p + 4;
         }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err("connection closed".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(s, buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
     let len: usize = head
@@ -48,13 +54,21 @@ async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Res<(String, usize)> {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     while buf.len() < end + len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err("connection closed".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(s, buf).await?;
     }
     Ok((head, end))
+}
+
+/// The task's keep-alive connection to `addr`, opened when there is none; with `TCP_NODELAY`, as
+/// curl and browsers: a request (its header and body) goes out at once.
+async fn keep_alive<'c>(conn: &'c mut Option<TcpStream>, addr: &str) -> Option<&'c mut TcpStream> {
+    if conn.is_none() {
+        *conn = TcpStream::connect(addr)
+            .await
+            .ok()
+            .filter(|s| s.set_nodelay(true).is_ok());
+    }
+    conn.as_mut()
 }
 
 /// One PUT on `s`; the stored file's id when it answered 201.
@@ -65,11 +79,8 @@ async fn put(s: &mut TcpStream, head: &[u8], body: &[u8], buf: &mut Vec<u8>) -> 
     if !head.starts_with("http/1.1 201") {
         return Err(head.lines().next().unwrap_or("").to_string().into());
     }
-    let json = String::from_utf8_lossy(&buf[end..]);
-    let id = json
-        .split_once("\"file_id\":\"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(id, _)| id.to_string());
+    let json: serde_json::Value = serde_json::from_slice(&buf[end..])?;
+    let id = json["file_id"].as_str().map(str::to_string);
     id.ok_or_else(|| format!("no file id in {json}").into())
 }
 
@@ -89,14 +100,15 @@ async fn delete(
 }
 
 /// Deletes what a run stored (not timed), so that rounds do not fill the disk: through the edge
-/// (`DELETE`) or with the client, CONCURRENCY at once. Returns how many deletes failed.
-async fn delete_all(
+/// (`DELETE`) or with the client, CONCURRENCY at once; says how many failed.
+async fn delete_stored(
     ids: Vec<String>,
     client: Option<Client>,
     addr: String,
     token: String,
     conc: usize,
-) -> usize {
+) {
+    let stored = ids.len();
     let ids = Arc::new(Mutex::new(ids));
     let failed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -112,17 +124,12 @@ async fn delete_all(
                 };
                 let ok = match &client {
                     Some(c) => c.delete(&id).await.is_ok(),
-                    None => {
-                        if conn.is_none() {
-                            conn = TcpStream::connect(&addr).await.ok();
-                        }
-                        match conn.as_mut() {
-                            Some(s) => delete(s, &addr, &token, &id, &mut buf)
-                                .await
-                                .unwrap_or(false),
-                            None => false,
-                        }
-                    }
+                    None => match keep_alive(&mut conn, &addr).await {
+                        Some(s) => delete(s, &addr, &token, &id, &mut buf)
+                            .await
+                            .unwrap_or(false),
+                        None => false,
+                    },
                 };
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -134,20 +141,9 @@ async fn delete_all(
     for t in tasks {
         let _ = t.await;
     }
-    failed.load(Ordering::Relaxed)
-}
-
-async fn delete_stored(
-    ids: Vec<String>,
-    client: Option<Client>,
-    addr: String,
-    token: String,
-    conc: usize,
-) {
-    let n = ids.len();
-    let not_deleted = delete_all(ids, client, addr, token, conc).await;
+    let not_deleted = failed.load(Ordering::Relaxed);
     if not_deleted > 0 {
-        eprintln!("bench_upload: {not_deleted} of the {n} files stored were not deleted");
+        eprintln!("bench_upload: {not_deleted} of the {stored} files stored were not deleted");
     }
 }
 
@@ -210,19 +206,10 @@ async fn run(args: Vec<String>) -> Res<()> {
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let id = match &client {
                     Some(c) => c.upload(&body, &UploadOptions::new().ext("bin")).await.ok(),
-                    None => {
-                        if conn.is_none() {
-                            // as curl and browsers do: the header and the body go out at once
-                            conn = TcpStream::connect(&addr)
-                                .await
-                                .ok()
-                                .filter(|s| s.set_nodelay(true).is_ok());
-                        }
-                        match conn.as_mut() {
-                            Some(s) => put(s, head.as_bytes(), &body, &mut buf).await.ok(),
-                            None => None,
-                        }
-                    }
+                    None => match keep_alive(&mut conn, &addr).await {
+                        Some(s) => put(s, head.as_bytes(), &body, &mut buf).await.ok(),
+                        None => None,
+                    },
                 };
                 match id {
                     Some(id) => stored.push(id),
